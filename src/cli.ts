@@ -1,0 +1,153 @@
+/**
+ * The goalkeeper command line. Every setting comes from the environment (src/config.ts) and is
+ * validated before anything runs; a bad value exits 2 with a message naming the variable.
+ */
+import { Command, CommanderError } from 'commander';
+import { ConfigError, loadConfig, type Config } from './config';
+import { createLogger, redactUrl } from './log';
+import { migrate } from './store/migrate';
+import { createStore } from './store';
+import { connectClient, connectWorker, clientConnectionOptions } from './temporal/connection';
+import { ensureSearchAttributes } from './temporal/search-attributes';
+import { createGoalkeeperWorker } from './temporal/worker';
+import { assertGoalId, goalStatus, healGoal, waitForHeal } from './temporal/goal-client';
+import { Connection } from '@temporalio/client';
+import type { GoalStatus } from '../workflows/messages';
+
+function requireDatabaseUrl(config: Config): string {
+  if (!config.env.DATABASE_URL) throw new ConfigError(['DATABASE_URL must be set (postgres://user:pass@host:port/db)']);
+  return config.env.DATABASE_URL;
+}
+
+export function formatStatus(status: GoalStatus): string {
+  const retries = Object.entries(status.retries)
+    .map(([task, r]) => `${task}: ${r.used} used${r.exhausted ? ' (exhausted)' : ''}, ${r.total} in all`)
+    .join('; ');
+  const rows: Array<[string, string]> = [
+    ['goal', status.goalId],
+    ['workspace', status.workspaceId ?? '-'],
+    ['health', status.health],
+    ['task', status.taskId ?? '-'],
+    ['agent', status.agentId ?? '-'],
+    ['retries', retries || '-'],
+    ['open alerts', status.openAlerts.join(', ') || '-'],
+    ['cycles', String(status.cycles)],
+    ['last cycle', status.lastCycle ? `#${status.lastCycle.number} at ${status.lastCycle.finishedAt}` : '-'],
+    ...(status.lastCycle?.actions ?? []).map((a, i): [string, string] => [i === 0 ? 'actions' : '', a]),
+    ...(status.closedReason ? [['closed', status.closedReason] as [string, string]] : []),
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');
+}
+
+export function buildProgram(): Command {
+  const program = new Command()
+    .name('goalkeeper')
+    .description('keeps every goal healthy with one durable Temporal workflow per goal')
+    .showHelpAfterError()
+    .exitOverride();
+
+  program
+    .command('migrate')
+    .description('apply supabase/migrations to DATABASE_URL (additive; running it again changes nothing)')
+    .action(async () => {
+      const config = loadConfig();
+      const report = await migrate(requireDatabaseUrl(config));
+      console.log(
+        `applied ${report.applied.length} migration(s)${report.applied.length ? `: ${report.applied.join(', ')}` : ''}; ` +
+          `${report.alreadyApplied.length} already applied`,
+      );
+    });
+
+  program
+    .command('worker')
+    .description('run the worker alone (scale out by running more)')
+    .action(async () => {
+      const config = loadConfig();
+      await runWorker(config);
+    });
+
+  program
+    .command('heal <goalId>')
+    .description("signal a goal's workflow to heal now (starting it if needed)")
+    .option('--wait', "wait for the heal cycle and print its outcome")
+    .option('--reason <text>', 'why the heal is asked for', 'operator')
+    .option('--timeout <seconds>', 'how long --wait waits', '60')
+    .action(async (goalId: string, opts: { wait?: boolean; reason: string; timeout: string }) => {
+      assertGoalId(goalId);
+      const config = loadConfig();
+      const client = await connectClient(config);
+      try {
+        const target = { client, taskQueue: config.temporal.taskQueue, policy: config.policy };
+        const requestId = await healGoal(target, goalId, opts.reason);
+        if (!opts.wait) {
+          console.log(`heal signalled to goal-${goalId} (request ${requestId})`);
+          return;
+        }
+        const status = await waitForHeal(client, goalId, requestId, { timeoutMs: Number(opts.timeout) * 1000 });
+        console.log(formatStatus(status));
+      } finally {
+        await client.connection.close();
+      }
+    });
+
+  program
+    .command('status <goalId>')
+    .description("show a goal workflow's health, task, agent, retries and alerts")
+    .option('--json', 'print JSON')
+    .action(async (goalId: string, opts: { json?: boolean }) => {
+      assertGoalId(goalId);
+      const config = loadConfig();
+      const client = await connectClient(config);
+      try {
+        const status = await goalStatus(client, goalId);
+        console.log(opts.json ? JSON.stringify(status, null, 2) : formatStatus(status));
+      } finally {
+        await client.connection.close();
+      }
+    });
+
+  return program;
+}
+
+export async function runWorker(config: Config): Promise<void> {
+  const log = createLogger(config.env.LOG_LEVEL);
+  const store = createStore(config);
+  const clientConnection = await Connection.connect(clientConnectionOptions(config));
+  const registered = await ensureSearchAttributes(clientConnection, config.temporal.namespace);
+  if (registered.length) log.info({ registered }, 'registered missing search attributes');
+  await clientConnection.close();
+  const connection = await connectWorker(config);
+  const worker = await createGoalkeeperWorker({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    store,
+  });
+  log.info(
+    { taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace, database: redactUrl(config.env.DATABASE_URL) ?? config.env.SUPABASE_URL },
+    'worker running; Ctrl-C drains and stops it',
+  );
+  try {
+    await worker.run(); // resolves after SIGINT/SIGTERM once in-flight tasks drained
+  } finally {
+    await store.close();
+    await connection.close();
+    log.info('worker stopped');
+  }
+}
+
+export async function main(argv = process.argv): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    if (err instanceof ConfigError) {
+      console.error(`goalkeeper: ${err.message}`);
+      return 2;
+    }
+    console.error(`goalkeeper: ${(err as Error).message ?? err}`);
+    return 1;
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * Configuration: the environment, parsed once, validated, typed. A bad value stops the program
+ * with a message that names the variable and what it expects (see ConfigError).
+ */
+import { z } from 'zod';
+import type { HealPolicy } from '../workflows/types';
+
+export type { HealPolicy };
+
+const positiveInt = (name: string, fallback: number) =>
+  z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw.trim() === '') return fallback;
+      const value = Number(raw);
+      if (!Number.isInteger(value) || value < 1) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be a positive integer, got "${raw}"` });
+        return z.NEVER;
+      }
+      return value;
+    });
+
+const nonNegativeInt = (name: string, fallback: number) =>
+  z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw.trim() === '') return fallback;
+      const value = Number(raw);
+      if (!Number.isInteger(value) || value < 0) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be a whole number ≥ 0, got "${raw}"` });
+        return z.NEVER;
+      }
+      return value;
+    });
+
+const optionalText = z
+  .string()
+  .optional()
+  .transform((raw) => (raw === undefined || raw.trim() === '' ? undefined : raw.trim()));
+
+const url = (name: string, protocols: string[]) =>
+  optionalText.superRefine((raw, ctx) => {
+    if (raw === undefined) return;
+    let parsed: URL;
+    try {
+      parsed = new URL(raw);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `${name} must be a URL (${protocols.join(' or ')}), got an unparsable value` });
+      return;
+    }
+    if (!protocols.includes(parsed.protocol)) {
+      ctx.addIssue({ code: 'custom', message: `${name} must use ${protocols.join(' or ')}, got "${parsed.protocol}"` });
+    }
+  });
+
+/** Agent statuses the executor runs. The seed incident was two components disagreeing on this. */
+const KNOWN_AGENT_STATUSES = ['created', 'available', 'active', 'idle', 'busy', 'error', 'offline', 'inactive'];
+
+const statusList = optionalText.transform((raw, ctx) => {
+  const list = (raw ?? 'available,active')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  if (list.length === 0) {
+    ctx.addIssue({ code: 'custom', message: 'AGENT_ASSIGNABLE_STATUSES must list at least one agent status' });
+    return z.NEVER;
+  }
+  const bad = list.find((s) => !/^[a-z_]+$/.test(s));
+  if (bad) {
+    ctx.addIssue({ code: 'custom', message: `AGENT_ASSIGNABLE_STATUSES entries must be lower-case words, got "${bad}"` });
+    return z.NEVER;
+  }
+  return [...new Set(list)];
+});
+
+const hostPort = (name: string) =>
+  optionalText.superRefine((raw, ctx) => {
+    if (raw !== undefined && !/^[^\s:/]+:\d{1,5}$/.test(raw)) {
+      ctx.addIssue({ code: 'custom', message: `${name} must be host:port (e.g. localhost:7233), got "${raw}"` });
+    }
+  });
+
+const logLevel = optionalText.transform((raw, ctx) => {
+  const level = raw ?? 'info';
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(level)) {
+    ctx.addIssue({ code: 'custom', message: `LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "${level}"` });
+    return z.NEVER;
+  }
+  return level as 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+});
+
+const envSchema = z.object({
+  DATABASE_URL: url('DATABASE_URL', ['postgres:', 'postgresql:']),
+  SUPABASE_URL: url('SUPABASE_URL', ['http:', 'https:']),
+  SUPABASE_SERVICE_ROLE_KEY: optionalText,
+  TEMPORAL_ADDRESS: hostPort('TEMPORAL_ADDRESS'),
+  TEMPORAL_NAMESPACE: optionalText.transform((v) => v ?? 'default'),
+  TEMPORAL_TASK_QUEUE: optionalText.transform((v) => v ?? 'goalkeeper'),
+  TEMPORAL_API_KEY: optionalText,
+  TEMPORAL_TLS_CERT_PATH: optionalText,
+  TEMPORAL_TLS_KEY_PATH: optionalText,
+  TEMPORAL_TLS_CA_PATH: optionalText,
+  TEMPORAL_TLS_SERVER_NAME: optionalText,
+  TEMPORAL_CLI_PATH: optionalText,
+  AGENT_ASSIGNABLE_STATUSES: statusList,
+  MAX_TASK_RETRIES: nonNegativeInt('MAX_TASK_RETRIES', 3),
+  TASK_RETRY_BACKOFF_SECONDS: positiveInt('TASK_RETRY_BACKOFF_SECONDS', 60),
+  GOAL_TASK_HEALTH_CHECK_INTERVAL: positiveInt('GOAL_TASK_HEALTH_CHECK_INTERVAL', 300),
+  MAX_AUTO_PROVISIONED_AGENTS: nonNegativeInt('MAX_AUTO_PROVISIONED_AGENTS', 3),
+  MAX_CYCLES_PER_RUN: positiveInt('MAX_CYCLES_PER_RUN', 100),
+  RECONCILE_INTERVAL: positiveInt('RECONCILE_INTERVAL', 300),
+  RECONCILE_BATCH_SIZE: positiveInt('RECONCILE_BATCH_SIZE', 500),
+  HTTP_PORT: nonNegativeInt('HTTP_PORT', 8787),
+  WEBHOOK_SECRET: optionalText,
+  METRICS_PORT: nonNegativeInt('METRICS_PORT', 0),
+  LOG_LEVEL: logLevel,
+  GOALKEEPER_DATA_DIR: optionalText.transform((v) => v ?? '.goalkeeper'),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config {
+  env: Env;
+  policy: HealPolicy;
+  /** Statuses the platform uses that this configuration does not treat as assignable. */
+  knownAgentStatuses: string[];
+  temporal: {
+    address?: string;
+    namespace: string;
+    taskQueue: string;
+    apiKey?: string;
+    tls?: { certPath?: string; keyPath?: string; caPath?: string; serverName?: string };
+  };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(source);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => {
+        const name = String(issue.path[0] ?? '');
+        return issue.message.startsWith(name) ? issue.message : `${name}: ${issue.message}`;
+      }),
+    );
+  }
+  const env = parsed.data;
+  const problems: string[] = [];
+  if (env.SUPABASE_URL && !env.SUPABASE_SERVICE_ROLE_KEY) {
+    problems.push('SUPABASE_SERVICE_ROLE_KEY must be set when SUPABASE_URL is set');
+  }
+  if (Boolean(env.TEMPORAL_TLS_CERT_PATH) !== Boolean(env.TEMPORAL_TLS_KEY_PATH)) {
+    problems.push('TEMPORAL_TLS_CERT_PATH and TEMPORAL_TLS_KEY_PATH must be set together');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const useTls = Boolean(env.TEMPORAL_TLS_CERT_PATH || env.TEMPORAL_TLS_CA_PATH || env.TEMPORAL_API_KEY);
+  return {
+    env,
+    policy: {
+      assignableStatuses: env.AGENT_ASSIGNABLE_STATUSES,
+      maxTaskRetries: env.MAX_TASK_RETRIES,
+      retryBackoffSeconds: env.TASK_RETRY_BACKOFF_SECONDS,
+      healthCheckIntervalSeconds: env.GOAL_TASK_HEALTH_CHECK_INTERVAL,
+      maxAutoProvisionedAgents: env.MAX_AUTO_PROVISIONED_AGENTS,
+      maxCyclesPerRun: env.MAX_CYCLES_PER_RUN,
+    },
+    knownAgentStatuses: KNOWN_AGENT_STATUSES,
+    temporal: {
+      address: env.TEMPORAL_ADDRESS,
+      namespace: env.TEMPORAL_NAMESPACE,
+      taskQueue: env.TEMPORAL_TASK_QUEUE,
+      apiKey: env.TEMPORAL_API_KEY,
+      tls: useTls
+        ? {
+            certPath: env.TEMPORAL_TLS_CERT_PATH,
+            keyPath: env.TEMPORAL_TLS_KEY_PATH,
+            caPath: env.TEMPORAL_TLS_CA_PATH,
+            serverName: env.TEMPORAL_TLS_SERVER_NAME,
+          }
+        : undefined,
+    },
+  };
+}

@@ -1,0 +1,17 @@
+/**
+ * Picks the store adapter from the configuration: DATABASE_URL → pg, SUPABASE_URL → supabase-js.
+ */
+import type { Config } from '../config';
+import { PgStore } from './pg-store';
+import type { HealingStore } from './port';
+
+export function createStore(config: Config): HealingStore {
+  if (config.env.DATABASE_URL) return new PgStore(config.env.DATABASE_URL);
+  if (config.env.SUPABASE_URL && config.env.SUPABASE_SERVICE_ROLE_KEY) {
+    // Loaded lazily: a pg deployment never needs supabase-js.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { SupabaseStore } = require('./supabase-store') as typeof import('./supabase-store');
+    return new SupabaseStore(config.env.SUPABASE_URL, config.env.SUPABASE_SERVICE_ROLE_KEY);
+  }
+  throw new Error('no database configured: set DATABASE_URL (Postgres) or SUPABASE_URL with SUPABASE_SERVICE_ROLE_KEY');
+}

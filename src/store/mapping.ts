@@ -1,0 +1,120 @@
+/**
+ * Maps the JSON the SQL functions return onto the typed results. Both adapters receive the same
+ * jsonb, so both use these mappers: one shape, one place.
+ */
+import type {
+  EnsureGoalTaskResult,
+  EnsureTaskAgentResult,
+  GoalTaskView,
+  RecordEventInput,
+  RecordEventResult,
+  RetryTaskResult,
+  AgentRules,
+} from '../../workflows/types';
+import type { ActiveGoalRef } from './port';
+
+type Json = Record<string, unknown>;
+
+const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+
+export function toEnsureGoalTask(raw: Json): EnsureGoalTaskResult {
+  const goal = raw.goal as Json | null;
+  return {
+    outcome: raw.outcome as EnsureGoalTaskResult['outcome'],
+    reason: str(raw.reason),
+    goal: goal
+      ? {
+          id: String(goal.id),
+          workspaceId: String(goal.workspace_id),
+          status: String(goal.status),
+          metricType: String(goal.metric_type),
+          description: str(goal.description),
+        }
+      : null,
+    createdTaskId: str(raw.created_task_id),
+    provisionedAgent: raw.provisioned_agent === true,
+    tasks: ((raw.tasks as Json[] | undefined) ?? []).map(
+      (t): GoalTaskView => ({
+        id: String(t.id),
+        status: String(t.status),
+        agentId: str(t.agent_id),
+        agentStatus: str(t.agent_status),
+        role: str(t.role),
+        needsAgent: t.needs_agent === true,
+      }),
+    ),
+  };
+}
+
+export function toEnsureTaskAgent(raw: Json): EnsureTaskAgentResult {
+  return {
+    outcome: raw.outcome as EnsureTaskAgentResult['outcome'],
+    taskId: String(raw.task_id),
+    agentId: str(raw.agent_id),
+    provisioned: raw.provisioned === true,
+  };
+}
+
+export function toRetryTask(raw: Json): RetryTaskResult {
+  return {
+    outcome: raw.outcome as RetryTaskResult['outcome'],
+    taskId: String(raw.task_id),
+    agentId: str(raw.agent_id),
+    attempt: typeof raw.attempt === 'number' ? raw.attempt : null,
+  };
+}
+
+export function toRecordEvent(raw: Json): RecordEventResult {
+  return { logId: String(raw.log_id), created: raw.created === true };
+}
+
+export function toActiveGoals(raw: unknown): ActiveGoalRef[] {
+  return ((raw as Json[] | null) ?? []).map((g) => ({ id: String(g.id), workspaceId: String(g.workspace_id) }));
+}
+
+/** Named arguments of each SQL function, shared so both adapters call them identically. */
+export const rpcArgs = {
+  ensureGoalTask: (goalId: string, r: AgentRules) => ({
+    p_goal_id: goalId,
+    p_assignable_statuses: r.assignableStatuses,
+    p_max_provisioned: r.maxAutoProvisionedAgents,
+    p_workflow_id: r.workflowId,
+  }),
+  ensureTaskAgent: (taskId: string, r: AgentRules) => ({
+    p_task_id: taskId,
+    p_assignable_statuses: r.assignableStatuses,
+    p_max_provisioned: r.maxAutoProvisionedAgents,
+    p_workflow_id: r.workflowId,
+  }),
+  retryTask: (taskId: string, requestKey: string, r: AgentRules) => ({
+    p_task_id: taskId,
+    p_request_key: requestKey,
+    p_assignable_statuses: r.assignableStatuses,
+    p_max_provisioned: r.maxAutoProvisionedAgents,
+    p_workflow_id: r.workflowId,
+  }),
+  recordEvent: (e: RecordEventInput) => ({
+    p_idempotency_key: e.idempotencyKey,
+    p_kind: e.kind,
+    p_workspace_id: e.workspaceId,
+    p_goal_id: e.goalId,
+    p_task_id: e.taskId,
+    p_issue_type: e.issueType,
+    p_severity: e.severity,
+    p_text: e.text,
+    p_workflow_id: e.workflowId,
+    p_details: e.details ?? {},
+  }),
+  listActiveGoals: (after: string | null, limit: number) => ({ p_after: after, p_limit: limit }),
+} as const;
+
+export type RpcFunction = keyof typeof rpcArgs;
+
+/** SQL function name of each store call. */
+export const rpcName: Record<RpcFunction, string> = {
+  ensureGoalTask: 'goalkeeper_ensure_goal_task',
+  ensureTaskAgent: 'goalkeeper_ensure_task_agent',
+  retryTask: 'goalkeeper_retry_task',
+  recordEvent: 'goalkeeper_record_event',
+  listActiveGoals: 'goalkeeper_list_active_goals',
+};

@@ -1,0 +1,52 @@
+/**
+ * The store port: every database effect goalkeeper has, each one call of an atomic, idempotent
+ * SQL function (supabase/migrations). Two adapters implement it: pg (DATABASE_URL) and
+ * supabase-js .rpc() (SUPABASE_URL + SUPABASE_SERVICE_ROLE_KEY).
+ */
+import type {
+  AgentRules,
+  EnsureGoalTaskResult,
+  EnsureTaskAgentResult,
+  RecordEventInput,
+  RecordEventResult,
+  RetryTaskResult,
+} from '../../workflows/types';
+
+export interface ActiveGoalRef {
+  id: string;
+  workspaceId: string;
+}
+
+export interface HealingStore {
+  readonly kind: 'pg' | 'supabase';
+  ensureGoalTask(goalId: string, rules: AgentRules): Promise<EnsureGoalTaskResult>;
+  ensureTaskAgent(taskId: string, rules: AgentRules): Promise<EnsureTaskAgentResult>;
+  /** requestKey makes the retry idempotent: the same key twice retries once. */
+  retryTask(taskId: string, requestKey: string, rules: AgentRules): Promise<RetryTaskResult>;
+  recordEvent(input: RecordEventInput): Promise<RecordEventResult>;
+  /** Active goals with id greater than `after`, in id order: keyset pagination for the sweep. */
+  listActiveGoals(after: string | null, limit: number): Promise<ActiveGoalRef[]>;
+  close(): Promise<void>;
+}
+
+/** A store failure, typed for Temporal: retryable (connection lost, deadlock, server restarting)
+ * or not (the database refused the input, or goalkeeper's functions are missing or forbidden). */
+export class StoreError extends Error {
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+    readonly code: string | null,
+  ) {
+    super(message);
+    this.name = 'StoreError';
+  }
+}
+
+/** SQLSTATE classes that a retry can fix: connection exceptions, resource limits, operator
+ * intervention (shutdown, restart), transaction rollbacks (serialization failure, deadlock). */
+const RETRYABLE_SQLSTATE_CLASSES = ['08', '53', '57', '40', '58'];
+
+export function isRetryableSqlState(code: string | null | undefined): boolean {
+  if (!code || !/^[0-9A-Z]{5}$/.test(code)) return true; // not from Postgres: network, timeout
+  return RETRYABLE_SQLSTATE_CLASSES.includes(code.slice(0, 2));
+}

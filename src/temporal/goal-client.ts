@@ -1,0 +1,99 @@
+/**
+ * Client helpers for goal workflows: start one (idempotently), signal a heal (signal-with-start),
+ * read its status.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Client } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
+import { goalWorkflowId, healSignal, statusQuery, type GoalStatus } from '../../workflows/messages';
+import type { goalWorkflow } from '../../workflows/goal';
+import type { HealPolicy } from '../../workflows/types';
+
+export interface GoalTarget {
+  client: Client;
+  taskQueue: string;
+  policy: HealPolicy;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export class InvalidGoalIdError extends Error {
+  constructor(goalId: string) {
+    super(`goal id must be a UUID, got ${JSON.stringify(goalId)}`);
+    this.name = 'InvalidGoalIdError';
+  }
+}
+
+export function assertGoalId(goalId: string): void {
+  if (!UUID.test(goalId)) throw new InvalidGoalIdError(goalId);
+}
+
+function startOptions(target: GoalTarget, goalId: string) {
+  return {
+    taskQueue: target.taskQueue,
+    workflowId: goalWorkflowId(goalId),
+    args: [{ goalId, policy: target.policy }] as Parameters<typeof goalWorkflow>,
+    staticSummary: `keeps goal ${goalId} healthy`,
+  };
+}
+
+/** Starts goal-<id> unless it runs already (USE_EXISTING: no signal, so a running workflow's
+ * history does not grow). Returns whether this call started it. The SDK's start() hides the
+ * server's `started` flag, so this one call goes to the service directly. */
+export async function startGoal(target: GoalTarget, goalId: string): Promise<{ started: boolean; runId: string }> {
+  assertGoalId(goalId);
+  const options = startOptions(target, goalId);
+  const response = await target.client.workflowService.startWorkflowExecution({
+    namespace: target.client.options.namespace,
+    identity: target.client.options.identity,
+    requestId: randomUUID(),
+    workflowId: options.workflowId,
+    workflowType: { name: 'goalWorkflow' },
+    taskQueue: { name: options.taskQueue },
+    input: { payloads: options.args.map((arg) => defaultPayloadConverter.toPayload(arg)) },
+    workflowIdConflictPolicy: temporal.api.enums.v1.WorkflowIdConflictPolicy.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+    userMetadata: { summary: defaultPayloadConverter.toPayload(options.staticSummary) },
+  });
+  return { started: response.started === true, runId: response.runId ?? '' };
+}
+
+/** Signals a heal, starting the workflow if it is not running. Returns the request id that the
+ * status query's lastCycle.healRequestIds will carry once a cycle has served it. */
+export async function healGoal(target: GoalTarget, goalId: string, reason: string): Promise<string> {
+  assertGoalId(goalId);
+  const requestId = randomUUID();
+  await target.client.workflow.signalWithStart('goalWorkflow', {
+    ...startOptions(target, goalId),
+    signal: healSignal,
+    signalArgs: [{ reason, requestId }],
+  });
+  return requestId;
+}
+
+export async function goalStatus(client: Client, goalId: string): Promise<GoalStatus> {
+  assertGoalId(goalId);
+  return client.workflow.getHandle(goalWorkflowId(goalId)).query(statusQuery);
+}
+
+/** Polls the status query until a cycle has served `requestId` (or the workflow has closed). */
+export async function waitForHeal(
+  client: Client,
+  goalId: string,
+  requestId: string,
+  { timeoutMs = 60_000, pollMs = 200 } = {},
+): Promise<GoalStatus> {
+  const deadline = Date.now() + timeoutMs;
+  const handle = client.workflow.getHandle(goalWorkflowId(goalId));
+  for (;;) {
+    const description = await handle.describe();
+    if (description.status.name !== 'RUNNING') {
+      // Closed goals end the workflow; a query still answers from the final state.
+      return handle.query(statusQuery);
+    }
+    const status = await handle.query(statusQuery);
+    if (status.lastCycle?.healRequestIds.includes(requestId)) return status;
+    if (Date.now() > deadline) throw new Error(`goal ${goalId}: no heal cycle served the request within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * The goalkeeper worker: goal (and reconcile) workflows plus the healing activities on one task
+ * queue. SIGINT/SIGTERM make worker.run() drain in-flight tasks and resolve.
+ */
+import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
+import { createActivities, type HealingEvents } from '../../activities';
+import type { HealingStore } from '../store/port';
+
+/** The workflow sources: workflows/index.ts under ts-jest, dist/workflows/index.js when built. */
+export const WORKFLOWS_PATH = require.resolve('../../workflows');
+
+export interface GoalkeeperWorkerDeps {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  store: HealingStore;
+  events?: HealingEvents;
+  /** Extra activities (the reconcile sweep's) merged with the healing ones. */
+  extraActivities?: Record<string, (...args: never[]) => Promise<unknown>>;
+  /** Tuning and test hooks (a prebuilt bundle, cache size, concurrency). */
+  options?: Partial<WorkerOptions>;
+}
+
+export async function createGoalkeeperWorker(deps: GoalkeeperWorkerDeps): Promise<Worker> {
+  const { options = {} } = deps;
+  return Worker.create({
+    connection: deps.connection,
+    namespace: deps.namespace,
+    taskQueue: deps.taskQueue,
+    ...(options.workflowBundle ? {} : { workflowsPath: WORKFLOWS_PATH }),
+    activities: { ...createActivities({ store: deps.store, events: deps.events }), ...deps.extraActivities },
+    ...options,
+  });
+}

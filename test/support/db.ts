@@ -1,0 +1,117 @@
+/**
+ * Per-suite databases in the shared test Postgres, plus fixtures in the platform's shape.
+ */
+import { randomUUID } from 'node:crypto';
+import { Client, Pool } from 'pg';
+import { migrate } from '../../src/store/migrate';
+
+export interface TestDatabase {
+  url: string;
+  pool: Pool;
+  drop(): Promise<void>;
+}
+
+function adminUrl(): string {
+  const url = process.env.GK_TEST_PG_URL;
+  if (!url) throw new Error('GK_TEST_PG_URL is not set: run the tests through jest (its globalSetup starts Postgres)');
+  return url;
+}
+
+export async function createTestDatabase(options: { migrate?: boolean } = {}): Promise<TestDatabase> {
+  const name = `gk_${randomUUID().replace(/-/g, '').slice(0, 16)}`;
+  const admin = new Client({ connectionString: adminUrl() });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const url = adminUrl().replace(/\/[^/]*$/, `/${name}`);
+  if (options.migrate !== false) await migrate(url);
+  const pool = new Pool({ connectionString: url, max: 30 });
+  return {
+    url,
+    pool,
+    async drop() {
+      await pool.end();
+      const c = new Client({ connectionString: adminUrl() });
+      await c.connect();
+      await c.query(`drop database if exists ${name} with (force)`);
+      await c.end();
+    },
+  };
+}
+
+export interface Fixture {
+  workspaceId: string;
+}
+
+export async function insertWorkspace(pool: Pool, name = 'test workspace'): Promise<string> {
+  const { rows } = await pool.query(
+    `insert into workspaces (name, user_id) values ($1, gen_random_uuid()) returning id`,
+    [name],
+  );
+  return rows[0].id;
+}
+
+export async function insertGoal(
+  pool: Pool,
+  workspaceId: string,
+  fields: { status?: string; metricType?: string; description?: string; priority?: number } = {},
+): Promise<string> {
+  const { rows } = await pool.query(
+    `insert into workspace_goals (workspace_id, metric_type, target_value, description, status, priority)
+     values ($1, $2, 10, $3, $4, $5) returning id`,
+    [workspaceId, fields.metricType ?? 'deliverables', fields.description ?? 'ship the thing', fields.status ?? 'active', fields.priority ?? 1],
+  );
+  return rows[0].id;
+}
+
+export async function insertAgent(
+  pool: Pool,
+  workspaceId: string,
+  fields: { status?: string; role?: string; seniority?: string; name?: string } = {},
+): Promise<string> {
+  const { rows } = await pool.query(
+    `insert into agents (workspace_id, name, role, seniority, status) values ($1, $2, $3, $4, $5) returning id`,
+    [workspaceId, fields.name ?? 'agent', fields.role ?? 'writer', fields.seniority ?? 'senior', fields.status ?? 'available'],
+  );
+  return rows[0].id;
+}
+
+export async function insertTask(
+  pool: Pool,
+  workspaceId: string,
+  goalId: string | null,
+  fields: { status?: string; agentId?: string | null; role?: string | null } = {},
+): Promise<string> {
+  const { rows } = await pool.query(
+    `insert into tasks (workspace_id, goal_id, name, status, agent_id, assigned_to_role, updated_at)
+     values ($1, $2, 'a task', $3, $4, $5, now()) returning id`,
+    [workspaceId, goalId, fields.status ?? 'pending', fields.agentId ?? null, fields.role ?? null],
+  );
+  return rows[0].id;
+}
+
+export async function taskRow(pool: Pool, taskId: string) {
+  const { rows } = await pool.query(
+    `select t.*, a.status as agent_status from tasks t left join agents a on a.id = t.agent_id where t.id = $1`,
+    [taskId],
+  );
+  return rows[0];
+}
+
+export async function goalTasks(pool: Pool, goalId: string) {
+  const { rows } = await pool.query(
+    `select t.*, a.status as agent_status from tasks t left join agents a on a.id = t.agent_id
+      where t.goal_id = $1 order by t.created_at, t.id`,
+    [goalId],
+  );
+  return rows;
+}
+
+export async function logsFor(pool: Pool, goalId: string, messagePrefix?: string) {
+  const { rows } = await pool.query(
+    `select * from logs where metadata->>'goal_id' = $1 and ($2::text is null or message like $2 || '%')
+      order by created_at, id`,
+    [goalId, messagePrefix ?? null],
+  );
+  return rows;
+}

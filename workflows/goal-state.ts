@@ -1,0 +1,124 @@
+/**
+ * The goal workflow's state in one small class: what it knows of the goal, the retry budget of
+ * each task, the alerts it has open. Pure data and decisions, no Temporal calls, so continueAsNew
+ * can carry a snapshot and tests can reason about it.
+ */
+import type { CycleSummary, GoalStatus, HealRequest, TaskRetryState } from './messages';
+import type { GoalHealth, GoalView } from './types';
+
+export interface GoalStateSnapshot {
+  goal: GoalView | null;
+  health: GoalHealth;
+  taskId: string | null;
+  agentId: string | null;
+  retries: Record<string, TaskRetryState>;
+  openAlerts: string[];
+  cycles: number;
+  lastCycle: CycleSummary | null;
+  pendingHeals: HealRequest[];
+}
+
+const MAX_PENDING_HEALS = 20;
+
+export class GoalState {
+  goal: GoalView | null;
+  health: GoalHealth;
+  taskId: string | null;
+  agentId: string | null;
+  retries: Record<string, TaskRetryState>;
+  openAlerts: Set<string>;
+  cycles: number;
+  lastCycle: CycleSummary | null;
+  pendingHeals: HealRequest[];
+  closedReason: string | null = null;
+
+  constructor(readonly goalId: string, snapshot?: GoalStateSnapshot) {
+    this.goal = snapshot?.goal ?? null;
+    this.health = snapshot?.health ?? 'starting';
+    this.taskId = snapshot?.taskId ?? null;
+    this.agentId = snapshot?.agentId ?? null;
+    this.retries = snapshot?.retries ?? {};
+    this.openAlerts = new Set(snapshot?.openAlerts ?? []);
+    this.cycles = snapshot?.cycles ?? 0;
+    this.lastCycle = snapshot?.lastCycle ?? null;
+    this.pendingHeals = snapshot?.pendingHeals ?? [];
+  }
+
+  /** A heal request: queue it (bounded: a flood of signals is one more cycle, not a thousand),
+   * and give every task whose budget is spent a fresh one. A task with retries left keeps its count. */
+  requestHeal(request: HealRequest): void {
+    if (this.pendingHeals.length < MAX_PENDING_HEALS) this.pendingHeals.push(request);
+    for (const state of Object.values(this.retries)) {
+      if (state.exhausted) {
+        state.exhausted = false;
+        state.used = 0;
+      }
+    }
+  }
+
+  takeHealRequests(): HealRequest[] {
+    const taken = this.pendingHeals;
+    this.pendingHeals = [];
+    return taken;
+  }
+
+  retryStateOf(taskId: string): TaskRetryState {
+    return (this.retries[taskId] ??= { used: 0, total: 0, exhausted: false });
+  }
+
+  /** Forgets tasks that are no longer in play (completed, cancelled, gone), keeping state small. */
+  keepRetriesFor(liveTaskIds: string[]): void {
+    const live = new Set(liveTaskIds);
+    for (const id of Object.keys(this.retries)) if (!live.has(id)) delete this.retries[id];
+  }
+
+  /** Opens an alert; true when it was not open yet (so the caller raises it once, not every cycle). */
+  openAlert(key: string): boolean {
+    if (this.openAlerts.has(key)) return false;
+    this.openAlerts.add(key);
+    return true;
+  }
+
+  closeAlertsWhere(predicate: (key: string) => boolean): void {
+    for (const key of [...this.openAlerts]) if (predicate(key)) this.openAlerts.delete(key);
+  }
+
+  /** Health from what the last cycle left: exhausted retries need a human; a missing agent or task
+   * is degraded; a failed task being retried is healing; otherwise healthy. */
+  computeHealth(failedTaskIds: string[]): GoalHealth {
+    if (this.closedReason) return 'closed';
+    if (Object.values(this.retries).some((r) => r.exhausted)) return 'needs_intervention';
+    if ([...this.openAlerts].some((k) => k.startsWith('NO_'))) return 'degraded';
+    if (failedTaskIds.length > 0) return 'healing';
+    return 'healthy';
+  }
+
+  snapshot(): GoalStateSnapshot {
+    return {
+      goal: this.goal,
+      health: this.health,
+      taskId: this.taskId,
+      agentId: this.agentId,
+      retries: this.retries,
+      openAlerts: [...this.openAlerts],
+      cycles: this.cycles,
+      lastCycle: this.lastCycle,
+      pendingHeals: this.pendingHeals,
+    };
+  }
+
+  status(): GoalStatus {
+    return {
+      goalId: this.goalId,
+      workspaceId: this.goal?.workspaceId ?? null,
+      health: this.health,
+      taskId: this.taskId,
+      agentId: this.agentId,
+      retries: this.retries,
+      lastCycle: this.lastCycle,
+      openAlerts: [...this.openAlerts],
+      cycles: this.cycles,
+      closedReason: this.closedReason,
+    };
+  }
+}

@@ -1,0 +1,295 @@
+/**
+ * goalWorkflow: one durable workflow per goal (id goal-<goalId>) that keeps the goal healthy.
+ *
+ * A heal cycle makes sure the goal has a task, that every task in play has an assignable agent,
+ * and retries a failed task after a durable, doubling backoff timer, at most maxTaskRetries times
+ * per budget; a spent budget raises one RETRIES_EXHAUSTED alert and waits for a human (a `heal`
+ * signal gives it a fresh budget). Between cycles it waits the health-check interval or a heal
+ * signal. A goal that is closed or deleted ends the workflow with a summary.
+ *
+ * Deterministic: every effect goes through activities; time and ids come from the workflow API.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  log,
+  proxyActivities,
+  setHandler,
+  sleep,
+  upsertMemo,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { GoalActivities } from '../activities';
+import { GoalState, type GoalStateSnapshot } from './goal-state';
+import {
+  GoalHealthKey,
+  GoalMetricTypeKey,
+  WorkspaceIdKey,
+  healSignal,
+  statusQuery,
+  type HealRequest,
+} from './messages';
+import type { EnsureGoalTaskResult, GoalHealth, HealPolicy, IssueType, Severity } from './types';
+
+export interface GoalWorkflowInput {
+  goalId: string;
+  policy: HealPolicy;
+  /** Present when continued-as-new: the state the previous run handed over. */
+  state?: GoalStateSnapshot;
+}
+
+export interface GoalWorkflowSummary {
+  goalId: string;
+  closedReason: string;
+  cycles: number;
+  retries: GoalState['retries'];
+}
+
+const { ensureGoalTask, ensureTaskAgent, retryTask, recordEvent } = proxyActivities<GoalActivities>({
+  startToCloseTimeout: '30 seconds',
+  // A database outage is waited out (retries back off to 30 s) for up to 15 minutes; after that
+  // the cycle records HEAL_STEP_FAILED and the next cycle tries again.
+  scheduleToCloseTimeout: '15 minutes',
+  retry: {
+    initialInterval: '500 milliseconds',
+    backoffCoefficient: 2,
+    maximumInterval: '30 seconds',
+    nonRetryableErrorTypes: ['InvalidInput', 'StoreRejected'],
+  },
+});
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkflowSummary> {
+  if (typeof input?.goalId !== 'string' || !UUID.test(input.goalId)) {
+    throw ApplicationFailure.nonRetryable(`goalId must be a UUID, got ${JSON.stringify(input?.goalId)}`, 'InvalidInput');
+  }
+  const { goalId, policy } = input;
+  const state = new GoalState(goalId, input.state);
+  const rules = {
+    assignableStatuses: policy.assignableStatuses,
+    maxAutoProvisionedAgents: policy.maxAutoProvisionedAgents,
+  };
+
+  // Handlers, in one block.
+  setHandler(healSignal, (request: HealRequest) => {
+    const reason = typeof request?.reason === 'string' && request.reason.trim() !== '' ? request.reason.slice(0, 200) : null;
+    if (reason === null) log.warn('heal signal without a reason; healing anyway', { goalId });
+    const requestId = typeof request?.requestId === 'string' ? request.requestId.slice(0, 100) : undefined;
+    state.requestHeal({ reason: reason ?? 'unspecified', requestId });
+  });
+  setHandler(statusQuery, () => state.status());
+
+  // A continued run inherits its search attributes; a new one announces itself.
+  if (!input.state) upsertSearchAttributes([{ key: GoalHealthKey, value: state.health }]);
+
+  let cyclesThisRun = 0;
+  let stepFailures = 0;
+  for (;;) {
+    const closed = await healCycle();
+    if (closed) {
+      await condition(allHandlersFinished);
+      return { goalId, closedReason: state.closedReason ?? 'closed', cycles: state.cycles, retries: state.retries };
+    }
+    cyclesThisRun += 1;
+    // Heal requests that arrived during the cycle are served at once; otherwise wait.
+    if (state.pendingHeals.length === 0) {
+      await condition(() => state.pendingHeals.length > 0, policy.healthCheckIntervalSeconds * 1000);
+    }
+    if (cyclesThisRun >= policy.maxCyclesPerRun || workflowInfo().continueAsNewSuggested) {
+      await condition(allHandlersFinished);
+      await continueAsNew<typeof goalWorkflow>({ goalId, policy, state: state.snapshot() });
+    }
+  }
+
+  /** One heal cycle. Returns true when the goal is closed and the workflow should end. */
+  async function healCycle(): Promise<boolean> {
+    const requests = state.takeHealRequests();
+    const startedAt = new Date().toISOString();
+    stepFailures = 0;
+    const actions: string[] = requests.map((r) => `heal requested: ${r.reason}`);
+    state.cycles += 1;
+
+    let ensured: EnsureGoalTaskResult;
+    try {
+      ensured = await ensureGoalTask.executeWithOptions({ summary: 'ensure the goal has a task' }, [
+        { goalId, rules },
+      ]);
+    } catch (err) {
+      await stepFailed('ensure goal task', null, err, actions);
+      return finishCycle(startedAt, requests, actions, 'degraded');
+    }
+    if (ensured.goal) noteGoal(ensured.goal);
+
+    if (ensured.outcome === 'closed') {
+      state.closedReason = ensured.reason ?? 'closed';
+      actions.push(`goal closed (${state.closedReason}); workflow ends`);
+      finishCycle(startedAt, requests, actions, 'closed');
+      return true;
+    }
+
+    if (ensured.outcome === 'created') {
+      actions.push(`created task ${ensured.createdTaskId}`);
+    }
+    if (ensured.outcome === 'no_agent') {
+      actions.push('goal has no task and no agent could be found or provisioned');
+      await raiseAlert('NO_TASKS_FOR_GOAL', null, 'critical', 'goal has no task: no assignable agent to give one', actions);
+    } else {
+      state.closeAlertsWhere((k) => k === 'NO_TASKS_FOR_GOAL');
+    }
+
+    // Every task in play gets an assignable agent.
+    let agentShortage = ensured.outcome === 'no_agent';
+    for (const task of ensured.tasks.filter((t) => t.needsAgent)) {
+      try {
+        const r = await ensureTaskAgent.executeWithOptions(
+          { summary: `ensure task ${task.id} has an assignable agent` },
+          [{ taskId: task.id, goalId, rules }],
+        );
+        if (r.outcome === 'assigned') {
+          task.agentId = r.agentId;
+          task.needsAgent = false;
+          actions.push(`assigned agent ${r.agentId} to task ${task.id}${r.provisioned ? ' (provisioned)' : ''}`);
+        } else if (r.outcome === 'no_agent') {
+          agentShortage = true;
+          actions.push(`task ${task.id} has no assignable agent and the provisioning cap is reached`);
+        }
+      } catch (err) {
+        await stepFailed('ensure task agent', task.id, err, actions);
+      }
+    }
+    if (agentShortage) {
+      await raiseAlert(
+        'NO_AGENTS_AVAILABLE',
+        null,
+        'critical',
+        `no assignable agent (${policy.assignableStatuses.join(', ')}) and the provisioning cap of ${policy.maxAutoProvisionedAgents} is reached`,
+        actions,
+      );
+    } else {
+      state.closeAlertsWhere((k) => k === 'NO_AGENTS_AVAILABLE');
+    }
+
+    // Failed tasks: retry after a durable backoff timer while the budget lasts.
+    const stillFailed: string[] = [];
+    for (const task of ensured.tasks.filter((t) => t.status === 'failed')) {
+      const retries = state.retryStateOf(task.id);
+      if (retries.exhausted) {
+        stillFailed.push(task.id);
+        continue;
+      }
+      if (retries.used >= policy.maxTaskRetries) {
+        retries.exhausted = true;
+        stillFailed.push(task.id);
+        actions.push(`task ${task.id} failed after ${retries.used} retries: budget spent`);
+        await raiseAlert(
+          'RETRIES_EXHAUSTED',
+          task.id,
+          'critical',
+          `task ${task.id} failed ${retries.used + 1} times; retries stop until a heal signal`,
+          actions,
+        );
+        continue;
+      }
+      const backoffSeconds = policy.retryBackoffSeconds * 2 ** retries.used;
+      await sleep(backoffSeconds * 1000, {
+        summary: `backoff ${backoffSeconds}s before retry ${retries.used + 1}/${policy.maxTaskRetries} of task ${task.id}`,
+      });
+      try {
+        const r = await retryTask.executeWithOptions(
+          { summary: `retry failed task ${task.id} (${retries.used + 1}/${policy.maxTaskRetries})` },
+          [{ taskId: task.id, goalId, rules }],
+        );
+        if (r.outcome === 'retried' || r.outcome === 'already_retried') {
+          retries.used += 1;
+          retries.total += 1;
+          task.status = 'pending';
+          task.agentId = r.agentId;
+          actions.push(`retried task ${task.id} (attempt ${r.attempt ?? retries.total}) with agent ${r.agentId}`);
+        } else if (r.outcome === 'no_agent') {
+          stillFailed.push(task.id);
+          actions.push(`could not retry task ${task.id}: no assignable agent`);
+          await raiseAlert('NO_AGENTS_AVAILABLE', task.id, 'critical', `failed task ${task.id} cannot be retried: no assignable agent`, actions);
+        } else {
+          actions.push(`task ${task.id} no longer failed (${r.outcome}); no retry`);
+        }
+      } catch (err) {
+        stillFailed.push(task.id);
+        await stepFailed('retry task', task.id, err, actions);
+      }
+    }
+    // A task that is no longer failed has its exhaustion alert resolved.
+    state.closeAlertsWhere((k) => k.startsWith('RETRIES_EXHAUSTED:') && !stillFailed.includes(k.slice('RETRIES_EXHAUSTED:'.length)));
+    state.keepRetriesFor(ensured.tasks.map((t) => t.id));
+    if (stepFailures === 0) state.closeAlertsWhere((k) => k.startsWith('HEAL_STEP_FAILED'));
+
+    const primary = ensured.tasks.find((t) => t.status !== 'failed') ?? ensured.tasks[0];
+    state.taskId = primary?.id ?? null;
+    state.agentId = primary?.agentId ?? null;
+    return finishCycle(startedAt, requests, actions, state.computeHealth(stillFailed));
+  }
+
+  function finishCycle(startedAt: string, requests: HealRequest[], actions: string[], health: GoalHealth): false {
+    setHealth(state, health);
+    state.lastCycle = {
+      number: state.cycles,
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      actions,
+      healRequestIds: requests.flatMap((r) => (r.requestId ? [r.requestId] : [])),
+      health,
+    };
+    return false;
+  }
+
+  function noteGoal(goal: NonNullable<EnsureGoalTaskResult['goal']>): void {
+    const previous = state.goal;
+    state.goal = goal;
+    if (previous?.workspaceId !== goal.workspaceId || previous?.metricType !== goal.metricType) {
+      upsertSearchAttributes([
+        { key: WorkspaceIdKey, value: goal.workspaceId },
+        { key: GoalMetricTypeKey, value: goal.metricType },
+      ]);
+    }
+    if (previous?.description !== goal.description || previous?.workspaceId !== goal.workspaceId) {
+      upsertMemo({ goal: goal.description ?? goal.metricType, workspaceId: goal.workspaceId, metricType: goal.metricType });
+    }
+  }
+
+  /** Raises an alert once while its condition lasts (keyed by issue and task), as a logs row. */
+  async function raiseAlert(issue: IssueType, taskId: string | null, severity: Severity, text: string, actions: string[]) {
+    const key = taskId ? `${issue}:${taskId}` : issue;
+    if (!state.openAlert(key)) return;
+    actions.push(`alert ${issue}${taskId ? ` for task ${taskId}` : ''}`);
+    try {
+      await recordEvent.executeWithOptions({ summary: `alert ${issue}` }, [
+        { kind: 'alert', workspaceId: state.goal?.workspaceId ?? null, goalId, taskId, issueType: issue, severity, text },
+      ]);
+    } catch (err) {
+      // The alert stays open in the workflow's state (and its query); writing it is best effort.
+      log.error('could not record alert', { goalId, issue, error: String(err) });
+    }
+  }
+
+  /** A heal step failed for good (the database refused it, or stayed away for 15 minutes). */
+  async function stepFailed(step: string, taskId: string | null, err: unknown, actions: string[]) {
+    const cause = err instanceof ActivityFailure && err.cause ? err.cause.message : String(err);
+    actions.push(`${step} failed: ${cause}`);
+    log.error('heal step failed', { goalId, step, taskId, error: cause });
+    stepFailures += 1;
+    // Open until a cycle passes without a failed step, so a lasting failure alerts once.
+    await raiseAlert('HEAL_STEP_FAILED', taskId, 'warning', `${step} failed: ${cause}`, actions);
+  }
+}
+
+/** Keeps the GoalHealth search attribute current, upserting only on a change (each upsert is a
+ * history event). */
+function setHealth(state: GoalState, health: GoalHealth): void {
+  if (state.health === health) return;
+  state.health = health;
+  upsertSearchAttributes([{ key: GoalHealthKey, value: health }]);
+}

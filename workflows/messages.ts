@@ -1,0 +1,58 @@
+/**
+ * The goal workflow's messages, defined once: what operators and the dispatcher send it, and what
+ * they can ask it. Imported by the workflow and by clients alike.
+ */
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { SearchAttributeKey } from '@temporalio/common/lib/search-attributes';
+import type { GoalHealth } from './types';
+
+export interface HealRequest {
+  /** Why a heal was asked for: "operator", "task_failed", "goal_reopened", … (kept ≤ 200 chars). */
+  reason: string;
+  /** Lets `goalkeeper heal --wait` find the cycle that served its request. */
+  requestId?: string;
+}
+
+export interface TaskRetryState {
+  /** Retries spent from the current budget (reset by a heal signal once the budget is spent). */
+  used: number;
+  /** Retries made of this task in all, across budgets. */
+  total: number;
+  exhausted: boolean;
+}
+
+export interface CycleSummary {
+  number: number;
+  startedAt: string;
+  finishedAt: string;
+  /** One line per thing the cycle did or found, in order. */
+  actions: string[];
+  healRequestIds: string[];
+  health: GoalHealth;
+}
+
+export interface GoalStatus {
+  goalId: string;
+  workspaceId: string | null;
+  health: GoalHealth;
+  taskId: string | null;
+  agentId: string | null;
+  retries: Record<string, TaskRetryState>;
+  lastCycle: CycleSummary | null;
+  openAlerts: string[];
+  cycles: number;
+  closedReason: string | null;
+}
+
+export const healSignal = defineSignal<[HealRequest]>('heal');
+export const statusQuery = defineQuery<GoalStatus>('status');
+
+/** Search attributes the goal workflow keeps current; `goalkeeper setup` and the worker register
+ * them on the namespace. Plain objects (not defineSearchAttributeKey) keep this file free of
+ * runtime imports beyond @temporalio/workflow. */
+export const WorkspaceIdKey: SearchAttributeKey<'KEYWORD'> = { name: 'WorkspaceId', type: 'KEYWORD' };
+export const GoalMetricTypeKey: SearchAttributeKey<'KEYWORD'> = { name: 'GoalMetricType', type: 'KEYWORD' };
+export const GoalHealthKey: SearchAttributeKey<'KEYWORD'> = { name: 'GoalHealth', type: 'KEYWORD' };
+export const GOAL_SEARCH_ATTRIBUTES = [WorkspaceIdKey, GoalMetricTypeKey, GoalHealthKey];
+
+export const goalWorkflowId = (goalId: string): string => `goal-${goalId}`;
