@@ -7,6 +7,12 @@ import type { AgentRules, RecordEventInput } from '../../workflows/types';
 import { StoreError, isRetryableSqlState, type HealingStore } from './port';
 import * as map from './mapping';
 
+class RealtimeUnused {
+  constructor() {
+    throw new Error('goalkeeper does not use Supabase Realtime');
+  }
+}
+
 export class SupabaseStore implements HealingStore {
   readonly kind = 'supabase' as const;
   private readonly client: SupabaseClient;
@@ -15,6 +21,9 @@ export class SupabaseStore implements HealingStore {
     this.client = createClient(url, serviceRoleKey, {
       auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
       global: options.fetch ? { fetch: options.fetch } : undefined,
+      // goalkeeper never subscribes to Realtime, but supabase-js builds its client eagerly and, on
+      // Node < 22 (no global WebSocket), throws unless given a transport. This one is never opened.
+      realtime: { transport: RealtimeUnused as never },
     });
   }
 

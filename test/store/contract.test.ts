@@ -1,0 +1,251 @@
+/**
+ * One store contract, two adapters: pg (DATABASE_URL) and supabase-js .rpc() through a PostgREST
+ * stand-in (the real `postgrest` when on PATH) over the same real Postgres. The database is set up
+ * the way a Supabase project is (anon, authenticated, service_role and their default privileges)
+ * before goalkeeper's migrations run, so the grants migration is what keeps anon out.
+ */
+import { Client } from 'pg';
+import { storeCall } from '../../activities/guards';
+import { migrate } from '../../src/store/migrate';
+import { PgStore } from '../../src/store/pg-store';
+import { StoreError, type HealingStore } from '../../src/store/port';
+import { SupabaseStore } from '../../src/store/supabase-store';
+import { freePort } from '../../src/embedded/postgres';
+import type { AgentRules } from '../../workflows/types';
+import { createTestDatabase, goalTasks, insertAgent, insertGoal, insertTask, insertWorkspace, type TestDatabase } from '../support/db';
+import {
+  applySupabaseDefaultPrivileges,
+  ensureSupabaseRoles,
+  startPostgrestStandin,
+  type PostgrestStandin,
+} from '../support/postgrest-standin';
+
+const rules: AgentRules = { assignableStatuses: ['available', 'active'], maxAutoProvisionedAgents: 3, workflowId: 'contract' };
+
+let db: TestDatabase;
+let rest: PostgrestStandin;
+
+beforeAll(async () => {
+  await ensureSupabaseRoles(process.env.GK_TEST_PG_URL!);
+  db = await createTestDatabase({ migrate: false });
+  await applySupabaseDefaultPrivileges(db.url);
+  await migrate(db.url);
+  rest = await startPostgrestStandin(db.url);
+});
+afterAll(async () => {
+  await rest?.close();
+  await db?.drop();
+});
+
+async function storeError(promise: Promise<unknown>): Promise<StoreError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(StoreError);
+  return err as StoreError;
+}
+
+const adapters: Array<[string, () => HealingStore, () => Promise<HealingStore>]> = [
+  ['pg', () => new PgStore(db.url), async () => new PgStore(`postgres://postgres:x@127.0.0.1:${await freePort()}/none`)],
+  [
+    'supabase',
+    () => new SupabaseStore(rest.url, rest.serviceRoleKey),
+    async () => new SupabaseStore(`http://127.0.0.1:${await freePort()}`, 'no-server-here'),
+  ],
+];
+
+describe.each(adapters)('store contract: %s adapter', (kind, make, makeUnreachable) => {
+  let store: HealingStore;
+  beforeAll(() => {
+    store = make();
+  });
+  afterAll(() => store.close());
+
+  test('reports its kind', () => {
+    expect(store.kind).toBe(kind);
+  });
+
+  test('creates a goal task once, with an assignable agent', async () => {
+    const ws = await insertWorkspace(db.pool);
+    const agent = await insertAgent(db.pool, ws, { status: 'active' });
+    const goal = await insertGoal(db.pool, ws);
+    const first = await store.ensureGoalTask(goal, rules);
+    expect(first).toMatchObject({ outcome: 'created', goal: { id: goal, workspaceId: ws } });
+    const second = await store.ensureGoalTask(goal, rules);
+    expect(second.outcome).toBe('exists');
+    const tasks = await goalTasks(db.pool, goal);
+    expect(tasks).toHaveLength(1);
+    expect(tasks[0].agent_id).toBe(agent);
+    expect(second.tasks.map((t) => t.id)).toEqual([first.createdTaskId]);
+  });
+
+  test('assigns an assignable agent to a task that has none', async () => {
+    const ws = await insertWorkspace(db.pool);
+    await insertAgent(db.pool, ws, { status: 'idle' });
+    const available = await insertAgent(db.pool, ws, { status: 'available' });
+    const goal = await insertGoal(db.pool, ws);
+    const task = await insertTask(db.pool, ws, goal, { status: 'failed' });
+    expect(await store.ensureTaskAgent(task, rules)).toMatchObject({ outcome: 'assigned', taskId: task, agentId: available, provisioned: false });
+    expect(await store.ensureTaskAgent(task, rules)).toMatchObject({ outcome: 'ok', agentId: available });
+  });
+
+  test('retries a failed task once per request key', async () => {
+    const ws = await insertWorkspace(db.pool);
+    const agent = await insertAgent(db.pool, ws);
+    const goal = await insertGoal(db.pool, ws);
+    const task = await insertTask(db.pool, ws, goal, { status: 'failed', agentId: agent });
+    expect(await store.retryTask(task, `${kind}-${task}-1`, rules)).toMatchObject({ outcome: 'retried', attempt: 1, agentId: agent });
+    expect(await store.retryTask(task, `${kind}-${task}-1`, rules)).toMatchObject({ outcome: 'already_retried', attempt: 1 });
+    expect(await store.retryTask(task, `${kind}-${task}-2`, rules)).toMatchObject({ outcome: 'not_failed' });
+  });
+
+  test('records an event once per idempotency key', async () => {
+    const ws = await insertWorkspace(db.pool);
+    const goal = await insertGoal(db.pool, ws);
+    const event = {
+      idempotencyKey: `contract-${kind}-${goal}`,
+      kind: 'alert' as const,
+      workspaceId: ws,
+      goalId: goal,
+      taskId: null,
+      issueType: 'NO_AGENTS_AVAILABLE',
+      severity: 'critical' as const,
+      text: 'no agent the executor would run',
+      workflowId: `goal-${goal}`,
+    };
+    const first = await store.recordEvent(event);
+    const again = await store.recordEvent(event);
+    expect(first.created).toBe(true);
+    expect(again).toEqual({ logId: first.logId, created: false });
+    const { rows } = await db.pool.query(`select type, message from logs where metadata->>'goal_id' = $1`, [goal]);
+    expect(rows).toEqual([{ type: 'system', message: 'WORKSPACE HEALTH ALERT: NO_AGENTS_AVAILABLE' }]);
+  });
+
+  test('pages through active goals in id order, without closed ones', async () => {
+    const ws = await insertWorkspace(db.pool);
+    const active = await Promise.all([1, 2, 3].map(() => insertGoal(db.pool, ws)));
+    const done = await insertGoal(db.pool, ws, { status: 'completed' });
+    const seen: string[] = [];
+    let after: string | null = null;
+    for (let page = 0; page < 1000; page += 1) {
+      const batch = await store.listActiveGoals(after, 2);
+      if (batch.length === 0) break;
+      expect(batch.length).toBeLessThanOrEqual(2);
+      seen.push(...batch.map((g) => g.id));
+      after = batch[batch.length - 1].id;
+    }
+    expect(seen).toEqual([...seen].sort());
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(seen).toEqual(expect.arrayContaining(active));
+    expect(seen).not.toContain(done);
+  });
+
+  test('a closed goal is reported closed and gets no task', async () => {
+    const ws = await insertWorkspace(db.pool);
+    await insertAgent(db.pool, ws);
+    const goal = await insertGoal(db.pool, ws, { status: 'archived' });
+    expect(await store.ensureGoalTask(goal, rules)).toMatchObject({ outcome: 'closed', reason: 'goal_archived', createdTaskId: null });
+    expect(await goalTasks(db.pool, goal)).toHaveLength(0);
+  });
+
+  test('input the database refuses is a non-retryable error, and reaches the workflow as one', async () => {
+    const ws = await insertWorkspace(db.pool);
+    const goal = await insertGoal(db.pool, ws);
+    const err = await storeError(store.ensureGoalTask(goal, { ...rules, assignableStatuses: [] }));
+    expect(err).toMatchObject({ retryable: false, code: '22023' });
+    expect(err.message).toContain('assignable agent statuses must not be empty');
+    await expect(storeCall('ensure goal task', () => store.ensureGoalTask(goal, { ...rules, assignableStatuses: [] }))).rejects.toMatchObject({
+      nonRetryable: true,
+      type: 'StoreRejected',
+    });
+  });
+
+  test('an unreachable database is a retryable error', async () => {
+    const unreachable = await makeUnreachable();
+    try {
+      const err = await storeError(unreachable.listActiveGoals(null, 1));
+      expect(err.retryable).toBe(true);
+      await expect(storeCall('list', () => unreachable.listActiveGoals(null, 1))).rejects.toMatchObject({ nonRetryable: false, type: 'StoreUnavailable' });
+    } finally {
+      await unreachable.close();
+    }
+  });
+});
+
+describe('only the service role may call the healing functions', () => {
+  test('an anon caller is refused through the REST endpoint: 401, code 42501, non-retryable', async () => {
+    const ws = await insertWorkspace(db.pool);
+    const goal = await insertGoal(db.pool, ws);
+    const response = await fetch(`${rest.url}/rest/v1/rpc/goalkeeper_list_active_goals`, {
+      method: 'POST',
+      headers: { apikey: rest.anonKey, authorization: `Bearer ${rest.anonKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ p_after: null, p_limit: 1 }),
+    });
+    expect(response.status).toBe(401);
+    const body = await response.json();
+    expect(body).toMatchObject({ code: '42501', message: expect.stringContaining('permission denied for function') });
+    expect(Object.keys(body).sort()).toEqual(['code', 'details', 'hint', 'message']);
+
+    const anon = new SupabaseStore(rest.url, rest.anonKey);
+    const err = await storeError(anon.ensureGoalTask(goal, rules));
+    expect(err).toMatchObject({ retryable: false, code: '42501' });
+    expect(await goalTasks(db.pool, goal)).toHaveLength(0);
+  });
+
+  test('an authenticated (signed-in user) caller is refused too: 403', async () => {
+    const { signJwt } = await import('../support/postgrest-standin');
+    const userJwt = signJwt({ role: 'authenticated', sub: 'user-1' }, 'goalkeeper-test-jwt-secret-at-least-32-chars');
+    const response = await fetch(`${rest.url}/rest/v1/rpc/goalkeeper_list_active_goals`, {
+      method: 'POST',
+      headers: { apikey: rest.anonKey, authorization: `Bearer ${userJwt}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ p_after: null, p_limit: 1 }),
+    });
+    expect(response.status).toBe(403);
+    expect(await response.json()).toMatchObject({ code: '42501' });
+  });
+
+  test('a forged token is refused before reaching the database', async () => {
+    const { signJwt } = await import('../support/postgrest-standin');
+    const forged = signJwt({ role: 'service_role' }, 'not-the-project-secret-not-the-project-secret');
+    const response = await fetch(`${rest.url}/rest/v1/rpc/goalkeeper_list_active_goals`, {
+      method: 'POST',
+      headers: { apikey: forged, authorization: `Bearer ${forged}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ p_after: null, p_limit: 1 }),
+    });
+    expect(response.status).toBe(401);
+    expect(await response.json()).toMatchObject({ code: 'PGRST301' });
+  });
+
+  test('an unknown function is 404 PGRST202, a non-retryable store error', async () => {
+    const response = await fetch(`${rest.url}/rest/v1/rpc/goalkeeper_no_such_function`, {
+      method: 'POST',
+      headers: { apikey: rest.serviceRoleKey, authorization: `Bearer ${rest.serviceRoleKey}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expect(response.status).toBe(404);
+    expect(await response.json()).toMatchObject({ code: 'PGRST202' });
+  });
+
+  test('in SQL: set role anon cannot execute them; set role service_role can', async () => {
+    const c = new Client({ connectionString: db.url });
+    await c.connect();
+    try {
+      await c.query('begin');
+      await c.query('set local role anon');
+      await expect(c.query('select goalkeeper_list_active_goals(null, 1)')).rejects.toMatchObject({ code: '42501' });
+      await c.query('rollback');
+      await c.query('begin');
+      await c.query('set local role authenticated');
+      await expect(c.query(`select count(*) from goalkeeper_schema_migrations`)).rejects.toMatchObject({ code: '42501' });
+      await c.query('rollback');
+      await c.query('begin');
+      await c.query('set local role service_role');
+      const { rows } = await c.query('select goalkeeper_list_active_goals(null, 1) as page');
+      expect(Array.isArray(rows[0].page)).toBe(true);
+      await c.query('rollback');
+    } finally {
+      await c.end();
+    }
+  });
+});
