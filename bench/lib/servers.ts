@@ -1,0 +1,271 @@
+/**
+ * Real servers for benchmarks and fault tests: a Temporal dev server (the `temporal` CLI), an
+ * embedded Postgres, and goalkeeper workers as child processes, so a worker's memory can be read
+ * from /proc and it can be killed with SIGKILL. Everything runs on free loopback ports and is
+ * stopped by the pid we spawned, never by name.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { Client as PgClient } from 'pg';
+import { Connection } from '@temporalio/client';
+import { freePort, startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/embedded/postgres';
+import { migrate } from '../../src/store/migrate';
+import { ensureSearchAttributes } from '../../src/temporal/search-attributes';
+
+export const REPO_ROOT = resolve(__dirname, '..', '..', existsSync(resolve(__dirname, '..', '..', 'package.json')) ? '' : '..');
+
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false | null> | T | undefined | false | null,
+  { timeoutMs = 60_000, intervalMs = 100 } = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined && value !== false && value !== null) return value as T;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+function temporalCli(): string {
+  return process.env.TEMPORAL_CLI_PATH ?? 'temporal';
+}
+
+export interface DevServer {
+  address: string;
+  port: number;
+  dbFile: string;
+  pid(): number | undefined;
+  /** SIGTERM (or SIGKILL) and wait for exit. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts it again on the same port and the same database file. */
+  start(): Promise<void>;
+}
+
+export interface DevServerOptions {
+  dbFile?: string;
+  /** e.g. ['journal_mode=wal', 'synchronous=off'] */
+  sqlitePragmas?: string[];
+  dynamicConfig?: string[];
+}
+
+export async function startDevServer(options: DevServerOptions = {}): Promise<DevServer> {
+  const port = await freePort();
+  const httpPort = await freePort();
+  const metricsPort = await freePort();
+  const dbFile = options.dbFile ?? join(mkdtempSync(join(tmpdir(), 'gk-temporal-')), 'temporal.db');
+  let child: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+  let stderr = '';
+  const address = `127.0.0.1:${port}`;
+
+  async function start(): Promise<void> {
+    const args = [
+      'server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port),
+      '--http-port', String(httpPort), '--metrics-port', String(metricsPort), '--db-filename', dbFile,
+      '--log-level', 'error',
+      ...(options.sqlitePragmas ?? []).flatMap((p) => ['--sqlite-pragma', p]),
+      ...(options.dynamicConfig ?? []).flatMap((d) => ['--dynamic-config-value', d]),
+    ];
+    stderr = '';
+    const c = spawn(temporalCli(), args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    c.stderr!.on('data', (d) => (stderr = (stderr + String(d)).slice(-4000)));
+    child = c;
+    exited = new Promise((r) => c.once('exit', () => r()));
+    await waitFor(
+      `the Temporal dev server on ${address}`,
+      async () => {
+        if (c.exitCode !== null) throw new Error(`dev server exited ${c.exitCode}: ${stderr}`);
+        const conn = await Connection.connect({ address, connectTimeout: 1000 });
+        try {
+          await conn.workflowService.getSystemInfo({});
+          await ensureSearchAttributes(conn, 'default');
+          return true;
+        } finally {
+          await conn.close();
+        }
+      },
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
+  }
+
+  await start();
+  return {
+    address,
+    port,
+    dbFile,
+    pid: () => child?.pid,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (!child || child.exitCode !== null || child.signalCode !== null) return;
+      child.kill(signal);
+      const timer = setTimeout(() => child?.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+    },
+    start,
+  };
+}
+
+export interface PgServer {
+  /** Admin URL (database postgres). */
+  url: string;
+  port: number;
+  handle: EmbeddedPostgresHandle;
+  dataDir: string;
+  stop(): Promise<void>;
+  /** Starts it again on the same port and data directory. */
+  restart(): Promise<void>;
+}
+
+export async function startPostgres(): Promise<PgServer> {
+  if (process.env.GK_TEST_PG_URL && process.env.GK_SHARED_PG === '1') {
+    throw new Error('shared Postgres not supported by this harness');
+  }
+  const dataDir = mkdtempSync(join(tmpdir(), 'gk-pg-'));
+  const port = await freePort();
+  const server: PgServer = {
+    url: '',
+    port,
+    dataDir,
+    handle: await startEmbeddedPostgres({ dataDir, port, persistent: true }),
+    async stop() {
+      await server.handle.stop();
+    },
+    async restart() {
+      server.handle = await startEmbeddedPostgres({ dataDir, port, persistent: true });
+    },
+  };
+  server.url = server.handle.url;
+  return server;
+}
+
+/** Bench-only bookkeeping: the moment each goal's task first had an assignable agent, stamped by
+ * a trigger with the database clock (the same clock as workspace_goals.created_at). */
+const HEALED_SQL = `
+create table if not exists bench_healed (goal_id uuid primary key, healed_at timestamptz not null);
+create or replace function bench_stamp_healed() returns trigger language plpgsql as $$
+begin
+  if new.goal_id is not null and new.agent_id is not null
+     and exists (select 1 from agents a where a.id = new.agent_id and a.status in ('available', 'active')) then
+    insert into bench_healed (goal_id, healed_at) values (new.goal_id, clock_timestamp())
+    on conflict do nothing;
+  end if;
+  return null;
+end $$;
+drop trigger if exists bench_stamp_healed on tasks;
+create trigger bench_stamp_healed after insert or update of agent_id on tasks
+  for each row execute function bench_stamp_healed();
+`;
+
+export async function createDatabase(adminUrl: string, options: { healedTable?: boolean } = {}): Promise<string> {
+  const name = `gk_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+  const admin = new PgClient({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const url = adminUrl.replace(/\/[^/]*$/, `/${name}`);
+  await migrate(url);
+  if (options.healedTable !== false) {
+    const c = new PgClient({ connectionString: url });
+    await c.connect();
+    await c.query(HEALED_SQL);
+    await c.end();
+  }
+  return url;
+}
+
+export interface WorkerProcess {
+  pid: number;
+  /** Resident set size in MB, from /proc/<pid>/status (VmRSS). */
+  rssMb(): number;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  exited(): boolean;
+  output(): string;
+}
+
+export interface SpawnWorkerOptions {
+  env: Record<string, string>;
+  /** Use the production CLI (`node bin/goalkeeper.js worker`) rather than bench/worker-main. */
+  cli?: boolean;
+  /** Worker tuning (JSON-serialisable Partial<WorkerOptions>) for bench/worker-main. */
+  workerOptions?: Record<string, unknown>;
+  /** PgStore pool size for bench/worker-main. */
+  poolMax?: number;
+}
+
+/** Starts a worker child and resolves once it logs that it polls. */
+export async function spawnWorker(options: SpawnWorkerOptions): Promise<WorkerProcess> {
+  const script = options.cli
+    ? join(REPO_ROOT, 'bin', 'goalkeeper.js')
+    : join(REPO_ROOT, 'dist', 'bench', 'worker-main.js');
+  if (!existsSync(script)) throw new Error(`${script} is missing: run npm run build first`);
+  const child = spawn(process.execPath, options.cli ? [script, 'worker'] : [script], {
+    cwd: REPO_ROOT,
+    env: {
+      ...process.env,
+      LOG_LEVEL: 'info',
+      LOG_FORMAT: 'json',
+      ...options.env,
+      GK_WORKER_OPTIONS: JSON.stringify(options.workerOptions ?? {}),
+      GK_POOL_MAX: String(options.poolMax ?? ''),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const append = (d: Buffer) => {
+    out = (out + String(d)).slice(-20_000);
+  };
+  child.stdout!.on('data', append);
+  child.stderr!.on('data', append);
+  const exit = new Promise<void>((r) => child.once('exit', () => r()));
+  await waitFor(
+    'the worker to start polling',
+    () => {
+      if (child.exitCode !== null) throw new Error(`worker exited ${child.exitCode}: ${out}`);
+      return /worker running/.test(out);
+    },
+    { timeoutMs: 120_000, intervalMs: 100 },
+  );
+  return {
+    pid: child.pid!,
+    rssMb() {
+      try {
+        const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+        const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+        return kb / 1024;
+      } catch {
+        return 0;
+      }
+    },
+    async kill(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      await exit;
+      clearTimeout(timer);
+    },
+    exited: () => child.exitCode !== null || child.signalCode !== null,
+    output: () => out,
+  };
+}
+
+export function workerEnv(databaseUrl: string, temporalAddress: string, extra: Record<string, string> = {}) {
+  return {
+    DATABASE_URL: databaseUrl,
+    TEMPORAL_ADDRESS: temporalAddress,
+    TEMPORAL_NAMESPACE: 'default',
+    TEMPORAL_TASK_QUEUE: 'goalkeeper',
+    ...extra,
+  };
+}

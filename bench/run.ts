@@ -1,0 +1,274 @@
+/**
+ * `npm run bench [-- flags]`: goalkeeper's benchmarks on one machine, real Temporal dev server and
+ * real (embedded) Postgres, the worker in a child process. Each scenario gets its own database (in
+ * the same Postgres server, same migrations and seed) and its own task queue, so workflows left by
+ * one scenario never wake up inside another's measurement.
+ *
+ *   node dist/bench/run.js --scenarios latency,burst,floor,polling,idle,cycles
+ *   node dist/bench/run.js --scenarios burst --goals 1000 --tag small
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { Pool } from 'pg';
+import * as scenarios from './scenarios';
+import { benchPolicy, seedWorkspaces, temporalClient } from './lib/fixtures';
+import {
+  REPO_ROOT,
+  createDatabase,
+  spawnWorker,
+  startDevServer,
+  startPostgres,
+  workerEnv,
+  type DevServer,
+  type PgServer,
+  type WorkerProcess,
+} from './lib/servers';
+import { RESULTS_DIR, machine, printTable, writeResult } from './lib/report';
+
+interface Options {
+  scenarios: string;
+  goals: number;
+  rate: number;
+  seconds: number;
+  idleGoals: number;
+  idleWindow: number;
+  pollingIntervalMs: number;
+  trigger: 'direct' | 'services';
+  cache?: number;
+  maxWft?: number;
+  maxAct?: number;
+  maxLocalAct?: number;
+  pool?: number;
+  pragmas: string;
+  tag: string;
+  workspaces?: number;
+  chart: boolean;
+}
+
+const program = new Command()
+  .name('bench')
+  .option('--scenarios <list>', 'latency,burst,floor,polling,idle,cycles', 'latency,polling,burst,floor,idle,cycles')
+  .option('--goals <n>', 'burst and floor size', (v) => Number(v), 10_000)
+  .option('--rate <n>', 'latency: goals inserted per second', (v) => Number(v), 20)
+  .option('--seconds <n>', 'latency and polling: run length', (v) => Number(v), 60)
+  .option('--idle-goals <n>', 'idle: live goal workflows', (v) => Number(v), 10_000)
+  .option('--idle-window <s>', 'idle: seconds measured while idle', (v) => Number(v), 30)
+  .option('--polling-interval-ms <ms>', 'polling monitor: scaled-down scan interval (real: GOAL_TASK_HEALTH_CHECK_INTERVAL)', (v) => Number(v), 3000)
+  .option('--trigger <mode>', 'direct (bench starts workflows) or services (NOTIFY listener + dispatcher)', 'direct')
+  .option('--cache <n>', 'worker maxCachedWorkflows', (v) => Number(v))
+  .option('--max-wft <n>', 'worker maxConcurrentWorkflowTaskExecutions', (v) => Number(v))
+  .option('--max-act <n>', 'worker maxConcurrentActivityTaskExecutions', (v) => Number(v))
+  .option('--max-local-act <n>', 'worker maxConcurrentLocalActivityExecutions', (v) => Number(v))
+  .option('--pool <n>', 'worker PgStore pool size', (v) => Number(v))
+  .option('--pragmas <list>', 'dev server --sqlite-pragma values, comma separated ("" for none)', 'journal_mode=wal,synchronous=off')
+  .option('--workspaces <n>', 'workspaces to spread goals over (default goals/20, ≥ 20)', (v) => Number(v))
+  .option('--tag <name>', 'suffix for result files (before/after comparisons)', '')
+  .option('--no-chart', 'skip the latency PNG');
+
+function workerOptions(o: Options): Record<string, unknown> {
+  const w: Record<string, unknown> = {};
+  if (o.cache !== undefined) w.maxCachedWorkflows = o.cache;
+  if (o.maxWft !== undefined) w.maxConcurrentWorkflowTaskExecutions = o.maxWft;
+  if (o.maxAct !== undefined) w.maxConcurrentActivityTaskExecutions = o.maxAct;
+  if (o.maxLocalAct !== undefined) w.maxConcurrentLocalActivityExecutions = o.maxLocalAct;
+  return w;
+}
+
+interface Stage {
+  pool: Pool;
+  dbUrl: string;
+  worker?: WorkerProcess;
+  services?: WorkerProcess;
+  env: scenarios.Env;
+  close(): Promise<void>;
+}
+
+async function stage(name: string, o: Options, pg: PgServer, temporal: DevServer, goalsHint: number, withWorker: boolean): Promise<Stage> {
+  const dbUrl = await createDatabase(pg.url);
+  const pool = new Pool({ connectionString: dbUrl, max: 40 });
+  const workspaces = await seedWorkspaces(pool, o.workspaces ?? Math.max(20, Math.round(goalsHint / 20)));
+  const taskQueue = `bench-${name}-${Date.now()}`;
+  const client = await temporalClient(temporal.address);
+  const policy = benchPolicy();
+  const env = workerEnv(dbUrl, temporal.address, { TEMPORAL_TASK_QUEUE: taskQueue, LOG_LEVEL: 'warn' });
+  const worker = withWorker ? await spawnWorker({ env: { ...env, LOG_LEVEL: 'info' }, workerOptions: workerOptions(o), poolMax: o.pool }) : undefined;
+  let services: WorkerProcess | undefined;
+  if (withWorker && o.trigger === 'services') {
+    services = await startServices(env);
+  }
+  return {
+    pool,
+    dbUrl,
+    worker,
+    services,
+    env: { pool, dbUrl, workspaces, target: { client, taskQueue, policy }, trigger: o.trigger, worker },
+    async close() {
+      await services?.kill('SIGTERM');
+      await worker?.kill('SIGTERM');
+      await client.connection.close();
+      await pool.end();
+    },
+  };
+}
+
+/** The trigger path from issue 3: `goalkeeper start` without its own worker, when it exists. */
+async function startServices(env: Record<string, string>): Promise<WorkerProcess> {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'goalkeeper.js'), 'start', '--no-worker'], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...env, HTTP_PORT: '0', LOG_FORMAT: 'json', LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += String(d)));
+  child.stderr!.on('data', (d) => (out += String(d)));
+  const exit = new Promise<void>((r) => child.once('exit', () => r()));
+  const { waitFor } = await import('./lib/servers');
+  await waitFor('services to listen', () => {
+    if (child.exitCode !== null) throw new Error(`goalkeeper start exited ${child.exitCode}: ${out.slice(-2000)}`);
+    return /listen/i.test(out);
+  }, { timeoutMs: 60_000 });
+  return {
+    pid: child.pid!,
+    rssMb: () => 0,
+    async kill(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode !== null) return;
+      child.kill(signal);
+      await exit;
+    },
+    exited: () => child.exitCode !== null,
+    output: () => out,
+  };
+}
+
+function chart(points: Record<string, unknown>) {
+  const data = join(RESULTS_DIR, 'latency-chart-data.json');
+  writeFileSync(data, JSON.stringify(points));
+  const py = 'python3';
+  const has = spawnSync(py, ['-c', 'import matplotlib'], { stdio: 'ignore' }).status === 0;
+  if (!has) {
+    console.error('installing matplotlib with pip for the chart…');
+    spawnSync(py, ['-m', 'pip', 'install', '--quiet', 'matplotlib'], { stdio: 'inherit' });
+  }
+  const out = join(RESULTS_DIR, 'latency.png');
+  const r = spawnSync(py, [join(REPO_ROOT, 'bench', 'chart.py'), data, out], { stdio: 'inherit' });
+  if (r.status !== 0) console.error('chart failed (matplotlib missing?)');
+}
+
+async function main(): Promise<void> {
+  const o = program.parse().opts<Options>();
+  const wanted = new Set(o.scenarios.split(',').map((s) => s.trim()));
+  const tag = o.tag ? `-${o.tag}` : '';
+  const startMachine = machine();
+  console.log(`machine at start: ${JSON.stringify(startMachine)}`);
+  const pragmas = o.pragmas ? o.pragmas.split(',').filter(Boolean) : [];
+  const pg = await startPostgres();
+  const temporal = await startDevServer({ sqlitePragmas: pragmas });
+  const common = { machineAtStart: startMachine, trigger: o.trigger, worker: workerOptions(o), pool: o.pool ?? 10, pragmas };
+  const series: Array<Record<string, unknown>> = [];
+  try {
+    if (wanted.has('latency')) {
+      const s = await stage('latency', o, pg, temporal, o.rate * o.seconds, true);
+      try {
+        const r = await scenarios.latency(s.env, { rate: o.rate, seconds: o.seconds });
+        const rss = s.worker!.rssMb();
+        printTable(`latency (${r.goals} goals at ${r.rate}/s, trigger ${o.trigger})`, [
+          ['p50 ms', r.latencyMs.p50], ['p95 ms', r.latencyMs.p95], ['p99 ms', r.latencyMs.p99], ['max ms', r.latencyMs.max],
+          ['late ticks', r.lateTicks], ['worker RSS MB', rss],
+        ]);
+        writeResult(`latency${tag}`, { ...common, ...r, points: undefined, workerRssMb: Math.round(rss) });
+        series.push({ label: `goalkeeper (${o.trigger})`, points: r.points, p50: r.latencyMs.p50, p99: r.latencyMs.p99 });
+      } finally {
+        await s.close();
+      }
+    }
+    if (wanted.has('polling')) {
+      const s = await stage('polling', o, pg, temporal, o.rate * o.seconds, false);
+      try {
+        const r = await scenarios.polling(s.env, { rate: o.rate, seconds: o.seconds, intervalMs: o.pollingIntervalMs, realIntervalS: 300 });
+        printTable(`polling monitor (scan every ${o.pollingIntervalMs} ms, ×${r.scale} = 300 s)`, [
+          ['measured p50 ms', r.latencyMsMeasured.p50], ['measured p99 ms', r.latencyMsMeasured.p99], ['measured max ms', r.latencyMsMeasured.max],
+          ['scaled p50 s', r.latencyMsScaledBack.p50 / 1000], ['scaled p99 s', r.latencyMsScaledBack.p99 / 1000], ['scaled max s', r.latencyMsScaledBack.max / 1000],
+          ['mean scan ms', r.meanScanMs],
+        ]);
+        writeResult(`polling${tag}`, { ...common, ...r });
+      } finally {
+        await s.close();
+      }
+    }
+    if (series.length && o.chart) {
+      chart({ title: `goalkeeper: insert → healed latency, ${o.rate} goals/s for ${o.seconds} s (2 cores)`, series });
+    }
+    let floorRate: number | undefined;
+    if (wanted.has('floor')) {
+      const s = await stage('floor', o, pg, temporal, o.goals, false);
+      try {
+        const r = await scenarios.floor(s.env, { goals: o.goals });
+        floorRate = r.goalsPerSecond;
+        printTable(`floor (${r.goals} goals, one process, SQL functions in a loop)`, [
+          ['goals/s', r.goalsPerSecond], ['ms', r.ms], ['healed', r.healed],
+        ]);
+        writeResult(`floor${tag}`, { ...common, ...r });
+      } finally {
+        await s.close();
+      }
+    }
+    if (wanted.has('burst')) {
+      const s = await stage('burst', o, pg, temporal, o.goals, true);
+      try {
+        const r = await scenarios.burst(s.env, { goals: o.goals });
+        const ratio = floorRate ? Number((r.goalsPerSecond / floorRate).toFixed(2)) : null;
+        printTable(`burst (${r.goals} goals at once, trigger ${o.trigger})`, [
+          ['all healed after ms', r.allHealedMs], ['goals/s', r.goalsPerSecond], ['ratio to floor', ratio],
+          ['all started after ms', r.startedAllMs], ['worker RSS peak MB', r.workerRssPeakMb],
+        ]);
+        writeResult(`burst${tag}`, { ...common, ...r, goalIds: undefined, floorGoalsPerSecond: floorRate ?? null, ratioToFloor: ratio });
+      } finally {
+        await s.close();
+      }
+    }
+    if (wanted.has('cycles')) {
+      const s = await stage('cycles', o, pg, temporal, 200, true);
+      try {
+        const r = await scenarios.timerCycles(s.env, { probes: 20, intervalS: 5, cycles: 4 });
+        printTable('timer-driven cycles (20 goals, 5 s interval, 4 cycles)', [
+          ['history events / cycle p50', r.historyEventsPerTimerCycle.p50],
+          ['history events / cycle max', r.historyEventsPerTimerCycle.max],
+          ['db transactions / goal cycle', r.dbTransactionsPerGoalCycle],
+        ]);
+        writeResult(`cycles${tag}`, { ...common, ...r, goalIds: undefined });
+      } finally {
+        await s.close();
+      }
+    }
+    if (wanted.has('idle')) {
+      const s = await stage('idle', o, pg, temporal, o.idleGoals, true);
+      try {
+        const r = await scenarios.idle({ ...s.env, worker: s.worker! }, { goals: o.idleGoals, windowS: o.idleWindow, probes: 20, probeIntervalS: 5 });
+        printTable(`idle (${r.goals} live goal workflows)`, [
+          ['worker RSS MB after heal', r.workerRssMbAfterHeal], ['worker RSS MB idle max', r.workerRssMbIdle.max],
+          ['db xact/s idle', r.dbTransactionsPerSecondIdle], ['history events, first cycle p50', r.historyEventsFirstCycle.p50],
+          ['history events / heal-signal cycle p50', r.historyEventsPerHealSignalCycle.p50], ['healed all after ms', r.healedAllMs],
+        ]);
+        writeResult(`idle${tag}`, { ...common, ...r, goalIds: undefined });
+      } finally {
+        await s.close();
+      }
+    }
+  } finally {
+    await temporal.stop();
+    await pg.stop();
+  }
+  console.log(`machine at end: ${JSON.stringify(machine())}`);
+  void existsSync;
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

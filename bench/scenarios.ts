@@ -1,0 +1,299 @@
+/**
+ * The benchmark scenarios. Each takes a prepared environment (Postgres, dev server, a worker child)
+ * and returns plain figures; bench/run.ts prints and stores them.
+ */
+import { Pool } from 'pg';
+import type { Client } from '@temporalio/client';
+import { PgStore } from '../src/store/pg-store';
+import type { GoalTarget } from '../src/temporal/goal-client';
+import { healGoal, startGoal } from '../src/temporal/goal-client';
+import { goalWorkflowId } from '../workflows/messages';
+import type { AgentRules } from '../workflows/types';
+import {
+  countHealed,
+  insertGoal,
+  insertGoals,
+  startGoals,
+  summarize,
+  xactCommits,
+  type Workspaces,
+} from './lib/fixtures';
+import { waitFor, type WorkerProcess } from './lib/servers';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** How goals reach goalkeeper: `direct` = the bench calls startGoal per goal (what the dispatcher
+ * does per event); `services` = the trigger path (NOTIFY listener + dispatcher) sees the insert. */
+export type TriggerMode = 'direct' | 'services';
+
+export interface Env {
+  pool: Pool;
+  dbUrl: string;
+  workspaces: Workspaces;
+  target: GoalTarget;
+  trigger: TriggerMode;
+  worker?: WorkerProcess;
+}
+
+async function latenciesMs(pool: Pool, goalIds: string[]): Promise<{ values: number[]; points: Array<[number, number]> }> {
+  const { rows } = await pool.query(
+    `select extract(epoch from g.created_at)*1000 as created_ms,
+            extract(epoch from (h.healed_at - g.created_at))*1000 as latency_ms
+       from workspace_goals g join bench_healed h on h.goal_id = g.id
+      where g.id = any($1::uuid[]) order by g.created_at`,
+    [goalIds],
+  );
+  const t0 = rows.length ? Number(rows[0].created_ms) : 0;
+  return {
+    values: rows.map((r) => Number(r.latency_ms)),
+    points: rows.map((r) => [(Number(r.created_ms) - t0) / 1000, Number(r.latency_ms)]),
+  };
+}
+
+async function waitAllHealed(pool: Pool, goalIds: string[], timeoutMs: number, onProgress?: (n: number) => void) {
+  return waitFor(
+    `${goalIds.length} goals healed`,
+    async () => {
+      const { rows } = await pool.query(`select count(*)::int n from bench_healed where goal_id = any($1::uuid[])`, [goalIds]);
+      onProgress?.(rows[0].n);
+      return rows[0].n >= goalIds.length;
+    },
+    { timeoutMs, intervalMs: 100 },
+  );
+}
+
+/** Steady arrivals: one goal inserted every 1/rate s; latency = task has an assignable agent −
+ * the goal row's commit, both on the database clock. */
+export async function latency(env: Env, opts: { rate: number; seconds: number }) {
+  const total = Math.round(opts.rate * opts.seconds);
+  const goalIds: string[] = [];
+  const inflight: Promise<unknown>[] = [];
+  const t0 = Date.now();
+  let lateTicks = 0;
+  for (let i = 0; i < total; i++) {
+    const due = t0 + (i * 1000) / opts.rate;
+    const wait = due - Date.now();
+    if (wait > 0) await sleep(wait);
+    else if (wait < -50) lateTicks++;
+    const ws = env.workspaces.ids[i % env.workspaces.ids.length];
+    inflight.push(
+      insertGoal(env.pool, ws).then(async (id) => {
+        goalIds.push(id);
+        if (env.trigger === 'direct') await startGoal(env.target, id);
+      }),
+    );
+  }
+  await Promise.all(inflight);
+  await waitAllHealed(env.pool, goalIds, 120_000);
+  const { values, points } = await latenciesMs(env.pool, goalIds);
+  return { goals: total, rate: opts.rate, seconds: opts.seconds, lateTicks, latencyMs: summarize(values), points };
+}
+
+/** N goals in one insert; time until every one has a task with an assignable agent. */
+export async function burst(env: Env, opts: { goals: number; startConcurrency?: number }) {
+  const goalIds = await insertGoals(env.pool, env.workspaces, opts.goals);
+  const t0 = Date.now();
+  const { rows } = await env.pool.query(`select extract(epoch from now())*1000 as now`);
+  const dbT0 = Number(rows[0].now);
+  let rssPeak = 0;
+  const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, env.worker?.rssMb() ?? 0)), 500);
+  let startedAllMs: number | null = null;
+  if (env.trigger === 'direct') {
+    void startGoals(env.target, goalIds, opts.startConcurrency ?? 64).then(() => (startedAllMs = Date.now() - t0));
+  }
+  let last = 0;
+  await waitAllHealed(env.pool, goalIds, Math.max(300_000, opts.goals * 100), (n) => {
+    if (n - last >= Math.max(500, opts.goals / 10)) {
+      last = n;
+      process.stderr.write(`  burst: ${n}/${opts.goals} healed after ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+    }
+  });
+  clearInterval(sampler);
+  const wallMs = Date.now() - t0;
+  const { rows: h } = await env.pool.query(
+    `select extract(epoch from max(healed_at))*1000 as last from bench_healed where goal_id = any($1::uuid[])`,
+    [goalIds],
+  );
+  const dbMs = Number(h[0].last) - dbT0;
+  return {
+    goals: opts.goals,
+    allHealedMs: Math.round(dbMs),
+    wallMs,
+    goalsPerSecond: Number(((opts.goals * 1000) / dbMs).toFixed(1)),
+    startedAllMs,
+    workerRssPeakMb: Math.round(rssPeak),
+    goalIds,
+  };
+}
+
+function rules(): AgentRules {
+  return { assignableStatuses: ['available', 'active'], maxAutoProvisionedAgents: 3, workflowId: null };
+}
+
+/** One process, one connection, the same SQL functions in a loop: the floor. */
+export async function floor(env: Env, opts: { goals: number }) {
+  const goalIds = await insertGoals(env.pool, env.workspaces, opts.goals);
+  const store = new PgStore(env.dbUrl, { max: 1 });
+  const t0 = Date.now();
+  for (const id of goalIds) {
+    const r = await store.ensureGoalTask(id, rules());
+    for (const t of r.tasks.filter((t) => t.needsAgent)) await store.ensureTaskAgent(t.id, rules());
+  }
+  const ms = Date.now() - t0;
+  await store.close();
+  const healed = await countHealed(env.pool, goalIds);
+  return { goals: opts.goals, healed, ms, goalsPerSecond: Number(((opts.goals * 1000) / ms).toFixed(1)) };
+}
+
+/** The platform's old monitor: every interval, scan active goals for a missing task or a task
+ * without an assignable agent, and heal what it finds, one by one. Run at a scaled-down interval;
+ * latencies are reported measured and scaled back (× realInterval / interval). */
+export async function polling(env: Env, opts: { rate: number; seconds: number; intervalMs: number; realIntervalS: number }) {
+  const store = new PgStore(env.dbUrl, { max: 1 });
+  let stop = false;
+  let scans = 0;
+  let scanMsTotal = 0;
+  const monitor = (async () => {
+    while (!stop) {
+      const started = Date.now();
+      const { rows } = await env.pool.query(
+        `select g.id from workspace_goals g
+          where g.status = 'active' and not exists (
+            select 1 from tasks t join agents a on a.id = t.agent_id
+             where t.goal_id = g.id and a.status in ('available', 'active')
+               and t.status not in ('completed', 'cancelled', 'failed'))`,
+      );
+      for (const r of rows) {
+        const e = await store.ensureGoalTask(r.id, rules());
+        for (const t of e.tasks.filter((t) => t.needsAgent)) await store.ensureTaskAgent(t.id, rules());
+      }
+      scans++;
+      scanMsTotal += Date.now() - started;
+      const wait = opts.intervalMs - (Date.now() - started);
+      if (wait > 0) await sleep(wait);
+    }
+  })();
+  const total = Math.round(opts.rate * opts.seconds);
+  const goalIds: string[] = [];
+  const t0 = Date.now();
+  const inserts: Promise<unknown>[] = [];
+  for (let i = 0; i < total; i++) {
+    const wait = t0 + (i * 1000) / opts.rate - Date.now();
+    if (wait > 0) await sleep(wait);
+    inserts.push(insertGoal(env.pool, env.workspaces.ids[i % env.workspaces.ids.length]).then((id) => goalIds.push(id)));
+  }
+  await Promise.all(inserts);
+  await waitAllHealed(env.pool, goalIds, opts.intervalMs * 3 + 60_000);
+  stop = true;
+  await monitor;
+  await store.close();
+  const { values } = await latenciesMs(env.pool, goalIds);
+  const scale = (opts.realIntervalS * 1000) / opts.intervalMs;
+  const measured = summarize(values);
+  return {
+    goals: total,
+    rate: opts.rate,
+    seconds: opts.seconds,
+    intervalMs: opts.intervalMs,
+    scale,
+    scans,
+    meanScanMs: Math.round(scanMsTotal / Math.max(1, scans)),
+    latencyMsMeasured: measured,
+    latencyMsScaledBack: {
+      p50: measured.p50 * scale,
+      p95: measured.p95 * scale,
+      p99: measured.p99 * scale,
+      max: measured.max * scale,
+    },
+  };
+}
+
+async function historyLength(client: Client, goalId: string): Promise<number> {
+  const handle = client.workflow.getHandle(goalWorkflowId(goalId));
+  const d = await handle.describe();
+  return d.historyLength;
+}
+
+/** K goal workflows alive and waiting between cycles: the worker's memory, history per cycle and
+ * the database's transactions while idle. */
+export async function idle(env: Env & { worker: WorkerProcess }, opts: { goals: number; windowS: number; probes: number; probeIntervalS: number }) {
+  const goalIds = await insertGoals(env.pool, env.workspaces, opts.goals);
+  const t0 = Date.now();
+  await startGoals(env.target, goalIds, 64);
+  const startMs = Date.now() - t0;
+  await waitAllHealed(env.pool, goalIds, Math.max(300_000, opts.goals * 100));
+  const healedMs = Date.now() - t0;
+  const rssAfterHeal = env.worker.rssMb();
+  // Idle window: every workflow waits its health-check interval (300 s), no cycle is due.
+  await sleep(3_000);
+  const x0 = await xactCommits(env.pool);
+  const rssSamples: number[] = [];
+  const windowStart = Date.now();
+  while (Date.now() - windowStart < opts.windowS * 1000) {
+    rssSamples.push(env.worker.rssMb());
+    await sleep(1000);
+  }
+  await sleep(1500); // stats are flushed about once a second
+  const x1 = await xactCommits(env.pool);
+  const idleXactPerS = (x1 - x0 - 2) / ((Date.now() - windowStart) / 1000);
+
+  // History per cycle: heal signals on a sample drive cycles; the difference in history length
+  // over several cycles, divided by the number of cycles.
+  const sample = goalIds.slice(0, opts.probes);
+  const before = await Promise.all(sample.map((id) => historyLength(env.target.client, id)));
+  const signalCycles = 3;
+  for (let c = 0; c < signalCycles; c++) {
+    const reqs = await Promise.all(sample.map((id) => healGoal(env.target, id, 'bench probe')));
+    void reqs;
+    await waitFor('probe cycles', async () => {
+      const st = await Promise.all(sample.map((id) => env.target.client.workflow.getHandle(goalWorkflowId(id)).query<{ cycles: number }>('status')));
+      return st.every((s) => s.cycles >= 2 + c);
+    }, { timeoutMs: 60_000, intervalMs: 200 });
+  }
+  const after = await Promise.all(sample.map((id) => historyLength(env.target.client, id)));
+  const perSignalCycle = summarize(after.map((a, i) => (a - before[i]) / signalCycles));
+  const firstRunHistory = summarize(before);
+  return {
+    goals: opts.goals,
+    startAllMs: startMs,
+    healedAllMs: healedMs,
+    workerRssMbAfterHeal: Math.round(rssAfterHeal),
+    workerRssMbIdle: { min: Math.round(Math.min(...rssSamples)), max: Math.round(Math.max(...rssSamples)) },
+    idleWindowS: opts.windowS,
+    dbTransactionsPerSecondIdle: Number(idleXactPerS.toFixed(2)),
+    historyEventsFirstCycle: firstRunHistory,
+    historyEventsPerHealSignalCycle: perSignalCycle,
+    goalIds,
+  };
+}
+
+/** History events per timer-driven cycle: a few goals started with a short health-check interval,
+ * observed over several cycles (describe().historyLength at cycle boundaries). */
+export async function timerCycles(env: Env, opts: { probes: number; intervalS: number; cycles: number }) {
+  const goalIds = await insertGoals(env.pool, env.workspaces, opts.probes);
+  const target = { ...env.target, policy: { ...env.target.policy, healthCheckIntervalSeconds: opts.intervalS } };
+  await startGoals(target, goalIds, 16);
+  await waitAllHealed(env.pool, goalIds, 60_000);
+  const status = (id: string) => env.target.client.workflow.getHandle(goalWorkflowId(id)).query<{ cycles: number }>('status');
+  await waitFor('first cycle', async () => (await Promise.all(goalIds.map(status))).every((s) => s.cycles >= 1), { timeoutMs: 60_000 });
+  const h0 = await Promise.all(goalIds.map((id) => historyLength(env.target.client, id)));
+  const x0 = await xactCommits(env.pool);
+  const t0 = Date.now();
+  await waitFor(
+    `${opts.cycles} timer cycles`,
+    async () => (await Promise.all(goalIds.map(status))).every((s) => s.cycles >= 1 + opts.cycles),
+    { timeoutMs: (opts.intervalS * (opts.cycles + 2) + 30) * 1000, intervalMs: 250 },
+  );
+  const h1 = await Promise.all(goalIds.map((id) => historyLength(env.target.client, id)));
+  await sleep(1500);
+  const x1 = await xactCommits(env.pool);
+  const cycles = (await Promise.all(goalIds.map(status))).map((s) => s.cycles - 1);
+  return {
+    probes: opts.probes,
+    intervalS: opts.intervalS,
+    historyEventsPerTimerCycle: summarize(h1.map((h, i) => (h - h0[i]) / cycles[i])),
+    dbTransactionsPerGoalCycle: Number(((x1 - x0) / cycles.reduce((a, b) => a + b, 0)).toFixed(2)),
+    elapsedMs: Date.now() - t0,
+    goalIds,
+  };
+}

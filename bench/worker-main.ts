@@ -1,0 +1,38 @@
+/**
+ * A goalkeeper worker for benchmarks and fault tests: the production createGoalkeeperWorker and
+ * PgStore, with tuning (worker options, pool size) from the environment so runs can compare them.
+ *   GK_WORKER_OPTIONS  JSON Partial<WorkerOptions> (maxCachedWorkflows, maxConcurrent…)
+ *   GK_POOL_MAX        PgStore pool size
+ */
+import { NativeConnection } from '@temporalio/worker';
+import { loadConfig } from '../src/config';
+import { PgStore } from '../src/store/pg-store';
+import { createGoalkeeperWorker } from '../src/temporal/worker';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  if (!config.env.DATABASE_URL) throw new Error('DATABASE_URL must be set');
+  const options = JSON.parse(process.env.GK_WORKER_OPTIONS || '{}');
+  const poolMax = Number(process.env.GK_POOL_MAX || 0);
+  const store = new PgStore(config.env.DATABASE_URL, poolMax > 0 ? { max: poolMax } : {});
+  const connection = await NativeConnection.connect({ address: config.temporal.address ?? 'localhost:7233' });
+  const worker = await createGoalkeeperWorker({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    store,
+    options,
+  });
+  console.log(JSON.stringify({ msg: 'worker running', pid: process.pid, options, poolMax }));
+  try {
+    await worker.run();
+  } finally {
+    await store.close();
+    await connection.close();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
