@@ -113,6 +113,8 @@ const envSchema = z.object({
   RECONCILE_INTERVAL: positiveInt('RECONCILE_INTERVAL', 300),
   RECONCILE_BATCH_SIZE: positiveInt('RECONCILE_BATCH_SIZE', 500),
   HTTP_PORT: nonNegativeInt('HTTP_PORT', 8787),
+  /** Interface the HTTP server binds (0.0.0.0: reachable from Supabase webhooks and probes). */
+  HTTP_HOST: optionalText.transform((v) => v ?? '0.0.0.0'),
   WEBHOOK_SECRET: optionalText,
   METRICS_PORT: nonNegativeInt('METRICS_PORT', 0),
   LOG_LEVEL: logLevel,

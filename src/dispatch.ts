@@ -1,0 +1,112 @@
+/**
+ * The one dispatcher every path goes through (NOTIFY listener, Supabase webhook, sweep): it turns
+ * "something happened to goal X" into the single Temporal call that makes goal-<X> act on it.
+ *
+ * Correctness comes from Temporal and SQL, not from here: starts use workflow id conflict policy
+ * USE_EXISTING (one workflow per goal, no matter how many callers), heals are signal-with-start,
+ * and the healing SQL functions are idempotent. The in-memory dedupe only saves calls when one
+ * event arrives by several paths within a moment.
+ */
+import type { Logger } from 'pino';
+import { healGoal, startGoal, type GoalTarget } from './temporal/goal-client';
+
+export const GOAL_EVENT_KINDS = [
+  'goal_created',
+  'goal_reopened',
+  'goal_closed',
+  'task_failed',
+  'task_without_agent',
+] as const;
+export type GoalEventKind = (typeof GOAL_EVENT_KINDS)[number];
+
+export type EventSource = 'listener' | 'webhook' | 'sweep' | 'cli';
+
+export interface GoalEvent {
+  goalId: string;
+  kind: GoalEventKind;
+  taskId?: string | null;
+  source: EventSource;
+}
+
+export type DispatchOutcome = 'started' | 'already_running' | 'signalled' | 'deduplicated';
+
+/** Starting is enough for these: a new (or newly running) workflow heals on its first cycle, and
+ * a running one would heal anyway, so no signal grows its history. */
+const START_KINDS: ReadonlySet<GoalEventKind> = new Set(['goal_created', 'goal_reopened']);
+
+export function isGoalEventKind(value: unknown): value is GoalEventKind {
+  return typeof value === 'string' && (GOAL_EVENT_KINDS as readonly string[]).includes(value);
+}
+
+export interface DispatcherOptions {
+  /** How long the same (goal, kind, task) is answered from memory. 0 turns dedupe off. */
+  dedupeMs?: number;
+  log?: Logger;
+}
+
+export interface DispatchCounts {
+  started: number;
+  alreadyRunning: number;
+  signalled: number;
+  deduplicated: number;
+  failed: number;
+}
+
+export class Dispatcher {
+  private readonly recent = new Map<string, { at: number; result: Promise<DispatchOutcome> }>();
+  private readonly dedupeMs: number;
+  readonly counts: DispatchCounts = { started: 0, alreadyRunning: 0, signalled: 0, deduplicated: 0, failed: 0 };
+
+  constructor(
+    private readonly target: GoalTarget,
+    private readonly options: DispatcherOptions = {},
+  ) {
+    this.dedupeMs = options.dedupeMs ?? 1_000;
+  }
+
+  async dispatch(event: GoalEvent): Promise<DispatchOutcome> {
+    const key = `${event.goalId}|${event.kind}|${event.taskId ?? ''}`;
+    const now = Date.now();
+    this.forgetOlderThan(now - this.dedupeMs);
+    const seen = this.recent.get(key);
+    if (seen && this.dedupeMs > 0) {
+      // Ride on the first call's outcome; if it failed, this one fails too and its path retries.
+      await seen.result;
+      this.counts.deduplicated += 1;
+      return 'deduplicated';
+    }
+    const result = this.send(event);
+    if (this.dedupeMs > 0) {
+      this.recent.set(key, { at: now, result });
+      // A failed call must not shield the next attempt from being made.
+      result.catch(() => this.recent.delete(key));
+    }
+    return result;
+  }
+
+  private async send(event: GoalEvent): Promise<DispatchOutcome> {
+    try {
+      if (START_KINDS.has(event.kind)) {
+        const { started } = await startGoal(this.target, event.goalId);
+        this.counts[started ? 'started' : 'alreadyRunning'] += 1;
+        this.options.log?.debug({ ...event, started }, 'goal workflow start requested');
+        return started ? 'started' : 'already_running';
+      }
+      await healGoal(this.target, event.goalId, `${event.kind} (${event.source})`);
+      this.counts.signalled += 1;
+      this.options.log?.debug(event, 'goal workflow signalled to heal');
+      return 'signalled';
+    } catch (err) {
+      this.counts.failed += 1;
+      this.options.log?.warn({ ...event, err: (err as Error).message }, 'dispatch failed');
+      throw err;
+    }
+  }
+
+  private forgetOlderThan(cutoff: number): void {
+    for (const [key, entry] of this.recent) {
+      if (entry.at >= cutoff) break; // Map keeps insertion order: the rest are newer
+      this.recent.delete(key);
+    }
+  }
+}

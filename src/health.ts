@@ -1,0 +1,122 @@
+/**
+ * Workspace health, as the platform already scores it: 100, minus 10 per active goal without a
+ * task, minus 5 per task the executor will not run for want of an assignable agent, minus 3 per
+ * failed task, floored at 0. The database facts come from one SQL function (a consistent read);
+ * each goal's workflow health comes from Temporal's visibility (the GoalHealth search attribute
+ * the workflow keeps current), so no worker needs to be up to answer.
+ */
+import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/common';
+import Table from 'cli-table3';
+import type { Pool } from 'pg';
+import { GoalHealthKey, goalWorkflowId } from '../workflows/messages';
+
+export interface GoalHealthRow {
+  id: string;
+  metricType: string;
+  description: string | null;
+  hasTask: boolean;
+  /** The goal workflow: its execution status and last reported health. */
+  workflow: { status: string; health: string | null };
+}
+
+export interface WorkspaceHealthReport {
+  workspaceId: string;
+  workspaceExists: boolean;
+  score: number;
+  goals: GoalHealthRow[];
+  goalsWithoutTasks: string[];
+  unassignedTasks: Array<{ id: string; goalId: string | null; status: string; agentId: string | null; agentStatus: string | null }>;
+  failedTasks: Array<{ id: string; goalId: string | null; agentId: string | null }>;
+}
+
+export function healthScore(counts: { goalsWithoutTasks: number; unassignedTasks: number; failedTasks: number }): number {
+  return Math.max(0, 100 - 10 * counts.goalsWithoutTasks - 5 * counts.unassignedTasks - 3 * counts.failedTasks);
+}
+
+interface HealthRow {
+  workspace_exists: boolean;
+  goals: Array<{ id: string; metric_type: string; description: string | null; has_task: boolean }>;
+  unassigned_tasks: Array<{ id: string; goal_id: string | null; status: string; agent_id: string | null; agent_status: string | null }>;
+  failed_tasks: Array<{ id: string; goal_id: string | null; agent_id: string | null }>;
+}
+
+/** How long one goal's workflow description may take before it is reported as unknown. */
+const DESCRIBE_TIMEOUT_MS = 3_000;
+
+async function workflowHealth(client: Client | null, goalId: string): Promise<GoalHealthRow['workflow']> {
+  if (!client) return { status: 'unknown', health: null };
+  try {
+    const describe = client.workflow.getHandle(goalWorkflowId(goalId)).describe();
+    const timeout = new Promise<never>((_, reject) => {
+      const t = setTimeout(() => reject(new Error('timeout')), DESCRIBE_TIMEOUT_MS);
+      describe.finally(() => clearTimeout(t)).catch(() => undefined);
+    });
+    const d = await Promise.race([describe, timeout]);
+    return { status: d.status.name.toLowerCase(), health: d.typedSearchAttributes.get(GoalHealthKey) ?? null };
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return { status: 'missing', health: null };
+    return { status: 'unknown', health: null };
+  }
+}
+
+export async function workspaceHealth(
+  db: Pick<Pool, 'query'>,
+  client: Client | null,
+  workspaceId: string,
+  assignableStatuses: string[],
+): Promise<WorkspaceHealthReport> {
+  const { rows } = await db.query<{ r: HealthRow }>('select goalkeeper_workspace_health($1, $2) as r', [workspaceId, assignableStatuses]);
+  const r = rows[0].r;
+  const goals: GoalHealthRow[] = [];
+  // A few at a time: a workspace with hundreds of goals must not open hundreds of calls at once.
+  for (let i = 0; i < r.goals.length; i += 16) {
+    const chunk = r.goals.slice(i, i + 16);
+    const workflows = await Promise.all(chunk.map((g) => workflowHealth(client, g.id)));
+    chunk.forEach((g, j) =>
+      goals.push({ id: g.id, metricType: g.metric_type, description: g.description, hasTask: g.has_task, workflow: workflows[j] }),
+    );
+  }
+  const goalsWithoutTasks = goals.filter((g) => !g.hasTask).map((g) => g.id);
+  const unassignedTasks = r.unassigned_tasks.map((t) => ({
+    id: t.id,
+    goalId: t.goal_id,
+    status: t.status,
+    agentId: t.agent_id,
+    agentStatus: t.agent_status,
+  }));
+  const failedTasks = r.failed_tasks.map((t) => ({ id: t.id, goalId: t.goal_id, agentId: t.agent_id }));
+  return {
+    workspaceId,
+    workspaceExists: r.workspace_exists,
+    score: healthScore({ goalsWithoutTasks: goalsWithoutTasks.length, unassignedTasks: unassignedTasks.length, failedTasks: failedTasks.length }),
+    goals,
+    goalsWithoutTasks,
+    unassignedTasks,
+    failedTasks,
+  };
+}
+
+export function formatWorkspaceHealth(report: WorkspaceHealthReport): string {
+  const lines = [
+    `workspace ${report.workspaceId}${report.workspaceExists ? '' : ' (not found)'}`,
+    `score ${report.score}/100: ${report.goalsWithoutTasks.length} goal(s) without tasks (−10 each), ` +
+      `${report.unassignedTasks.length} task(s) without an assignable agent (−5 each), ${report.failedTasks.length} failed task(s) (−3 each)`,
+  ];
+  const goals = new Table({ head: ['goal', 'metric', 'task', 'workflow', 'health'] });
+  for (const g of report.goals) {
+    goals.push([g.id, g.metricType, g.hasTask ? 'yes' : 'NONE', g.workflow.status, g.workflow.health ?? '-']);
+  }
+  lines.push(report.goals.length ? goals.toString() : '(no active goals)');
+  if (report.unassignedTasks.length) {
+    const t = new Table({ head: ['task without assignable agent', 'goal', 'status', 'agent', 'agent status'] });
+    for (const u of report.unassignedTasks) t.push([u.id, u.goalId ?? '-', u.status, u.agentId ?? '-', u.agentStatus ?? '-']);
+    lines.push(t.toString());
+  }
+  if (report.failedTasks.length) {
+    const t = new Table({ head: ['failed task', 'goal', 'agent'] });
+    for (const f of report.failedTasks) t.push([f.id, f.goalId ?? '-', f.agentId ?? '-']);
+    lines.push(t.toString());
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,76 @@
+/**
+ * Supabase Database Webhook payloads → goal events: the same rules as the NOTIFY triggers
+ * (supabase/migrations/20261124000500_change_triggers.sql), for deployments that reach
+ * goalkeeper over HTTP instead of a direct Postgres connection.
+ */
+import type { GoalEvent, GoalEventKind } from '../dispatch';
+
+export class WebhookPayloadError extends Error {
+  constructor(readonly problem: string, message: string) {
+    super(message);
+    this.name = 'WebhookPayloadError';
+  }
+}
+
+export const SERVED_TABLES = ['workspace_goals', 'tasks'] as const;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+type Row = Record<string, unknown>;
+
+function isRow(value: unknown): value is Row {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function requireId(row: Row, field: string, where: string): string {
+  const value = row[field];
+  if (typeof value !== 'string' || !UUID.test(value)) {
+    throw new WebhookPayloadError('missing_id', `${where}.${field} must be a UUID, got ${JSON.stringify(value ?? null)}`);
+  }
+  return value;
+}
+
+/** Returns the event to dispatch, or null with why when the change needs nothing. Throws
+ * WebhookPayloadError when the payload is not a webhook payload goalkeeper serves. */
+export function toGoalEvent(body: unknown): { event: GoalEvent | null; ignored?: string } {
+  if (!isRow(body)) throw new WebhookPayloadError('not_an_object', 'the body must be a JSON object');
+  const { type, table } = body;
+  if (type !== 'INSERT' && type !== 'UPDATE' && type !== 'DELETE') {
+    throw new WebhookPayloadError('bad_type', `type must be INSERT, UPDATE or DELETE, got ${JSON.stringify(type ?? null)}`);
+  }
+  if (table !== 'workspace_goals' && table !== 'tasks') {
+    throw new WebhookPayloadError('unserved_table', `table ${JSON.stringify(table ?? null)} is not served (served: ${SERVED_TABLES.join(', ')})`);
+  }
+  const record = body.record;
+  const old = isRow(body.old_record) ? body.old_record : null;
+  if (type !== 'DELETE' && !isRow(record)) throw new WebhookPayloadError('missing_record', `${type} payloads need a record object`);
+  if (type === 'DELETE' && !old) throw new WebhookPayloadError('missing_record', 'DELETE payloads need an old_record object');
+  const event = (goalId: string, kind: GoalEventKind, taskId: string | null = null) => ({
+    event: { goalId, kind, taskId, source: 'webhook' as const },
+  });
+
+  if (table === 'workspace_goals') {
+    if (type === 'DELETE') return event(requireId(old!, 'id', 'old_record'), 'goal_closed');
+    const row = record as Row;
+    const goalId = requireId(row, 'id', 'record');
+    const status = (row.status as string | null | undefined) ?? 'active';
+    if (type === 'INSERT') return status === 'active' ? event(goalId, 'goal_created') : { event: null, ignored: `goal inserted ${status}` };
+    const before = old ? ((old.status as string | null | undefined) ?? 'active') : null;
+    if (before === status) return { event: null, ignored: 'goal status unchanged' };
+    // Without old_record we cannot tell a reopen from a no-op; starting is harmless either way.
+    return event(goalId, status === 'active' ? (before === null ? 'goal_created' : 'goal_reopened') : 'goal_closed');
+  }
+
+  // tasks: a task that left its goal's care (deleted) needs no goal event.
+  if (type === 'DELETE') return { event: null, ignored: 'task deleted' };
+  const row = record as Row;
+  const taskId = requireId(row, 'id', 'record');
+  if (!('goal_id' in row)) throw new WebhookPayloadError('missing_id', 'record.goal_id is missing (null is fine for tasks of no goal)');
+  if (row.goal_id === null) return { event: null, ignored: 'task has no goal' };
+  const goalId = requireId(row, 'goal_id', 'record');
+  const status = row.status;
+  const openStatus = !['completed', 'cancelled', 'failed'].includes(String(status));
+  if (status === 'failed' && (type === 'INSERT' || old?.status !== 'failed')) return event(goalId, 'task_failed', taskId);
+  const lostAgent = type === 'INSERT' ? true : old ? old.agent_id != null : true;
+  if (row.agent_id == null && openStatus && lostAgent) return event(goalId, 'task_without_agent', taskId);
+  return { event: null, ignored: 'task change needs no healing' };
+}

@@ -1,0 +1,215 @@
+/**
+ * `goalkeeper start`: the worker, the NOTIFY listener, the HTTP server and the reconcile schedule
+ * set-up, in one process, until SIGINT/SIGTERM (or an abort signal), then each part stopped in
+ * order: stop taking events (HTTP, listener) first, then drain the worker, then close connections.
+ */
+import type { Client, Connection } from '@temporalio/client';
+import type { Worker, WorkerOptions } from '@temporalio/worker';
+import { Pool } from 'pg';
+import type { Logger } from 'pino';
+import { createReconcileActivities } from '../activities/reconcile';
+import type { Config } from './config';
+import { Dispatcher } from './dispatch';
+import { workspaceHealth } from './health';
+import { buildHttpServer, type ComponentState } from './http/server';
+import { createLogger } from './log';
+import { sweepOnce } from './reconcile';
+import { createStore } from './store';
+import { connectClient, connectWorker } from './temporal/connection';
+import type { GoalTarget } from './temporal/goal-client';
+import { ensureReconcileSchedule } from './temporal/schedule';
+import { ensureSearchAttributes } from './temporal/search-attributes';
+import { createGoalkeeperWorker } from './temporal/worker';
+import { GoalEventListener } from './triggers/listener';
+
+export interface ServiceParts {
+  worker: boolean;
+  listener: boolean;
+  http: boolean;
+  schedule: boolean;
+}
+
+export interface ServicesInfo {
+  /** The port the HTTP server bound (HTTP_PORT=0 picks a free one), or null without HTTP. */
+  httpPort: number | null;
+  listener: GoalEventListener | null;
+  dispatcher: Dispatcher;
+}
+
+export interface ServicesOptions {
+  log?: Logger;
+  signal?: AbortSignal;
+  /** Called once every part runs. */
+  onReady?: (info: ServicesInfo) => void;
+  /** Worker tuning (tests pass a prebuilt workflow bundle). */
+  workerOptions?: Partial<WorkerOptions>;
+}
+
+export async function runServices(config: Config, parts: ServiceParts, opts: ServicesOptions = {}): Promise<void> {
+  const log = opts.log ?? createLogger(config.env.LOG_LEVEL);
+  const cleanup: Array<{ name: string; run: () => Promise<unknown> }> = [];
+  const stopAll = async () => {
+    for (const step of cleanup.reverse()) {
+      await step.run().catch((err) => log.warn({ part: step.name, err: (err as Error).message }, 'stop step failed'));
+    }
+  };
+
+  let worker: Worker | null = null;
+  let workerDone: Promise<void> | null = null;
+  let listener: GoalEventListener | null = null;
+  try {
+    const store = createStore(config);
+    cleanup.push({ name: 'store', run: () => store.close() });
+    const client: Client = await connectClient(config);
+    cleanup.push({ name: 'temporal client', run: () => client.connection.close() });
+    const target: GoalTarget = { client, taskQueue: config.temporal.taskQueue, policy: config.policy };
+    const dispatcher = new Dispatcher(target, { log });
+    const sweep = () => sweepOnce(store, target, config.env.RECONCILE_BATCH_SIZE);
+    const pool = config.env.DATABASE_URL
+      ? new Pool({ connectionString: config.env.DATABASE_URL, max: 3, application_name: 'goalkeeper-http', connectionTimeoutMillis: 5_000 })
+      : null;
+    if (pool) {
+      pool.on('error', () => undefined);
+      cleanup.push({ name: 'health pool', run: () => pool.end() });
+    }
+
+    if (parts.worker || parts.schedule) {
+      // A worker on a cluster where it lacks operator rights still runs: `goalkeeper setup` is
+      // how such clusters get the attributes and the schedule.
+      try {
+        const registered = await ensureSearchAttributes(client.connection as Connection, config.temporal.namespace);
+        if (registered.length) log.info({ registered }, 'registered missing search attributes');
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'could not register search attributes; run `goalkeeper setup` with operator rights');
+      }
+    }
+    if (parts.schedule) {
+      try {
+        const outcome = await ensureReconcileSchedule(client, {
+          taskQueue: config.temporal.taskQueue,
+          intervalSeconds: config.env.RECONCILE_INTERVAL,
+          batchSize: config.env.RECONCILE_BATCH_SIZE,
+        });
+        log.info({ every: `${config.env.RECONCILE_INTERVAL}s`, outcome }, 'reconcile schedule ready');
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'could not create or update the reconcile schedule; run `goalkeeper setup`');
+      }
+    }
+
+    if (parts.worker) {
+      const connection = await connectWorker(config);
+      cleanup.push({ name: 'worker connection', run: () => connection.close() });
+      const w = await createGoalkeeperWorker({
+        connection,
+        namespace: config.temporal.namespace,
+        taskQueue: config.temporal.taskQueue,
+        store,
+        extraActivities: createReconcileActivities({ store, target }),
+        options: opts.workerOptions,
+      });
+      worker = w;
+      workerDone = w.run();
+      cleanup.push({
+        name: 'worker',
+        run: async () => {
+          if (w.getState() === 'RUNNING') w.shutdown();
+          await workerDone;
+        },
+      });
+      log.info({ taskQueue: config.temporal.taskQueue }, 'worker running');
+    }
+
+    if (parts.listener) {
+      if (!config.env.DATABASE_URL) {
+        log.warn('the listener needs DATABASE_URL (a direct Postgres connection); use Supabase webhooks instead');
+      } else {
+        const l = new GoalEventListener({ databaseUrl: config.env.DATABASE_URL, dispatcher, sweep, log });
+        listener = l;
+        cleanup.push({ name: 'listener', run: () => l.stop() });
+        await l.start();
+      }
+    }
+
+    let httpPort: number | null = null;
+    if (parts.http) {
+      const app = buildHttpServer({
+        dispatcher,
+        webhookSecret: config.env.WEBHOOK_SECRET,
+        log,
+        health: () => componentStates({ parts, worker, listener, client, store }),
+        workspaceHealth: pool ? (id) => workspaceHealth(pool, client, id, config.policy.assignableStatuses) : undefined,
+      });
+      await app.listen({ port: config.env.HTTP_PORT, host: config.env.HTTP_HOST });
+      cleanup.push({ name: 'http', run: () => app.close() });
+      const address = app.server.address();
+      httpPort = typeof address === 'object' && address ? address.port : config.env.HTTP_PORT;
+      if (!config.env.WEBHOOK_SECRET) log.warn('WEBHOOK_SECRET is not set: POST /webhooks/supabase refuses every call');
+      log.info({ port: httpPort }, 'http server listening');
+    }
+
+    opts.onReady?.({ httpPort, listener, dispatcher });
+    await untilStopped(opts.signal, workerDone);
+    log.info('stopping');
+  } finally {
+    await stopAll();
+    log.info('stopped');
+  }
+}
+
+/** Resolves on SIGINT/SIGTERM or the abort signal; rejects if the worker dies on its own. */
+function untilStopped(signal: AbortSignal | undefined, workerDone: Promise<void> | null): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const done = () => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    if (signal?.aborted) return done();
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+    signal?.addEventListener('abort', done, { once: true });
+    workerDone?.then(
+      () => reject(new Error('the worker stopped on its own')),
+      (err) => reject(err),
+    ).finally(() => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+    });
+  });
+}
+
+async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function componentStates(s: {
+  parts: ServiceParts;
+  worker: Worker | null;
+  listener: GoalEventListener | null;
+  client: Client;
+  store: { listActiveGoals(after: string | null, limit: number): Promise<unknown> };
+}): Promise<Record<string, ComponentState>> {
+  const check = async (work: () => Promise<unknown>, okState: string): Promise<ComponentState> => {
+    try {
+      await withTimeout(work(), 3_000);
+      return { ok: true, state: okState };
+    } catch (err) {
+      return { ok: false, state: 'unreachable', detail: (err as Error).message };
+    }
+  };
+  const workerState = s.worker?.getState();
+  return {
+    worker: !s.parts.worker ? { ok: true, state: 'disabled' } : { ok: workerState === 'RUNNING', state: (workerState ?? 'absent').toLowerCase() },
+    listener: !s.listener
+      ? { ok: true, state: 'disabled' }
+      : { ok: s.listener.state === 'listening', state: s.listener.state, ...(s.listener.lastError ? { detail: s.listener.lastError } : {}) },
+    temporal: await check(() => s.client.workflowService.getSystemInfo({}), 'reachable'),
+    database: await check(() => s.store.listActiveGoals(null, 1), 'reachable'),
+  };
+}

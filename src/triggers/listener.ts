@@ -1,0 +1,157 @@
+/**
+ * The NOTIFY listener: holds its own Postgres connection (a pooled one would drop LISTEN when
+ * returned to the pool), LISTENs on the triggers' channel and hands each event to the dispatcher.
+ * When the connection drops it reconnects with capped exponential backoff, and after every
+ * (re)connect it runs a sweep: a NOTIFY sent while nobody listened is gone, so the sweep is what
+ * makes "missed while away" not stay missed.
+ */
+import { Client } from 'pg';
+import type { Logger } from 'pino';
+import { isGoalEventKind, type Dispatcher, type GoalEvent } from '../dispatch';
+
+export const EVENTS_CHANNEL = 'goalkeeper_events';
+
+export type ListenerState = 'idle' | 'connecting' | 'listening' | 'reconnecting' | 'stopped';
+
+export interface ListenerOptions {
+  databaseUrl: string;
+  dispatcher: Pick<Dispatcher, 'dispatch'>;
+  /** Runs after every (re)connect; its failure is logged, never fatal (the schedule sweeps too). */
+  sweep: () => Promise<unknown>;
+  log?: Logger;
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Parses a NOTIFY payload; null for anything that is not a goal event (logged by the caller). */
+export function parseNotification(payload: string | undefined): GoalEvent | null {
+  if (!payload) return null;
+  let body: unknown;
+  try {
+    body = JSON.parse(payload);
+  } catch {
+    return null;
+  }
+  const { goal_id: goalId, kind, task_id: taskId } = (body ?? {}) as Record<string, unknown>;
+  if (typeof goalId !== 'string' || !UUID.test(goalId) || !isGoalEventKind(kind)) return null;
+  return { goalId, kind, taskId: typeof taskId === 'string' ? taskId : null, source: 'listener' };
+}
+
+export class GoalEventListener {
+  private client: Client | null = null;
+  private stopping = false;
+  private attempt = 0;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private _state: ListenerState = 'idle';
+  /** Completed (re)connects; each one ran a sweep. Tests and /healthz read it. */
+  connects = 0;
+  lastError: string | null = null;
+  private sweeping: Promise<void> = Promise.resolve();
+
+  constructor(private readonly options: ListenerOptions) {}
+
+  get state(): ListenerState {
+    return this._state;
+  }
+
+  /** Resolves once the first connection listens (or keeps retrying in the background and
+   * resolves at once if the first attempt fails: the process stays up and heals later). */
+  async start(): Promise<void> {
+    this.stopping = false;
+    await this.connect();
+  }
+
+  /** The sweep that follows the latest (re)connect. */
+  lastSweep(): Promise<void> {
+    return this.sweeping;
+  }
+
+  private async connect(): Promise<void> {
+    if (this.stopping) return;
+    this._state = this.connects === 0 && this.attempt === 0 ? 'connecting' : 'reconnecting';
+    const client = new Client({
+      connectionString: this.options.databaseUrl,
+      application_name: 'goalkeeper-listener',
+      connectionTimeoutMillis: 5_000,
+      // Notices a half-open connection (a silently dropped network) instead of waiting forever.
+      keepAlive: true,
+    });
+    client.on('notification', (msg) => this.onNotification(msg.payload));
+    client.on('error', (err) => this.onLost(client, err));
+    client.on('end', () => this.onLost(client, new Error('connection ended')));
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${EVENTS_CHANNEL}`);
+    } catch (err) {
+      client.removeAllListeners('end');
+      await client.end().catch(() => undefined);
+      this.scheduleReconnect(err as Error);
+      return;
+    }
+    if (this.stopping) {
+      await client.end().catch(() => undefined);
+      return;
+    }
+    this.client = client;
+    this.attempt = 0;
+    this.connects += 1;
+    this._state = 'listening';
+    this.options.log?.info({ channel: EVENTS_CHANNEL, connects: this.connects }, 'listening for goal events; sweeping for missed ones');
+    this.sweeping = this.options
+      .sweep()
+      .then((totals) => this.options.log?.info({ totals }, 'catch-up sweep done'))
+      .catch((err) => this.options.log?.warn({ err: (err as Error).message }, 'catch-up sweep failed; the scheduled sweep will cover it'));
+  }
+
+  private onNotification(payload: string | undefined): void {
+    const event = parseNotification(payload);
+    if (!event) {
+      this.options.log?.warn({ payload }, 'ignored a malformed goal event');
+      return;
+    }
+    // A failed dispatch is logged by the dispatcher; the goal's next cycle or the sweep covers it.
+    this.options.dispatcher.dispatch(event).catch(() => undefined);
+  }
+
+  private onLost(client: Client, err: Error): void {
+    if (this.client !== client) return; // an old connection's late event
+    this.client = null;
+    client.removeAllListeners('notification');
+    client.removeAllListeners('end');
+    client.end().catch(() => undefined);
+    if (this.stopping) return;
+    this.scheduleReconnect(err);
+  }
+
+  private scheduleReconnect(err: Error): void {
+    if (this.stopping) return;
+    this.lastError = err.message;
+    this._state = 'reconnecting';
+    const initial = this.options.initialBackoffMs ?? 250;
+    const max = this.options.maxBackoffMs ?? 30_000;
+    const delay = Math.min(max, initial * 2 ** this.attempt) * (0.75 + Math.random() * 0.5);
+    this.attempt += 1;
+    this.options.log?.warn({ err: err.message, retryInMs: Math.round(delay), attempt: this.attempt }, 'listener connection lost; reconnecting');
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      void this.connect();
+    }, delay);
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this._state = 'stopped';
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    const client = this.client;
+    this.client = null;
+    if (client) {
+      client.removeAllListeners();
+      client.on('error', () => undefined);
+      await client.end().catch(() => undefined);
+    }
+    await this.sweeping;
+  }
+}
