@@ -11,7 +11,12 @@ import { connectClient, connectWorker, clientConnectionOptions } from './tempora
 import { ensureSearchAttributes } from './temporal/search-attributes';
 import { createGoalkeeperWorker } from './temporal/worker';
 import { assertGoalId, goalStatus, healGoal, waitForHeal } from './temporal/goal-client';
-import { Connection } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
+import { createReconcileActivities } from '../activities/reconcile';
+import { register as registerStart } from './commands/start';
+import { register as registerSetup } from './commands/setup';
+import { register as registerReconcile } from './commands/reconcile';
+import { register as registerHealth } from './commands/health';
 import type { GoalStatus } from '../workflows/messages';
 
 function requireDatabaseUrl(config: Config): string {
@@ -107,6 +112,11 @@ export function buildProgram(): Command {
       }
     });
 
+  registerStart(program);
+  registerSetup(program);
+  registerReconcile(program);
+  registerHealth(program);
+
   return program;
 }
 
@@ -116,13 +126,18 @@ export async function runWorker(config: Config): Promise<void> {
   const clientConnection = await Connection.connect(clientConnectionOptions(config));
   const registered = await ensureSearchAttributes(clientConnection, config.temporal.namespace);
   if (registered.length) log.info({ registered }, 'registered missing search attributes');
-  await clientConnection.close();
+  // Kept open: the reconcile sweep's activities start goal workflows through it.
+  const reconcileClient = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
   const connection = await connectWorker(config);
   const worker = await createGoalkeeperWorker({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     store,
+    extraActivities: createReconcileActivities({
+      store,
+      target: { client: reconcileClient, taskQueue: config.temporal.taskQueue, policy: config.policy },
+    }),
   });
   log.info(
     { taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace, database: redactUrl(config.env.DATABASE_URL) ?? config.env.SUPABASE_URL },
@@ -133,6 +148,7 @@ export async function runWorker(config: Config): Promise<void> {
   } finally {
     await store.close();
     await connection.close();
+    await clientConnection.close();
     log.info('worker stopped');
   }
 }

@@ -1,0 +1,33 @@
+/** `goalkeeper health <workspaceId>`: the workspace's score, its goals' workflows, what hurts. */
+import type { Command } from 'commander';
+import type { Client } from '@temporalio/client';
+import { Pool } from 'pg';
+import { ConfigError, loadConfig } from '../config';
+import { formatWorkspaceHealth, workspaceHealth } from '../health';
+import { connectClient } from '../temporal/connection';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function register(program: Command): void {
+  program
+    .command('health <workspaceId>')
+    .description("a workspace's health: goals without tasks, tasks without agents, failed tasks, each goal's workflow, the score")
+    .option('--json', 'print JSON')
+    .action(async (workspaceId: string, opts: { json?: boolean }) => {
+      if (!UUID.test(workspaceId)) throw new Error(`workspace id must be a UUID, got ${JSON.stringify(workspaceId)}`);
+      const config = loadConfig();
+      if (!config.env.DATABASE_URL) throw new ConfigError(['DATABASE_URL must be set for `goalkeeper health`']);
+      const pool = new Pool({ connectionString: config.env.DATABASE_URL, max: 1 });
+      let client: Client | null = null;
+      try {
+        // Without Temporal the database facts still print; the workflow column says unknown.
+        client = await connectClient(config).catch(() => null);
+        const report = await workspaceHealth(pool, client, workspaceId, config.policy.assignableStatuses);
+        console.log(opts.json ? JSON.stringify(report, null, 2) : formatWorkspaceHealth(report));
+        if (!report.workspaceExists) process.exitCode = 1;
+      } finally {
+        await pool.end();
+        await client?.connection.close();
+      }
+    });
+}

@@ -1,0 +1,56 @@
+/** `goalkeeper reconcile`: one sweep now, with a progress bar and a summary. */
+import type { Command } from 'commander';
+import { SingleBar, Presets } from 'cli-progress';
+import { Pool } from 'pg';
+import { loadConfig, type Config } from '../config';
+import { sweepOnce } from '../reconcile';
+import { createStore } from '../store';
+import { connectClient } from '../temporal/connection';
+
+/** The bar's total: exact with a direct connection; otherwise it grows as pages arrive. */
+async function countActiveGoals(config: Config): Promise<number | null> {
+  if (!config.env.DATABASE_URL) return null;
+  const pool = new Pool({ connectionString: config.env.DATABASE_URL, max: 1 });
+  try {
+    const { rows } = await pool.query<{ n: string }>('select goalkeeper_count_active_goals() as n');
+    return Number(rows[0].n);
+  } finally {
+    await pool.end();
+  }
+}
+
+export function register(program: Command): void {
+  program
+    .command('reconcile')
+    .description('sweep the active goals now and start every goal workflow that is missing')
+    .option('--batch-size <n>', 'goals per page (default RECONCILE_BATCH_SIZE)')
+    .action(async (opts: { batchSize?: string }) => {
+      const config = loadConfig();
+      const batchSize = opts.batchSize ? Number(opts.batchSize) : config.env.RECONCILE_BATCH_SIZE;
+      if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`--batch-size must be a positive integer, got ${opts.batchSize}`);
+      const store = createStore(config);
+      const client = await connectClient(config);
+      const bar = new SingleBar(
+        { format: 'reconcile [{bar}] {value}/{total} goals | started {started} | running {running}', noTTYOutput: true, notTTYSchedule: 2000 },
+        Presets.shades_classic,
+      );
+      try {
+        const total = await countActiveGoals(config);
+        bar.start(total ?? batchSize, 0, { started: 0, running: 0 });
+        const totals = await sweepOnce(store, { client, taskQueue: config.temporal.taskQueue, policy: config.policy }, batchSize, (t) => {
+          if (total === null || t.seen > total) bar.setTotal(t.seen);
+          bar.update(t.seen, { started: t.started, running: t.alreadyRunning });
+        });
+        bar.stop();
+        console.log(
+          `goals seen: ${totals.seen}; started: ${totals.started}; already running: ${totals.alreadyRunning}` +
+            (totals.failed ? `; failed to start: ${totals.failed}` : ''),
+        );
+        if (totals.failed) process.exitCode = 1;
+      } finally {
+        bar.stop();
+        await client.connection.close();
+        await store.close();
+      }
+    });
+}

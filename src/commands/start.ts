@@ -1,0 +1,18 @@
+/** `goalkeeper start`: worker, listener, HTTP server and schedule set-up in one process. */
+import type { Command } from 'commander';
+import { loadConfig } from '../config';
+import { runServices } from '../services';
+
+export function register(program: Command): void {
+  program
+    .command('start')
+    .description('run the worker, the NOTIFY listener, the HTTP server (webhooks, health) and the reconcile schedule set-up')
+    .option('--no-worker', 'do not run a worker (run `goalkeeper worker` elsewhere)')
+    .option('--no-listener', 'do not LISTEN for database triggers (use Supabase webhooks instead)')
+    .option('--no-http', 'do not serve HTTP (webhooks, /healthz, workspace health)')
+    .option('--no-schedule', 'do not create or update the reconcile schedule')
+    .action(async (opts: { worker: boolean; listener: boolean; http: boolean; schedule: boolean }) => {
+      const config = loadConfig();
+      await runServices(config, { worker: opts.worker, listener: opts.listener, http: opts.http, schedule: opts.schedule });
+    });
+}

@@ -1,0 +1,94 @@
+/**
+ * `goalkeeper up` (`npm start`): everything in one process tree. Parts the environment does not
+ * point elsewhere (DATABASE_URL/SUPABASE_URL, TEMPORAL_ADDRESS) start embedded, then the worker,
+ * the change listener, the webhook endpoint and the reconcile schedule run until Ctrl-C, which
+ * drains the worker and then stops every child it started.
+ */
+import type { Command } from 'commander';
+import type { Logger } from 'pino';
+import type { Config } from '../config';
+import { startEmbeddedStack, writeRunningStack } from '../embedded/stack';
+import { createLogger, redactUrl } from '../log';
+import { installRuntimeMetrics, startMetricsServer, type MetricsServer } from '../metrics';
+
+type RunServices = (
+  config: Config,
+  parts: { worker: boolean; listener: boolean; http: boolean; schedule: boolean },
+  opts?: { log?: Logger; signal?: AbortSignal },
+) => Promise<void>;
+
+// src/services.ts belongs to the triggers work; loaded at run time so this command builds on its own.
+function loadRunServices(): RunServices {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require('../services') as { runServices: RunServices }).runServices;
+}
+
+/** Aborts on SIGINT/SIGTERM; a second signal exits at once (for a stuck shutdown). */
+export function abortOnSignals(log: Logger): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const onSignal = (name: NodeJS.Signals) => {
+    if (controller.signal.aborted) {
+      log.warn({ signal: name }, 'second signal: exiting without a clean stop');
+      process.exit(130);
+    }
+    log.info({ signal: name }, 'stopping: draining the worker, then stopping embedded servers');
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    signal: controller.signal,
+    dispose() {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
+/** Metrics on METRICS_PORT and the SDK runtime's on METRICS_PORT+1, when METRICS_PORT is set. */
+export async function startObservability(port: number, log: Logger): Promise<MetricsServer | undefined> {
+  if (port === 0) return undefined;
+  const runtime = installRuntimeMetrics(`0.0.0.0:${port + 1}`);
+  const server = await startMetricsServer(port);
+  log.info({ metrics: `http://localhost:${server.port}/metrics`, sdkMetrics: runtime ? `http://localhost:${port + 1}/metrics` : 'unavailable' }, 'serving Prometheus metrics');
+  return server;
+}
+
+export async function runUp(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const log = createLogger(env.LOG_LEVEL || 'info');
+  const runServices = loadRunServices();
+  const { signal, dispose } = abortOnSignals(log);
+  const metricsPort = Number(env.METRICS_PORT || 0);
+  const metrics = await startObservability(Number.isInteger(metricsPort) ? metricsPort : 0, log);
+  const stack = await startEmbeddedStack(env, { onStep: (m) => log.info(m) });
+  const removeState = writeRunningStack(stack.config.env.GOALKEEPER_DATA_DIR, {
+    pid: process.pid,
+    databaseUrl: stack.embedded.postgres ? stack.config.env.DATABASE_URL : undefined,
+    temporalAddress: stack.embedded.temporal ? stack.config.env.TEMPORAL_ADDRESS : undefined,
+    uiUrl: stack.uiUrl,
+  });
+  try {
+    log.info(
+      {
+        database: stack.embedded.postgres ? `embedded ${redactUrl(stack.config.env.DATABASE_URL)}` : 'external',
+        temporal: stack.embedded.temporal ? `embedded ${stack.config.env.TEMPORAL_ADDRESS}` : `external ${stack.config.env.TEMPORAL_ADDRESS}`,
+      },
+      'goalkeeper is up',
+    );
+    if (stack.uiUrl) console.log(`\nTemporal Web UI: ${stack.uiUrl}/namespaces/${stack.config.temporal.namespace}/workflows\n`);
+    await runServices(stack.config, { worker: true, listener: true, http: true, schedule: true }, { log, signal });
+  } finally {
+    removeState();
+    await metrics?.close();
+    await stack.stop();
+    dispose();
+    log.info('stopped');
+  }
+}
+
+export function register(program: Command): void {
+  program
+    .command('up')
+    .description('run everything (npm start): embedded Postgres and Temporal with its Web UI unless DATABASE_URL/SUPABASE_URL/TEMPORAL_ADDRESS point elsewhere')
+    .action(() => runUp());
+}
