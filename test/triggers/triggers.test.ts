@@ -1,0 +1,126 @@
+/**
+ * Goals heal with no command run: plain SQL on the platform's tables → trigger → NOTIFY →
+ * listener → dispatcher → goal workflow, on a real Temporal dev server and a real Postgres.
+ */
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Config } from '../../src/config';
+import { goalWorkflowId } from '../../workflows/messages';
+import { createTestDatabase, goalTasks, insertAgent, insertGoal, insertWorkspace, type TestDatabase } from '../support/db';
+import { eventually, servicesConfig, startDevServer, startServices, type RunningServices } from '../support/services-env';
+
+let db: TestDatabase;
+let env: TestWorkflowEnvironment;
+let config: Config;
+let first: RunningServices;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  env = await startDevServer();
+  config = servicesConfig(env, db.url);
+  first = await startServices(config);
+});
+afterAll(async () => {
+  await first?.stop();
+  await env?.teardown();
+  await db?.drop();
+});
+
+/** Resolves with the goal's one task once it has an assignable agent. */
+async function healedTask(goalId: string, timeoutMs = 30_000) {
+  return eventually(async () => {
+    const tasks = await goalTasks(db.pool, goalId);
+    return tasks.length >= 1 && tasks.every((t) => ['available', 'active'].includes(t.agent_status)) && tasks;
+  }, `goal ${goalId} to have a task with an assignable agent`, timeoutMs);
+}
+
+async function workflowRuns(goalId: string): Promise<number> {
+  let n = 0;
+  for await (const _ of env.client.workflow.list({ query: `WorkflowId = '${goalWorkflowId(goalId)}'` })) n += 1;
+  return n;
+}
+
+test('a goal inserted by plain SQL gets one task with an assignable agent, with no command run', async () => {
+  const ws = await insertWorkspace(db.pool);
+  const agent = await insertAgent(db.pool, ws, { status: 'available' });
+  const goal = await insertGoal(db.pool, ws);
+  const tasks = await healedTask(goal);
+  expect(tasks).toHaveLength(1);
+  expect(tasks[0]).toMatchObject({ agent_id: agent, status: 'pending' });
+  const description = await env.client.workflow.getHandle(goalWorkflowId(goal)).describe();
+  expect(description.status.name).toBe('RUNNING');
+});
+
+test('a task set to failed by plain SQL is retried', async () => {
+  const ws = await insertWorkspace(db.pool);
+  await insertAgent(db.pool, ws, { status: 'active' });
+  const goal = await insertGoal(db.pool, ws);
+  const [task] = await healedTask(goal);
+  await db.pool.query(`update tasks set status = 'failed', updated_at = now() where id = $1`, [task.id]);
+  const attempts = await eventually(async () => {
+    const { rows } = await db.pool.query(`select * from goalkeeper_task_attempts where task_id = $1`, [task.id]);
+    return rows.length > 0 && rows;
+  }, 'the failed task to be retried');
+  expect(attempts).toHaveLength(1);
+  const after = await goalTasks(db.pool, goal);
+  expect(after).toHaveLength(1);
+  expect(after[0].status).toBe('pending');
+});
+
+test('the listener reconnects after pg_terminate_backend and catches up on a goal inserted while it was down', async () => {
+  const listener = first.info.listener!;
+  const connectsBefore = listener.connects;
+  const ws = await insertWorkspace(db.pool);
+  await insertAgent(db.pool, ws, { status: 'available' });
+  // In one transaction: kill the listener's backend (waiting until it is gone), then insert the
+  // goal. The NOTIFY fires at commit, while no listener is connected: only the catch-up sweep
+  // after the reconnect can start its workflow.
+  const client = await db.pool.connect();
+  let goal: string;
+  try {
+    await client.query('begin');
+    const { rows } = await client.query(
+      `select count(*)::int as killed from (select pg_terminate_backend(pid, 5000) as ok from pg_stat_activity
+        where application_name = 'goalkeeper-listener' and datname = current_database()) t where ok`,
+    );
+    expect(rows[0].killed).toBe(1);
+    goal = await insertGoal(client as never, ws);
+    await client.query('commit');
+  } finally {
+    client.release();
+  }
+  const tasks = await healedTask(goal);
+  expect(tasks).toHaveLength(1);
+  expect(listener.connects).toBe(connectsBefore + 1);
+  expect(listener.state).toBe('listening');
+});
+
+test('two runServices at once still give one workflow and one task per goal', async () => {
+  const second = await startServices(config);
+  try {
+    const ws = await insertWorkspace(db.pool);
+    await insertAgent(db.pool, ws, { status: 'available' });
+    const goals: string[] = [];
+    for (let i = 0; i < 5; i++) goals.push(await insertGoal(db.pool, ws, { description: `goal ${i}` }));
+    for (const goal of goals) await healedTask(goal);
+    // Both processes sweep too (as after a reconnect): every goal is found already running.
+    const { sweepOnce } = await import('../../src/reconcile');
+    const { PgStore } = await import('../../src/store/pg-store');
+    const store = new PgStore(db.url);
+    try {
+      const target = { client: env.client, taskQueue: config.temporal.taskQueue, policy: config.policy };
+      const [a, b] = await Promise.all([sweepOnce(store, target, 2), sweepOnce(store, target, 3)]);
+      expect(a.started + b.started).toBe(0);
+    } finally {
+      await store.close();
+    }
+    for (const goal of goals) {
+      expect(await goalTasks(db.pool, goal)).toHaveLength(1);
+      expect(await eventually(async () => (await workflowRuns(goal)) || undefined, `goal ${goal} in visibility`)).toBe(1);
+    }
+    // Both registered the reconcile schedule: one schedule, updated in place.
+    const schedule = await env.client.schedule.getHandle('goalkeeper-reconcile').describe();
+    expect(schedule.policies.overlap).toBe('SKIP');
+  } finally {
+    await second.stop();
+  }
+});
