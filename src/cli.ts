@@ -18,6 +18,8 @@ import { register as registerSetup } from './commands/setup';
 import { register as registerReconcile } from './commands/reconcile';
 import { register as registerHealth } from './commands/health';
 import type { GoalStatus } from '../workflows/messages';
+import { register as registerUp } from './commands/up';
+import { register as registerDemo } from './commands/demo';
 
 function requireDatabaseUrl(config: Config): string {
   if (!config.env.DATABASE_URL) throw new ConfigError(['DATABASE_URL must be set (postgres://user:pass@host:port/db)']);
@@ -117,6 +119,8 @@ export function buildProgram(): Command {
   registerReconcile(program);
   registerHealth(program);
 
+  registerUp(program);
+  registerDemo(program);
   return program;
 }
 

@@ -5,6 +5,7 @@
 import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type HealingEvents } from '../../activities';
 import type { HealingStore } from '../store/port';
+import { processHealingEvents } from '../metrics';
 
 /** The workflow sources: workflows/index.ts under ts-jest, dist/workflows/index.js when built. */
 export const WORKFLOWS_PATH = require.resolve('../../workflows');
@@ -28,7 +29,7 @@ export async function createGoalkeeperWorker(deps: GoalkeeperWorkerDeps): Promis
     namespace: deps.namespace,
     taskQueue: deps.taskQueue,
     ...(options.workflowBundle ? {} : { workflowsPath: WORKFLOWS_PATH }),
-    activities: { ...createActivities({ store: deps.store, events: deps.events }), ...deps.extraActivities },
+    activities: { ...createActivities({ store: deps.store, events: deps.events ?? processHealingEvents() }), ...deps.extraActivities },
     ...options,
   });
 }

@@ -183,7 +183,7 @@ describe('only the service role may call the healing functions', () => {
       body: JSON.stringify({ p_after: null, p_limit: 1 }),
     });
     expect(response.status).toBe(401);
-    const body = await response.json();
+    const body = (await response.json()) as Record<string, unknown>;
     expect(body).toMatchObject({ code: '42501', message: expect.stringContaining('permission denied for function') });
     expect(Object.keys(body).sort()).toEqual(['code', 'details', 'hint', 'message']);
 

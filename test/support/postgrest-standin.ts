@@ -14,7 +14,7 @@
  * - Errors are JSON {code, message, details, hint} with PostgREST's SQLSTATE → HTTP status table.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client, Pool } from 'pg';

@@ -1,0 +1,151 @@
+/**
+ * `goalkeeper demo`: seeds the 2025-09-04 incident and shows each goal heal live. Uses a running
+ * `goalkeeper up` when there is one (its worker heals), else starts the embedded default and its own
+ * worker. Resolves once every goal is healed; rejects with the reason if not within the deadline.
+ */
+import { Client, Connection } from '@temporalio/client';
+import { startEmbeddedStack, readRunningStack, type EmbeddedStack } from '../embedded/stack';
+import { loadConfig } from '../config';
+import { createStore } from '../store';
+import { clientConnectionOptions, connectWorker } from '../temporal/connection';
+import { createGoalkeeperWorker } from '../temporal/worker';
+import { goalStatus, healGoal } from '../temporal/goal-client';
+import type { GoalStatus } from '../../workflows/messages';
+import { readGoalRows, seedIncident, type SeededIncident } from './seed';
+import { LiveTable, type DemoRow, type Writable } from './table';
+
+export interface DemoOptions {
+  out?: Writable;
+  timeoutMs?: number;
+  /** Standard ports (7233, 8233) when free; tests turn this off. */
+  preferredPorts?: boolean;
+  pollMs?: number;
+}
+
+export interface DemoResult {
+  workspaceId: string;
+  goals: Array<{ id: string; healedInMs: number; url?: string }>;
+  uiUrl?: string;
+}
+
+/** The demo's policy: the configured one, with a short retry backoff unless one was set, so the
+ * incident heals in seconds rather than minutes. */
+export function demoEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return { ...env, TASK_RETRY_BACKOFF_SECONDS: env.TASK_RETRY_BACKOFF_SECONDS || '1' };
+}
+
+const short = (id: string | null | undefined) => (id ? id.slice(0, 8) : '-');
+
+export async function runDemo(env: NodeJS.ProcessEnv = process.env, options: DemoOptions = {}): Promise<DemoResult> {
+  const out = options.out ?? process.stdout;
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const say = (line: string) => out.write(`${line}\n`);
+  const base = loadConfig(demoEnv(env));
+
+  // A running `goalkeeper up` owns the embedded data directory: use its servers and worker.
+  const running = base.env.DATABASE_URL || base.env.TEMPORAL_ADDRESS ? undefined : readRunningStack(base.env.GOALKEEPER_DATA_DIR);
+  let stack: EmbeddedStack | undefined;
+  let env2 = demoEnv(env);
+  let uiUrl: string | undefined;
+  const attached = Boolean(running?.databaseUrl && running.temporalAddress);
+  if (running?.databaseUrl && running.temporalAddress) {
+    say(`using the goalkeeper already running (pid ${running.pid})`);
+    env2 = { ...env2, DATABASE_URL: running.databaseUrl, TEMPORAL_ADDRESS: running.temporalAddress };
+    uiUrl = running.uiUrl;
+  } else {
+    stack = await startEmbeddedStack(env2, { onStep: say, preferredPorts: options.preferredPorts });
+    env2 = { ...env2, DATABASE_URL: stack.config.env.DATABASE_URL, TEMPORAL_ADDRESS: stack.config.env.TEMPORAL_ADDRESS };
+    uiUrl = stack.uiUrl;
+  }
+  const config = loadConfig(env2);
+  const databaseUrl = config.env.DATABASE_URL;
+  if (!databaseUrl) throw new Error('the demo seeds through DATABASE_URL; set it (a Supabase project gives one under Database settings)');
+
+  const cleanups: Array<() => Promise<unknown>> = [];
+  try {
+    if (!attached) {
+      const store = createStore(config);
+      const connection = await connectWorker(config);
+      const worker = await createGoalkeeperWorker({ connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, store });
+      const runPromise = worker.run();
+      cleanups.push(async () => {
+        worker.shutdown();
+        await runPromise;
+        await connection.close();
+        await store.close();
+      });
+    }
+    const client = new Client({ connection: await Connection.connect(clientConnectionOptions(config)), namespace: config.temporal.namespace });
+    cleanups.push(() => client.connection.close());
+
+    const incident: SeededIncident = await seedIncident(databaseUrl);
+    say(`seeded the 2025-09-04 incident: workspace ${incident.workspaceId}, ${incident.goals.length} goals whose tasks failed with no agent`);
+    say(`agents: idle, offline, created — none the executor would run (assignable: ${config.policy.assignableStatuses.join(', ')})`);
+    const links = new Map(incident.goals.map((g) => [g.id, uiUrl ? `${uiUrl}/namespaces/${config.temporal.namespace}/workflows/goal-${g.id}` : undefined]));
+    for (const [id, url] of links) if (url) say(`  ${short(id)}  ${url}`);
+    if (uiUrl) say(`all goals of this workspace: ${uiUrl}/namespaces/${config.temporal.namespace}/workflows?query=${encodeURIComponent(`WorkspaceId="${incident.workspaceId}"`)}`);
+    say('');
+
+    const startedAt = Date.now();
+    const target = { client, taskQueue: config.temporal.taskQueue, policy: config.policy };
+    await Promise.all(incident.goals.map((g) => healGoal(target, g.id, 'demo: incident 2025-09-04')));
+
+    const healedAt = new Map<string, number>();
+    const statuses = new Map<string, GoalStatus>();
+    const table = new LiveTable(out);
+    const rowsNow = async (): Promise<DemoRow[]> => {
+      const db = await readGoalRows(databaseUrl, incident.workspaceId);
+      await Promise.all(
+        incident.goals.map(async (g) => {
+          const status = await goalStatus(client, g.id).catch(() => undefined); // not started yet
+          if (status) statuses.set(g.id, status);
+        }),
+      );
+      return incident.goals.map((g) => {
+        const row = db.get(g.id);
+        const status = statuses.get(g.id);
+        const runnable = row?.taskStatus !== 'failed' && row?.agentStatus !== null && config.policy.assignableStatuses.includes(row?.agentStatus ?? '');
+        if (!healedAt.has(g.id) && status?.health === 'healthy' && runnable) healedAt.set(g.id, Date.now() - startedAt);
+        const healed = healedAt.get(g.id);
+        return {
+          goal: `${short(g.id)} ${g.description}`,
+          task: `${short(row?.taskId)} ${row?.taskStatus ?? '-'}`,
+          agent: row?.agentName ? `${row.agentName} (${row.agentStatus})` : '-',
+          health: status?.health ?? 'starting',
+          timeToHeal: healed === undefined ? '' : `${(healed / 1000).toFixed(1)}s`,
+        };
+      });
+    };
+
+    for (;;) {
+      const rows = await rowsNow();
+      table.update(rows);
+      if (healedAt.size === incident.goals.length) {
+        table.finish(rows);
+        break;
+      }
+      if (Date.now() - startedAt > timeoutMs) {
+        table.finish(rows);
+        const stuck = incident.goals
+          .filter((g) => !healedAt.has(g.id))
+          .map((g) => {
+            const s = statuses.get(g.id);
+            const why = s ? `health ${s.health}${s.openAlerts.length ? `, alerts ${s.openAlerts.join(', ')}` : ''}${s.lastCycle ? `, last: ${s.lastCycle.actions.join('; ')}` : ''}` : 'its workflow never reported (is a worker running on this task queue?)';
+            return `goal ${g.id}: ${why}`;
+          });
+        throw new Error(`${stuck.length} of ${incident.goals.length} goals not healed within ${timeoutMs / 1000}s:\n  ${stuck.join('\n  ')}`);
+      }
+      await new Promise((r) => setTimeout(r, options.pollMs ?? 300));
+    }
+    say(`\nall ${incident.goals.length} goals healed in ${(Math.max(...healedAt.values()) / 1000).toFixed(1)}s.`);
+    if (uiUrl) say(`their histories: ${uiUrl}/namespaces/${config.temporal.namespace}/workflows  (GoalHealth="healthy", WorkspaceId="${incident.workspaceId}")`);
+    return {
+      workspaceId: incident.workspaceId,
+      goals: incident.goals.map((g) => ({ id: g.id, healedInMs: healedAt.get(g.id)!, url: links.get(g.id) })),
+      uiUrl,
+    };
+  } finally {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+    await stack?.stop();
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * The embedded default behind `goalkeeper up` and `goalkeeper demo`: whatever the environment does
+ * not point elsewhere runs here. No DATABASE_URL and no SUPABASE_URL → an embedded Postgres with its
+ * data in <GOALKEEPER_DATA_DIR>/pg, migrated. No TEMPORAL_ADDRESS → a Temporal dev server with its
+ * Web UI and its history in <GOALKEEPER_DATA_DIR>/temporal.db. Both keep their state, so starting
+ * again resumes every goal.
+ */
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Connection } from '@temporalio/client';
+import { loadConfig, type Config } from '../config';
+import { migrate } from '../store/migrate';
+import { clientConnectionOptions } from '../temporal/connection';
+import { ensureSearchAttributes } from '../temporal/search-attributes';
+import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './postgres';
+import { portOr, startEmbeddedTemporal, type EmbeddedTemporalHandle } from './temporal';
+
+export interface EmbeddedStack {
+  /** The configuration with the embedded parts filled in (DATABASE_URL, TEMPORAL_ADDRESS). */
+  config: Config;
+  /** The Web UI, when the dev server is ours. */
+  uiUrl?: string;
+  embedded: { postgres: boolean; temporal: boolean };
+  stop(): Promise<void>;
+}
+
+/** Written while `up` runs, so `goalkeeper demo` can use that stack instead of starting another. */
+export interface RunningStackInfo {
+  pid: number;
+  databaseUrl?: string;
+  temporalAddress?: string;
+  uiUrl?: string;
+}
+
+const stateFile = (dataDir: string) => join(resolve(dataDir), 'up.json');
+
+export function readRunningStack(dataDir: string): RunningStackInfo | undefined {
+  try {
+    const info = JSON.parse(readFileSync(stateFile(dataDir), 'utf8')) as RunningStackInfo;
+    process.kill(info.pid, 0); // throws when no such process: a stale file from a crash
+    return info;
+  } catch {
+    return undefined;
+  }
+}
+
+export function writeRunningStack(dataDir: string, info: RunningStackInfo): () => void {
+  writeFileSync(stateFile(dataDir), JSON.stringify(info, null, 2), { mode: 0o600 });
+  return () => rmSync(stateFile(dataDir), { force: true });
+}
+
+export async function startEmbeddedStack(
+  env: NodeJS.ProcessEnv = process.env,
+  options: { onStep?: (message: string) => void; preferredPorts?: boolean } = {},
+): Promise<EmbeddedStack> {
+  const base = loadConfig(env); // validates before anything starts
+  const dataDir = resolve(base.env.GOALKEEPER_DATA_DIR);
+  mkdirSync(dataDir, { recursive: true });
+  const step = options.onStep ?? (() => undefined);
+  const preferred = options.preferredPorts !== false;
+  let pg: EmbeddedPostgresHandle | undefined;
+  let temporal: EmbeddedTemporalHandle | undefined;
+  const stop = async () => {
+    // Temporal first (its workers are gone by now), then the database.
+    await temporal?.stop().catch(() => undefined);
+    await pg?.stop().catch(() => undefined);
+  };
+  try {
+    const filled: NodeJS.ProcessEnv = { ...env };
+    if (!base.env.DATABASE_URL && !base.env.SUPABASE_URL) {
+      step(`starting embedded Postgres (data in ${join(dataDir, 'pg')})`);
+      pg = await startEmbeddedPostgres({
+        dataDir: join(dataDir, 'pg'),
+        persistent: true,
+        port: preferred ? await portOr(54329) : undefined,
+      });
+      const report = await migrate(pg.url);
+      step(`migrations: ${report.applied.length} applied, ${report.alreadyApplied.length} already applied`);
+      filled.DATABASE_URL = pg.url;
+    }
+    if (!base.env.TEMPORAL_ADDRESS) {
+      step(`starting Temporal dev server (history in ${join(dataDir, 'temporal.db')})`);
+      temporal = await startEmbeddedTemporal({
+        dbFilename: join(dataDir, 'temporal.db'),
+        cliPath: base.env.TEMPORAL_CLI_PATH,
+        port: preferred ? await portOr(7233) : undefined,
+        uiPort: preferred ? await portOr(8233) : undefined,
+      });
+      filled.TEMPORAL_ADDRESS = temporal.address;
+    }
+    const config = loadConfig(filled);
+    if (temporal) {
+      // The goal workflow's search attributes, so the UI can list by workspace and health.
+      const connection = await Connection.connect(clientConnectionOptions(config));
+      try {
+        await ensureSearchAttributes(connection, config.temporal.namespace);
+      } finally {
+        await connection.close();
+      }
+    }
+    return { config, uiUrl: temporal?.uiUrl, embedded: { postgres: Boolean(pg), temporal: Boolean(temporal) }, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

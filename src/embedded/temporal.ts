@@ -1,0 +1,127 @@
+/**
+ * A Temporal dev server with its Web UI for the embedded `npm start` default, the demo and tests.
+ * The binary: TEMPORAL_CLI_PATH, else `temporal` on PATH, else the SDK's own download
+ * (TestWorkflowEnvironment.createLocal, which needs internet). History lives in a SQLite file, so
+ * a restart resumes every goal. Stopped by its process handle, never by name.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Connection } from '@temporalio/client';
+import { freePort } from './postgres';
+
+export interface EmbeddedTemporalHandle {
+  address: string;
+  uiUrl: string;
+  port: number;
+  uiPort: number;
+  /** 'cli' (a temporal binary we spawned) or 'sdk' (downloaded by @temporalio/testing). */
+  source: 'cli' | 'sdk';
+  stop(): Promise<void>;
+}
+
+export interface EmbeddedTemporalOptions {
+  /** SQLite file for the server's state; omitted = in memory. */
+  dbFilename?: string;
+  cliPath?: string;
+  port?: number;
+  uiPort?: number;
+  /** Registered at start (fresh databases only: the server refuses to re-add them). */
+  searchAttributes?: string[];
+  startTimeoutMs?: number;
+}
+
+export function findTemporalCli(explicit?: string): string | undefined {
+  if (explicit) return explicit;
+  try {
+    return execFileSync('sh', ['-c', 'command -v temporal'], { encoding: 'utf8' }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A port: the preferred one when it is free (stable addresses for people), else any free one. */
+export async function portOr(preferred: number): Promise<number> {
+  const { createServer } = await import('node:net');
+  const free = await new Promise<boolean>((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(preferred, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+  return free ? preferred : freePort();
+}
+
+async function waitForFrontend(address: string, child: ChildProcess | undefined, deadlineMs: number): Promise<void> {
+  const deadline = Date.now() + deadlineMs;
+  let lastError: unknown;
+  for (;;) {
+    if (child && child.exitCode !== null) throw new Error(`temporal dev server exited with code ${child.exitCode} while starting`);
+    try {
+      const connection = await Connection.connect({ address, connectTimeout: 1000 });
+      try {
+        await connection.workflowService.describeNamespace({ namespace: 'default' });
+        return;
+      } finally {
+        await connection.close();
+      }
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) throw new Error(`temporal dev server not ready at ${address}: ${(lastError as Error)?.message}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const force = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(force);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+export async function startEmbeddedTemporal(options: EmbeddedTemporalOptions = {}): Promise<EmbeddedTemporalHandle> {
+  const port = options.port ?? (await freePort());
+  const uiPort = options.uiPort ?? (await freePort());
+  if (options.dbFilename) mkdirSync(dirname(options.dbFilename), { recursive: true });
+  const address = `127.0.0.1:${port}`;
+  const uiUrl = `http://localhost:${uiPort}`;
+  const cli = findTemporalCli(options.cliPath);
+
+  if (!cli) {
+    // No binary here: let the SDK fetch one (works on a machine with internet access).
+    const { TestWorkflowEnvironment } = await import('@temporalio/testing');
+    const env = await TestWorkflowEnvironment.createLocal({
+      server: {
+        ip: '127.0.0.1',
+        port,
+        ui: true,
+        uiPort,
+        dbFilename: options.dbFilename,
+        searchAttributes: [],
+        extraArgs: (options.searchAttributes ?? []).flatMap((name) => ['--search-attribute', `${name}=Keyword`]),
+      },
+    });
+    return { address, uiUrl, port, uiPort, source: 'sdk', stop: () => env.teardown() };
+  }
+
+  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort), '--log-level', 'error'];
+  if (options.dbFilename) args.push('--db-filename', options.dbFilename);
+  for (const name of options.searchAttributes ?? []) args.push('--search-attribute', `${name}=Keyword`);
+  const child = spawn(cli, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000); // kept for the error message if it dies
+  });
+  try {
+    await waitForFrontend(address, child, options.startTimeoutMs ?? 60_000);
+  } catch (err) {
+    await stopChild(child);
+    throw new Error(`${(err as Error).message}${stderr ? `\n${stderr.trim()}` : ''}`);
+  }
+  return { address, uiUrl, port, uiPort, source: 'cli', stop: () => stopChild(child) };
+}
