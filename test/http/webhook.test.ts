@@ -1,0 +1,199 @@
+/**
+ * POST /webhooks/supabase, /healthz and workspace health over real HTTP, with runServices on a real
+ * Temporal dev server and a real Postgres. The listener is off, so the webhook is the only path.
+ */
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Config } from '../../src/config';
+import { Dispatcher } from '../../src/dispatch';
+import { buildHttpServer } from '../../src/http/server';
+import { sweepOnce } from '../../src/reconcile';
+import { PgStore } from '../../src/store/pg-store';
+import { goalWorkflowId } from '../../workflows/messages';
+import { createTestDatabase, goalTasks, insertAgent, insertGoal, insertTask, insertWorkspace, type TestDatabase } from '../support/db';
+import { eventually, servicesConfig, startDevServer, startServices, type RunningServices } from '../support/services-env';
+
+const SECRET = 'test-webhook-secret-0123456789';
+let db: TestDatabase;
+let env: TestWorkflowEnvironment;
+let config: Config;
+let services: RunningServices;
+let base: string;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  env = await startDevServer();
+  config = servicesConfig(env, db.url, { WEBHOOK_SECRET: SECRET });
+  services = await startServices(config, { listener: false, schedule: false });
+  base = `http://127.0.0.1:${services.info.httpPort}`;
+});
+afterAll(async () => {
+  await services?.stop();
+  await env?.teardown();
+  await db?.drop();
+});
+
+function post(body: string | object, headers: Record<string, string> = { authorization: `Bearer ${SECRET}` }) {
+  return fetch(`${base}/webhooks/supabase`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+}
+
+const goalInsert = (record: Record<string, unknown>) => ({ type: 'INSERT', table: 'workspace_goals', schema: 'public', record, old_record: null });
+
+async function goalRow(goalId: string) {
+  const { rows } = await db.pool.query('select * from workspace_goals where id = $1', [goalId]);
+  return rows[0];
+}
+
+async function healedTasks(goalId: string) {
+  return eventually(async () => {
+    const tasks = await goalTasks(db.pool, goalId);
+    return tasks.length >= 1 && tasks.every((t) => ['available', 'active'].includes(t.agent_status)) && tasks;
+  }, `goal ${goalId} healed`);
+}
+
+test('a valid webhook call is accepted (202) and the goal gets its task', async () => {
+  const ws = await insertWorkspace(db.pool);
+  await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  const res = await post(goalInsert(await goalRow(goal)));
+  expect(res.status).toBe(202);
+  expect(await res.json()).toMatchObject({ accepted: true, action: 'started', goalId: goal, kind: 'goal_created' });
+  expect(await healedTasks(goal)).toHaveLength(1);
+});
+
+test('a missing or wrong secret is refused with 401', async () => {
+  const payload = goalInsert({ id: '00000000-0000-4000-8000-000000000001', status: 'active' });
+  const missing = await post(payload, {});
+  expect(missing.status).toBe(401);
+  expect((await missing.json()).error).toBe('unauthorized');
+  const wrong = await post(payload, { authorization: `Bearer ${SECRET}x` });
+  expect(wrong.status).toBe(401);
+  const short = await post(payload, { authorization: 'Bearer x' });
+  expect(short.status).toBe(401);
+});
+
+test('malformed bodies get 400 naming the problem', async () => {
+  const notJson = await post('{"type": "INSERT", ');
+  expect(notJson.status).toBe(400);
+  expect(await notJson.json()).toMatchObject({ error: 'invalid_json' });
+
+  const table = await post({ type: 'INSERT', table: 'agents', schema: 'public', record: { id: '00000000-0000-4000-8000-000000000001' } });
+  expect(table.status).toBe(400);
+  expect(await table.json()).toMatchObject({ error: 'unserved_table', message: expect.stringContaining('agents') });
+
+  const noId = await post(goalInsert({ status: 'active' }));
+  expect(noId.status).toBe(400);
+  expect(await noId.json()).toMatchObject({ error: 'missing_id', message: expect.stringContaining('record.id') });
+
+  const taskNoGoalField = await post({ type: 'UPDATE', table: 'tasks', schema: 'public', record: { id: '00000000-0000-4000-8000-000000000002', status: 'failed' }, old_record: null });
+  expect(taskNoGoalField.status).toBe(400);
+  expect(await taskNoGoalField.json()).toMatchObject({ error: 'missing_id', message: expect.stringContaining('goal_id') });
+});
+
+test('a body over the limit gets 413', async () => {
+  const huge = goalInsert({ id: '00000000-0000-4000-8000-000000000001', status: 'active', description: 'x'.repeat(70 * 1024) });
+  const res = await post(huge);
+  expect(res.status).toBe(413);
+  expect(await res.json()).toMatchObject({ error: 'body_too_large' });
+});
+
+test('the same event three times, by three paths, gives one workflow and one task', async () => {
+  const ws = await insertWorkspace(db.pool);
+  await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  const payload = goalInsert(await goalRow(goal));
+  // Three webhook deliveries at once, plus the same event from another process's dispatcher (no
+  // shared dedupe memory) and a sweep: only Temporal ids and SQL can keep this to one.
+  const other = new Dispatcher({ client: env.client, taskQueue: config.temporal.taskQueue, policy: config.policy }, { dedupeMs: 0 });
+  const store = new PgStore(db.url);
+  try {
+    const responses = await Promise.all([post(payload), post(payload), post(payload)]);
+    expect(responses.map((r) => r.status)).toEqual([202, 202, 202]);
+    await Promise.all([
+      other.dispatch({ goalId: goal, kind: 'goal_created', source: 'listener' }),
+      sweepOnce(store, { client: env.client, taskQueue: config.temporal.taskQueue, policy: config.policy }, 100),
+    ]);
+  } finally {
+    await store.close();
+  }
+  expect(await healedTasks(goal)).toHaveLength(1);
+  const runs = await eventually(async () => {
+    let n = 0;
+    for await (const _ of env.client.workflow.list({ query: `WorkflowId = '${goalWorkflowId(goal)}'` })) n += 1;
+    return n || undefined;
+  }, 'the goal workflow in visibility');
+  expect(runs).toBe(1);
+  expect(await goalTasks(db.pool, goal)).toHaveLength(1);
+});
+
+test('a task failing, reported by webhook, is retried through a heal signal', async () => {
+  const ws = await insertWorkspace(db.pool);
+  await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  expect((await post(goalInsert(await goalRow(goal)))).status).toBe(202);
+  const [task] = await healedTasks(goal);
+  const { rows } = await db.pool.query(`update tasks set status = 'failed' where id = $1 returning *`, [task.id]);
+  const res = await post({ type: 'UPDATE', table: 'tasks', schema: 'public', record: rows[0], old_record: { ...rows[0], status: 'pending' } });
+  expect(res.status).toBe(202);
+  expect(await res.json()).toMatchObject({ action: 'signalled', kind: 'task_failed' });
+  await eventually(async () => {
+    const { rows: attempts } = await db.pool.query('select 1 from goalkeeper_task_attempts where task_id = $1', [task.id]);
+    return attempts.length === 1;
+  }, 'the task to be retried');
+});
+
+test('with no WEBHOOK_SECRET the route refuses every call and says why', async () => {
+  const app = buildHttpServer({
+    dispatcher: new Dispatcher({ client: env.client, taskQueue: config.temporal.taskQueue, policy: config.policy }),
+    health: async () => ({}),
+  });
+  try {
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const port = (app.server.address() as { port: number }).port;
+    const res = await fetch(`http://127.0.0.1:${port}/webhooks/supabase`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer anything', 'content-type': 'application/json' },
+      body: JSON.stringify(goalInsert({})),
+    });
+    expect(res.status).toBe(503);
+    expect(await res.json()).toMatchObject({ error: 'webhook_disabled', message: expect.stringContaining('WEBHOOK_SECRET') });
+  } finally {
+    await app.close();
+  }
+});
+
+test('/healthz reports worker, listener, Temporal and database', async () => {
+  const res = await fetch(`${base}/healthz`);
+  expect(res.status).toBe(200);
+  expect(await res.json()).toEqual({
+    ok: true,
+    components: {
+      worker: { ok: true, state: 'running' },
+      listener: { ok: true, state: 'disabled' },
+      temporal: { ok: true, state: 'reachable' },
+      database: { ok: true, state: 'reachable' },
+    },
+  });
+});
+
+test('GET /workspaces/:id/health scores goals without tasks, unassigned and failed tasks', async () => {
+  const ws = await insertWorkspace(db.pool);
+  const agent = await insertAgent(db.pool, ws);
+  const bare = await insertGoal(db.pool, ws, { description: 'no task yet' });
+  const other = await insertGoal(db.pool, ws);
+  await insertTask(db.pool, ws, other, { agentId: null });
+  await insertTask(db.pool, ws, other, { status: 'failed', agentId: agent });
+  const res = await fetch(`${base}/workspaces/${ws}/health`);
+  expect(res.status).toBe(200);
+  const report = await res.json();
+  expect(report).toMatchObject({ workspaceId: ws, workspaceExists: true, score: 100 - 10 - 5 - 3, goalsWithoutTasks: [bare] });
+  expect(report.unassignedTasks).toHaveLength(1);
+  expect(report.failedTasks).toHaveLength(1);
+  // No event reached these goals (the listener is off, nothing called the webhook).
+  expect(report.goals.map((g: { workflow: { status: string } }) => g.workflow.status)).toEqual(['missing', 'missing']);
+  expect((await fetch(`${base}/workspaces/not-a-uuid/health`)).status).toBe(400);
+  expect((await fetch(`${base}/workspaces/00000000-0000-4000-8000-00000000beef/health`)).status).toBe(404);
+});
