@@ -124,3 +124,74 @@ test('two runServices at once still give one workflow and one task per goal', as
     await second.stop();
   }
 });
+
+/** Inserts goals with triggers off for this transaction: events a path missed. */
+async function insertGoalsSilently(ws: string, n: number): Promise<string[]> {
+  const client = await db.pool.connect();
+  try {
+    await client.query('begin');
+    await client.query(`set local session_replication_role = replica`);
+    const goals: string[] = [];
+    for (let i = 0; i < n; i++) goals.push(await insertGoal(client as never, ws, { description: `missed ${i}` }));
+    await client.query('commit');
+    return goals;
+  } finally {
+    client.release();
+  }
+}
+
+test('the reconcile workflow and its schedule start the goal workflows that events missed', async () => {
+  const ws = await insertWorkspace(db.pool);
+  await insertAgent(db.pool, ws, { status: 'available' });
+  const missed = await insertGoalsSilently(ws, 5);
+  const totals = await env.client.workflow.execute('reconcileWorkflow', {
+    taskQueue: config.temporal.taskQueue,
+    workflowId: `reconcile-test-${ws}`,
+    args: [{ batchSize: 2 }],
+  });
+  expect(totals.started).toBeGreaterThanOrEqual(5);
+  expect(totals.batches).toBeGreaterThanOrEqual(3); // 2 per page, so paging really happened
+  for (const goal of missed) expect(await healedTask(goal)).toHaveLength(1);
+
+  // The schedule runs the same sweep: triggered now, it finds more missed goals.
+  const more = await insertGoalsSilently(ws, 2);
+  await env.client.schedule.getHandle('goalkeeper-reconcile').trigger();
+  for (const goal of more) expect(await healedTask(goal)).toHaveLength(1);
+});
+
+test('`goalkeeper reconcile` and `goalkeeper health --json` report what they did and saw', async () => {
+  const { buildProgram } = await import('../../src/cli');
+  const ws = await insertWorkspace(db.pool);
+  await insertAgent(db.pool, ws, { status: 'available' });
+  const [missed] = await insertGoalsSilently(ws, 1);
+  const env0 = { ...process.env };
+  Object.assign(process.env, {
+    DATABASE_URL: db.url,
+    TEMPORAL_ADDRESS: config.temporal.address,
+    TEMPORAL_NAMESPACE: config.temporal.namespace,
+    TEMPORAL_TASK_QUEUE: config.temporal.taskQueue,
+    LOG_LEVEL: 'silent',
+  });
+  const printed: string[] = [];
+  const log = jest.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void printed.push(args.join(' ')));
+  try {
+    await buildProgram().parseAsync(['node', 'goalkeeper', 'reconcile']);
+    const summary = printed.find((l) => l.startsWith('goals seen:'));
+    expect(summary).toMatch(/goals seen: \d+; started: 1; already running: \d+/);
+    await healedTask(missed);
+    printed.length = 0;
+    await eventually(async () => {
+      printed.length = 0;
+      await buildProgram().parseAsync(['node', 'goalkeeper', 'health', ws, '--json']);
+      const report = JSON.parse(printed.join('\n'));
+      return report.goals[0]?.workflow.health === 'healthy' && report;
+    }, 'the goal workflow to report healthy').then((report) => {
+      expect(report).toMatchObject({ workspaceId: ws, score: 100, goalsWithoutTasks: [], unassignedTasks: [], failedTasks: [] });
+      expect(report.goals).toEqual([expect.objectContaining({ id: missed, hasTask: true, workflow: { status: 'running', health: 'healthy' } })]);
+    });
+  } finally {
+    log.mockRestore();
+    for (const key of Object.keys(process.env)) if (!(key in env0)) delete process.env[key];
+    Object.assign(process.env, env0);
+  }
+});
