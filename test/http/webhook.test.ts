@@ -60,7 +60,7 @@ test('a valid webhook call is accepted (202) and the goal gets its task', async 
   const goal = await insertGoal(db.pool, ws);
   const res = await post(goalInsert(await goalRow(goal)));
   expect(res.status).toBe(202);
-  expect(await res.json()).toMatchObject({ accepted: true, action: 'started', goalId: goal, kind: 'goal_created' });
+  expect((await res.json()) as object).toMatchObject({ accepted: true, action: "started", goalId: goal, kind: "goal_created" });
   expect(await healedTasks(goal)).toHaveLength(1);
 });
 
@@ -68,7 +68,7 @@ test('a missing or wrong secret is refused with 401', async () => {
   const payload = goalInsert({ id: '00000000-0000-4000-8000-000000000001', status: 'active' });
   const missing = await post(payload, {});
   expect(missing.status).toBe(401);
-  expect((await missing.json()).error).toBe('unauthorized');
+  expect(((await missing.json()) as { error: string }).error).toBe('unauthorized');
   const wrong = await post(payload, { authorization: `Bearer ${SECRET}x` });
   expect(wrong.status).toBe(401);
   const short = await post(payload, { authorization: 'Bearer x' });
@@ -188,7 +188,7 @@ test('GET /workspaces/:id/health scores goals without tasks, unassigned and fail
   await insertTask(db.pool, ws, other, { status: 'failed', agentId: agent });
   const res = await fetch(`${base}/workspaces/${ws}/health`);
   expect(res.status).toBe(200);
-  const report = await res.json();
+  const report = (await res.json()) as { goals: Array<{ workflow: { status: string } }>; unassignedTasks: unknown[]; failedTasks: unknown[] };
   expect(report).toMatchObject({ workspaceId: ws, workspaceExists: true, score: 100 - 10 - 5 - 3, goalsWithoutTasks: [bare] });
   expect(report.unassignedTasks).toHaveLength(1);
   expect(report.failedTasks).toHaveLength(1);
