@@ -1,0 +1,112 @@
+/**
+ * A time-skipping Temporal test server with a real worker running the real activities against a
+ * real Postgres: the harness for workflow tests and for recording replay histories.
+ */
+import { randomUUID } from 'node:crypto';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, DefaultLogger, Runtime, type Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { WorkflowHandle } from '@temporalio/client';
+import { PgStore } from '../../src/store/pg-store';
+import { createGoalkeeperWorker, WORKFLOWS_PATH } from '../../src/temporal/worker';
+import { ensureSearchAttributes } from '../../src/temporal/search-attributes';
+import { goalWorkflowId, healSignal, statusQuery, type GoalStatus } from '../../workflows/messages';
+import type { goalWorkflow } from '../../workflows/goal';
+import type { HealPolicy } from '../../workflows/types';
+import { testServerExecutable } from './temporal';
+
+export const testPolicy = (overrides: Partial<HealPolicy> = {}): HealPolicy => ({
+  assignableStatuses: ['available', 'active'],
+  maxTaskRetries: 3,
+  retryBackoffSeconds: 60,
+  healthCheckIntervalSeconds: 300,
+  maxAutoProvisionedAgents: 3,
+  maxCyclesPerRun: 100,
+  ...overrides,
+});
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+/** The workflow bundle is built once per test file (webpack is the slow part of Worker.create). */
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger });
+  return bundle;
+}
+
+const quietLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+};
+
+export interface WorkflowHarness {
+  env: TestWorkflowEnvironment;
+  store: PgStore;
+  worker: Worker;
+  taskQueue: string;
+  startGoal(goalId: string, policy: HealPolicy): Promise<WorkflowHandle<typeof goalWorkflow>>;
+  heal(goalId: string, reason?: string): Promise<void>;
+  status(goalId: string): Promise<GoalStatus>;
+  /** Polls `check` until it returns a value, letting the server skip `step` of virtual time
+   * between polls so durable timers fire without real waiting. */
+  eventually<T>(check: () => Promise<T | undefined | false>, what: string, step?: string): Promise<T>;
+  close(): Promise<void>;
+}
+
+let runtimeInstalled = false;
+/** Workers log at WARN in tests: state changes would drown the test output. */
+export function quietRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  try {
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+  } catch {
+    /* already installed by this process */
+  }
+}
+
+export async function startWorkflowHarness(databaseUrl: string): Promise<WorkflowHarness> {
+  quietRuntime();
+  const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: testServerExecutable() } });
+  // The test server validates search attributes like a real cluster: register the goal's.
+  await ensureSearchAttributes(env.connection, env.namespace ?? 'default');
+  const store = new PgStore(databaseUrl);
+  const taskQueue = `test-${randomUUID()}`;
+  const worker = await createGoalkeeperWorker({
+    connection: env.nativeConnection,
+    namespace: env.namespace ?? 'default',
+    taskQueue,
+    store,
+    options: { workflowBundle: await workflowBundle() },
+  });
+  const running = worker.run();
+  const client = env.client;
+  return {
+    env,
+    store,
+    worker,
+    taskQueue,
+    startGoal: (goalId, policy) =>
+      client.workflow.start('goalWorkflow', { taskQueue, workflowId: goalWorkflowId(goalId), args: [{ goalId, policy }] }) as Promise<
+        WorkflowHandle<typeof goalWorkflow>
+      >,
+    heal: (goalId, reason = 'test') => client.workflow.getHandle(goalWorkflowId(goalId)).signal(healSignal, { reason }),
+    status: (goalId) => client.workflow.getHandle(goalWorkflowId(goalId)).query(statusQuery),
+    async eventually(check, what, step = '5 seconds') {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const value = await check();
+        if (value !== undefined && value !== false) return value as never;
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        await env.sleep(step);
+      }
+    },
+    async close() {
+      worker.shutdown();
+      await running;
+      await store.close();
+      await env.teardown();
+    },
+  };
+}

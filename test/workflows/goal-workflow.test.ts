@@ -1,0 +1,181 @@
+/**
+ * goalWorkflow on the time-skipping test server with the real activities and a real Postgres:
+ * backoff timers, retry exhaustion, heal signals, closed goals, continueAsNew.
+ */
+import type { temporal } from '@temporalio/proto';
+import { goalWorkflowId } from '../../workflows/messages';
+import {
+  createTestDatabase,
+  goalTasks,
+  insertAgent,
+  insertGoal,
+  insertTask,
+  insertWorkspace,
+  logsFor,
+  taskRow,
+  type TestDatabase,
+} from '../support/db';
+import { startWorkflowHarness, testPolicy, type WorkflowHarness } from '../support/workflow-env';
+
+let db: TestDatabase;
+let h: WorkflowHarness;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  h = await startWorkflowHarness(db.url);
+});
+afterAll(async () => {
+  await h?.close();
+  await db?.drop();
+});
+
+async function failTask(taskId: string) {
+  await db.pool.query(`update tasks set status = 'failed', updated_at = now() where id = $1`, [taskId]);
+}
+
+async function timerDurations(goalId: string): Promise<number[]> {
+  const history = await h.env.client.workflow.getHandle(goalWorkflowId(goalId)).fetchHistory();
+  return (history.events ?? [])
+    .filter((e: temporal.api.history.v1.IHistoryEvent) => e.timerStartedEventAttributes)
+    .map((e) => Number(e.timerStartedEventAttributes!.startToFireTimeout!.seconds));
+}
+
+test('an active goal with no task gets one task with an assignable agent, and the goal reports healthy', async () => {
+  const ws = await insertWorkspace(db.pool);
+  const agent = await insertAgent(db.pool, ws, { status: 'active' });
+  const goal = await insertGoal(db.pool, ws, { description: 'publish the onboarding guide' });
+  await h.startGoal(goal, testPolicy());
+  const status = await h.eventually(async () => {
+    const s = await h.status(goal);
+    return s.health === 'healthy' && s;
+  }, 'healthy goal');
+  const tasks = await goalTasks(db.pool, goal);
+  expect(tasks).toHaveLength(1);
+  expect(tasks[0]).toMatchObject({ agent_id: agent, status: 'pending' });
+  expect(status).toMatchObject({ taskId: tasks[0].id, agentId: agent, workspaceId: ws, openAlerts: [] });
+  expect(await logsFor(db.pool, goal, 'AUTO-HEALING: created task')).toHaveLength(1);
+});
+
+test('a failed task is retried after doubling durable timers, exactly MAX_TASK_RETRIES times, then one RETRIES_EXHAUSTED alert', async () => {
+  const ws = await insertWorkspace(db.pool);
+  const goal = await insertGoal(db.pool, ws);
+  // The incident: the goal's only task failed with no agent, and no agent is assignable.
+  await insertAgent(db.pool, ws, { status: 'idle' });
+  const task = await insertTask(db.pool, ws, goal, { status: 'failed', agentId: null });
+  await h.startGoal(goal, testPolicy({ maxTaskRetries: 3, retryBackoffSeconds: 60 }));
+
+  for (let retry = 1; retry <= 3; retry += 1) {
+    await h.eventually(async () => (await h.status(goal)).retries[task]?.used === retry, `retry ${retry}`);
+    const row = await taskRow(db.pool, task);
+    expect(row.status).toBe('pending');
+    expect(['available', 'active']).toContain(row.agent_status);
+    await failTask(task); // the executor fails it again
+    await h.heal(goal, 'task failed again');
+  }
+  const exhausted = await h.eventually(async () => {
+    const s = await h.status(goal);
+    return s.health === 'needs_intervention' && s;
+  }, 'needs_intervention');
+  expect(exhausted.retries[task]).toMatchObject({ used: 3, total: 3, exhausted: true });
+  expect(exhausted.openAlerts).toContain(`RETRIES_EXHAUSTED:${task}`);
+  // Backoff timers double; the 300 s timers are the waits between cycles.
+  expect((await timerDurations(goal)).filter((seconds) => seconds !== 300)).toEqual([60, 120, 240]);
+
+  // Two more health-check cycles pass (no heal signal, which would grant a fresh budget): no
+  // further retry, still one alert, the workflow alive and still asking for a human.
+  const cyclesBefore = exhausted.cycles;
+  await h.eventually(async () => (await h.status(goal)).cycles >= cyclesBefore + 2, 'two more cycles', '5 minutes');
+  expect((await h.status(goal)).health).toBe('needs_intervention');
+  expect((await taskRow(db.pool, task)).status).toBe('failed');
+  expect(await logsFor(db.pool, goal, 'WORKSPACE HEALTH ALERT: RETRIES_EXHAUSTED')).toHaveLength(1);
+  const attempts = await db.pool.query('select attempt from goalkeeper_task_attempts where task_id = $1 order by attempt', [task]);
+  expect(attempts.rows.map((r) => r.attempt)).toEqual([1, 2, 3]);
+  // goalkeeper provisioned exactly one agent for the workspace (the idle one is not assignable).
+  const provisioned = await db.pool.query('select count(*)::int as n from goalkeeper_provisioned_agents where workspace_id = $1', [ws]);
+  expect(provisioned.rows[0].n).toBe(1);
+});
+
+test('a heal signal gives an exhausted task a fresh budget but leaves a task with retries left as it is', async () => {
+  const ws = await insertWorkspace(db.pool);
+  await insertAgent(db.pool, ws, { status: 'available' });
+  const goal = await insertGoal(db.pool, ws);
+  const spent = await insertTask(db.pool, ws, goal, { status: 'failed' });
+  await h.startGoal(goal, testPolicy({ maxTaskRetries: 1, retryBackoffSeconds: 10 }));
+  await h.eventually(async () => (await h.status(goal)).retries[spent]?.used === 1, 'first retry');
+  await failTask(spent);
+  await h.heal(goal, 'failed again');
+  await h.eventually(async () => (await h.status(goal)).health === 'needs_intervention', 'exhausted');
+
+  // A second task with its budget untouched fails once meanwhile.
+  const fresh = await insertTask(db.pool, ws, goal, { status: 'failed' });
+  await h.heal(goal, 'operator: try again');
+  const after = await h.eventually(async () => {
+    const s = await h.status(goal);
+    return s.retries[spent]?.total === 2 && s.retries[fresh]?.used === 1 && s;
+  }, 'both retried');
+  expect(after.retries[spent]).toMatchObject({ used: 1, total: 2, exhausted: false });
+  expect(after.retries[fresh]).toMatchObject({ used: 1, total: 1, exhausted: false });
+  expect((await taskRow(db.pool, spent)).status).toBe('pending');
+  expect(after.health).toBe('healthy');
+});
+
+test('a goal that is completed ends the workflow with a summary', async () => {
+  const ws = await insertWorkspace(db.pool);
+  await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  const handle = await h.startGoal(goal, testPolicy());
+  await h.eventually(async () => (await h.status(goal)).health === 'healthy', 'healthy');
+  await db.pool.query(`update workspace_goals set status = 'completed' where id = $1`, [goal]);
+  await h.heal(goal, 'goal closed');
+  const summary = await handle.result();
+  expect(summary).toMatchObject({ goalId: goal, closedReason: 'goal_completed' });
+  expect(summary.cycles).toBeGreaterThanOrEqual(2);
+});
+
+test('a deleted goal ends the workflow; a goal id that is not a UUID fails it at once, naming the problem', async () => {
+  const missing = '11111111-1111-4111-8111-111111111111';
+  const handle = await h.startGoal(missing, testPolicy());
+  expect(await handle.result()).toMatchObject({ closedReason: 'goal_not_found', cycles: 1 });
+
+  const bad = await h.env.client.workflow.start('goalWorkflow', {
+    taskQueue: h.taskQueue,
+    workflowId: 'goal-not-a-uuid',
+    args: [{ goalId: 'not-a-uuid', policy: testPolicy() }],
+  });
+  await expect(bad.result()).rejects.toMatchObject({ cause: { message: 'goalId must be a UUID, got "not-a-uuid"' } });
+});
+
+test('continueAsNew after maxCyclesPerRun carries the retry state, alerts and cycle count', async () => {
+  const ws = await insertWorkspace(db.pool);
+  await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  const task = await insertTask(db.pool, ws, goal, { status: 'failed' });
+  const handle = await h.startGoal(goal, testPolicy({ maxCyclesPerRun: 2, retryBackoffSeconds: 5 }));
+  const firstRun = handle.firstExecutionRunId;
+  await h.eventually(async () => (await h.status(goal)).retries[task]?.used === 1, 'first retry');
+  await failTask(task);
+  await h.heal(goal, 'second cycle');
+  const carried = await h.eventually(async () => {
+    const description = await h.env.client.workflow.getHandle(goalWorkflowId(goal)).describe();
+    if (description.runId === firstRun) return false;
+    const s = await h.status(goal);
+    return s.retries[task]?.used === 2 && s;
+  }, 'a continued run with the carried state');
+  expect(carried.cycles).toBeGreaterThanOrEqual(2);
+  expect(carried.retries[task]).toMatchObject({ used: 2, total: 2 });
+  expect(await goalTasks(db.pool, goal)).toHaveLength(1);
+});
+
+test('an agent that goes offline under a pending task is replaced on the next cycle, without touching the agent row', async () => {
+  const ws = await insertWorkspace(db.pool);
+  const first = await insertAgent(db.pool, ws, { status: 'available', seniority: 'expert' });
+  const second = await insertAgent(db.pool, ws, { status: 'available', seniority: 'junior' });
+  const goal = await insertGoal(db.pool, ws);
+  await h.startGoal(goal, testPolicy());
+  await h.eventually(async () => (await h.status(goal)).agentId === first, 'first agent assigned');
+  await db.pool.query(`update agents set status = 'offline' where id = $1`, [first]);
+  await h.heal(goal, 'agent went offline');
+  await h.eventually(async () => (await h.status(goal)).agentId === second, 'second agent assigned');
+  const { rows } = await db.pool.query('select status from agents where id = $1', [first]);
+  expect(rows[0].status).toBe('offline');
+});
