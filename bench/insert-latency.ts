@@ -7,7 +7,10 @@
  * trigger with clock_timestamp()) minus workspace_goals.created_at: both from the database clock,
  * so polling granularity does not enter the figures.
  *
- *   npm run build && node dist/bench/insert-latency.js [paced goals=200] [burst goals=100]
+ * Also reported: how much of it is the event path (insert → workflow started, from the
+ * workflow's start time) and how much the first heal cycle (started → healed).
+ *
+ *   npm run build && node dist/bench/insert-latency.js [paced goals=200] [pace ms=50] [burst goals=100]
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +20,8 @@ import { loadConfig } from '../src/config';
 import { startEmbeddedPostgres } from '../src/embedded/postgres';
 import { createLogger } from '../src/log';
 import { runServices } from '../src/services';
+import { connectClient } from '../src/temporal/connection';
+import type { Client } from '@temporalio/client';
 import { createDatabase, startDevServer, waitFor } from './lib/servers';
 import { summarize } from './lib/fixtures';
 
@@ -61,6 +66,22 @@ async function latencies(pool: Pool, goalIds: string[]): Promise<number[]> {
   return rows.map((r) => Number(r.ms));
 }
 
+async function breakdown(pool: Pool, client: Client, goalIds: string[]) {
+  const { rows } = await pool.query(
+    `select g.id, extract(epoch from g.created_at) * 1000 as created, extract(epoch from h.healed_at) * 1000 as healed
+       from workspace_goals g join bench_healed h on h.goal_id = g.id where g.id = any($1::uuid[])`,
+    [goalIds],
+  );
+  const toStart: number[] = [];
+  const toHealed: number[] = [];
+  for (const r of rows) {
+    const d = await client.workflow.getHandle(`goal-${r.id}`).describe();
+    toStart.push(d.startTime.getTime() - Number(r.created));
+    toHealed.push(Number(r.healed) - d.startTime.getTime());
+  }
+  return { toStart, toHealed };
+}
+
 function print(title: string, values: number[]): void {
   const s = summarize(values);
   console.log(
@@ -70,7 +91,8 @@ function print(title: string, values: number[]): void {
 
 async function main(): Promise<void> {
   const paced = Number(process.argv[2] ?? 200);
-  const burst = Number(process.argv[3] ?? 100);
+  const paceMs = Number(process.argv[3] ?? 50);
+  const burst = Number(process.argv[4] ?? 100);
   const pg = await startEmbeddedPostgres({ dataDir: mkdtempSync(join(tmpdir(), 'gk-bench-pg-')) });
   const dev = await startDevServer();
   const abort = new AbortController();
@@ -100,8 +122,17 @@ async function main(): Promise<void> {
     await latencies(pool, await insertPaced(pool, workspaces, 5, 50));
 
     console.log(`machine: ${require('node:os').cpus().length} cores; one worker + listener in this process`);
-    print(`paced (one insert every 50 ms)`, await latencies(pool, await insertPaced(pool, workspaces, paced, 50)));
-    if (burst > 0) print(`burst (${burst} goals in one INSERT)`, await latencies(pool, await insertBurst(pool, workspaces, burst)));
+    const client = await connectClient(config);
+    try {
+      const pacedIds = await insertPaced(pool, workspaces, paced, paceMs);
+      print(`paced (one insert every ${paceMs} ms), insert → healed`, await latencies(pool, pacedIds));
+      const split = await breakdown(pool, client, pacedIds);
+      print('  of which insert → workflow started', split.toStart);
+      print('  of which workflow started → healed', split.toHealed);
+      if (burst > 0) print(`burst (${burst} goals in one INSERT), insert → healed`, await latencies(pool, await insertBurst(pool, workspaces, burst)));
+    } finally {
+      await client.connection.close();
+    }
   } finally {
     abort.abort();
     await services?.catch(() => undefined);

@@ -116,7 +116,7 @@ async function stage(name: string, o: Options, pg: PgServer, temporal: DevServer
 /** The trigger path from issue 3: `goalkeeper start` without its own worker, when it exists. */
 async function startServices(env: Record<string, string>): Promise<WorkerProcess> {
   const { spawn } = await import('node:child_process');
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'goalkeeper.js'), 'start', '--no-worker'], {
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'goalkeeper.js'), 'start', '--no-worker', '--no-http', '--no-schedule'], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env, HTTP_PORT: '0', LOG_FORMAT: 'json', LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -128,7 +128,7 @@ async function startServices(env: Record<string, string>): Promise<WorkerProcess
   const { waitFor } = await import('./lib/servers');
   await waitFor('services to listen', () => {
     if (child.exitCode !== null) throw new Error(`goalkeeper start exited ${child.exitCode}: ${out.slice(-2000)}`);
-    return /listen/i.test(out);
+    return /listening for goal events/.test(out);
   }, { timeoutMs: 60_000 });
   return {
     pid: child.pid!,

@@ -90,7 +90,7 @@ export async function checkInvariants(pool: Pool, goalIds: string[], cap: number
     [goalIds],
   );
   const over = await pool.query(
-    `select coalesce(max(n), 0)::int max, count(*) filter (where n > $1)::int over
+    `select coalesce(max(n), 0)::int max_n, count(*) filter (where n > $1)::int over_n
        from (select workspace_id, count(*) n from goalkeeper_provisioned_agents group by workspace_id) p`,
     [cap],
   );
@@ -98,8 +98,8 @@ export async function checkInvariants(pool: Pool, goalIds: string[], cap: number
     goals: goalIds.length,
     healed,
     goalsWithMoreThanOneTask: dup.rows[0].n,
-    workspacesOverCap: over.rows[0].over,
-    maxProvisionedInAWorkspace: over.rows[0].max,
+    workspacesOverCap: over.rows[0].over_n,
+    maxProvisionedInAWorkspace: over.rows[0].max_n,
   };
 }
 

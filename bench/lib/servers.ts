@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Client as PgClient } from 'pg';
 import { Connection } from '@temporalio/client';
-import { freePort, startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/embedded/postgres';
+import { freePort } from '../../src/embedded/postgres';
 import { migrate } from '../../src/store/migrate';
 import { ensureSearchAttributes } from '../../src/temporal/search-attributes';
 
@@ -121,32 +121,57 @@ export interface PgServer {
   /** Admin URL (database postgres). */
   url: string;
   port: number;
-  handle: EmbeddedPostgresHandle;
   dataDir: string;
+  pid(): number | undefined;
+  /** Stops Postgres (its process exits). */
   stop(): Promise<void>;
   /** Starts it again on the same port and data directory. */
   restart(): Promise<void>;
 }
 
+/** An embedded Postgres in a child process (bench/pg-main). */
 export async function startPostgres(): Promise<PgServer> {
-  if (process.env.GK_TEST_PG_URL && process.env.GK_SHARED_PG === '1') {
-    throw new Error('shared Postgres not supported by this harness');
-  }
   const dataDir = mkdtempSync(join(tmpdir(), 'gk-pg-'));
   const port = await freePort();
+  const script = join(REPO_ROOT, 'dist', 'bench', 'pg-main.js');
+  if (!existsSync(script)) throw new Error(`${script} is missing: run npm run build first`);
+  let child: ChildProcess | undefined;
+  let exit: Promise<void> = Promise.resolve();
+  let url = '';
+  async function start(): Promise<void> {
+    const c = spawn(process.execPath, [script, dataDir, String(port)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    child = c;
+    exit = new Promise((r) => c.once('exit', () => r()));
+    let out = '';
+    c.stdout!.on('data', (d) => (out += String(d)));
+    c.stderr!.on('data', (d) => (out += String(d)));
+    url = await waitFor(
+      'embedded Postgres',
+      () => {
+        if (c.exitCode !== null) throw new Error(`pg-main exited ${c.exitCode}: ${out}`);
+        const m = /\{"url":"([^"]+)"\}/.exec(out);
+        return m?.[1];
+      },
+      { timeoutMs: 120_000, intervalMs: 100 },
+    );
+  }
+  await start();
   const server: PgServer = {
-    url: '',
+    url,
     port,
     dataDir,
-    handle: await startEmbeddedPostgres({ dataDir, port, persistent: true }),
+    pid: () => child?.pid,
     async stop() {
-      await server.handle.stop();
+      if (!child || child.exitCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child?.kill('SIGKILL'), 30_000);
+      await exit;
+      clearTimeout(timer);
     },
     async restart() {
-      server.handle = await startEmbeddedPostgres({ dataDir, port, persistent: true });
+      await start();
     },
   };
-  server.url = server.handle.url;
   return server;
 }
 

@@ -1,0 +1,75 @@
+/**
+ * A task that fails every time it runs: exactly MAX_TASK_RETRIES retries, one RETRIES_EXHAUSTED
+ * alert, and the workflow stays alive and cheap (history events per idle cycle reported).
+ */
+import { insertGoal, startGoals, countHealed } from '../../bench/lib/fixtures';
+import { goalWorkflowId, statusQuery } from '../../workflows/messages';
+import { startStack, waitFor, type Stack } from './support/stack';
+
+const MAX_RETRIES = 3;
+let stack: Stack;
+
+beforeAll(async () => {
+  stack = await startStack({
+    workspaces: 2,
+    policy: { maxTaskRetries: MAX_RETRIES, retryBackoffSeconds: 1, healthCheckIntervalSeconds: 2 },
+  });
+  await stack.startWorker();
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+test('always-failing task: 3 retries, one alert, workflow alive; history per cycle stays flat', async () => {
+  const goalId = await insertGoal(stack.pool, stack.workspaces.ids[0]);
+  await startGoals(stack.target, [goalId]);
+  await waitFor('goal healed', async () => (await countHealed(stack.pool, [goalId])) === 1, { timeoutMs: 60_000 });
+  // The executor: every time the task is back to pending, it runs and fails.
+  let failures = 0;
+  let executing = true;
+  const executor = (async () => {
+    while (executing) {
+      const r = await stack.pool.query(`update tasks set status = 'failed', updated_at = now() where goal_id = $1 and status = 'pending'`, [goalId]);
+      failures += r.rowCount ?? 0;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  })();
+  const handle = stack.client.workflow.getHandle(goalWorkflowId(goalId));
+  const exhaustedAt = await waitFor(
+    'RETRIES_EXHAUSTED',
+    async () => {
+      const s = await handle.query(statusQuery);
+      return s.openAlerts.some((a) => a.startsWith('RETRIES_EXHAUSTED')) ? s : undefined;
+    },
+    { timeoutMs: 120_000, intervalMs: 200 },
+  );
+  // Let it run several more cycles while the task stays failed: nothing more may happen.
+  const h0 = (await handle.describe()).historyLength;
+  const c0 = exhaustedAt.cycles;
+  const later = await waitFor('4 more cycles', async () => {
+    const s = await handle.query(statusQuery);
+    return s.cycles >= c0 + 4 ? s : undefined;
+  }, { timeoutMs: 60_000, intervalMs: 200 });
+  const h1 = (await handle.describe()).historyLength;
+  executing = false;
+  await executor;
+
+  const attempts = await stack.pool.query(`select count(*)::int n from goalkeeper_task_attempts where goal_id = $1`, [goalId]);
+  const alerts = await stack.pool.query(
+    `select count(*)::int n from logs where metadata->>'goal_id' = $1 and message = 'WORKSPACE HEALTH ALERT: RETRIES_EXHAUSTED'`,
+    [goalId],
+  );
+  const tasks = await stack.pool.query(`select count(*)::int n from tasks where goal_id = $1`, [goalId]);
+  const perCycle = (h1 - h0) / (later.cycles - c0);
+  console.log(
+    `failing-task: ${failures} executor failures, ${attempts.rows[0].n} retries, ${alerts.rows[0].n} RETRIES_EXHAUSTED alert(s); ` +
+      `history ${h1} events after ${later.cycles} cycles; ${perCycle.toFixed(1)} events per idle cycle after exhaustion`,
+  );
+  expect(attempts.rows[0].n).toBe(MAX_RETRIES);
+  expect(failures).toBe(MAX_RETRIES + 1);
+  expect(alerts.rows[0].n).toBe(1);
+  expect(tasks.rows[0].n).toBe(1);
+  expect((await handle.describe()).status.name).toBe('RUNNING');
+  expect(later.health).toBe('needs_intervention');
+  expect(perCycle).toBeLessThanOrEqual(12);
+});
