@@ -5,7 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, type Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import type { WorkflowHandle } from '@temporalio/client';
+import type { WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import type { Duration } from '@temporalio/common';
 import { PgStore } from '../../src/store/pg-store';
 import { createGoalkeeperWorker, WORKFLOWS_PATH } from '../../src/temporal/worker';
 import { ensureSearchAttributes } from '../../src/temporal/search-attributes';
@@ -45,12 +46,12 @@ export interface WorkflowHarness {
   store: PgStore;
   worker: Worker;
   taskQueue: string;
-  startGoal(goalId: string, policy: HealPolicy): Promise<WorkflowHandle<typeof goalWorkflow>>;
+  startGoal(goalId: string, policy: HealPolicy): Promise<WorkflowHandleWithFirstExecutionRunId<typeof goalWorkflow>>;
   heal(goalId: string, reason?: string): Promise<void>;
   status(goalId: string): Promise<GoalStatus>;
   /** Polls `check` until it returns a value, letting the server skip `step` of virtual time
    * between polls so durable timers fire without real waiting. */
-  eventually<T>(check: () => Promise<T | undefined | false>, what: string, step?: string): Promise<T>;
+  eventually<T>(check: () => Promise<T | undefined | false>, what: string, step?: Duration): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -88,12 +89,14 @@ export async function startWorkflowHarness(databaseUrl: string): Promise<Workflo
     worker,
     taskQueue,
     startGoal: (goalId, policy) =>
-      client.workflow.start('goalWorkflow', { taskQueue, workflowId: goalWorkflowId(goalId), args: [{ goalId, policy }] }) as Promise<
-        WorkflowHandle<typeof goalWorkflow>
-      >,
+      client.workflow.start<typeof goalWorkflow>('goalWorkflow', {
+        taskQueue,
+        workflowId: goalWorkflowId(goalId),
+        args: [{ goalId, policy }],
+      }),
     heal: (goalId, reason = 'test') => client.workflow.getHandle(goalWorkflowId(goalId)).signal(healSignal, { reason }),
     status: (goalId) => client.workflow.getHandle(goalWorkflowId(goalId)).query(statusQuery),
-    async eventually(check, what, step = '5 seconds') {
+    async eventually(check, what, step: Duration = '5 seconds') {
       const deadline = Date.now() + 60_000;
       for (;;) {
         const value = await check();

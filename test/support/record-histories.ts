@@ -1,0 +1,105 @@
+/**
+ * Re-records the workflow histories under test/histories from real runs: a real Postgres
+ * (embedded), the time-skipping Temporal test server and the real worker and activities.
+ * Run it with `npm run record-histories` after an intended change to workflow logic, then commit
+ * the new files; the replay test checks every committed history against the current code.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { startEmbeddedPostgres } from '../../src/embedded/postgres';
+import { goalWorkflowId } from '../../workflows/messages';
+import { createTestDatabase, insertAgent, insertGoal, insertTask, insertWorkspace, type TestDatabase } from './db';
+import { startWorkflowHarness, testPolicy, type WorkflowHarness } from './workflow-env';
+
+export const HISTORIES_DIR = join(__dirname, '..', '..', '..', 'test', 'histories');
+
+/** Runs one story and returns the goal and the run whose history is recorded (the first). */
+type Scenario = (h: WorkflowHarness, db: TestDatabase) => Promise<{ goalId: string; runId: string }>;
+
+/** The incident: a failed task without an agent in a workspace with no assignable agent;
+ * three retries, exhaustion, a heal signal's fresh budget, then the goal completes. */
+const incidentRetriesExhausted: Scenario = async (h, db) => {
+  const ws = await insertWorkspace(db.pool, 'incident');
+  await insertAgent(db.pool, ws, { status: 'idle' });
+  const goal = await insertGoal(db.pool, ws, { description: 'Publish 3 case studies' });
+  const task = await insertTask(db.pool, ws, goal, { status: 'failed' });
+  const handle = await h.startGoal(goal, testPolicy({ maxTaskRetries: 3, retryBackoffSeconds: 60 }));
+  const fail = () => db.pool.query(`update tasks set status = 'failed' where id = $1`, [task]);
+  for (let retry = 1; retry <= 3; retry += 1) {
+    await h.eventually(async () => (await h.status(goal)).retries[task]?.used === retry, `retry ${retry}`);
+    await fail();
+    await h.heal(goal, 'task failed again');
+  }
+  await h.eventually(async () => (await h.status(goal)).health === 'needs_intervention', 'exhaustion');
+  await h.heal(goal, 'operator: fixed the prompt, try again');
+  await h.eventually(async () => (await h.status(goal)).retries[task]?.total === 4, 'fresh budget retry');
+  await db.pool.query(`update workspace_goals set status = 'completed' where id = $1`, [goal]);
+  await h.heal(goal, 'goal completed');
+  await handle.result();
+  return { goalId: goal, runId: handle.firstExecutionRunId };
+};
+
+/** A goal without a task gets one; an agent goes offline and is replaced; the goal is archived. */
+const taskCreatedAgentReplaced: Scenario = async (h, db) => {
+  const ws = await insertWorkspace(db.pool, 'healthy');
+  const agent = await insertAgent(db.pool, ws, { status: 'available' });
+  await insertAgent(db.pool, ws, { status: 'active', seniority: 'junior' });
+  const goal = await insertGoal(db.pool, ws);
+  const handle = await h.startGoal(goal, testPolicy());
+  await h.eventually(async () => (await h.status(goal)).agentId === agent, 'task with agent');
+  await db.pool.query(`update agents set status = 'offline' where id = $1`, [agent]);
+  await h.heal(goal, 'agent offline');
+  await h.eventually(async () => (await h.status(goal)).agentId !== agent, 'agent replaced');
+  await db.pool.query(`update workspace_goals set status = 'archived' where id = $1`, [goal]);
+  await h.eventually(async () => (await handle.describe()).status.name === 'COMPLETED', 'closed', '5 minutes');
+  return { goalId: goal, runId: handle.firstExecutionRunId };
+};
+
+/** maxCyclesPerRun 2: the first run continues as new carrying its state. */
+const continueAsNewCarriesState: Scenario = async (h, db) => {
+  const ws = await insertWorkspace(db.pool, 'long-lived');
+  await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  const task = await insertTask(db.pool, ws, goal, { status: 'failed' });
+  const handle = await h.startGoal(goal, testPolicy({ maxCyclesPerRun: 2, retryBackoffSeconds: 5 }));
+  await h.eventually(async () => (await h.status(goal)).retries[task]?.used === 1, 'first retry');
+  await h.heal(goal, 'second cycle');
+  await h.eventually(async () => (await handle.describe()).runId !== handle.firstExecutionRunId, 'continued as new');
+  return { goalId: goal, runId: handle.firstExecutionRunId };
+};
+
+export const SCENARIOS: Record<string, Scenario> = {
+  'incident-retries-exhausted': incidentRetriesExhausted,
+  'task-created-agent-replaced': taskCreatedAgentReplaced,
+  'continue-as-new-carries-state': continueAsNewCarriesState,
+};
+
+async function main() {
+  const pg = await startEmbeddedPostgres({ dataDir: mkdtempSync(join(tmpdir(), 'goalkeeper-record-')) });
+  process.env.GK_TEST_PG_URL = pg.url;
+  const db = await createTestDatabase();
+  const h = await startWorkflowHarness(db.url);
+  try {
+    for (const [name, scenario] of Object.entries(SCENARIOS)) {
+      const { goalId, runId } = await scenario(h, db);
+      // The first run: for continue-as-new it ends in WorkflowExecutionContinuedAsNew.
+      const history = await h.env.client.workflow.getHandle(goalWorkflowId(goalId), runId).fetchHistory();
+      // Proto3 JSON, the format `temporal workflow show --output json` writes and historyFromJSON reads.
+      writeFileSync(join(HISTORIES_DIR, `${name}.json`), historyToJSON(history) + '\n');
+      console.log(`recorded ${name}: ${history.events?.length ?? 0} events`);
+    }
+  } finally {
+    await h.close();
+    await db.drop();
+    await pg.stop();
+  }
+}
+
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
