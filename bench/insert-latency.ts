@@ -94,7 +94,9 @@ async function main(): Promise<void> {
   const paceMs = Number(process.argv[3] ?? 50);
   const burst = Number(process.argv[4] ?? 100);
   const pg = await startEmbeddedPostgres({ dataDir: mkdtempSync(join(tmpdir(), 'gk-bench-pg-')) });
-  const dev = await startDevServer();
+  // BENCH_SQLITE_PRAGMAS=journal_mode=wal,synchronous=off: the dev server's SQLite without fsync per write.
+  const pragmas = (process.env.BENCH_SQLITE_PRAGMAS ?? '').split(',').filter(Boolean);
+  const dev = await startDevServer({ sqlitePragmas: pragmas });
   const abort = new AbortController();
   let services: Promise<void> | undefined;
   const pool = new Pool({ connectionString: await createDatabase(pg.url), max: 4 });
@@ -121,7 +123,7 @@ async function main(): Promise<void> {
     // Warm-up: the first workflow task pays for the worker's first poll and V8 isolate set-up.
     await latencies(pool, await insertPaced(pool, workspaces, 5, 50));
 
-    console.log(`machine: ${require('node:os').cpus().length} cores; one worker + listener in this process`);
+    console.log(`machine: ${require('node:os').cpus().length} cores, load ${require('node:os').loadavg()[0].toFixed(2)}; one worker + listener in this process; sqlite pragmas: ${pragmas.join(',') || 'default'}`);
     const client = await connectClient(config);
     try {
       const pacedIds = await insertPaced(pool, workspaces, paced, paceMs);
