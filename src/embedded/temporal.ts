@@ -112,7 +112,9 @@ export async function startEmbeddedTemporal(options: EmbeddedTemporalOptions = {
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort), '--log-level', 'error'];
   if (options.dbFilename) args.push('--db-filename', options.dbFilename);
   for (const name of options.searchAttributes ?? []) args.push('--search-attribute', `${name}=Keyword`);
-  const child = spawn(cli, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Its own process group: a terminal's Ctrl-C reaches only us, and we stop the server after the
+  // worker has drained instead of under it.
+  const child = spawn(cli, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000); // kept for the error message if it dies
