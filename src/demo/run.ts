@@ -38,7 +38,7 @@ const short = (id: string | null | undefined) => (id ? id.slice(0, 8) : '-');
 
 export async function runDemo(env: NodeJS.ProcessEnv = process.env, options: DemoOptions = {}): Promise<DemoResult> {
   const out = options.out ?? process.stdout;
-  const timeoutMs = options.timeoutMs ?? 60_000;
+  let timeoutMs = options.timeoutMs ?? 60_000;
   const say = (line: string) => out.write(`${line}\n`);
   const base = loadConfig(demoEnv(env));
 
@@ -52,6 +52,12 @@ export async function runDemo(env: NodeJS.ProcessEnv = process.env, options: Dem
     say(`using the goalkeeper already running (pid ${running.pid})`);
     env2 = { ...env2, DATABASE_URL: running.databaseUrl, TEMPORAL_ADDRESS: running.temporalAddress };
     uiUrl = running.uiUrl;
+    // Its change listener may start the new goals before the demo does, under its own policy: allow
+    // for one of its retry backoffs.
+    if (running.retryBackoffSeconds) {
+      timeoutMs += running.retryBackoffSeconds * 1000;
+      say(`its TASK_RETRY_BACKOFF_SECONDS is ${running.retryBackoffSeconds}: goals it starts wait that long before their retry`);
+    }
   } else {
     stack = await startEmbeddedStack(env2, { onStep: say, preferredPorts: options.preferredPorts });
     env2 = { ...env2, DATABASE_URL: stack.config.env.DATABASE_URL, TEMPORAL_ADDRESS: stack.config.env.TEMPORAL_ADDRESS };

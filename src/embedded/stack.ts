@@ -30,6 +30,8 @@ export interface RunningStackInfo {
   databaseUrl?: string;
   temporalAddress?: string;
   uiUrl?: string;
+  /** Its TASK_RETRY_BACKOFF_SECONDS: goals it starts itself wait that long before a retry. */
+  retryBackoffSeconds?: number;
 }
 
 const stateFile = (dataDir: string) => join(resolve(dataDir), 'up.json');
