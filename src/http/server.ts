@@ -56,26 +56,27 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     return reply.code(status).send({ error: err.code ?? 'error', message: err.message });
   });
 
+  /** Refuses the request unless it carries the secret; with no secret configured, refuses all. */
+  const requireSecret = (what: string) => async (request: FastifyRequest, reply: FastifyReply) => {
+    if (!deps.webhookSecret) {
+      return reply.code(503).send({
+        error: 'webhook_disabled',
+        message: `WEBHOOK_SECRET is not set on this goalkeeper, so it accepts no ${what}`,
+      });
+    }
+    const presented = bearer(request);
+    if (presented === null) {
+      return reply.code(401).send({ error: 'unauthorized', message: 'Authorization: Bearer <WEBHOOK_SECRET> is required' });
+    }
+    if (!secretMatches(presented, deps.webhookSecret)) {
+      return reply.code(401).send({ error: 'unauthorized', message: 'the bearer token does not match WEBHOOK_SECRET' });
+    }
+  };
+
   app.post(
     '/webhooks/supabase',
-    {
-      // Authenticate before the body is read: an unauthenticated caller costs no parsing.
-      onRequest: async (request: FastifyRequest, reply: FastifyReply) => {
-        if (!deps.webhookSecret) {
-          return reply.code(503).send({
-            error: 'webhook_disabled',
-            message: 'WEBHOOK_SECRET is not set on this goalkeeper, so it accepts no webhook calls',
-          });
-        }
-        const presented = bearer(request);
-        if (presented === null) {
-          return reply.code(401).send({ error: 'unauthorized', message: 'Authorization: Bearer <WEBHOOK_SECRET> is required' });
-        }
-        if (!secretMatches(presented, deps.webhookSecret)) {
-          return reply.code(401).send({ error: 'unauthorized', message: 'the bearer token does not match WEBHOOK_SECRET' });
-        }
-      },
-    },
+    // Authenticate before the body is read: an unauthenticated caller costs no parsing.
+    { onRequest: requireSecret('webhook calls') },
     async (request, reply) => {
       let body: unknown;
       try {
@@ -107,7 +108,9 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     return reply.code(ok ? 200 : 503).send({ ok, components });
   });
 
-  app.get<{ Params: { id: string } }>('/workspaces/:id/health', async (request, reply) => {
+  // Workspace data: the same bearer secret guards it (liveness probes use /healthz, which is open
+  // and tells nothing about any workspace).
+  app.get<{ Params: { id: string } }>('/workspaces/:id/health', { onRequest: requireSecret('workspace health calls') }, async (request, reply) => {
     if (!UUID.test(request.params.id)) {
       return reply.code(400).send({ error: 'invalid_workspace_id', message: `workspace id must be a UUID, got ${JSON.stringify(request.params.id)}` });
     }

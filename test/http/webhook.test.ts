@@ -186,7 +186,9 @@ test('GET /workspaces/:id/health scores goals without tasks, unassigned and fail
   const other = await insertGoal(db.pool, ws);
   await insertTask(db.pool, ws, other, { agentId: null });
   await insertTask(db.pool, ws, other, { status: 'failed', agentId: agent });
-  const res = await fetch(`${base}/workspaces/${ws}/health`);
+  const auth = { headers: { authorization: `Bearer ${SECRET}` } };
+  expect((await fetch(`${base}/workspaces/${ws}/health`)).status).toBe(401);
+  const res = await fetch(`${base}/workspaces/${ws}/health`, auth);
   expect(res.status).toBe(200);
   const report = (await res.json()) as { goals: Array<{ workflow: { status: string } }>; unassignedTasks: unknown[]; failedTasks: unknown[] };
   expect(report).toMatchObject({ workspaceId: ws, workspaceExists: true, score: 100 - 10 - 5 - 3, goalsWithoutTasks: [bare] });
@@ -194,6 +196,6 @@ test('GET /workspaces/:id/health scores goals without tasks, unassigned and fail
   expect(report.failedTasks).toHaveLength(1);
   // No event reached these goals (the listener is off, nothing called the webhook).
   expect(report.goals.map((g: { workflow: { status: string } }) => g.workflow.status)).toEqual(['missing', 'missing']);
-  expect((await fetch(`${base}/workspaces/not-a-uuid/health`)).status).toBe(400);
-  expect((await fetch(`${base}/workspaces/00000000-0000-4000-8000-00000000beef/health`)).status).toBe(404);
+  expect((await fetch(`${base}/workspaces/not-a-uuid/health`, auth)).status).toBe(400);
+  expect((await fetch(`${base}/workspaces/00000000-0000-4000-8000-00000000beef/health`, auth)).status).toBe(404);
 });
