@@ -27,7 +27,7 @@ export interface GoalkeeperMetrics {
 export function createMetrics(options: { settleMs?: number; defaultMetrics?: boolean } = {}): GoalkeeperMetrics {
   const settleMs = options.settleMs ?? 125_000;
   const registry = new Registry();
-  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'goalkeeper_process_' });
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'goalkeeper_' });
   const actions = new Counter({ name: 'goalkeeper_healing_actions_total', help: 'Healing actions taken, by kind', labelNames: ['kind'], registers: [registry] });
   const healed = new Counter({ name: 'goalkeeper_goals_healed_total', help: 'Heal episodes completed (a goal brought back to a runnable task with an assignable agent)', registers: [registry] });
   const timeToHeal = new Histogram({
