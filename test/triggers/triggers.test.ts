@@ -2,11 +2,16 @@
  * Goals heal with no command run: plain SQL on the platform's tables → trigger → NOTIFY →
  * listener → dispatcher → goal workflow, on a real Temporal dev server and a real Postgres.
  */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
 import type { Config } from '../../src/config';
 import { goalWorkflowId } from '../../workflows/messages';
 import { createTestDatabase, goalTasks, insertAgent, insertGoal, insertWorkspace, type TestDatabase } from '../support/db';
 import { eventually, servicesConfig, startDevServer, startServices, type RunningServices } from '../support/services-env';
+import { workflowBundle } from '../support/workflow-env';
 
 let db: TestDatabase;
 let env: TestWorkflowEnvironment;
@@ -151,6 +156,13 @@ test('the reconcile workflow and its schedule start the goal workflows that even
   });
   expect(totals.started).toBeGreaterThanOrEqual(5);
   expect(totals.batches).toBeGreaterThanOrEqual(3); // 2 per page, so paging really happened
+  // Its history replays against the current code; GK_RECORD_HISTORIES=1 saves it for the replay
+  // suite (test/replay), which then guards future changes to reconcileWorkflow.
+  const history = await env.client.workflow.getHandle(`reconcile-test-${ws}`).fetchHistory();
+  await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history);
+  if (process.env.GK_RECORD_HISTORIES === '1') {
+    writeFileSync(join(__dirname, '..', 'histories', 'reconcile-sweep.json'), historyToJSON(history) + '\n');
+  }
   for (const goal of missed) expect(await healedTask(goal)).toHaveLength(1);
 
   // The schedule runs the same sweep: triggered now, it finds more missed goals.
