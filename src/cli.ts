@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createLogger, redactUrl } from './log';
 import { migrate } from './store/migrate';
+import { warnAboutAgentStatuses } from './agent-status-audit';
 import { createStore } from './store';
 import { connectClient, connectWorker, clientConnectionOptions } from './temporal/connection';
 import { ensureSearchAttributes } from './temporal/search-attributes';
@@ -127,6 +128,7 @@ export function buildProgram(): Command {
 export async function runWorker(config: Config): Promise<void> {
   const log = createLogger(config.env.LOG_LEVEL);
   const store = createStore(config);
+  await warnAboutAgentStatuses(store, config, log);
   const clientConnection = await Connection.connect(clientConnectionOptions(config));
   const registered = await ensureSearchAttributes(clientConnection, config.temporal.namespace);
   if (registered.length) log.info({ registered }, 'registered missing search attributes');

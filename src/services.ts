@@ -8,6 +8,7 @@ import type { Worker, WorkerOptions } from '@temporalio/worker';
 import { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { createReconcileActivities } from '../activities/reconcile';
+import { warnAboutAgentStatuses } from './agent-status-audit';
 import type { Config } from './config';
 import { Dispatcher } from './dispatch';
 import { workspaceHealth } from './health';
@@ -60,6 +61,7 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
   try {
     const store = createStore(config);
     cleanup.push({ name: 'store', run: () => store.close() });
+    await warnAboutAgentStatuses(store, config, log);
     const client: Client = await connectClient(config);
     cleanup.push({ name: 'temporal client', run: () => client.connection.close() });
     const target: GoalTarget = { client, taskQueue: config.temporal.taskQueue, policy: config.policy };

@@ -106,6 +106,7 @@ export const rpcArgs = {
     p_details: e.details ?? {},
   }),
   listActiveGoals: (after: string | null, limit: number) => ({ p_after: after, p_limit: limit }),
+  agentStatusCounts: () => ({}),
 } as const;
 
 export type RpcFunction = keyof typeof rpcArgs;
@@ -117,4 +118,9 @@ export const rpcName: Record<RpcFunction, string> = {
   retryTask: 'goalkeeper_retry_task',
   recordEvent: 'goalkeeper_record_event',
   listActiveGoals: 'goalkeeper_list_active_goals',
+  agentStatusCounts: 'goalkeeper_agent_status_counts',
 };
+
+export function toStatusCounts(raw: unknown): Record<string, number> {
+  return Object.fromEntries(Object.entries((raw as Record<string, unknown> | null) ?? {}).map(([k, v]) => [k, Number(v)]));
+}

@@ -59,6 +59,10 @@ export class PgStore implements HealingStore {
     return map.toActiveGoals(await this.call('listActiveGoals', map.rpcArgs.listActiveGoals(after, limit)));
   }
 
+  async agentStatusCounts() {
+    return map.toStatusCounts(await this.call('agentStatusCounts', map.rpcArgs.agentStatusCounts()));
+  }
+
   async close(): Promise<void> {
     await this.pool.end();
   }

@@ -26,6 +26,8 @@ export interface HealingStore {
   recordEvent(input: RecordEventInput): Promise<RecordEventResult>;
   /** Active goals with id greater than `after`, in id order: keyset pagination for the sweep. */
   listActiveGoals(after: string | null, limit: number): Promise<ActiveGoalRef[]>;
+  /** How many agents hold each status, across workspaces. */
+  agentStatusCounts(): Promise<Record<string, number>>;
   close(): Promise<void>;
 }
 

@@ -65,6 +65,10 @@ export class SupabaseStore implements HealingStore {
     return map.toActiveGoals(await this.call('listActiveGoals', map.rpcArgs.listActiveGoals(after, limit)));
   }
 
+  async agentStatusCounts() {
+    return map.toStatusCounts(await this.call('agentStatusCounts', map.rpcArgs.agentStatusCounts()));
+  }
+
   async close(): Promise<void> {
     /* stateless HTTP client: nothing to close */
   }
