@@ -41,6 +41,9 @@ export function isGoalEventKind(value: unknown): value is GoalEventKind {
 export interface DispatcherOptions {
   /** How long the same (goal, kind, task) is answered from memory. 0 turns dedupe off. */
   dedupeMs?: number;
+  /** Temporal calls in flight at once; the rest wait their turn (a 10,000-row INSERT must not
+   * open 10,000 calls at once). */
+  maxInFlight?: number;
   log?: Logger;
 }
 
@@ -55,6 +58,9 @@ export interface DispatchCounts {
 export class Dispatcher {
   private readonly recent = new Map<string, { at: number; result: Promise<DispatchOutcome> }>();
   private readonly dedupeMs: number;
+  private readonly maxInFlight: number;
+  private inFlight = 0;
+  private readonly waiting: Array<() => void> = [];
   readonly counts: DispatchCounts = { started: 0, alreadyRunning: 0, signalled: 0, deduplicated: 0, failed: 0 };
 
   constructor(
@@ -62,6 +68,7 @@ export class Dispatcher {
     private readonly options: DispatcherOptions = {},
   ) {
     this.dedupeMs = options.dedupeMs ?? 1_000;
+    this.maxInFlight = options.maxInFlight ?? 64;
   }
 
   async dispatch(event: GoalEvent): Promise<DispatchOutcome> {
@@ -85,6 +92,9 @@ export class Dispatcher {
   }
 
   private async send(event: GoalEvent): Promise<DispatchOutcome> {
+    // A finishing call hands its slot straight to the next waiter, so the cap is never passed.
+    if (this.inFlight >= this.maxInFlight) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.inFlight += 1;
     try {
       if (START_KINDS.has(event.kind)) {
         const { started } = await startGoal(this.target, event.goalId);
@@ -100,6 +110,10 @@ export class Dispatcher {
       this.counts.failed += 1;
       this.options.log?.warn({ ...event, err: (err as Error).message }, 'dispatch failed');
       throw err;
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.inFlight -= 1;
     }
   }
 

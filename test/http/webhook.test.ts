@@ -199,3 +199,21 @@ test('GET /workspaces/:id/health scores goals without tasks, unassigned and fail
   expect((await fetch(`${base}/workspaces/not-a-uuid/health`, auth)).status).toBe(400);
   expect((await fetch(`${base}/workspaces/00000000-0000-4000-8000-00000000beef/health`, auth)).status).toBe(404);
 });
+
+test('the dispatcher answers a repeat within its window from memory, and asks Temporal again after it', async () => {
+  const ws = await insertWorkspace(db.pool);
+  await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  const dispatcher = new Dispatcher({ client: env.client, taskQueue: config.temporal.taskQueue, policy: config.policy }, { dedupeMs: 300, maxInFlight: 2 });
+  const event = { goalId: goal, kind: 'goal_created' as const, source: 'listener' as const };
+  const burst = await Promise.all([dispatcher.dispatch(event), dispatcher.dispatch(event), dispatcher.dispatch(event)]);
+  expect(burst.sort()).toEqual(['deduplicated', 'deduplicated', 'started']);
+  // Past the window the next one goes to Temporal, which finds the workflow running.
+  const later = await eventually(async () => {
+    const outcome = await dispatcher.dispatch(event);
+    return outcome !== 'deduplicated' && outcome;
+  }, 'the dedupe window to pass');
+  expect(later).toBe('already_running');
+  expect(dispatcher.counts).toMatchObject({ started: 1, alreadyRunning: 1, failed: 0 });
+  expect(await healedTasks(goal)).toHaveLength(1);
+});
