@@ -207,3 +207,31 @@ test('`goalkeeper reconcile` and `goalkeeper health --json` report what they did
     Object.assign(process.env, env0);
   }
 });
+
+test('`goalkeeper setup` registers attributes and updates the schedule in place, run after run', async () => {
+  const { buildProgram } = await import('../../src/cli');
+  const env0 = { ...process.env };
+  Object.assign(process.env, {
+    TEMPORAL_ADDRESS: config.temporal.address,
+    TEMPORAL_NAMESPACE: config.temporal.namespace,
+    TEMPORAL_TASK_QUEUE: config.temporal.taskQueue,
+    RECONCILE_INTERVAL: '120',
+    RECONCILE_BATCH_SIZE: '50',
+  });
+  const printed: string[] = [];
+  const log = jest.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void printed.push(args.join(' ')));
+  try {
+    await buildProgram().parseAsync(['node', 'goalkeeper', 'setup']);
+    await buildProgram().parseAsync(['node', 'goalkeeper', 'setup']);
+  } finally {
+    log.mockRestore();
+    for (const key of Object.keys(process.env)) if (!(key in env0)) delete process.env[key];
+    Object.assign(process.env, env0);
+  }
+  expect(printed.filter((l) => l.includes('search attributes already registered'))).toHaveLength(2);
+  expect(printed.filter((l) => /schedule goalkeeper-reconcile updated: a sweep every 120s in batches of 50, overlap SKIP/.test(l))).toHaveLength(2);
+  const schedule = await env.client.schedule.getHandle('goalkeeper-reconcile').describe();
+  expect(schedule.spec.intervals).toEqual([expect.objectContaining({ every: 120_000 })]);
+  expect(schedule.policies.overlap).toBe('SKIP');
+  expect(schedule.action).toMatchObject({ workflowType: 'reconcileWorkflow', args: [{ batchSize: 50 }] });
+});
