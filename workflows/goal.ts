@@ -68,18 +68,25 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
   if (typeof input?.goalId !== 'string' || !UUID.test(input.goalId)) {
     throw ApplicationFailure.nonRetryable(`goalId must be a UUID, got ${JSON.stringify(input?.goalId)}`, 'InvalidInput');
   }
-  const { goalId, policy } = input;
+  const { goalId } = input;
+  // The policy a heal signal brings replaces this one from the next cycle on, so an operator's
+  // configuration change reaches running goals without restarting them.
+  let policy = input.policy;
   const state = new GoalState(goalId, input.state);
-  const rules = {
-    assignableStatuses: policy.assignableStatuses,
-    maxAutoProvisionedAgents: policy.maxAutoProvisionedAgents,
-  };
+  const rulesOf = (p: HealPolicy) => ({ assignableStatuses: p.assignableStatuses, maxAutoProvisionedAgents: p.maxAutoProvisionedAgents });
+  let rules = rulesOf(policy);
+  let nextPolicy: HealPolicy | null = null;
 
   // Handlers, in one block.
   setHandler(healSignal, (request: HealRequest) => {
     const reason = typeof request?.reason === 'string' && request.reason.trim() !== '' ? request.reason.slice(0, 200) : null;
     if (reason === null) log.warn('heal signal without a reason; healing anyway', { goalId });
     const requestId = typeof request?.requestId === 'string' ? request.requestId.slice(0, 100) : undefined;
+    if (request?.policy !== undefined) {
+      const problem = policyProblem(request.policy);
+      if (problem) log.warn('heal signal carried an invalid policy; keeping the current one', { goalId, problem });
+      else nextPolicy = request.policy;
+    }
     state.requestHeal({ reason: reason ?? 'unspecified', requestId });
   });
   setHandler(statusQuery, () => state.status());
@@ -110,6 +117,11 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
   async function healCycle(): Promise<boolean> {
     const requests = state.takeHealRequests();
     const startedAt = new Date().toISOString();
+    if (nextPolicy) {
+      policy = nextPolicy;
+      rules = rulesOf(policy);
+      nextPolicy = null;
+    }
     stepFailures = 0;
     const actions: string[] = requests.map((r) => `heal requested: ${r.reason}`);
     state.cycles += 1;
@@ -288,6 +300,28 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
 
 /** Keeps the GoalHealth search attribute current, upserting only on a change (each upsert is a
  * history event). */
+/** Why a policy from a signal cannot be used, or null when it can. */
+function policyProblem(p: unknown): string | null {
+  const policy = p as Partial<HealPolicy> | null;
+  if (typeof policy !== 'object' || policy === null) return 'not an object';
+  const statuses = policy.assignableStatuses;
+  if (!Array.isArray(statuses) || statuses.length === 0 || !statuses.every((s) => typeof s === 'string' && s.length > 0)) {
+    return 'assignableStatuses must be a non-empty list of statuses';
+  }
+  const counts: Array<[keyof HealPolicy, number]> = [
+    ['maxTaskRetries', 0],
+    ['retryBackoffSeconds', 1],
+    ['healthCheckIntervalSeconds', 1],
+    ['maxAutoProvisionedAgents', 0],
+    ['maxCyclesPerRun', 1],
+  ];
+  for (const [key, min] of counts) {
+    const value = policy[key];
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min) return `${key} must be an integer ≥ ${min}`;
+  }
+  return null;
+}
+
 function setHealth(state: GoalState, health: GoalHealth): void {
   if (state.health === health) return;
   state.health = health;

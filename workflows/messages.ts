@@ -4,13 +4,16 @@
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { SearchAttributeKey } from '@temporalio/common/lib/search-attributes';
-import type { GoalHealth } from './types';
+import type { GoalHealth, HealPolicy } from './types';
 
 export interface HealRequest {
   /** Why a heal was asked for: "operator", "task_failed", "goal_reopened", … (kept ≤ 200 chars). */
   reason: string;
   /** Lets `goalkeeper heal --wait` find the cycle that served its request. */
   requestId?: string;
+  /** The sender's current policy: replaces the workflow's from the next cycle on (ignored, with a
+   * warning, when invalid). */
+  policy?: HealPolicy;
 }
 
 export interface TaskRetryState {

@@ -66,7 +66,7 @@ export async function healGoal(target: GoalTarget, goalId: string, reason: strin
   await target.client.workflow.signalWithStart('goalWorkflow', {
     ...startOptions(target, goalId),
     signal: healSignal,
-    signalArgs: [{ reason, requestId }],
+    signalArgs: [{ reason, requestId, policy: target.policy }],
   });
   return requestId;
 }

@@ -47,7 +47,7 @@ export interface WorkflowHarness {
   worker: Worker;
   taskQueue: string;
   startGoal(goalId: string, policy: HealPolicy): Promise<WorkflowHandleWithFirstExecutionRunId<typeof goalWorkflow>>;
-  heal(goalId: string, reason?: string): Promise<void>;
+  heal(goalId: string, reason?: string, extra?: Record<string, unknown>): Promise<void>;
   status(goalId: string): Promise<GoalStatus>;
   /** Polls `check` until it returns a value, letting the server skip `step` of virtual time
    * between polls so durable timers fire without real waiting. */
@@ -94,7 +94,8 @@ export async function startWorkflowHarness(databaseUrl: string): Promise<Workflo
         workflowId: goalWorkflowId(goalId),
         args: [{ goalId, policy }],
       }),
-    heal: (goalId, reason = 'test') => client.workflow.getHandle(goalWorkflowId(goalId)).signal(healSignal, { reason }),
+    heal: (goalId, reason = 'test', extra = {}) =>
+      client.workflow.getHandle(goalWorkflowId(goalId)).signal(healSignal, { reason, ...extra } as never),
     status: (goalId) => client.workflow.getHandle(goalWorkflowId(goalId)).query(statusQuery),
     async eventually(check, what, step: Duration = '5 seconds') {
       const deadline = Date.now() + 60_000;

@@ -179,3 +179,41 @@ test('an agent that goes offline under a pending task is replaced on the next cy
   const { rows } = await db.pool.query('select status from agents where id = $1', [first]);
   expect(rows[0].status).toBe('offline');
 });
+
+test('a heal signal carrying a new policy applies it from the next cycle; garbage in a signal is ignored and the workflow lives on', async () => {
+  const ws = await insertWorkspace(db.pool);
+  await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  const task = await insertTask(db.pool, ws, goal, { status: 'failed' });
+  await h.startGoal(goal, testPolicy({ maxTaskRetries: 1, retryBackoffSeconds: 5 }));
+  await h.eventually(async () => (await h.status(goal)).retries[task]?.used === 1, 'first retry');
+  await failTask(task);
+  await h.heal(goal, 'failed again');
+  await h.eventually(async () => (await h.status(goal)).health === 'needs_intervention', 'budget of one spent');
+
+  // Garbage: no reason, a policy that makes no sense, an unknown field. Nothing breaks.
+  await h.env.client.workflow.getHandle(goalWorkflowId(goal)).signal('heal', { policy: { maxTaskRetries: -1 }, junk: [1, 2] });
+  await h.env.client.workflow.getHandle(goalWorkflowId(goal)).signal('heal', 42 as never);
+  const survived = await h.eventually(async () => {
+    const s = await h.status(goal);
+    return s.lastCycle?.actions.includes('heal requested: unspecified') && s;
+  }, 'a cycle served the garbage signals');
+  expect((await h.env.client.workflow.getHandle(goalWorkflowId(goal)).describe()).status.name).toBe('RUNNING');
+  expect(survived.retries[task]?.total).toBe(2); // the reset budget of one was spent again
+
+  // A valid new policy raises the budget to three: with one retry of this budget spent, two more
+  // follow before the next failure exhausts it.
+  await failTask(task);
+  await h.heal(goal, 'operator raised the budget', { policy: testPolicy({ maxTaskRetries: 3, retryBackoffSeconds: 5 }) });
+  await h.eventually(async () => (await h.status(goal)).retries[task]?.total === 3, 'retried under the new policy');
+  await failTask(task);
+  await h.heal(goal, 'failed again');
+  await h.eventually(async () => (await h.status(goal)).retries[task]?.total === 4, 'retry 4');
+  await failTask(task);
+  await h.heal(goal, 'failed again');
+  const spent = await h.eventually(async () => {
+    const s = await h.status(goal);
+    return s.health === 'needs_intervention' && s;
+  }, 'the raised budget spent');
+  expect(spent.retries[task]).toMatchObject({ used: 3, total: 4, exhausted: true });
+});
