@@ -58,13 +58,15 @@ export interface DevServerOptions {
   /** e.g. ['journal_mode=wal', 'synchronous=off'] */
   sqlitePragmas?: string[];
   dynamicConfig?: string[];
+  /** Where the SQLite file goes (a tmpfs such as /dev/shm takes disk latency out). */
+  dbDir?: string;
 }
 
 export async function startDevServer(options: DevServerOptions = {}): Promise<DevServer> {
   const port = await freePort();
   const httpPort = await freePort();
   const metricsPort = await freePort();
-  const dbFile = options.dbFile ?? join(mkdtempSync(join(tmpdir(), 'gk-temporal-')), 'temporal.db');
+  const dbFile = options.dbFile ?? join(mkdtempSync(join(options.dbDir ?? tmpdir(), 'gk-temporal-')), 'temporal.db');
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
   let stderr = '';
