@@ -103,7 +103,10 @@ export async function startEmbeddedTemporal(options: EmbeddedTemporalOptions = {
         uiPort,
         dbFilename: options.dbFilename,
         searchAttributes: [],
-        extraArgs: (options.searchAttributes ?? []).flatMap((name) => ['--search-attribute', `${name}=Keyword`]),
+        extraArgs: [
+          ...(options.searchAttributes ?? []).flatMap((name) => ['--search-attribute', `${name}=Keyword`]),
+          ...['--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal'],
+        ],
       },
     });
     return { address, uiUrl, port, uiPort, source: 'sdk', stop: () => env.teardown() };
@@ -111,6 +114,11 @@ export async function startEmbeddedTemporal(options: EmbeddedTemporalOptions = {
 
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort), '--log-level', 'error'];
   if (options.dbFilename) args.push('--db-filename', options.dbFilename);
+  // SQLite's defaults fsync every write, and the dev server queued heals behind its disk (insert →
+  // healed median 5.8 s at 10 goals/s, against 22 ms with WAL). WAL with synchronous=normal keeps
+  // every committed write across a crash of the server process; only an OS crash can lose the
+  // last moments, which a local development stack accepts.
+  args.push('--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal');
   for (const name of options.searchAttributes ?? []) args.push('--search-attribute', `${name}=Keyword`);
   // Its own process group: a terminal's Ctrl-C reaches only us, and we stop the server after the
   // worker has drained instead of under it.
