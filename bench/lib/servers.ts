@@ -227,6 +227,8 @@ export interface SpawnWorkerOptions {
   cli?: boolean;
   /** Worker tuning (JSON-serialisable Partial<WorkerOptions>) for bench/worker-main. */
   workerOptions?: Record<string, unknown>;
+  /** Node flags for the worker process, e.g. "--max-old-space-size=256". */
+  nodeFlags?: string;
   /** PgStore pool size for bench/worker-main. */
   poolMax?: number;
 }
@@ -237,7 +239,8 @@ export async function spawnWorker(options: SpawnWorkerOptions): Promise<WorkerPr
     ? join(REPO_ROOT, 'bin', 'goalkeeper.js')
     : join(REPO_ROOT, 'dist', 'bench', 'worker-main.js');
   if (!existsSync(script)) throw new Error(`${script} is missing: run npm run build first`);
-  const child = spawn(process.execPath, options.cli ? [script, 'worker'] : [script], {
+  const nodeFlags = (options.nodeFlags ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeFlags, ...(options.cli ? [script, 'worker'] : [script])], {
     cwd: REPO_ROOT,
     env: {
       ...process.env,
