@@ -6,6 +6,7 @@
  *
  *   node dist/bench/run.js --scenarios latency,burst,floor,polling,idle,cycles
  *   node dist/bench/run.js --scenarios burst --goals 1000 --tag small
+ *   node dist/bench/run.js --cache -1 --max-wft -1 --max-act -1 --pool 10 --pragmas '' --node-flags ''   (untuned: SDK defaults)
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
@@ -59,15 +60,15 @@ const program = new Command()
   .option('--idle-goals <n>', 'idle: live goal workflows', (v) => Number(v), 10_000)
   .option('--idle-window <s>', 'idle: seconds measured while idle', (v) => Number(v), 30)
   .option('--polling-interval-ms <ms>', 'polling monitor: scaled-down scan interval (real: GOAL_TASK_HEALTH_CHECK_INTERVAL)', (v) => Number(v), 3000)
-  .option('--trigger <mode>', 'direct (bench starts workflows) or services (NOTIFY listener + dispatcher)', 'direct')
-  .option('--cache <n>', 'worker maxCachedWorkflows', (v) => Number(v))
-  .option('--max-wft <n>', 'worker maxConcurrentWorkflowTaskExecutions', (v) => Number(v))
-  .option('--max-act <n>', 'worker maxConcurrentActivityTaskExecutions', (v) => Number(v))
+  .option('--trigger <mode>', 'services (plain SQL inserts → NOTIFY listener + dispatcher of `goalkeeper start`) or direct (the bench calls startGoal)', 'services')
+  .option('--cache <n>', 'worker maxCachedWorkflows (tuned: 100; the SDK default grows with the heap)', (v) => Number(v), 100)
+  .option('--max-wft <n>', 'worker maxConcurrentWorkflowTaskExecutions', (v) => Number(v), 100)
+  .option('--max-act <n>', 'worker maxConcurrentActivityTaskExecutions', (v) => Number(v), 200)
   .option('--max-local-act <n>', 'worker maxConcurrentLocalActivityExecutions', (v) => Number(v))
-  .option('--pool <n>', 'worker PgStore pool size', (v) => Number(v))
+  .option('--pool <n>', 'worker PgStore pool size', (v) => Number(v), 20)
   .option('--pragmas <list>', 'dev server --sqlite-pragma values, comma separated ("" for none)', 'journal_mode=wal,synchronous=off')
   .option('--variant <name>', 'workflow variant: shared (workflows/goal.ts) or local (bench-only copy with local activities)', 'shared')
-  .option('--node-flags <flags>', 'node flags for the worker process, e.g. "--max-old-space-size=256"', '')
+  .option('--node-flags <flags>', 'node flags for the worker process ("" for none)', '--max-old-space-size=256')
   .option('--db-dir <dir>', 'directory for the dev server SQLite file (default: the OS temp dir)')
   .option('--workspaces <n>', 'workspaces to spread goals over (default goals/20, ≥ 20)', (v) => Number(v))
   .option('--tag <name>', 'suffix for result files (before/after comparisons)', '')
@@ -75,10 +76,11 @@ const program = new Command()
 
 function workerOptions(o: Options): Record<string, unknown> {
   const w: Record<string, unknown> = {};
-  if (o.cache !== undefined) w.maxCachedWorkflows = o.cache;
-  if (o.maxWft !== undefined) w.maxConcurrentWorkflowTaskExecutions = o.maxWft;
-  if (o.maxAct !== undefined) w.maxConcurrentActivityTaskExecutions = o.maxAct;
-  if (o.maxLocalAct !== undefined) w.maxConcurrentLocalActivityExecutions = o.maxLocalAct;
+  // A negative value leaves the SDK's default.
+  if (o.cache !== undefined && o.cache >= 0) w.maxCachedWorkflows = o.cache;
+  if (o.maxWft !== undefined && o.maxWft >= 0) w.maxConcurrentWorkflowTaskExecutions = o.maxWft;
+  if (o.maxAct !== undefined && o.maxAct >= 0) w.maxConcurrentActivityTaskExecutions = o.maxAct;
+  if (o.maxLocalAct !== undefined && o.maxLocalAct >= 0) w.maxConcurrentLocalActivityExecutions = o.maxLocalAct;
   return w;
 }
 
