@@ -93,7 +93,7 @@ interface Stage {
   close(): Promise<void>;
 }
 
-async function stage(name: string, o: Options, pg: PgServer, temporal: DevServer, goalsHint: number, withWorker: boolean): Promise<Stage> {
+async function stage(name: string, o: Options, pg: PgServer, temporal: DevServer, goalsHint: number, withWorker: boolean, withServices = true): Promise<Stage> {
   const dbUrl = await createDatabase(pg.url);
   const pool = new Pool({ connectionString: dbUrl, max: 40 });
   const workspaces = await seedWorkspaces(pool, o.workspaces ?? Math.max(20, Math.round(goalsHint / 20)));
@@ -103,7 +103,7 @@ async function stage(name: string, o: Options, pg: PgServer, temporal: DevServer
   const env = workerEnv(dbUrl, temporal.address, { TEMPORAL_TASK_QUEUE: taskQueue, LOG_LEVEL: 'warn' });
   const worker = withWorker ? await spawnWorker({ env: { ...env, LOG_LEVEL: 'info', GK_VARIANT: o.variant }, workerOptions: workerOptions(o), poolMax: o.pool, nodeFlags: o.nodeFlags }) : undefined;
   let services: WorkerProcess | undefined;
-  if (withWorker && o.trigger === 'services') {
+  if (withWorker && withServices && o.trigger === 'services') {
     services = await startServices(env);
   }
   return {
@@ -111,7 +111,7 @@ async function stage(name: string, o: Options, pg: PgServer, temporal: DevServer
     dbUrl,
     worker,
     services,
-    env: { pool, dbUrl, workspaces, target: { client, taskQueue, policy }, trigger: o.trigger, worker },
+    env: { pool, dbUrl, workspaces, target: { client, taskQueue, policy }, trigger: services ? 'services' : 'direct', worker },
     async close() {
       await services?.kill('SIGTERM');
       await worker?.kill('SIGTERM');
@@ -238,7 +238,7 @@ async function main(): Promise<void> {
       }
     }
     if (wanted.has('cycles')) {
-      const s = await stage('cycles', o, pg, temporal, 200, true);
+      const s = await stage('cycles', o, pg, temporal, 200, true, false);
       try {
         const r = await scenarios.timerCycles(s.env, { probes: 20, intervalS: 5, cycles: 4 });
         printTable('timer-driven cycles (20 goals, 5 s interval, 4 cycles)', [
@@ -252,7 +252,7 @@ async function main(): Promise<void> {
       }
     }
     if (wanted.has('idle')) {
-      const s = await stage('idle', o, pg, temporal, o.idleGoals, true);
+      const s = await stage('idle', o, pg, temporal, o.idleGoals, true, false);
       try {
         const r = await scenarios.idle({ ...s.env, worker: s.worker! }, { goals: o.idleGoals, windowS: o.idleWindow, probes: 20, probeIntervalS: 5 });
         printTable(`idle (${r.goals} live goal workflows)`, [
