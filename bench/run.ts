@@ -44,7 +44,6 @@ interface Options {
   pool?: number;
   pragmas: string;
   dbDir?: string;
-  variant: string;
   nodeFlags: string;
   tag: string;
   workspaces?: number;
@@ -67,7 +66,6 @@ const program = new Command()
   .option('--max-local-act <n>', 'worker maxConcurrentLocalActivityExecutions', (v) => Number(v))
   .option('--pool <n>', 'worker PgStore pool size', (v) => Number(v), 20)
   .option('--pragmas <list>', 'dev server --sqlite-pragma values, comma separated ("" for none)', 'journal_mode=wal,synchronous=off')
-  .option('--variant <name>', 'workflow variant: shared (workflows/goal.ts) or local (bench-only copy with local activities)', 'shared')
   .option('--node-flags <flags>', 'node flags for the worker process ("" for none)', '--max-old-space-size=256')
   .option('--db-dir <dir>', 'directory for the dev server SQLite file (default: the OS temp dir)')
   .option('--workspaces <n>', 'workspaces to spread goals over (default goals/20, ≥ 20)', (v) => Number(v))
@@ -101,7 +99,7 @@ async function stage(name: string, o: Options, pg: PgServer, temporal: DevServer
   const client = await temporalClient(temporal.address);
   const policy = benchPolicy();
   const env = workerEnv(dbUrl, temporal.address, { TEMPORAL_TASK_QUEUE: taskQueue, LOG_LEVEL: 'warn' });
-  const worker = withWorker ? await spawnWorker({ env: { ...env, LOG_LEVEL: 'info', GK_VARIANT: o.variant }, workerOptions: workerOptions(o), poolMax: o.pool, nodeFlags: o.nodeFlags }) : undefined;
+  const worker = withWorker ? await spawnWorker({ env: { ...env, LOG_LEVEL: 'info'}, workerOptions: workerOptions(o), poolMax: o.pool, nodeFlags: o.nodeFlags }) : undefined;
   let services: WorkerProcess | undefined;
   if (withWorker && withServices && o.trigger === 'services') {
     services = await startServices(env);
@@ -174,7 +172,7 @@ async function main(): Promise<void> {
   const pragmas = o.pragmas ? o.pragmas.split(',').filter(Boolean) : [];
   const pg = await startPostgres();
   const temporal = await startDevServer({ sqlitePragmas: pragmas, dbDir: o.dbDir });
-  const common = { machineAtStart: startMachine, trigger: o.trigger, worker: workerOptions(o), pool: o.pool ?? 10, pragmas, dbDir: o.dbDir ?? 'os tmpdir', variant: o.variant, nodeFlags: o.nodeFlags };
+  const common = { machineAtStart: startMachine, trigger: o.trigger, worker: workerOptions(o), pool: o.pool ?? 10, pragmas, dbDir: o.dbDir ?? 'os tmpdir', nodeFlags: o.nodeFlags };
   const series: Array<Record<string, unknown>> = [];
   try {
     if (wanted.has('latency')) {

@@ -13,8 +13,6 @@ async function main(): Promise<void> {
   const config = loadConfig();
   if (!config.env.DATABASE_URL) throw new Error('DATABASE_URL must be set');
   const options = JSON.parse(process.env.GK_WORKER_OPTIONS || '{}');
-  // GK_VARIANT=local: the bench-only goal workflow with local activities (bench/variants).
-  if (process.env.GK_VARIANT === 'local') options.workflowsPath = require.resolve('./variants');
   const poolMax = Number(process.env.GK_POOL_MAX || 0);
   const store = new PgStore(config.env.DATABASE_URL, poolMax > 0 ? { max: poolMax } : {});
   const connection = await NativeConnection.connect({ address: config.temporal.address ?? 'localhost:7233' });

@@ -16,6 +16,14 @@ export interface GoalStateSnapshot {
   cycles: number;
   lastCycle: CycleSummary | null;
   pendingHeals: HealRequest[];
+  /** The search attribute values last upserted (absent in snapshots of older runs). */
+  publishedAttributes?: PublishedAttributes | null;
+}
+
+export interface PublishedAttributes {
+  workspaceId: string | null;
+  metricType: string | null;
+  health: GoalHealth;
 }
 
 const MAX_PENDING_HEALS = 20;
@@ -31,6 +39,7 @@ export class GoalState {
   lastCycle: CycleSummary | null;
   pendingHeals: HealRequest[];
   closedReason: string | null = null;
+  publishedAttributes: PublishedAttributes | null;
 
   constructor(readonly goalId: string, snapshot?: GoalStateSnapshot) {
     this.goal = snapshot?.goal ?? null;
@@ -42,6 +51,7 @@ export class GoalState {
     this.cycles = snapshot?.cycles ?? 0;
     this.lastCycle = snapshot?.lastCycle ?? null;
     this.pendingHeals = snapshot?.pendingHeals ?? [];
+    this.publishedAttributes = snapshot?.publishedAttributes ?? null;
   }
 
   /** A heal request: queue it (bounded: a flood of signals is one more cycle, not a thousand),
@@ -104,6 +114,7 @@ export class GoalState {
       cycles: this.cycles,
       lastCycle: this.lastCycle,
       pendingHeals: this.pendingHeals,
+      publishedAttributes: this.publishedAttributes,
     };
   }
 

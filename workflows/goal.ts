@@ -17,11 +17,13 @@ import {
   continueAsNew,
   log,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   sleep,
   upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
+  type ActivityOptions,
 } from '@temporalio/workflow';
 import type { GoalActivities } from '../activities';
 import { GoalState, type GoalStateSnapshot } from './goal-state';
@@ -49,10 +51,10 @@ export interface GoalWorkflowSummary {
   retries: GoalState['retries'];
 }
 
-const { ensureGoalTask, ensureTaskAgent, retryTask, recordEvent } = proxyActivities<GoalActivities>({
+/** Store calls: a database outage is waited out (retries back off to 30 s) for up to 15 minutes;
+ * after that the cycle records HEAL_STEP_FAILED and the next cycle tries again. */
+const STORE_CALL_OPTIONS: ActivityOptions = {
   startToCloseTimeout: '30 seconds',
-  // A database outage is waited out (retries back off to 30 s) for up to 15 minutes; after that
-  // the cycle records HEAL_STEP_FAILED and the next cycle tries again.
   scheduleToCloseTimeout: '15 minutes',
   retry: {
     initialInterval: '500 milliseconds',
@@ -60,7 +62,19 @@ const { ensureGoalTask, ensureTaskAgent, retryTask, recordEvent } = proxyActivit
     maximumInterval: '30 seconds',
     nonRetryableErrorTypes: ['InvalidInput', 'StoreRejected'],
   },
+};
+
+// The two steps every cycle runs are local activities: they run inside the workflow task, with
+// no server round trip and a marker instead of three history events each. Measured: burst
+// throughput +20 %, history events per idle cycle 11 → 6 (bench/results). Past 10 s of local
+// retries the SDK backs off with durable timers, so a long outage does not pin a workflow task.
+const { ensureGoalTask, ensureTaskAgent } = proxyLocalActivities<GoalActivities>({
+  ...STORE_CALL_OPTIONS,
+  localRetryThreshold: '10 seconds',
 });
+// A retry follows a durable timer and an alert is rare: ordinary activities, each its own
+// scheduled/started/completed events in the history operators read.
+const { retryTask, recordEvent } = proxyActivities<GoalActivities>(STORE_CALL_OPTIONS);
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -90,9 +104,6 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
     state.requestHeal({ reason: reason ?? 'unspecified', requestId });
   });
   setHandler(statusQuery, () => state.status());
-
-  // A continued run inherits its search attributes; a new one announces itself.
-  if (!input.state) upsertSearchAttributes([{ key: GoalHealthKey, value: state.health }]);
 
   let cyclesThisRun = 0;
   let stepFailures = 0;
@@ -246,7 +257,8 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
   }
 
   function finishCycle(startedAt: string, requests: HealRequest[], actions: string[], health: GoalHealth): false {
-    setHealth(state, health);
+    state.health = health;
+    publishSearchAttributes();
     state.lastCycle = {
       number: state.cycles,
       startedAt,
@@ -261,15 +273,23 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
   function noteGoal(goal: NonNullable<EnsureGoalTaskResult['goal']>): void {
     const previous = state.goal;
     state.goal = goal;
-    if (previous?.workspaceId !== goal.workspaceId || previous?.metricType !== goal.metricType) {
-      upsertSearchAttributes([
-        { key: WorkspaceIdKey, value: goal.workspaceId },
-        { key: GoalMetricTypeKey, value: goal.metricType },
-      ]);
-    }
     if (previous?.description !== goal.description || previous?.workspaceId !== goal.workspaceId) {
       upsertMemo({ goal: goal.description ?? goal.metricType, workspaceId: goal.workspaceId, metricType: goal.metricType });
     }
+  }
+
+  /** Upserts the search attributes that changed since the last upsert, in one command (each
+   * upsert is a history event). A continued run inherits them, and knows what it inherited. */
+  function publishSearchAttributes(): void {
+    const want = { workspaceId: state.goal?.workspaceId ?? null, metricType: state.goal?.metricType ?? null, health: state.health };
+    const had = state.publishedAttributes;
+    const updates = [];
+    if (want.workspaceId !== null && want.workspaceId !== had?.workspaceId) updates.push({ key: WorkspaceIdKey, value: want.workspaceId });
+    if (want.metricType !== null && want.metricType !== had?.metricType) updates.push({ key: GoalMetricTypeKey, value: want.metricType });
+    if (want.health !== had?.health) updates.push({ key: GoalHealthKey, value: want.health });
+    if (updates.length === 0) return;
+    upsertSearchAttributes(updates);
+    state.publishedAttributes = want;
   }
 
   /** Raises an alert once while its condition lasts (keyed by issue and task), as a logs row. */
@@ -298,8 +318,6 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
   }
 }
 
-/** Keeps the GoalHealth search attribute current, upserting only on a change (each upsert is a
- * history event). */
 /** Why a policy from a signal cannot be used, or null when it can. */
 function policyProblem(p: unknown): string | null {
   const policy = p as Partial<HealPolicy> | null;
@@ -320,10 +338,4 @@ function policyProblem(p: unknown): string | null {
     if (typeof value !== 'number' || !Number.isInteger(value) || value < min) return `${key} must be an integer ≥ ${min}`;
   }
   return null;
-}
-
-function setHealth(state: GoalState, health: GoalHealth): void {
-  if (state.health === health) return;
-  state.health = health;
-  upsertSearchAttributes([{ key: GoalHealthKey, value: health }]);
 }

@@ -1,2 +1,0 @@
-// Bench-only workflow bundle: the goal workflow with local activities (bench/variants/goal-local.ts).
-export { goalWorkflow } from './goal-local';
