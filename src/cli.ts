@@ -7,6 +7,7 @@ import { ConfigError, loadConfig, type Config } from './config';
 import { createLogger, redactUrl } from './log';
 import { migrate } from './store/migrate';
 import { warnAboutAgentStatuses } from './agent-status-audit';
+import { startObservability } from './metrics';
 import { createStore } from './store';
 import { connectClient, connectWorker, clientConnectionOptions } from './temporal/connection';
 import { ensureSearchAttributes } from './temporal/search-attributes';
@@ -127,6 +128,8 @@ export function buildProgram(): Command {
 
 export async function runWorker(config: Config): Promise<void> {
   const log = createLogger(config.env.LOG_LEVEL);
+  // Before any Temporal connection: the SDK runtime's metrics are fixed when it is created.
+  const metrics = await startObservability(config.env.METRICS_PORT, log);
   const store = createStore(config);
   await warnAboutAgentStatuses(store, config, log);
   const clientConnection = await Connection.connect(clientConnectionOptions(config));
@@ -155,6 +158,7 @@ export async function runWorker(config: Config): Promise<void> {
     await store.close();
     await connection.close();
     await clientConnection.close();
+    await metrics?.close();
     log.info('worker stopped');
   }
 }

@@ -13,6 +13,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Logger } from 'pino';
 import type { HealingEvents } from '../activities';
 
 export type HealKind = Parameters<NonNullable<HealingEvents['onHealed']>>[0];
@@ -128,4 +129,13 @@ export function installRuntimeMetrics(bindAddress: string): boolean {
   } catch {
     return false; // a runtime already exists (something connected first): keep going without
   }
+}
+
+/** Metrics on METRICS_PORT and the SDK runtime's on METRICS_PORT+1, when METRICS_PORT is set. */
+export async function startObservability(port: number, log: Logger): Promise<MetricsServer | undefined> {
+  if (port === 0) return undefined;
+  const runtime = installRuntimeMetrics(`0.0.0.0:${port + 1}`);
+  const server = await startMetricsServer(port);
+  log.info({ metrics: `http://localhost:${server.port}/metrics`, sdkMetrics: runtime ? `http://localhost:${port + 1}/metrics` : 'unavailable' }, 'serving Prometheus metrics');
+  return server;
 }

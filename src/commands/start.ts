@@ -1,6 +1,8 @@
 /** `goalkeeper start`: worker, listener, HTTP server and schedule set-up in one process. */
 import type { Command } from 'commander';
 import { loadConfig } from '../config';
+import { createLogger } from '../log';
+import { startObservability } from '../metrics';
 import { runServices } from '../services';
 
 export function register(program: Command): void {
@@ -13,6 +15,13 @@ export function register(program: Command): void {
     .option('--no-schedule', 'do not create or update the reconcile schedule')
     .action(async (opts: { worker: boolean; listener: boolean; http: boolean; schedule: boolean }) => {
       const config = loadConfig();
-      await runServices(config, { worker: opts.worker, listener: opts.listener, http: opts.http, schedule: opts.schedule });
+      const log = createLogger(config.env.LOG_LEVEL);
+      // Before any Temporal connection: the SDK runtime's metrics are fixed when it is created.
+      const metrics = await startObservability(config.env.METRICS_PORT, log);
+      try {
+        await runServices(config, { worker: opts.worker, listener: opts.listener, http: opts.http, schedule: opts.schedule }, { log });
+      } finally {
+        await metrics?.close();
+      }
     });
 }

@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import { startEmbeddedStack, writeRunningStack } from '../embedded/stack';
 import { createLogger, redactUrl } from '../log';
-import { installRuntimeMetrics, startMetricsServer, type MetricsServer } from '../metrics';
+import { startObservability } from '../metrics';
 import { runServices } from '../services';
 
 /** Aborts on SIGINT/SIGTERM; a second signal exits at once (for a stuck shutdown). */
@@ -31,15 +31,6 @@ export function abortOnSignals(log: Logger): { signal: AbortSignal; dispose(): v
       process.off('SIGTERM', onSignal);
     },
   };
-}
-
-/** Metrics on METRICS_PORT and the SDK runtime's on METRICS_PORT+1, when METRICS_PORT is set. */
-export async function startObservability(port: number, log: Logger): Promise<MetricsServer | undefined> {
-  if (port === 0) return undefined;
-  const runtime = installRuntimeMetrics(`0.0.0.0:${port + 1}`);
-  const server = await startMetricsServer(port);
-  log.info({ metrics: `http://localhost:${server.port}/metrics`, sdkMetrics: runtime ? `http://localhost:${port + 1}/metrics` : 'unavailable' }, 'serving Prometheus metrics');
-  return server;
 }
 
 export async function runUp(env: NodeJS.ProcessEnv = process.env): Promise<void> {

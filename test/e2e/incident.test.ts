@@ -5,6 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { freePort } from '../../src/embedded/postgres';
 import { createTestDatabase, goalTasks, logsFor, type TestDatabase } from '../support/db';
 import { PRODUCTION_DDL, platformSnapshot, seedIncident, type Incident } from '../support/production-schema';
 import { startDevServer, stopProcess, type DevServer } from '../support/dev-server';
@@ -16,6 +18,20 @@ let worker: ChildProcess & { output: () => string };
 let incident: Incident;
 let env: NodeJS.ProcessEnv;
 let before: Awaited<ReturnType<typeof platformSnapshot>>;
+let metricsPort: number;
+
+/** A free port whose successor is free too: the worker serves its metrics on METRICS_PORT and the
+ * SDK runtime's on METRICS_PORT + 1. */
+async function freePortPair(): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    const taken = await new Promise<boolean>((resolve) => {
+      const probe = createServer().once('error', () => resolve(true));
+      probe.listen(port + 1, '127.0.0.1', () => probe.close(() => resolve(false)));
+    });
+    if (!taken) return port;
+  }
+}
 
 beforeAll(async () => {
   db = await createTestDatabase({ migrate: false });
@@ -23,7 +39,9 @@ beforeAll(async () => {
   incident = await seedIncident(db.pool);
   before = await platformSnapshot(db.pool);
   temporal = await startDevServer();
+  metricsPort = await freePortPair();
   env = {
+    METRICS_PORT: String(metricsPort),
     DATABASE_URL: db.url,
     TEMPORAL_ADDRESS: temporal.address,
     TEMPORAL_TASK_QUEUE: `e2e-${randomUUID()}`,
@@ -95,6 +113,21 @@ test('a task that keeps failing gets exactly MAX_TASK_RETRIES retries and one RE
   expect(await logsFor(db.pool, goalId, 'WORKSPACE HEALTH ALERT: RETRIES_EXHAUSTED')).toHaveLength(1);
   const status = JSON.parse((await runCli(['status', goalId, '--json'], env)).stdout);
   expect(status).toMatchObject({ health: 'needs_intervention', retries: { [taskId]: { used: 3, exhausted: true } } });
+});
+
+test("the worker's Prometheus metrics count what it healed", async () => {
+  const response = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+  expect(response.status).toBe(200);
+  const body = await response.text();
+  const value = (line: RegExp) => Number(body.match(line)?.[1] ?? NaN);
+  // The six incident tasks retried once each, one of them twice more before its budget ran out,
+  // and one task created for the goal that had none.
+  expect(value(/^goalkeeper_healing_actions_total\{kind="task_retried"\} (\d+)/m)).toBe(8);
+  expect(value(/^goalkeeper_healing_actions_total\{kind="task_created"\} (\d+)/m)).toBe(1);
+  expect(value(/^goalkeeper_alerts_total\{issue_type="RETRIES_EXHAUSTED"\} (\d+)/m)).toBe(1);
+  expect(body).toMatch(/^goalkeeper_time_to_heal_seconds_bucket/m);
+  const sdk = await fetch(`http://127.0.0.1:${metricsPort + 1}/metrics`);
+  expect(await sdk.text()).toMatch(/temporal_/);
 });
 
 test('bad input: a goal id that is not a UUID and a bad setting stop with a message naming the problem', async () => {
