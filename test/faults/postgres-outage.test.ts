@@ -30,17 +30,12 @@ test('database down 20 s: activities retry, all healed afterwards, no duplicates
   const downAt = Date.now();
   // Goals whose workflows start while the database is away.
   await startGoals(stack.target, duringOutage, 32);
-  // Evidence that the step is failing and being retried, not lost: the goal's workflow stays
-  // running with no finished cycle while the database is away (the step is a local activity,
-  // retried inside the worker; its attempt count is read from the history afterwards).
-  await waitFor(
-    'a goal started during the outage to be running without a finished cycle',
-    async () => {
-      const d = await stack.client.workflow.getHandle(goalWorkflowId(duringOutage[0])).describe();
-      return d.status.name === 'RUNNING' && d.historyLength > 0;
-    },
-    { timeoutMs: OUTAGE_MS, intervalMs: 250 },
-  );
+  // Evidence, while the database is away, that heal steps are failing and being retried, not
+  // lost: the worker reports its failed store calls (ECONNREFUSED) and keeps going.
+  await waitFor('a heal step failing against the unreachable database', async () => /ECONNREFUSED/.test(worker.output()), {
+    timeoutMs: OUTAGE_MS,
+    intervalMs: 250,
+  });
   const left = OUTAGE_MS - (Date.now() - downAt);
   if (left > 0) await new Promise((r) => setTimeout(r, left));
   await stack.pg.restart();
@@ -49,21 +44,26 @@ test('database down 20 s: activities retry, all healed afterwards, no duplicates
   expect(worker.exited()).toBe(false);
   const inv = await stack.invariants(goalIds);
   const { rows } = await stack.pool.query(`select count(*)::int n from logs where message like '%HEAL_STEP_FAILED%'`);
-  // The first heal step of a goal started during the outage succeeded only after retries.
-  const attempts = { attempt: await firstStepAttempt(stack.client.workflow.getHandle(goalWorkflowId(duringOutage[0]))) };
+  // The failed steps were retried until they succeeded: a heal step is a local activity, and its
+  // marker records the attempt that succeeded. Some goal's step needed more than one.
+  let attempt = 0;
+  for (const goalId of goalIds) {
+    attempt = Math.max(attempt, await maxStepAttempt(stack.client.workflow.getHandle(goalWorkflowId(goalId))));
+    if (attempt >= 2) break;
+  }
+  const attempts = { attempt };
   console.log(`postgres-outage: retrying activity seen ${JSON.stringify(attempts)}; after ${JSON.stringify(inv)}; HEAL_STEP_FAILED alerts ${rows[0].n}`);
   expect(attempts.attempt).toBeGreaterThanOrEqual(2);
   expect(inv).toMatchObject({ healed: GOALS, goalsWithMoreThanOneTask: 0, workspacesOverCap: 0 });
 });
 
-/** The attempt on which a goal's first ensureGoalTask (a local activity) succeeded, from its marker
- * (the SDK core records {seq, attempt, activity_type, …} as JSON in the marker's `data`). */
-async function firstStepAttempt(handle: { fetchHistory(): Promise<temporal.api.history.v1.IHistory> }): Promise<number> {
+/** The highest attempt on which one of a goal's heal steps (local activities) succeeded, read from
+ * the markers (the SDK core records {seq, attempt, activity_type, …} as JSON in a marker's `data`). */
+async function maxStepAttempt(handle: { fetchHistory(): Promise<temporal.api.history.v1.IHistory> }): Promise<number> {
+  let max = 0;
   for (const event of (await handle.fetchHistory()).events ?? []) {
     const data = event.markerRecordedEventAttributes?.details?.data?.payloads?.[0]?.data;
-    if (!data) continue;
-    const marker = JSON.parse(Buffer.from(data).toString('utf8'));
-    if (marker.activity_type === 'ensureGoalTask') return marker.attempt;
+    if (data) max = Math.max(max, JSON.parse(Buffer.from(data).toString('utf8')).attempt ?? 0);
   }
-  throw new Error('no ensureGoalTask marker in the history');
+  return max;
 }
