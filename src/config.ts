@@ -123,6 +123,9 @@ const envSchema = z.object({
 
 export type Env = z.infer<typeof envSchema>;
 
+/** Every environment variable goalkeeper reads. */
+export const CONFIG_VARIABLES = Object.keys(envSchema.shape) as Array<keyof Env>;
+
 export interface Config {
   env: Env;
   policy: HealPolicy;
