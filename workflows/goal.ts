@@ -82,6 +82,8 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
   if (typeof input?.goalId !== 'string' || !UUID.test(input.goalId)) {
     throw ApplicationFailure.nonRetryable(`goalId must be a UUID, got ${JSON.stringify(input?.goalId)}`, 'InvalidInput');
   }
+  const startProblem = policyProblem(input.policy);
+  if (startProblem) throw ApplicationFailure.nonRetryable(`policy is invalid: ${startProblem}`, 'InvalidInput');
   const { goalId } = input;
   // The policy a heal signal brings replaces this one from the next cycle on, so an operator's
   // configuration change reaches running goals without restarting them.
@@ -120,7 +122,8 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
     }
     if (cyclesThisRun >= policy.maxCyclesPerRun || workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
-      await continueAsNew<typeof goalWorkflow>({ goalId, policy, state: state.snapshot() });
+      // A policy that arrived with a heal still waiting to be served travels with it.
+      await continueAsNew<typeof goalWorkflow>({ goalId, policy: nextPolicy ?? policy, state: state.snapshot() });
     }
   }
 

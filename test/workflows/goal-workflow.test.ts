@@ -143,6 +143,15 @@ test('a deleted goal ends the workflow; a goal id that is not a UUID fails it at
     args: [{ goalId: 'not-a-uuid', policy: testPolicy() }],
   });
   await expect(bad.result()).rejects.toMatchObject({ cause: { message: 'goalId must be a UUID, got "not-a-uuid"' } });
+
+  const badPolicy = await h.env.client.workflow.start('goalWorkflow', {
+    taskQueue: h.taskQueue,
+    workflowId: 'goal-bad-policy',
+    args: [{ goalId: missing, policy: { ...testPolicy(), assignableStatuses: [] } }],
+  });
+  await expect(badPolicy.result()).rejects.toMatchObject({
+    cause: { message: 'policy is invalid: assignableStatuses must be a non-empty list of statuses' },
+  });
 });
 
 test('continueAsNew after maxCyclesPerRun carries the retry state, alerts and cycle count', async () => {
