@@ -2,6 +2,7 @@
  * Data in the platform's shape for benchmarks and fault tests, plus the invariants every run must
  * keep: one open task per goal, no workspace over its provisioning cap, every goal healed.
  */
+import { loadConfig } from '../../src/config';
 import { Pool } from 'pg';
 import { Client, Connection } from '@temporalio/client';
 import { startGoal, type GoalTarget } from '../../src/temporal/goal-client';
@@ -108,16 +109,9 @@ export async function temporalClient(address: string): Promise<Client> {
   return new Client({ connection, namespace: 'default' });
 }
 
+/** The service's default policy (src/config.ts is its one definition) with a run's overrides. */
 export function benchPolicy(overrides: Partial<HealPolicy> = {}): HealPolicy {
-  return {
-    assignableStatuses: ['available', 'active'],
-    maxTaskRetries: 3,
-    retryBackoffSeconds: 60,
-    healthCheckIntervalSeconds: 300,
-    maxAutoProvisionedAgents: 3,
-    maxCyclesPerRun: 100,
-    ...overrides,
-  };
+  return { ...loadConfig({}).policy, ...overrides };
 }
 
 /** Starts goal workflows directly (what the dispatcher does per event), `concurrency` at a time. */

@@ -7,6 +7,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, type Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
+import { loadConfig } from '../../src/config';
 import { PgStore } from '../../src/store/pg-store';
 import { createGoalkeeperWorker, WORKFLOWS_PATH } from '../../src/temporal/worker';
 import { ensureSearchAttributes } from '../../src/temporal/search-attributes';
@@ -15,15 +16,8 @@ import type { goalWorkflow } from '../../workflows/goal';
 import type { HealPolicy } from '../../workflows/types';
 import { testServerExecutable } from './temporal';
 
-export const testPolicy = (overrides: Partial<HealPolicy> = {}): HealPolicy => ({
-  assignableStatuses: ['available', 'active'],
-  maxTaskRetries: 3,
-  retryBackoffSeconds: 60,
-  healthCheckIntervalSeconds: 300,
-  maxAutoProvisionedAgents: 3,
-  maxCyclesPerRun: 100,
-  ...overrides,
-});
+/** The service's default policy (src/config.ts is its one definition) with a test's overrides. */
+export const testPolicy = (overrides: Partial<HealPolicy> = {}): HealPolicy => ({ ...loadConfig({}).policy, ...overrides });
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 /** The workflow bundle is built once per test file (webpack is the slow part of Worker.create). */
