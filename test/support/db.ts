@@ -26,6 +26,9 @@ export async function createTestDatabase(options: { migrate?: boolean } = {}): P
   const url = adminUrl().replace(/\/[^/]*$/, `/${name}`);
   if (options.migrate !== false) await migrate(url);
   const pool = new Pool({ connectionString: url, max: 30 });
+  // pool.end() resolves before every backend has gone; `drop database … with (force)` then
+  // terminates the stragglers, whose FATAL 57P01 would otherwise be an unhandled pool error.
+  pool.on('error', () => undefined);
   return {
     url,
     pool,
