@@ -102,7 +102,7 @@ export class Dispatcher {
         this.options.log?.debug({ ...event, started }, 'goal workflow start requested');
         return started ? 'started' : 'already_running';
       }
-      await healGoal(this.target, event.goalId, `${event.kind} (${event.source})`);
+      await healGoal(this.target, event.goalId, `${event.kind} (${event.source})`, 'event');
       this.counts.signalled += 1;
       this.options.log?.debug(event, 'goal workflow signalled to heal');
       return 'signalled';

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
-import { goalWorkflowId, healSignal, statusQuery, type GoalStatus } from '../../workflows/messages';
+import { goalWorkflowId, healSignal, statusQuery, type GoalStatus, type HealRequest } from '../../workflows/messages';
 import type { goalWorkflow } from '../../workflows/goal';
 import type { HealPolicy } from '../../workflows/types';
 
@@ -60,13 +60,18 @@ export async function startGoal(target: GoalTarget, goalId: string): Promise<{ s
 
 /** Signals a heal, starting the workflow if it is not running. Returns the request id that the
  * status query's lastCycle.healRequestIds will carry once a cycle has served it. */
-export async function healGoal(target: GoalTarget, goalId: string, reason: string): Promise<string> {
+export async function healGoal(
+  target: GoalTarget,
+  goalId: string,
+  reason: string,
+  origin: HealRequest['origin'] = 'operator',
+): Promise<string> {
   assertGoalId(goalId);
   const requestId = randomUUID();
   await target.client.workflow.signalWithStart('goalWorkflow', {
     ...startOptions(target, goalId),
     signal: healSignal,
-    signalArgs: [{ reason, requestId, policy: target.policy }],
+    signalArgs: [{ reason, requestId, policy: target.policy, origin }],
   });
   return requestId;
 }
