@@ -54,12 +54,17 @@ export class GoalState {
     this.publishedAttributes = snapshot?.publishedAttributes ?? null;
   }
 
-  /** A heal request: queue it (bounded: a flood of signals is one more cycle, not a thousand),
-   * and give every task whose budget is spent a fresh one. A task with retries left keeps its count. */
-  requestHeal(request: HealRequest): void {
+  /** A heal request: queue it (bounded: a flood of signals is one more cycle, not a thousand).
+   * An operator's heal gives every task whose budget is spent a fresh one; a task with retries
+   * left keeps its count. A heal sent because of a change event never does: lifting an exhaustion
+   * is a human's call. A request that does not say who sent it predates `origin` and keeps the
+   * rule it was recorded under (only tasks already marked exhausted), so old histories replay. */
+  requestHeal(request: HealRequest, maxTaskRetries: number): void {
     if (this.pendingHeals.length < MAX_PENDING_HEALS) this.pendingHeals.push(request);
+    if (request.origin === 'event') return;
+    const spent = (s: TaskRetryState) => s.exhausted || (request.origin === 'operator' && s.used >= maxTaskRetries);
     for (const state of Object.values(this.retries)) {
-      if (state.exhausted) {
+      if (spent(state)) {
         state.exhausted = false;
         state.used = 0;
       }

@@ -16,6 +16,7 @@ import {
   condition,
   continueAsNew,
   log,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -76,6 +77,10 @@ const { ensureGoalTask, ensureTaskAgent } = proxyLocalActivities<GoalActivities>
 // scheduled/started/completed events in the history operators read.
 const { retryTask, recordEvent } = proxyActivities<GoalActivities>(STORE_CALL_OPTIONS);
 
+// Patch ids: behaviour added after workflows were already running (see workflow versioning).
+const RECOVERED_TASK_CLEARS_EXHAUSTION = 'recovered-task-clears-exhaustion';
+const TASK_AGENT_ALERT_CLOSES = 'task-agent-alert-closes';
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkflowSummary> {
@@ -98,12 +103,13 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
     const reason = typeof request?.reason === 'string' && request.reason.trim() !== '' ? request.reason.slice(0, 200) : null;
     if (reason === null) log.warn('heal signal without a reason; healing anyway', { goalId });
     const requestId = typeof request?.requestId === 'string' ? request.requestId.slice(0, 100) : undefined;
+    const origin = request?.origin === 'operator' || request?.origin === 'event' ? request.origin : undefined;
     if (request?.policy !== undefined) {
       const problem = policyProblem(request.policy);
       if (problem) log.warn('heal signal carried an invalid policy; keeping the current one', { goalId, problem });
       else nextPolicy = request.policy;
     }
-    state.requestHeal({ reason: reason ?? 'unspecified', requestId });
+    state.requestHeal({ reason: reason ?? 'unspecified', requestId, origin }, (nextPolicy ?? policy).maxTaskRetries);
   });
   setHandler(statusQuery, () => state.status());
 
@@ -200,6 +206,17 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
       state.closeAlertsWhere((k) => k === 'NO_AGENTS_AVAILABLE');
     }
 
+    // An exhausted task that someone set going again is no longer a reason to need intervention;
+    // its spent budget stays spent, so a new failure alerts again instead of retrying unasked.
+    // (patched: workflows recorded before this rule kept needs_intervention here.)
+    for (const task of ensured.tasks) {
+      const retries = state.retries[task.id];
+      if (task.status !== 'failed' && retries?.exhausted && patched(RECOVERED_TASK_CLEARS_EXHAUSTION)) {
+        retries.exhausted = false;
+        actions.push(`task ${task.id} is ${task.status} again: exhaustion cleared, budget stays spent`);
+      }
+    }
+
     // Failed tasks: retry after a durable backoff timer while the budget lasts.
     const stillFailed: string[] = [];
     for (const task of ensured.tasks.filter((t) => t.status === 'failed')) {
@@ -240,6 +257,10 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
           stillFailed.push(task.id);
           actions.push(`could not retry task ${task.id}: no assignable agent`);
           await raiseAlert('NO_AGENTS_AVAILABLE', task.id, 'critical', `failed task ${task.id} cannot be retried: no assignable agent`, actions);
+        } else if (r.outcome === 'goal_closed') {
+          // The goal closed during the backoff; the next cycle ends the workflow.
+          actions.push(`goal closed during the backoff; task ${task.id} not retried`);
+          state.requestHeal({ reason: 'goal closed during a retry backoff', origin: 'event' }, policy.maxTaskRetries);
         } else {
           actions.push(`task ${task.id} no longer failed (${r.outcome}); no retry`);
         }
@@ -248,8 +269,12 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
         await stepFailed('retry task', task.id, err, actions);
       }
     }
-    // A task that is no longer failed has its exhaustion alert resolved.
-    state.closeAlertsWhere((k) => k.startsWith('RETRIES_EXHAUSTED:') && !stillFailed.includes(k.slice('RETRIES_EXHAUSTED:'.length)));
+    // A task that is no longer failed has its task-scoped alerts resolved.
+    const resolvedFor = (prefix: string) => (k: string) => k.startsWith(prefix) && !stillFailed.includes(k.slice(prefix.length));
+    state.closeAlertsWhere(resolvedFor('RETRIES_EXHAUSTED:'));
+    // (patched: workflows recorded before this rule kept a task's NO_AGENTS_AVAILABLE open for good.)
+    const agentAlertResolved = resolvedFor('NO_AGENTS_AVAILABLE:');
+    if ([...state.openAlerts].some(agentAlertResolved) && patched(TASK_AGENT_ALERT_CLOSES)) state.closeAlertsWhere(agentAlertResolved);
     state.keepRetriesFor(ensured.tasks.map((t) => t.id));
     if (stepFailures === 0) state.closeAlertsWhere((k) => k.startsWith('HEAL_STEP_FAILED'));
 

@@ -62,7 +62,7 @@ export interface EnsureTaskAgentResult {
 }
 
 export interface RetryTaskResult {
-  outcome: 'not_found' | 'not_failed' | 'already_retried' | 'retried' | 'no_agent';
+  outcome: 'not_found' | 'not_failed' | 'goal_closed' | 'already_retried' | 'retried' | 'no_agent';
   taskId: string;
   agentId: string | null;
   /** The attempt number recorded for this retry (1 for the first retry ever of the task). */

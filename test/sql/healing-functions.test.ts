@@ -92,6 +92,34 @@ describe('goalkeeper_ensure_goal_task', () => {
     expect(await goalTasks(db.pool, goal)).toHaveLength(0);
   });
 
+  test("a healing call holding the goal's lock does not block the platform inserting a task for that goal", async () => {
+    const ws = await insertWorkspace(db.pool);
+    await insertAgent(db.pool, ws);
+    const goal = await insertGoal(db.pool, ws);
+    const healer = await db.pool.connect();
+    const platform = await db.pool.connect();
+    try {
+      await healer.query('begin');
+      await healer.query(`select goalkeeper_ensure_goal_task($1, array['available','active'], 3, 'test')`, [goal]);
+      // The foreign-key check of this insert takes FOR KEY SHARE on the goal: it must not wait
+      // for the open healing transaction (it would with FOR UPDATE; lock_timeout turns a wait into an error).
+      await platform.query('begin');
+      await platform.query(`set local lock_timeout = '2s'`);
+      await platform.query(
+        `insert into tasks (workspace_id, goal_id, name, status, updated_at) values ($1, $2, 'by the platform', 'completed', now())`,
+        [ws, goal],
+      );
+      await platform.query('commit');
+      await healer.query('commit');
+    } finally {
+      await platform.query('rollback').catch(() => undefined);
+      await healer.query('rollback').catch(() => undefined);
+      platform.release();
+      healer.release();
+    }
+    expect(await goalTasks(db.pool, goal)).toHaveLength(2);
+  });
+
   test('an empty assignable status set is refused with a message naming the problem', async () => {
     const ws = await insertWorkspace(db.pool);
     const goal = await insertGoal(db.pool, ws);
@@ -198,6 +226,18 @@ describe('goalkeeper_retry_task', () => {
     expect(await store.retryTask(t, 'key-2', rules)).toMatchObject({ outcome: 'retried', attempt: 2 });
     const { rows } = await db.pool.query('select attempt from goalkeeper_task_attempts where task_id = $1 order by attempt', [t]);
     expect(rows.map((r) => r.attempt)).toEqual([1, 2]);
+  });
+
+  test('a failed task of a goal that is no longer active is not put back to work', async () => {
+    const ws = await insertWorkspace(db.pool);
+    await insertAgent(db.pool, ws);
+    const goal = await insertGoal(db.pool, ws);
+    const task = await insertTask(db.pool, ws, goal, { status: 'failed' });
+    await db.pool.query(`update workspace_goals set status = 'completed' where id = $1`, [goal]);
+    const result = await store.retryTask(task, 'closed-goal-key', rules);
+    expect(result.outcome).toBe('goal_closed');
+    expect((await taskRow(db.pool, task)).status).toBe('failed');
+    expect(await provisionedCount(ws)).toBe(0);
   });
 
   test('the same retry asked by ten callers at once retries once', async () => {

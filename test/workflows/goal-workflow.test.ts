@@ -226,3 +226,124 @@ test('a heal signal carrying a new policy applies it from the next cycle; garbag
   }, 'the raised budget spent');
   expect(spent.retries[task]).toMatchObject({ used: 3, total: 4, exhausted: true });
 });
+
+test("a heal sent because of a change event cuts the wait short but never lifts an exhaustion; an operator's heal does", async () => {
+  const ws = await insertWorkspace(db.pool);
+  await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  const task = await insertTask(db.pool, ws, goal, { status: 'failed' });
+  await h.startGoal(goal, testPolicy({ maxTaskRetries: 1, retryBackoffSeconds: 5 }));
+  await h.eventually(async () => (await h.status(goal)).retries[task]?.used === 1, 'first retry');
+  await failTask(task);
+  await h.heal(goal, 'task_failed (notify)', { origin: 'event' });
+  const exhausted = await h.eventually(async () => {
+    const s = await h.status(goal);
+    return s.health === 'needs_intervention' && s;
+  }, 'exhausted');
+
+  // Another event (say a second task of the goal failed): a cycle runs, the exhaustion stays.
+  await h.heal(goal, 'task_failed (webhook)', { origin: 'event' });
+  const still = await h.eventually(async () => {
+    const s = await h.status(goal);
+    return s.cycles > exhausted.cycles && s;
+  }, 'a cycle for the event');
+  expect(still.health).toBe('needs_intervention');
+  expect(still.retries[task]).toMatchObject({ used: 1, total: 1, exhausted: true });
+  expect((await taskRow(db.pool, task)).status).toBe('failed');
+
+  await h.heal(goal, 'operator: prompt fixed', { origin: 'operator' });
+  await h.eventually(async () => (await h.status(goal)).retries[task]?.total === 2, 'retried on the fresh budget');
+  expect((await taskRow(db.pool, task)).status).toBe('pending');
+});
+
+test("an operator's heal gives a fresh budget to a task that spent it before any cycle marked it exhausted", async () => {
+  const ws = await insertWorkspace(db.pool);
+  await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  const task = await insertTask(db.pool, ws, goal, { status: 'failed' });
+  await h.startGoal(goal, testPolicy({ maxTaskRetries: 1, retryBackoffSeconds: 5 }));
+  await h.eventually(async () => (await h.status(goal)).retries[task]?.used === 1, 'first retry');
+  await failTask(task); // budget spent, not yet seen by a cycle
+  await h.heal(goal, 'operator: try again', { origin: 'operator' });
+  const after = await h.eventually(async () => {
+    const s = await h.status(goal);
+    return s.retries[task]?.total === 2 && s;
+  }, 'retried instead of exhausted');
+  expect(after.retries[task]).toMatchObject({ used: 1, exhausted: false });
+  expect(await logsFor(db.pool, goal, 'WORKSPACE HEALTH ALERT: RETRIES_EXHAUSTED')).toHaveLength(0);
+});
+
+test('an exhausted task that someone set going again clears needs_intervention, but its budget stays spent', async () => {
+  const ws = await insertWorkspace(db.pool);
+  await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  const task = await insertTask(db.pool, ws, goal, { status: 'failed' });
+  await h.startGoal(goal, testPolicy({ maxTaskRetries: 1, retryBackoffSeconds: 5 }));
+  await h.eventually(async () => (await h.status(goal)).retries[task]?.used === 1, 'first retry');
+  await failTask(task);
+  await h.heal(goal, 'task_failed (notify)', { origin: 'event' });
+  await h.eventually(async () => (await h.status(goal)).health === 'needs_intervention', 'exhausted');
+
+  // A human re-runs the task by hand.
+  await db.pool.query(`update tasks set status = 'pending' where id = $1`, [task]);
+  await h.heal(goal, 'task_updated (notify)', { origin: 'event' });
+  const recovered = await h.eventually(async () => {
+    const s = await h.status(goal);
+    return s.health === 'healthy' && s;
+  }, 'healthy again');
+  expect(recovered.retries[task]).toMatchObject({ used: 1, total: 1, exhausted: false });
+  expect(recovered.openAlerts).toEqual([]);
+
+  // It fails again: no unasked retry, a second alert for the new exhaustion.
+  await failTask(task);
+  await h.heal(goal, 'task_failed (notify)', { origin: 'event' });
+  const again = await h.eventually(async () => {
+    const s = await h.status(goal);
+    return s.health === 'needs_intervention' && s;
+  }, 'exhausted again');
+  expect(again.retries[task]).toMatchObject({ used: 1, total: 1, exhausted: true });
+  expect(await logsFor(db.pool, goal, 'WORKSPACE HEALTH ALERT: RETRIES_EXHAUSTED')).toHaveLength(2);
+});
+
+test("a failed task's NO_AGENTS_AVAILABLE alert closes once an agent appears and the task is retried", async () => {
+  const ws = await insertWorkspace(db.pool);
+  const idle = await insertAgent(db.pool, ws, { status: 'idle' });
+  const goal = await insertGoal(db.pool, ws);
+  const task = await insertTask(db.pool, ws, goal, { status: 'failed', agentId: idle });
+  // No provisioning allowed and no assignable agent: the retry cannot find one.
+  await h.startGoal(goal, testPolicy({ maxAutoProvisionedAgents: 0, retryBackoffSeconds: 5 }));
+  const stuck = await h.eventually(async () => {
+    const s = await h.status(goal);
+    return s.openAlerts.includes(`NO_AGENTS_AVAILABLE:${task}`) && s;
+  }, 'task-scoped alert');
+  expect(stuck.health).toBe('degraded');
+
+  const agent = await insertAgent(db.pool, ws, { status: 'available' });
+  await h.heal(goal, 'agent added', { origin: 'event' });
+  const healed = await h.eventually(async () => {
+    const s = await h.status(goal);
+    return s.retries[task]?.used === 1 && s.lastCycle?.health === 'healthy' && s;
+  }, 'retried with the new agent');
+  expect(healed.openAlerts).toEqual([]);
+  expect(await taskRow(db.pool, task)).toMatchObject({ status: 'pending', agent_id: agent });
+});
+
+test('a goal completed during a retry backoff gets no task put back to work, and the workflow ends', async () => {
+  const ws = await insertWorkspace(db.pool);
+  const agent = await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  const task = await insertTask(db.pool, ws, goal, { status: 'failed', agentId: null });
+  const handle = await h.startGoal(goal, testPolicy({ retryBackoffSeconds: 60 }));
+  // The cycle gave the failed task an agent and now waits out the 60 s backoff (no time skips
+  // until the test waits on the workflow's result).
+  const deadline = Date.now() + 30_000;
+  while ((await taskRow(db.pool, task)).agent_id !== agent) {
+    if (Date.now() > deadline) throw new Error('the failed task never got its agent');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await db.pool.query(`update workspace_goals set status = 'completed' where id = $1`, [goal]);
+  expect(await handle.result()).toMatchObject({ goalId: goal, closedReason: 'goal_completed' });
+  expect((await taskRow(db.pool, task)).status).toBe('failed');
+  const attempts = await db.pool.query('select count(*)::int as n from goalkeeper_task_attempts where task_id = $1', [task]);
+  expect(attempts.rows[0].n).toBe(0);
+});
