@@ -7,7 +7,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { HealingStore } from '../src/store/port';
 import type { GoalTarget } from '../src/temporal/goal-client';
 import { reconcileBatch, type BatchResult } from '../src/reconcile';
-import { isUuid } from './guards';
+import { isUuid, storeCall } from './guards';
 
 export interface ReconcileActivityDeps {
   store: HealingStore;
@@ -28,7 +28,10 @@ export function createReconcileActivities({ store, target }: ReconcileActivityDe
       if (!Number.isInteger(input.limit) || input.limit < 1) {
         throw ApplicationFailure.nonRetryable(`limit must be a positive integer, got ${input.limit}`, 'InvalidInput');
       }
-      return reconcileBatch(store, target, input.after, input.limit);
+      // storeCall keeps the store's verdict: an unreachable database is retried by the schedule's
+      // activity retry policy, a refused call (missing grant, missing function) fails at once. Only
+      // the store throws StoreError; Temporal start failures pass through unchanged.
+      return storeCall('reconcile batch', () => reconcileBatch(store, target, input.after, input.limit));
     },
   };
 }

@@ -13,6 +13,22 @@ class RealtimeUnused {
   }
 }
 
+/**
+ * Whether a failed RPC can succeed if tried again, judged by the HTTP status first: the status says
+ * whether the request or the service is at fault, whatever the code. PostgREST's own PGRST codes span
+ * both: PGRST000-002 (503) and PGRST003 (504) mean its database is unreachable or its pool is
+ * exhausted, so a Postgres outage behind Supabase must be retried, while PGRST202 (404, unknown
+ * function) or PGRST301 (401, bad JWT) never get better.
+ * - 0 (supabase-js's status when fetch itself failed: DNS, refused, reset), 5xx, 408, 429: retryable.
+ * - any other 4xx: the request is refused as sent (bad input, missing grant): not retryable.
+ * - anything else carrying an error (a 2xx body that is not JSON, from a proxy): the SQLSTATE decides.
+ */
+export function isRetryableRestFailure(status: number, code: string | null | undefined): boolean {
+  if (status === 0 || status >= 500 || status === 408 || status === 429) return true;
+  if (status >= 400) return false;
+  return isRetryableSqlState(code);
+}
+
 export class SupabaseStore implements HealingStore {
   readonly kind = 'supabase' as const;
   private readonly client: SupabaseClient;
@@ -36,11 +52,11 @@ export class SupabaseStore implements HealingStore {
     }
     if (result.error) {
       const { code, message, details, hint } = result.error;
-      // PostgREST answers network trouble and gateway errors without a SQLSTATE; its own PGRST
-      // codes are about the request (unknown function, bad arguments) and will not get better.
-      const retryable = code?.startsWith('PGRST') ? false : result.status >= 500 || isRetryableSqlState(code);
-      const text = [message, details, hint].filter(Boolean).join(' — ');
-      throw new StoreError(`${map.rpcName[fn]}: ${text}`, retryable, code ?? null);
+      const retryable = isRetryableRestFailure(result.status, code);
+      // supabase-js puts a fetch failure's stack in details: keep its cause, not the frames.
+      const cause = details?.split('\n').filter((line) => line.trim() !== '' && !/^\s+at /.test(line)).join(' ');
+      const text = [message, cause, hint].filter(Boolean).join(' — ');
+      throw new StoreError(`${map.rpcName[fn]}: ${text}`, retryable, code || null);
     }
     return result.data;
   }

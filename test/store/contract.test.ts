@@ -4,12 +4,16 @@
  * the way a Supabase project is (anon, authenticated, service_role and their default privileges)
  * before goalkeeper's migrations run, so the grants migration is what keeps anon out.
  */
+import { Client as TemporalClient, Connection } from '@temporalio/client';
 import { Client } from 'pg';
 import { storeCall } from '../../activities/guards';
+import { createReconcileActivities } from '../../activities/reconcile';
+import { loadConfig } from '../../src/config';
+import type { GoalTarget } from '../../src/temporal/goal-client';
 import { migrate } from '../../src/store/migrate';
 import { PgStore } from '../../src/store/pg-store';
 import { StoreError, type HealingStore } from '../../src/store/port';
-import { SupabaseStore } from '../../src/store/supabase-store';
+import { SupabaseStore, isRetryableRestFailure } from '../../src/store/supabase-store';
 import { freePort } from '../../src/embedded/postgres';
 import type { AgentRules } from '../../workflows/types';
 import { createTestDatabase, goalTasks, insertAgent, insertGoal, insertTask, insertWorkspace, type TestDatabase } from '../support/db';
@@ -36,6 +40,16 @@ afterAll(async () => {
   await rest?.close();
   await db?.drop();
 });
+
+/** A real client on a lazy connection nothing listens on: the reconcile activity needs a target,
+ * and these tests fail at the store before any workflow start would use it. */
+function unusedTarget(): GoalTarget {
+  return {
+    client: new TemporalClient({ connection: Connection.lazy({ address: '127.0.0.1:1' }) }),
+    taskQueue: 'contract-unused',
+    policy: loadConfig({}).policy,
+  };
+}
 
 async function storeError(promise: Promise<unknown>): Promise<StoreError> {
   const err = await promise.then(
@@ -149,6 +163,20 @@ describe.each(adapters)('store contract: %s adapter', (kind, make, makeUnreachab
     expect(await goalTasks(db.pool, goal)).toHaveLength(0);
   });
 
+  test('counts agents by status across workspaces, as numbers', async () => {
+    const before = await store.agentStatusCounts();
+    const ws = await insertWorkspace(db.pool);
+    await insertAgent(db.pool, ws, { status: 'busy' });
+    await insertAgent(db.pool, ws, { status: 'busy' });
+    await insertAgent(db.pool, ws, { status: `offline-${kind}` });
+    const after = await store.agentStatusCounts();
+    expect(after.busy).toBe((before.busy ?? 0) + 2);
+    expect(after[`offline-${kind}`]).toBe(1);
+    const { rows } = await db.pool.query<{ status: string; n: number }>('select status, count(*)::int as n from agents group by status');
+    expect(after).toEqual(Object.fromEntries(rows.map((r) => [r.status, r.n])));
+    for (const n of Object.values(after)) expect(typeof n).toBe('number');
+  });
+
   test('input the database refuses is a non-retryable error, and reaches the workflow as one', async () => {
     const ws = await insertWorkspace(db.pool);
     const goal = await insertGoal(db.pool, ws);
@@ -167,9 +195,60 @@ describe.each(adapters)('store contract: %s adapter', (kind, make, makeUnreachab
       const err = await storeError(unreachable.listActiveGoals(null, 1));
       expect(err.retryable).toBe(true);
       await expect(storeCall('list', () => unreachable.listActiveGoals(null, 1))).rejects.toMatchObject({ nonRetryable: false, type: 'StoreUnavailable' });
+      // The reconcile sweep's activity types it the same way (it lists goals before starting any).
+      const reconcile = createReconcileActivities({ store: unreachable, target: unusedTarget() });
+      await expect(reconcile.reconcileBatch({ after: null, limit: 1 })).rejects.toMatchObject({ nonRetryable: false, type: 'StoreUnavailable' });
     } finally {
       await unreachable.close();
     }
+  });
+});
+
+describe('Supabase adapter: how PostgREST failures are typed', () => {
+  test('a Postgres outage behind PostgREST (503 PGRST001) is retryable and reaches the activities as StoreUnavailable', async () => {
+    const deadDatabase = `postgres://postgres:x@127.0.0.1:${await freePort()}/platform`;
+    const down = await startPostgrestStandin(deadDatabase, undefined, { databaseReachable: false });
+    const store = new SupabaseStore(down.url, down.serviceRoleKey);
+    try {
+      const response = await fetch(`${down.url}/rest/v1/rpc/goalkeeper_list_active_goals`, {
+        method: 'POST',
+        headers: { apikey: down.serviceRoleKey, authorization: `Bearer ${down.serviceRoleKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ p_after: null, p_limit: 1 }),
+      });
+      expect(response.status).toBe(503);
+      const body = (await response.json()) as Record<string, unknown>;
+      expect(body).toMatchObject({ code: down.backend === 'postgrest' ? expect.stringMatching(/^PGRST00[0-3]$/) : 'PGRST001' });
+      expect(Object.keys(body).sort()).toEqual(['code', 'details', 'hint', 'message']);
+
+      const err = await storeError(store.listActiveGoals(null, 1));
+      expect(err).toMatchObject({ retryable: true, code: expect.stringMatching(/^PGRST00[0-3]$/) });
+      await expect(storeCall('list active goals', () => store.listActiveGoals(null, 1))).rejects.toMatchObject({
+        nonRetryable: false,
+        type: 'StoreUnavailable',
+      });
+    } finally {
+      await store.close();
+      await down.close();
+    }
+  });
+
+  test.each([
+    [0, '', true, 'fetch failed (refused, reset, DNS)'],
+    [503, 'PGRST000', true, 'database unreachable'],
+    [503, 'PGRST001', true, 'database client error'],
+    [503, 'PGRST002', true, 'schema cache not loaded'],
+    [504, 'PGRST003', true, 'pool acquisition timeout'],
+    [502, '', true, 'gateway in front of PostgREST'],
+    [500, '40001', true, 'serialization failure'],
+    [408, '', true, 'request timeout'],
+    [429, '', true, 'rate limited'],
+    [400, '22023', false, 'invalid parameter value'],
+    [401, '42501', false, 'anon lacks EXECUTE'],
+    [401, 'PGRST301', false, 'bad JWT'],
+    [404, 'PGRST202', false, 'unknown function'],
+    [409, '23505', false, 'unique violation'],
+  ])('HTTP %i with code %j → retryable %s (%s)', (status, code, retryable) => {
+    expect(isRetryableRestFailure(status, code)).toBe(retryable);
   });
 });
 
@@ -190,6 +269,8 @@ describe('only the service role may call the healing functions', () => {
     const anon = new SupabaseStore(rest.url, rest.anonKey);
     const err = await storeError(anon.ensureGoalTask(goal, rules));
     expect(err).toMatchObject({ retryable: false, code: '42501' });
+    const reconcile = createReconcileActivities({ store: anon, target: unusedTarget() });
+    await expect(reconcile.reconcileBatch({ after: null, limit: 1 })).rejects.toMatchObject({ nonRetryable: true, type: 'StoreRejected' });
     expect(await goalTasks(db.pool, goal)).toHaveLength(0);
   });
 

@@ -12,6 +12,8 @@
  * - The call runs in a transaction under `set local role <jwt role>`, with request.jwt.claims set,
  *   so the database's own grants decide who may call what.
  * - Errors are JSON {code, message, details, hint} with PostgREST's SQLSTATE → HTTP status table.
+ * - When it cannot reach its database it answers 503 PGRST001 ("Database client error. Retrying the
+ *   connection."), and 504 PGRST003 when no pool connection frees up in time, as PostgREST does.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { execFileSync, spawn } from 'node:child_process';
@@ -106,9 +108,36 @@ export function httpStatusFor(code: string, authenticated: boolean): number {
 
 interface RestError { code: string; message: string; details: string | null; hint: string | null }
 
+/** How long a request waits for a pool connection before PostgREST gives up with PGRST003. */
+const POOL_ACQUISITION_TIMEOUT_MS = 5_000;
+
+/** A failure to get a working database connection at all (as opposed to an error the database
+ * raised while running the call): node's socket errors, pg's connection-class SQLSTATEs (08*,
+ * 57P01-57P03 shutdown/cannot-connect-now) and pg's own "Connection terminated" errors. */
+function connectionFailure(err: unknown): RestError & { status: number } | null {
+  const e = err as { code?: string; message?: string };
+  const message = e?.message ?? String(err);
+  if (/timeout exceeded when trying to connect/i.test(message)) {
+    return { status: 504, code: 'PGRST003', message: 'Timed out acquiring connection from connection pool.', details: null, hint: null };
+  }
+  const code = typeof e?.code === 'string' ? e.code : '';
+  const socket = /^E[A-Z]+$/.test(code); // ECONNREFUSED, ECONNRESET, ENOTFOUND, ETIMEDOUT, …
+  const sqlConnection = code.startsWith('08') || ['57P01', '57P02', '57P03'].includes(code);
+  if (!socket && !sqlConnection && !/connection terminated|connection ended/i.test(message)) return null;
+  return { status: 503, code: 'PGRST001', message: 'Database client error. Retrying the connection.', details: message, hint: null };
+}
+
 function send(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
   res.end(JSON.stringify(body));
+}
+
+/** Answers a connection failure the way PostgREST does; anything else is not ours to map here. */
+function sendConnectionFailure(res: ServerResponse, err: unknown): void {
+  const down = connectionFailure(err);
+  if (!down) throw err;
+  const { status, ...body } = down;
+  send(res, status, body satisfies RestError);
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {
@@ -124,13 +153,16 @@ const IDENT = /^[a-z_][a-z0-9_]*$/;
 async function findFunction(pool: Pool, name: string, given: string[]) {
   const { rows } = await pool.query<{ args: Array<{ name: string; type: string; has_default: boolean }> }>(
     `select coalesce(json_agg(json_build_object('name', a.name, 'type', format_type(a.type, null),
-              'has_default', a.ord > p.pronargs - p.pronargdefaults) order by a.ord), '[]') as args
+              'has_default', a.ord > p.pronargs - p.pronargdefaults) order by a.ord)
+                filter (where a.name is not null), '[]') as args
        from pg_proc p join pg_namespace n on n.oid = p.pronamespace
        left join lateral unnest(p.proargnames, p.proargtypes::oid[]) with ordinality as a(name, type, ord) on true
       where n.nspname = 'public' and p.proname = $1
       group by p.oid`,
     [name],
   );
+  // (A function without arguments has null proargnames: the filter keeps its list empty instead of
+  // one null argument that nothing could ever supply.)
   // Overloads: the one whose argument names cover the given keys and whose required ones are given.
   return rows.map((r) => r.args).find((args) => {
     const names = new Set(args.map((a) => a.name));
@@ -163,7 +195,12 @@ async function handleRpc(pool: Pool, jwtSecret: string, req: IncomingMessage, re
     return send(res, 400, { code: 'PGRST102', message: 'Empty or invalid json', details: null, hint: null });
   }
   const keys = Object.keys(args);
-  const signature = await (IDENT.test(fn) && keys.every((k) => IDENT.test(k)) ? findFunction(pool, fn, keys) : undefined);
+  let signature: Awaited<ReturnType<typeof findFunction>>;
+  try {
+    signature = await (IDENT.test(fn) && keys.every((k) => IDENT.test(k)) ? findFunction(pool, fn, keys) : undefined);
+  } catch (err) {
+    return sendConnectionFailure(res, err);
+  }
   if (!signature) {
     return send(res, 404, {
       code: 'PGRST202',
@@ -179,7 +216,13 @@ async function handleRpc(pool: Pool, jwtSecret: string, req: IncomingMessage, re
          from json_to_record($1::json) as _args(${recordType})`
     : `select to_json(${fn}()) as result`;
 
-  const client = await pool.connect();
+  let client;
+  try {
+    client = await pool.connect();
+  } catch (err) {
+    return sendConnectionFailure(res, err);
+  }
+  let broken = false;
   try {
     await client.query('begin');
     await client.query(`set local role ${IDENT.test(role) ? role : 'anon'}`);
@@ -188,6 +231,10 @@ async function handleRpc(pool: Pool, jwtSecret: string, req: IncomingMessage, re
     await client.query('commit');
     send(res, 200, rows[0]?.result ?? null);
   } catch (err) {
+    if (connectionFailure(err)) {
+      broken = true; // the connection died mid-call: drop it from the pool, report the outage
+      return sendConnectionFailure(res, err);
+    }
     await client.query('rollback').catch(() => undefined);
     const e = err as { code?: string; message: string; detail?: string; hint?: string };
     const code = e.code ?? 'XX000';
@@ -198,7 +245,7 @@ async function handleRpc(pool: Pool, jwtSecret: string, req: IncomingMessage, re
       hint: e.hint ?? null,
     } satisfies RestError);
   } finally {
-    client.release();
+    client.release(broken);
   }
 }
 
@@ -211,7 +258,7 @@ function onPath(command: string): string | undefined {
 }
 
 /** The real PostgREST, when installed, on its own port; the gateway then only forwards to it. */
-async function startRealPostgrest(binary: string, databaseUrl: string, jwtSecret: string) {
+async function startRealPostgrest(binary: string, databaseUrl: string, jwtSecret: string, databaseReachable: boolean) {
   const port = await freePort();
   const child = spawn(binary, [], {
     stdio: 'ignore',
@@ -229,7 +276,10 @@ async function startRealPostgrest(binary: string, databaseUrl: string, jwtSecret
   const deadline = Date.now() + 20_000;
   for (;;) {
     try {
-      if ((await fetch(`${base}/`)).status < 500) break;
+      // Ready means its schema cache is loaded; with the database down on purpose, listening is all
+      // it will ever get to (it answers 503 until the database comes back).
+      const status = (await fetch(`${base}/`)).status;
+      if (status < 500 || !databaseReachable) break;
     } catch {
       /* not listening yet */
     }
@@ -248,10 +298,16 @@ async function forward(base: string, req: IncomingMessage, res: ServerResponse, 
   res.end(Buffer.from(await upstream.arrayBuffer()));
 }
 
-export async function startPostgrestStandin(databaseUrl: string, jwtSecret = 'goalkeeper-test-jwt-secret-at-least-32-chars'): Promise<PostgrestStandin> {
+export async function startPostgrestStandin(
+  databaseUrl: string,
+  jwtSecret = 'goalkeeper-test-jwt-secret-at-least-32-chars',
+  options: { /** false when the test points it at a database that is down on purpose */ databaseReachable?: boolean } = {},
+): Promise<PostgrestStandin> {
   const binary = onPath('postgrest');
-  const real = binary ? await startRealPostgrest(binary, databaseUrl, jwtSecret) : undefined;
-  const pool = new Pool({ connectionString: databaseUrl, max: 10 });
+  const real = binary ? await startRealPostgrest(binary, databaseUrl, jwtSecret, options.databaseReachable ?? true) : undefined;
+  const pool = new Pool({ connectionString: databaseUrl, max: 10, connectionTimeoutMillis: POOL_ACQUISITION_TIMEOUT_MS });
+  // A connection dropped while idle (the database restarting) must not crash the test process.
+  pool.on('error', () => undefined);
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const match = /^\/rest\/v1(\/.*)$/.exec(url.pathname);
