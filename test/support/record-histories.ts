@@ -70,10 +70,35 @@ const continueAsNewCarriesState: Scenario = async (h, db) => {
   return { goalId: goal, runId: handle.firstExecutionRunId };
 };
 
+/** Change-event heals keep an exhaustion, a hand-restarted task clears it, and a failed task's
+ * NO_AGENTS_AVAILABLE closes once an agent appears: the paths behind the workflow's patches. */
+const eventHealsAndRecoveries: Scenario = async (h, db) => {
+  const ws = await insertWorkspace(db.pool, 'recoveries');
+  const idle = await insertAgent(db.pool, ws, { status: 'idle' });
+  const goal = await insertGoal(db.pool, ws);
+  const task = await insertTask(db.pool, ws, goal, { status: 'failed', agentId: idle });
+  const handle = await h.startGoal(goal, testPolicy({ maxTaskRetries: 1, retryBackoffSeconds: 5, maxAutoProvisionedAgents: 0 }));
+  await h.eventually(async () => (await h.status(goal)).openAlerts.includes(`NO_AGENTS_AVAILABLE:${task}`), 'no agent');
+  await insertAgent(db.pool, ws, { status: 'available' });
+  await h.heal(goal, 'agent added', { origin: 'event' });
+  await h.eventually(async () => (await h.status(goal)).retries[task]?.used === 1, 'retried');
+  await db.pool.query(`update tasks set status = 'failed' where id = $1`, [task]);
+  await h.heal(goal, 'task_failed (notify)', { origin: 'event' });
+  await h.eventually(async () => (await h.status(goal)).health === 'needs_intervention', 'exhausted');
+  await db.pool.query(`update tasks set status = 'pending' where id = $1`, [task]);
+  await h.heal(goal, 'task_updated (notify)', { origin: 'event' });
+  await h.eventually(async () => (await h.status(goal)).health === 'healthy', 'recovered');
+  await db.pool.query(`update workspace_goals set status = 'archived' where id = $1`, [goal]);
+  await h.heal(goal, 'goal_closed (notify)', { origin: 'event' });
+  await handle.result();
+  return { goalId: goal, runId: handle.firstExecutionRunId };
+};
+
 export const SCENARIOS: Record<string, Scenario> = {
   'incident-retries-exhausted': incidentRetriesExhausted,
   'task-created-agent-replaced': taskCreatedAgentReplaced,
   'continue-as-new-carries-state': continueAsNewCarriesState,
+  'event-heals-and-recoveries': eventHealsAndRecoveries,
 };
 
 async function main() {
@@ -82,7 +107,11 @@ async function main() {
   const db = await createTestDatabase();
   const h = await startWorkflowHarness(db.url);
   try {
-    for (const [name, scenario] of Object.entries(SCENARIOS)) {
+    // `npm run record-histories -- <name> …` re-records only those; no names: all of them.
+    const only = process.argv.slice(2);
+    const unknown = only.filter((name) => !(name in SCENARIOS));
+    if (unknown.length) throw new Error(`unknown scenario(s) ${unknown.join(', ')}; known: ${Object.keys(SCENARIOS).join(', ')}`);
+    for (const [name, scenario] of Object.entries(SCENARIOS).filter(([name]) => only.length === 0 || only.includes(name))) {
       const { goalId, runId } = await scenario(h, db);
       // The first run: for continue-as-new it ends in WorkflowExecutionContinuedAsNew.
       const history = await h.env.client.workflow.getHandle(goalWorkflowId(goalId), runId).fetchHistory();
