@@ -157,3 +157,20 @@ test('1,200 random and mutated webhook bodies: all 4xx, no crash, nothing writte
   expect(await rowCounts(stack.pool)).toEqual(before);
   expect(await goalWorkflows()).toBe(workflowsBefore);
 });
+
+test('an agent status the configuration does not know: a new worker warns about it at start, never silence', async () => {
+  await stack.pool.query(
+    `insert into agents (workspace_id, name, role, seniority, status) values ($1, 'paused agent', 'writer', 'senior', 'paused')`,
+    [stack.workspaces.ids[1]],
+  );
+  const worker = await stack.startWorker();
+  const line = await waitFor(
+    'the unknown-status warning in the worker output',
+    () => worker.output().split('\n').find((l) => l.includes('"paused"') && l.includes('does not know')),
+    { timeoutMs: 60_000 },
+  );
+  const entry = JSON.parse(line.slice(line.indexOf('{')));
+  expect(entry).toMatchObject({ level: 40, status: 'paused', agents: 1 });
+  // Unknown means not assignable: the warning says so, and says how to change it.
+  expect(entry.msg).toMatch(/NOT assignable.*AGENT_ASSIGNABLE_STATUSES/);
+});
