@@ -4,7 +4,7 @@
  * the same Postgres server, same migrations and seed) and its own task queue, so workflows left by
  * one scenario never wake up inside another's measurement.
  *
- *   node dist/bench/run.js --scenarios latency,burst,floor,polling,idle,cycles
+ *   node dist/bench/run.js --scenarios latency,burst,floor,ceiling,polling,idle,cycles
  *   node dist/bench/run.js --scenarios burst --goals 1000 --tag small
  *   node dist/bench/run.js --cache -1 --max-wft -1 --max-act -1 --pool 10 --pragmas '' --node-flags ''   (untuned: SDK defaults)
  */
@@ -52,7 +52,7 @@ interface Options {
 
 const program = new Command()
   .name('bench')
-  .option('--scenarios <list>', 'latency,burst,floor,polling,idle,cycles', 'latency,polling,burst,floor,idle,cycles')
+  .option('--scenarios <list>', 'latency,burst,floor,ceiling,polling,idle,cycles', 'latency,polling,burst,floor,ceiling,idle,cycles')
   .option('--goals <n>', 'burst and floor size', (v) => Number(v), 10_000)
   .option('--rate <n>', 'latency: goals inserted per second', (v) => Number(v), 20)
   .option('--seconds <n>', 'latency and polling: run length', (v) => Number(v), 60)
@@ -233,6 +233,18 @@ async function main(): Promise<void> {
         writeResult(`burst${tag}`, { ...common, ...r, goalIds: undefined, floorGoalsPerSecond: floorRate ?? null, ratioToFloor: ratio });
       } finally {
         await s.close();
+      }
+    }
+    if (wanted.has('ceiling')) {
+      const client = await temporalClient(temporal.address);
+      try {
+        const r = await scenarios.ceiling(client, temporal.address, { goals: o.goals, worker: workerOptions(o) });
+        printTable(`ceiling (${r.goals} minimal workflows: start, one local activity, a timer; no database)`, [
+          ['all ran after ms', r.allArrivedMs], ['workflows/s', r.workflowsPerSecond], ['all started after ms', r.startedAllMs],
+        ]);
+        writeResult(`ceiling${tag}`, { ...common, ...r });
+      } finally {
+        await client.connection.close();
       }
     }
     if (wanted.has('cycles')) {

@@ -3,7 +3,9 @@
  * and returns plain figures; bench/run.ts prints and stores them.
  */
 import { Pool } from 'pg';
+import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import { PgStore } from '../src/store/pg-store';
 import type { GoalTarget } from '../src/temporal/goal-client';
 import { healGoal, startGoal } from '../src/temporal/goal-client';
@@ -124,6 +126,51 @@ export async function burst(env: Env, opts: { goals: number; startConcurrency?: 
     workerRssPeakMb: Math.round(rssPeak),
     goalIds,
   };
+}
+
+/** The dev server's own ceiling: the same number of workflow starts, 64 in flight (as the
+ * dispatcher keeps), of the minimal per-goal workflow (bench/ceiling-workflow.ts) served by a
+ * worker with the burst's settings in this process; time until every one ran its first step. */
+export async function ceiling(client: Client, address: string, opts: { goals: number; startConcurrency?: number; worker: Record<string, unknown> }) {
+  const taskQueue = `bench-ceiling-${randomUUID()}`;
+  let arrivedCount = 0;
+  let lastArrival = 0;
+  const connection = await NativeConnection.connect({ address });
+  const worker = await Worker.create({
+    connection,
+    taskQueue,
+    workflowsPath: require.resolve('./ceiling-workflow'),
+    activities: {
+      async arrived() {
+        arrivedCount += 1;
+        lastArrival = Date.now();
+      },
+    },
+    ...opts.worker,
+  });
+  const running = worker.run();
+  try {
+    const t0 = Date.now();
+    let next = 0;
+    const lane = async () => {
+      while (next < opts.goals) {
+        const i = next++;
+        await client.workflow.start('ceilingWorkflow', { taskQueue, workflowId: `ceiling-${taskQueue}-${i}` });
+      }
+    };
+    await Promise.all(Array.from({ length: opts.startConcurrency ?? 64 }, lane));
+    const startedAllMs = Date.now() - t0;
+    await waitFor(`${opts.goals} minimal workflows to run their first step`, () => arrivedCount >= opts.goals, {
+      timeoutMs: Math.max(300_000, opts.goals * 100),
+      intervalMs: 100,
+    });
+    const ms = lastArrival - t0;
+    return { goals: opts.goals, allArrivedMs: ms, startedAllMs, workflowsPerSecond: Number(((opts.goals * 1000) / ms).toFixed(1)) };
+  } finally {
+    worker.shutdown();
+    await running;
+    await connection.close();
+  }
 }
 
 function rules(): AgentRules {
