@@ -1,6 +1,6 @@
 /**
  * Prometheus metrics on METRICS_PORT (0 = off): what goalkeeper healed, how long it took, which
- * alerts it raised, how many retries it made. Fed by the activities' HealingEvents hook; a worker
+ * alerts it raised, how many retries it made, and the Temporal SDK runtime's own metrics. Fed by the activities' HealingEvents hook; a worker
  * created without explicit events uses the process-wide metrics once startMetrics has run, so the
  * code that builds the worker need not know metrics exist.
  *
@@ -12,9 +12,11 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from 'pino';
 import type { HealingEvents } from '../activities';
+import { freePort } from './embedded/postgres';
+import { temporalLevel, temporalLogger } from './log';
 
 export type HealKind = Parameters<NonNullable<HealingEvents['onHealed']>>[0];
 
@@ -75,10 +77,25 @@ export function createMetrics(options: { settleMs?: number; defaultMetrics?: boo
 }
 
 let processMetrics: GoalkeeperMetrics | undefined;
+let processLog: Logger | undefined;
 
-/** The HealingEvents a worker uses when none were given: the process's metrics, if started. */
-export function processHealingEvents(): HealingEvents | undefined {
-  return processMetrics?.events;
+/**
+ * The HealingEvents a worker uses when none were given: each healing action logged with the
+ * AUTO-HEALING marker (the platform's own marker for them) and each alert with WORKSPACE HEALTH
+ * ALERT, on the process's logger, and counted in the process's metrics. Looked up at each call, so
+ * a worker built before metrics started still feeds them.
+ */
+export function processHealingEvents(): Required<HealingEvents> {
+  return {
+    onHealed(kind, goalId) {
+      processLog?.info({ goalId, kind }, `AUTO-HEALING: ${kind}`);
+      processMetrics?.events.onHealed(kind, goalId);
+    },
+    onAlert(issueType) {
+      processLog?.warn({ issueType }, `WORKSPACE HEALTH ALERT: ${issueType}`);
+      processMetrics?.events.onAlert(issueType);
+    },
+  };
 }
 
 export interface MetricsServer {
@@ -87,15 +104,51 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
-/** Serves /metrics on `port` (0 picks a free one) and makes these the process's metrics. */
-export async function startMetricsServer(port: number, options: { host?: string; settleMs?: number } = {}): Promise<MetricsServer> {
+export interface MetricsServerOptions {
+  host?: string;
+  settleMs?: number;
+  /** The SDK runtime's Prometheus endpoint, appended to every scrape (see installRuntime). */
+  runtimeMetricsUrl?: string;
+}
+
+/** A scrape of the runtime's exporter waits this long at most: /metrics must answer even if the
+ * exporter hangs, with goalkeeper_runtime_metrics_up 0 saying why the SDK's series are missing. */
+const RUNTIME_SCRAPE_TIMEOUT_MS = 2_000;
+
+/** Serves /metrics on `port` (0 picks a free one) and makes these the process's metrics. With
+ * `runtimeMetricsUrl`, each scrape also carries the Temporal SDK runtime's metrics, so Prometheus
+ * needs one target per process. */
+export async function startMetricsServer(port: number, options: MetricsServerOptions = {}): Promise<MetricsServer> {
   const metrics = createMetrics({ settleMs: options.settleMs });
+  const runtimeUp = options.runtimeMetricsUrl
+    ? new Gauge({
+        name: 'goalkeeper_runtime_metrics_up',
+        help: "1 when this scrape includes the Temporal SDK runtime's metrics, 0 when its exporter did not answer",
+        registers: [metrics.registry],
+      })
+    : undefined;
+  const scrape = async (): Promise<string> => {
+    let runtimeText = '';
+    if (options.runtimeMetricsUrl && runtimeUp) {
+      try {
+        const response = await fetch(options.runtimeMetricsUrl, { signal: AbortSignal.timeout(RUNTIME_SCRAPE_TIMEOUT_MS) });
+        if (!response.ok) throw new Error(`HTTP ${response.status}`);
+        runtimeText = await response.text();
+        runtimeUp.set(1);
+      } catch {
+        runtimeUp.set(0);
+      }
+    }
+    const own = await metrics.registry.metrics();
+    // Both are Prometheus text format 0.0.4; their names cannot collide (goalkeeper_ vs temporal_).
+    return runtimeText ? `${own.trimEnd()}\n${runtimeText.trimEnd()}\n` : own;
+  };
   const server: Server = createServer((req, res) => {
     if (req.url !== '/metrics') {
       res.writeHead(404).end('see /metrics\n');
       return;
     }
-    metrics.registry.metrics().then(
+    scrape().then(
       (body) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(body),
       (err: Error) => res.writeHead(500).end(err.message),
     );
@@ -118,24 +171,53 @@ export async function startMetricsServer(port: number, options: { host?: string;
   };
 }
 
-/** The SDK runtime's own metrics (workflow/activity task latencies, pollers, …) on a second port.
- * Must run before the first Temporal connection of the process; returns false if too late. */
-export function installRuntimeMetrics(bindAddress: string): boolean {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { Runtime } = require('@temporalio/worker') as typeof import('@temporalio/worker');
-  try {
-    Runtime.install({ telemetryOptions: { metrics: { prometheus: { bindAddress } } } });
-    return true;
-  } catch {
-    return false; // a runtime already exists (something connected first): keep going without
-  }
+export interface RuntimeInstall {
+  /** False when a runtime already existed (something used Temporal first): nothing was changed. */
+  installed: boolean;
+  /** The runtime's Prometheus endpoint, when metrics were asked for and the runtime installed. */
+  metricsUrl?: string;
 }
 
-/** Metrics on METRICS_PORT and the SDK runtime's on METRICS_PORT+1, when METRICS_PORT is set. */
+/**
+ * Installs the process's Temporal SDK runtime, once, with everything that can only be set then:
+ * its logger (pino, so worker, workflow, activity and core messages are goalkeeper's JSON lines,
+ * secrets scrubbed) and, if asked, its Prometheus exporter on `metricsBindAddress`.
+ * Runtime.install may run once per process and before the first Temporal connection or worker.
+ */
+export function installRuntime(log: Logger, options: { metricsBindAddress?: string } = {}): RuntimeInstall {
+  // Loaded here, not at the top: commands that never touch Temporal (migrate, status) need not
+  // load the native module.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { Runtime } = require('@temporalio/worker') as typeof import('@temporalio/worker');
+  const level = temporalLevel(log);
+  try {
+    Runtime.install({
+      logger: temporalLogger(log),
+      telemetryOptions: {
+        // Core's own messages too, instead of its plain-text console output; its INFO is chatty
+        // (every poller), so it forwards warnings and worse unless the log level asks for more.
+        logging: { filter: { core: level === 'INFO' ? 'WARN' : level, other: 'ERROR' }, forward: {} },
+        ...(options.metricsBindAddress ? { metrics: { prometheus: { bindAddress: options.metricsBindAddress } } } : {}),
+      },
+    });
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'the Temporal SDK runtime already existed: its logs and metrics keep their defaults');
+    return { installed: false };
+  }
+  return { installed: true, metricsUrl: options.metricsBindAddress ? `http://${options.metricsBindAddress}/metrics` : undefined };
+}
+
+/**
+ * Everything a long-running command observes, set up before its first Temporal connection: the
+ * SDK runtime logging through `log`, healing actions logged with the AUTO-HEALING marker and, when
+ * `port` is not 0, one /metrics on it carrying goalkeeper's metrics and the SDK runtime's. The
+ * runtime's exporter listens on a free loopback port that only this process scrapes.
+ */
 export async function startObservability(port: number, log: Logger): Promise<MetricsServer | undefined> {
+  processLog = log;
+  const runtime = installRuntime(log, { metricsBindAddress: port === 0 ? undefined : `127.0.0.1:${await freePort()}` });
   if (port === 0) return undefined;
-  const runtime = installRuntimeMetrics(`0.0.0.0:${port + 1}`);
-  const server = await startMetricsServer(port);
-  log.info({ metrics: `http://localhost:${server.port}/metrics`, sdkMetrics: runtime ? `http://localhost:${port + 1}/metrics` : 'unavailable' }, 'serving Prometheus metrics');
+  const server = await startMetricsServer(port, { runtimeMetricsUrl: runtime.metricsUrl });
+  log.info({ metrics: `http://localhost:${server.port}/metrics`, sdkMetrics: runtime.metricsUrl ? 'included' : 'unavailable' }, 'serving Prometheus metrics');
   return server;
 }

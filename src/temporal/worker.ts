@@ -15,6 +15,8 @@ export interface GoalkeeperWorkerDeps {
   namespace: string;
   taskQueue: string;
   store: HealingStore;
+  /** Defaults to the process's (src/metrics.ts): each action logged with the AUTO-HEALING marker
+   * on the logger startObservability was given, and counted in the process's metrics. */
   events?: HealingEvents;
   /** Extra activities (the reconcile sweep's) merged with the healing ones. */
   extraActivities?: Record<string, (...args: never[]) => Promise<unknown>>;

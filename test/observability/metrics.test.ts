@@ -1,20 +1,31 @@
 /**
  * Prometheus metrics after a real heal: a worker (built without explicit events, as runServices
  * builds it) on a time-skipping Temporal server, the real activities against a real Postgres, and
- * /metrics scraped over HTTP.
+ * /metrics scraped over HTTP. The process's SDK runtime is installed the way the commands install
+ * it, so the same /metrics also carries the runtime's own series.
  */
-import { startMetricsServer, type MetricsServer } from '../../src/metrics';
+import { Writable } from 'node:stream';
+import { freePort } from '../../src/embedded/postgres';
+import { createLogger } from '../../src/log';
+import { installRuntime, startMetricsServer, type MetricsServer } from '../../src/metrics';
 import { createTestDatabase, insertAgent, insertGoal, insertTask, insertWorkspace, type TestDatabase } from '../support/db';
 import { startWorkflowHarness, testPolicy, type WorkflowHarness } from '../support/workflow-env';
 
 let db: TestDatabase;
 let metrics: MetricsServer;
 let harness: WorkflowHarness;
+let runtimeMetricsUrl: string | undefined;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  // Before the worker exists, as `goalkeeper up` does; a short settle so the test need not wait.
-  metrics = await startMetricsServer(0, { host: '127.0.0.1', settleMs: 300 });
+  // Before the worker exists, as the commands do: the runtime's exporter on a loopback port of its
+  // own, appended to /metrics; the runtime's logs go nowhere (the log tests look at those).
+  const quiet = createLogger('warn', new Writable({ write: (_chunk, _enc, done) => done() }));
+  const runtime = installRuntime(quiet, { metricsBindAddress: `127.0.0.1:${await freePort()}` });
+  expect(runtime.installed).toBe(true);
+  runtimeMetricsUrl = runtime.metricsUrl;
+  // A short settle so the test need not wait.
+  metrics = await startMetricsServer(0, { host: '127.0.0.1', settleMs: 300, runtimeMetricsUrl });
   harness = await startWorkflowHarness(db.url);
 });
 afterAll(async () => {
@@ -65,4 +76,34 @@ test('an alert is counted by issue type', async () => {
   await harness.eventually(async () => (await harness.status(goal)).openAlerts.includes('NO_TASKS_FOR_GOAL'), 'the alert');
   const text = await scrape();
   expect(value(text, 'goalkeeper_alerts_total{issue_type="NO_TASKS_FOR_GOAL"}')).toBeGreaterThanOrEqual(1);
+});
+
+test("the same /metrics carries the Temporal SDK runtime's metrics: one port, one scrape", async () => {
+  expect(runtimeMetricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+  const text = await scrape();
+  expect(value(text, 'goalkeeper_runtime_metrics_up')).toBe(1);
+  // Series the worker above produced while it polled and ran workflow and activity tasks.
+  expect(text).toMatch(/^temporal_worker_task_slots_available\{/m);
+  expect(text).toMatch(/^temporal_activity_execution_latency_(bucket|count|sum)\{/m);
+  // Still valid exposition text: every sample line is `name{labels} value`, every family typed once
+  // (values as Prometheus parses them: Go floats, NaN and Inf in any case; prom-client writes "Nan").
+  const types = text.split('\n').filter((l) => l.startsWith('# TYPE ')).map((l) => l.split(' ')[2]);
+  expect(new Set(types).size).toBe(types.length);
+  for (const line of text.split('\n').filter((l) => l && !l.startsWith('#'))) {
+    expect(line).toMatch(/^[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})? ([-+0-9.eE]+|nan|[+-]inf)( -?\d+)?$/i);
+  }
+});
+
+test("if the runtime's exporter does not answer, /metrics still serves goalkeeper's, saying so", async () => {
+  const orphan = await startMetricsServer(0, { host: '127.0.0.1', runtimeMetricsUrl: `http://127.0.0.1:${await freePort()}/metrics` });
+  try {
+    const response = await fetch(`http://127.0.0.1:${orphan.port}/metrics`);
+    expect(response.status).toBe(200);
+    const text = await response.text();
+    expect(value(text, 'goalkeeper_runtime_metrics_up')).toBe(0);
+    expect(text).toContain('# TYPE goalkeeper_goals_healed_total counter');
+    expect(text).not.toMatch(/^temporal_/m);
+  } finally {
+    await orphan.close();
+  }
 });
