@@ -2,7 +2,7 @@
  * The goalkeeper command line. Every setting comes from the environment (src/config.ts) and is
  * validated before anything runs; a bad value exits 2 with a message naming the variable.
  */
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createLogger, redactUrl } from './log';
 import { migrate } from './store/migrate';
@@ -10,9 +10,9 @@ import { warnAboutAgentStatuses } from './agent-status-audit';
 import { startObservability } from './metrics';
 import { createStore } from './store';
 import { connectClient, connectWorker, clientConnectionOptions } from './temporal/connection';
-import { ensureSearchAttributes } from './temporal/search-attributes';
+import { ensureSearchAttributesOrWarn } from './temporal/search-attributes';
 import { createGoalkeeperWorker } from './temporal/worker';
-import { InvalidGoalIdError, assertGoalId, goalStatus, healGoal, waitForHeal } from './temporal/goal-client';
+import { InvalidGoalIdError, assertGoalId, defaultHealWaitSeconds, goalStatus, healGoal, waitForHeal } from './temporal/goal-client';
 import { Client, Connection } from '@temporalio/client';
 import { createReconcileActivities } from '../activities/reconcile';
 import { register as registerStart } from './commands/start';
@@ -26,6 +26,15 @@ import { register as registerDemo } from './commands/demo';
 function requireDatabaseUrl(config: Config): string {
   if (!config.env.DATABASE_URL) throw new ConfigError(['DATABASE_URL must be set (postgres://user:pass@host:port/db)']);
   return config.env.DATABASE_URL;
+}
+
+/** `heal --timeout`: refused before anything connects (a NaN deadline would never pass). */
+export function parseTimeoutSeconds(raw: string): number {
+  const value = raw.trim() === '' ? NaN : Number(raw);
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new InvalidArgumentError(`--timeout must be a positive number of seconds, got ${JSON.stringify(raw)}`);
+  }
+  return value;
 }
 
 export function formatStatus(status: GoalStatus): string {
@@ -81,8 +90,12 @@ export function buildProgram(): Command {
     .description("signal a goal's workflow to heal now (starting it if needed)")
     .option('--wait', "wait for the heal cycle and print its outcome")
     .option('--reason <text>', 'why the heal is asked for', 'operator')
-    .option('--timeout <seconds>', 'how long --wait waits', '60')
-    .action(async (goalId: string, opts: { wait?: boolean; reason: string; timeout: string }) => {
+    .option(
+      '--timeout <seconds>',
+      'how long --wait waits (default: the longest retry backoff of one cycle, TASK_RETRY_BACKOFF_SECONDS × 2^(MAX_TASK_RETRIES−1), plus 60 s)',
+      parseTimeoutSeconds,
+    )
+    .action(async (goalId: string, opts: { wait?: boolean; reason: string; timeout?: number }) => {
       assertGoalId(goalId);
       const config = loadConfig();
       const client = await connectClient(config);
@@ -93,7 +106,8 @@ export function buildProgram(): Command {
           console.log(`heal signalled to goal-${goalId} (request ${requestId})`);
           return;
         }
-        const status = await waitForHeal(client, goalId, requestId, { timeoutMs: Number(opts.timeout) * 1000 });
+        const timeoutSeconds = opts.timeout ?? defaultHealWaitSeconds(config.policy);
+        const status = await waitForHeal(client, goalId, requestId, { timeoutMs: timeoutSeconds * 1000 });
         console.log(formatStatus(status));
       } finally {
         await client.connection.close();
@@ -128,13 +142,14 @@ export function buildProgram(): Command {
 
 export async function runWorker(config: Config): Promise<void> {
   const log = createLogger(config.env.LOG_LEVEL);
+  // First: a missing database is a configuration error, reported before anything is opened.
+  const store = createStore(config);
   // Before any Temporal connection: the SDK runtime's metrics are fixed when it is created.
   const metrics = await startObservability(config.env.METRICS_PORT, log);
-  const store = createStore(config);
   await warnAboutAgentStatuses(store, config, log);
   const clientConnection = await Connection.connect(clientConnectionOptions(config));
-  const registered = await ensureSearchAttributes(clientConnection, config.temporal.namespace);
-  if (registered.length) log.info({ registered }, 'registered missing search attributes');
+  // Same rule as `start`: without operator rights the worker still runs, with a warning.
+  await ensureSearchAttributesOrWarn(clientConnection, config.temporal.namespace, log);
   // Kept open: the reconcile sweep's activities start goal workflows through it.
   const reconcileClient = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
   const connection = await connectWorker(config);

@@ -7,7 +7,8 @@ import type { HealPolicy } from '../workflows/types';
 
 export type { HealPolicy };
 
-const positiveInt = (name: string, fallback: number) =>
+/** `max` (with why it is the limit) for settings something downstream caps silently. */
+const positiveInt = (name: string, fallback: number, max?: { value: number; why: string }) =>
   z
     .string()
     .optional()
@@ -18,8 +19,27 @@ const positiveInt = (name: string, fallback: number) =>
         ctx.addIssue({ code: 'custom', message: `${name} must be a positive integer, got "${raw}"` });
         return z.NEVER;
       }
+      if (max && value > max.value) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be at most ${max.value} (${max.why}), got "${raw}"` });
+        return z.NEVER;
+      }
       return value;
     });
+
+/**
+ * The most goals one sweep page can hold: goalkeeper_list_active_goals (an applied migration)
+ * returns at most this many rows, and the sweep pages on while a page is full, so a larger page
+ * size would end every sweep after its first page.
+ */
+export const MAX_RECONCILE_BATCH_SIZE = 5000;
+export const RECONCILE_BATCH_SIZE_LIMIT_WHY = 'the sweep reads at most 5000 goals per page';
+
+/** `--batch-size` and RECONCILE_BATCH_SIZE share this rule; null when `value` is acceptable. */
+export function reconcileBatchSizeProblem(value: number): string | null {
+  if (!Number.isInteger(value) || value < 1) return 'must be a positive integer';
+  if (value > MAX_RECONCILE_BATCH_SIZE) return `must be at most ${MAX_RECONCILE_BATCH_SIZE} (${RECONCILE_BATCH_SIZE_LIMIT_WHY})`;
+  return null;
+}
 
 const nonNegativeInt = (name: string, fallback: number) =>
   z
@@ -111,7 +131,7 @@ const envSchema = z.object({
   MAX_AUTO_PROVISIONED_AGENTS: nonNegativeInt('MAX_AUTO_PROVISIONED_AGENTS', 3),
   MAX_CYCLES_PER_RUN: positiveInt('MAX_CYCLES_PER_RUN', 100),
   RECONCILE_INTERVAL: positiveInt('RECONCILE_INTERVAL', 300),
-  RECONCILE_BATCH_SIZE: positiveInt('RECONCILE_BATCH_SIZE', 500),
+  RECONCILE_BATCH_SIZE: positiveInt('RECONCILE_BATCH_SIZE', 500, { value: MAX_RECONCILE_BATCH_SIZE, why: RECONCILE_BATCH_SIZE_LIMIT_WHY }),
   HTTP_PORT: nonNegativeInt('HTTP_PORT', 8787),
   /** Interface the HTTP server binds (0.0.0.0: reachable from Supabase webhooks and probes). */
   HTTP_HOST: optionalText.transform((v) => v ?? '0.0.0.0'),

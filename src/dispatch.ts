@@ -1,14 +1,17 @@
 /**
- * The one dispatcher every path goes through (NOTIFY listener, Supabase webhook, sweep): it turns
+ * The dispatcher the event paths go through (NOTIFY listener, Supabase webhook): it turns
  * "something happened to goal X" into the single Temporal call that makes goal-<X> act on it.
+ * (The sweep calls startGoal directly: it only ever starts, the same idempotent start as here.)
  *
  * Correctness comes from Temporal and SQL, not from here: starts use workflow id conflict policy
- * USE_EXISTING (one workflow per goal, no matter how many callers), heals are signal-with-start,
- * and the healing SQL functions are idempotent. The in-memory dedupe only saves calls when one
- * event arrives by several paths within a moment.
+ * USE_EXISTING (one workflow per goal, no matter how many callers), heals are signal-with-start
+ * (a closed goal's is a plain signal: see CLOSE_KINDS), and the healing SQL functions are
+ * idempotent. The in-memory dedupe only saves calls when one event arrives by several paths
+ * within a moment.
  */
 import type { Logger } from 'pino';
-import { healGoal, startGoal, type GoalTarget } from './temporal/goal-client';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { healGoal, signalHeal, startGoal, type GoalTarget } from './temporal/goal-client';
 
 export const GOAL_EVENT_KINDS = [
   'goal_created',
@@ -28,11 +31,16 @@ export interface GoalEvent {
   source: EventSource;
 }
 
-export type DispatchOutcome = 'started' | 'already_running' | 'signalled' | 'deduplicated';
+/** not_running: a goal_closed event for a goal with no running workflow, so nothing to do. */
+export type DispatchOutcome = 'started' | 'already_running' | 'signalled' | 'not_running' | 'deduplicated';
 
 /** Starting is enough for these: a new (or newly running) workflow heals on its first cycle, and
  * a running one would heal anyway, so no signal grows its history. */
 const START_KINDS: ReadonlySet<GoalEventKind> = new Set(['goal_created', 'goal_reopened']);
+
+/** Only a running workflow has anything to do about these (end itself with a summary): a plain
+ * signal, never signal-with-start, so a closed goal with no workflow gets no throwaway run. */
+const CLOSE_KINDS: ReadonlySet<GoalEventKind> = new Set(['goal_closed']);
 
 export function isGoalEventKind(value: unknown): value is GoalEventKind {
   return typeof value === 'string' && (GOAL_EVENT_KINDS as readonly string[]).includes(value);
@@ -51,6 +59,7 @@ export interface DispatchCounts {
   started: number;
   alreadyRunning: number;
   signalled: number;
+  notRunning: number;
   deduplicated: number;
   failed: number;
 }
@@ -61,7 +70,7 @@ export class Dispatcher {
   private readonly maxInFlight: number;
   private inFlight = 0;
   private readonly waiting: Array<() => void> = [];
-  readonly counts: DispatchCounts = { started: 0, alreadyRunning: 0, signalled: 0, deduplicated: 0, failed: 0 };
+  readonly counts: DispatchCounts = { started: 0, alreadyRunning: 0, signalled: 0, notRunning: 0, deduplicated: 0, failed: 0 };
 
   constructor(
     private readonly target: GoalTarget,
@@ -102,7 +111,19 @@ export class Dispatcher {
         this.options.log?.debug({ ...event, started }, 'goal workflow start requested');
         return started ? 'started' : 'already_running';
       }
-      await healGoal(this.target, event.goalId, `${event.kind} (${event.source})`, 'event');
+      const reason = `${event.kind} (${event.source})`;
+      if (CLOSE_KINDS.has(event.kind)) {
+        try {
+          await signalHeal(this.target, event.goalId, reason, 'event');
+        } catch (err) {
+          if (!(err instanceof WorkflowNotFoundError)) throw err;
+          this.counts.notRunning += 1;
+          this.options.log?.debug(event, 'goal closed with no running workflow: nothing to do');
+          return 'not_running';
+        }
+      } else {
+        await healGoal(this.target, event.goalId, reason, 'event');
+      }
       this.counts.signalled += 1;
       this.options.log?.debug(event, 'goal workflow signalled to heal');
       return 'signalled';

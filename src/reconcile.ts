@@ -4,6 +4,7 @@
  * is missing. Used by the reconcile activity (scheduled), `goalkeeper reconcile` and the
  * listener's catch-up after a (re)connect.
  */
+import { MAX_RECONCILE_BATCH_SIZE } from './config';
 import type { HealingStore } from './store/port';
 import { startGoal, type GoalTarget } from './temporal/goal-client';
 
@@ -27,7 +28,11 @@ export async function reconcileBatch(
   after: string | null,
   limit: number,
 ): Promise<BatchResult> {
-  const goals = await store.listActiveGoals(after, limit);
+  // The SQL page function returns at most MAX_RECONCILE_BATCH_SIZE rows whatever it is asked:
+  // "a full page" must mean full at that size, or a larger limit (a schedule created before the
+  // setting was capped) would end the sweep after one page.
+  const pageSize = Math.min(limit, MAX_RECONCILE_BATCH_SIZE);
+  const goals = await store.listActiveGoals(after, pageSize);
   const result: BatchResult = { seen: goals.length, started: 0, alreadyRunning: 0, failed: 0, next: null };
   let cursor = 0;
   const errors: Error[] = [];
@@ -47,7 +52,7 @@ export async function reconcileBatch(
   await Promise.all(Array.from({ length: Math.min(START_CONCURRENCY, goals.length) }, worker));
   // Every start failing means Temporal is away: fail the batch so its retry policy waits it out.
   if (goals.length > 0 && result.failed === goals.length) throw errors[0];
-  result.next = goals.length === limit ? goals[goals.length - 1].id : null;
+  result.next = goals.length === pageSize ? goals[goals.length - 1].id : null;
   return result;
 }
 

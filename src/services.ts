@@ -19,7 +19,7 @@ import { createStore } from './store';
 import { connectClient, connectWorker } from './temporal/connection';
 import type { GoalTarget } from './temporal/goal-client';
 import { ensureReconcileSchedule } from './temporal/schedule';
-import { ensureSearchAttributes } from './temporal/search-attributes';
+import { ensureSearchAttributesOrWarn } from './temporal/search-attributes';
 import { createGoalkeeperWorker } from './temporal/worker';
 import { GoalEventListener } from './triggers/listener';
 
@@ -76,14 +76,9 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
     }
 
     if (parts.worker || parts.schedule) {
-      // A worker on a cluster where it lacks operator rights still runs: `goalkeeper setup` is
-      // how such clusters get the attributes and the schedule.
-      try {
-        const registered = await ensureSearchAttributes(client.connection as Connection, config.temporal.namespace);
-        if (registered.length) log.info({ registered }, 'registered missing search attributes');
-      } catch (err) {
-        log.warn({ err: (err as Error).message }, 'could not register search attributes; run `goalkeeper setup` with operator rights');
-      }
+      // A worker on a cluster where it lacks operator rights still runs (a warning only):
+      // `goalkeeper setup` is how such clusters get the attributes and the schedule.
+      await ensureSearchAttributesOrWarn(client.connection as Connection, config.temporal.namespace, log);
     }
     if (parts.schedule) {
       try {

@@ -1,5 +1,5 @@
 /** `goalkeeper health <workspaceId>`: the workspace's score, its goals' workflows, what hurts. */
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import type { Client } from '@temporalio/client';
 import { Pool } from 'pg';
 import { ConfigError, loadConfig } from '../config';
@@ -8,13 +8,19 @@ import { connectClient } from '../temporal/connection';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** Refused by commander (exit 2, like a bad goal id) before anything connects. */
+export function parseWorkspaceId(raw: string): string {
+  if (!UUID.test(raw)) throw new InvalidArgumentError(`workspace id must be a UUID, got ${JSON.stringify(raw)}`);
+  return raw;
+}
+
 export function register(program: Command): void {
   program
-    .command('health <workspaceId>')
+    .command('health')
+    .argument('<workspaceId>', 'the workspace (a UUID)', parseWorkspaceId)
     .description("a workspace's health: goals without tasks, tasks without agents, failed tasks, each goal's workflow, the score")
     .option('--json', 'print JSON')
     .action(async (workspaceId: string, opts: { json?: boolean }) => {
-      if (!UUID.test(workspaceId)) throw new Error(`workspace id must be a UUID, got ${JSON.stringify(workspaceId)}`);
       const config = loadConfig();
       if (!config.env.DATABASE_URL) throw new ConfigError(['DATABASE_URL must be set for `goalkeeper health`']);
       const pool = new Pool({ connectionString: config.env.DATABASE_URL, max: 1 });

@@ -1,8 +1,8 @@
 /** `goalkeeper reconcile`: one sweep now, with a progress bar and a summary. */
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { Pool } from 'pg';
-import { loadConfig, type Config } from '../config';
+import { MAX_RECONCILE_BATCH_SIZE, loadConfig, reconcileBatchSizeProblem, type Config } from '../config';
 import { sweepOnce } from '../reconcile';
 import { createStore } from '../store';
 import { connectClient } from '../temporal/connection';
@@ -19,15 +19,22 @@ async function countActiveGoals(config: Config): Promise<number | null> {
   }
 }
 
+/** Commander refuses the value before anything connects; the rule is RECONCILE_BATCH_SIZE's. */
+export function parseBatchSize(raw: string): number {
+  const value = raw.trim() === '' ? NaN : Number(raw);
+  const problem = reconcileBatchSizeProblem(value);
+  if (problem) throw new InvalidArgumentError(`--batch-size ${problem}, got ${JSON.stringify(raw)}`);
+  return value;
+}
+
 export function register(program: Command): void {
   program
     .command('reconcile')
     .description('sweep the active goals now and start every goal workflow that is missing')
-    .option('--batch-size <n>', 'goals per page (default RECONCILE_BATCH_SIZE)')
-    .action(async (opts: { batchSize?: string }) => {
+    .option('--batch-size <n>', `goals per page, 1 to ${MAX_RECONCILE_BATCH_SIZE} (default RECONCILE_BATCH_SIZE)`, parseBatchSize)
+    .action(async (opts: { batchSize?: number }) => {
       const config = loadConfig();
-      const batchSize = opts.batchSize ? Number(opts.batchSize) : config.env.RECONCILE_BATCH_SIZE;
-      if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`--batch-size must be a positive integer, got ${opts.batchSize}`);
+      const batchSize = opts.batchSize ?? config.env.RECONCILE_BATCH_SIZE;
       const store = createStore(config);
       const client = await connectClient(config);
       const bar = new SingleBar(

@@ -1,10 +1,55 @@
 /** `goalkeeper setup`: what needs operator rights on a namespace, done once and safe to repeat. */
 import type { Command } from 'commander';
-import type { Connection } from '@temporalio/client';
-import { loadConfig } from '../config';
+import type { Client, Connection } from '@temporalio/client';
+import { loadConfig, type Config } from '../config';
 import { connectClient } from '../temporal/connection';
 import { ensureReconcileSchedule, RECONCILE_SCHEDULE_ID } from '../temporal/schedule';
 import { ensureSearchAttributes } from '../temporal/search-attributes';
+
+/** One step's outcome: what to print, and whether it failed. */
+interface StepResult {
+  name: string;
+  ok: boolean;
+  message: string;
+}
+
+async function step(name: string, work: () => Promise<string>): Promise<StepResult> {
+  try {
+    return { name, ok: true, message: await work() };
+  } catch (err) {
+    return { name, ok: false, message: `${name}: FAILED: ${(err as Error).message}` };
+  }
+}
+
+function searchAttributesStep(client: Client, namespace: string): Promise<StepResult> {
+  return step(`search attributes on ${namespace}`, async () => {
+    const registered = await ensureSearchAttributes(client.connection as Connection, namespace);
+    return registered.length
+      ? `registered search attributes on ${namespace}: ${registered.join(', ')}`
+      : `search attributes already registered on ${namespace}`;
+  });
+}
+
+function scheduleStep(client: Client, config: Config): Promise<StepResult> {
+  return step(`schedule ${RECONCILE_SCHEDULE_ID}`, async () => {
+    const outcome = await ensureReconcileSchedule(client, {
+      taskQueue: config.temporal.taskQueue,
+      intervalSeconds: config.env.RECONCILE_INTERVAL,
+      batchSize: config.env.RECONCILE_BATCH_SIZE,
+    });
+    return (
+      `schedule ${RECONCILE_SCHEDULE_ID} ${outcome}: a sweep every ${config.env.RECONCILE_INTERVAL}s ` +
+      `in batches of ${config.env.RECONCILE_BATCH_SIZE}, overlap SKIP, task queue ${config.temporal.taskQueue}`
+    );
+  });
+}
+
+export class SetupIncompleteError extends Error {
+  constructor(readonly failedSteps: string[]) {
+    super(`setup incomplete: ${failedSteps.join(' and ')} failed (reported above)`);
+    this.name = 'SetupIncompleteError';
+  }
+}
 
 export function register(program: Command): void {
   program
@@ -14,20 +59,13 @@ export function register(program: Command): void {
       const config = loadConfig();
       const client = await connectClient(config);
       try {
-        const namespace = config.temporal.namespace;
-        const registered = await ensureSearchAttributes(client.connection as Connection, namespace);
-        console.log(
-          registered.length ? `registered search attributes on ${namespace}: ${registered.join(', ')}` : `search attributes already registered on ${namespace}`,
-        );
-        const outcome = await ensureReconcileSchedule(client, {
-          taskQueue: config.temporal.taskQueue,
-          intervalSeconds: config.env.RECONCILE_INTERVAL,
-          batchSize: config.env.RECONCILE_BATCH_SIZE,
-        });
-        console.log(
-          `schedule ${RECONCILE_SCHEDULE_ID} ${outcome}: a sweep every ${config.env.RECONCILE_INTERVAL}s ` +
-            `in batches of ${config.env.RECONCILE_BATCH_SIZE}, overlap SKIP, task queue ${config.temporal.taskQueue}`,
-        );
+        // Both steps run whatever the other does: a cluster that manages attributes elsewhere
+        // (Temporal Cloud refuses the operator call) still needs its schedule, and vice versa.
+        const results = [await searchAttributesStep(client, config.temporal.namespace), await scheduleStep(client, config)];
+        for (const r of results) (r.ok ? console.log : console.error)(r.message);
+        const failed = results.filter((r) => !r.ok).map((r) => r.name);
+        // Thrown, not process.exitCode: main() turns it into exit 1 and in-process callers see it.
+        if (failed.length) throw new SetupIncompleteError(failed);
       } finally {
         await client.connection.close();
       }

@@ -1,7 +1,7 @@
 /**
  * Picks the store adapter from the configuration: DATABASE_URL → pg, SUPABASE_URL → supabase-js.
  */
-import type { Config } from '../config';
+import { ConfigError, type Config } from '../config';
 import { PgStore } from './pg-store';
 import type { HealingStore } from './port';
 
@@ -13,5 +13,6 @@ export function createStore(config: Config): HealingStore {
     const { SupabaseStore } = require('./supabase-store') as typeof import('./supabase-store');
     return new SupabaseStore(config.env.SUPABASE_URL, config.env.SUPABASE_SERVICE_ROLE_KEY);
   }
-  throw new Error('no database configured: set DATABASE_URL (Postgres) or SUPABASE_URL with SUPABASE_SERVICE_ROLE_KEY');
+  // A missing setting, like any other bad setting: ConfigError (exit 2) naming the variables.
+  throw new ConfigError(['no database configured: set DATABASE_URL (Postgres) or SUPABASE_URL with SUPABASE_SERVICE_ROLE_KEY']);
 }

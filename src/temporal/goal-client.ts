@@ -1,6 +1,6 @@
 /**
- * Client helpers for goal workflows: start one (idempotently), signal a heal (signal-with-start),
- * read its status.
+ * Client helpers for goal workflows: start one (idempotently), signal a heal (signal-with-start,
+ * or to a running workflow only), read its status.
  */
 import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
@@ -76,9 +76,38 @@ export async function healGoal(
   return requestId;
 }
 
+/**
+ * Signals `heal` to the running goal-<id> only; it never starts one. For events that make sense
+ * only to a workflow that exists (a goal closed: a fresh run would just read the goal, find it
+ * closed and end). Same request shape as healGoal. Throws WorkflowNotFoundError when no run of
+ * goal-<id> is running.
+ */
+export async function signalHeal(
+  target: GoalTarget,
+  goalId: string,
+  reason: string,
+  origin: HealRequest['origin'] = 'operator',
+): Promise<string> {
+  assertGoalId(goalId);
+  const requestId = randomUUID();
+  await target.client.workflow.getHandle(goalWorkflowId(goalId)).signal(healSignal, { reason, requestId, policy: target.policy, origin });
+  return requestId;
+}
+
 export async function goalStatus(client: Client, goalId: string): Promise<GoalStatus> {
   assertGoalId(goalId);
   return client.workflow.getHandle(goalWorkflowId(goalId)).query(statusQuery);
+}
+
+/**
+ * How long `heal --wait` waits by default: a cycle that retries a failed task sleeps its backoff
+ * (retryBackoffSeconds, doubling per retry used) before it is served, so the default covers the
+ * longest backoff one cycle can sleep, retryBackoffSeconds × 2^(maxTaskRetries−1), plus 60 s for
+ * the cycle's own work. With no retries there is no backoff.
+ */
+export function defaultHealWaitSeconds(policy: Pick<HealPolicy, 'retryBackoffSeconds' | 'maxTaskRetries'>): number {
+  const longestBackoff = policy.maxTaskRetries > 0 ? policy.retryBackoffSeconds * 2 ** (policy.maxTaskRetries - 1) : 0;
+  return longestBackoff + 60;
 }
 
 /** Polls the status query until a cycle has served `requestId` (or the workflow has closed). */

@@ -3,6 +3,7 @@
  * worker runs against a bare `temporal server start-dev`. Idempotent.
  */
 import type { Connection } from '@temporalio/client';
+import type { Logger } from 'pino';
 import { temporal } from '@temporalio/proto';
 import { GOAL_SEARCH_ATTRIBUTES } from '../../workflows/messages';
 
@@ -29,4 +30,20 @@ export async function ensureSearchAttributes(connection: Connection, namespace: 
     if (!/already exists/i.test(String((err as Error).message))) throw err;
   }
   return missing.map((key) => key.name);
+}
+
+/**
+ * For processes that run without operator rights (`worker`, `start`): registering is a
+ * convenience on a dev server, while on a real cluster `goalkeeper setup` does it with the rights
+ * it needs. So a refusal is a warning, never a reason to stop a worker. Returns what it registered.
+ */
+export async function ensureSearchAttributesOrWarn(connection: Connection, namespace: string, log: Logger): Promise<string[]> {
+  try {
+    const registered = await ensureSearchAttributes(connection, namespace);
+    if (registered.length) log.info({ registered }, 'registered missing search attributes');
+    return registered;
+  } catch (err) {
+    log.warn({ err: (err as Error).message, namespace }, 'could not register search attributes; run `goalkeeper setup` with operator rights');
+    return [];
+  }
 }

@@ -11,6 +11,9 @@ import { isGoalEventKind, type Dispatcher, type GoalEvent } from '../dispatch';
 
 export const EVENTS_CHANNEL = 'goalkeeper_events';
 
+/** Idle time before the first TCP keepalive probe on the listener's connection. */
+export const KEEPALIVE_INITIAL_DELAY_MS = 10_000;
+
 export type ListenerState = 'idle' | 'connecting' | 'listening' | 'reconnecting' | 'stopped';
 
 export interface ListenerOptions {
@@ -45,10 +48,15 @@ export class GoalEventListener {
   private attempt = 0;
   private retryTimer: NodeJS.Timeout | null = null;
   private _state: ListenerState = 'idle';
-  /** Completed (re)connects; each one ran a sweep. Tests and /healthz read it. */
+  /** Completed (re)connects; each one asked for a sweep. Tests and /healthz read it. */
   connects = 0;
   lastError: string | null = null;
+  /** The sweep running now (or the last one), and whether another is owed after it. */
   private sweeping: Promise<void> = Promise.resolve();
+  private sweepRunning = false;
+  private sweepQueued: Promise<void> | null = null;
+  /** Catch-up sweeps run so far (not requested: requests while one runs share one rerun). */
+  sweepsRun = 0;
 
   constructor(private readonly options: ListenerOptions) {}
 
@@ -63,8 +71,41 @@ export class GoalEventListener {
     await this.connect();
   }
 
-  /** The sweep that follows the latest (re)connect. */
+  /** Resolves when the sweep owed for the latest (re)connect has finished. */
   lastSweep(): Promise<void> {
+    return this.sweepQueued ?? this.sweeping;
+  }
+
+  /**
+   * Single flight: one sweep runs, at most one more is queued. A connection that flaps would
+   * otherwise start a full sweep per reconnect, all at once. One rerun after the running sweep is
+   * enough: it starts after the latest reconnect, so it sees everything that one could miss.
+   */
+  private requestSweep(): void {
+    // A rerun owed and not yet started covers this request too (checked first: between one
+    // sweep's end and the queued one's start, sweepRunning is briefly false).
+    if (this.sweepQueued) return;
+    if (this.sweepRunning) {
+      this.sweepQueued = this.sweeping.then(() => {
+        this.sweepQueued = null;
+        return this.runSweep();
+      });
+      return;
+    }
+    void this.runSweep();
+  }
+
+  private runSweep(): Promise<void> {
+    if (this.stopping) return Promise.resolve();
+    this.sweepRunning = true;
+    this.sweepsRun += 1;
+    this.sweeping = this.options
+      .sweep()
+      .then((totals) => this.options.log?.info({ totals }, 'catch-up sweep done'))
+      .catch((err) => this.options.log?.warn({ err: (err as Error).message }, 'catch-up sweep failed; the scheduled sweep will cover it'))
+      .finally(() => {
+        this.sweepRunning = false;
+      });
     return this.sweeping;
   }
 
@@ -76,7 +117,11 @@ export class GoalEventListener {
       application_name: 'goalkeeper-listener',
       connectionTimeoutMillis: 5_000,
       // Notices a half-open connection (a silently dropped network) instead of waiting forever.
+      // The first probe goes out after 10 s idle, not Linux's default 2 hours: LISTEN is idle
+      // most of the time, and every minute of an unnoticed dead connection is missed events.
+      // (Probe interval and count stay the kernel's: Node 20 cannot set them per socket.)
       keepAlive: true,
+      keepAliveInitialDelayMillis: KEEPALIVE_INITIAL_DELAY_MS,
     });
     client.on('notification', (msg) => this.onNotification(msg.payload));
     client.on('error', (err) => this.onLost(client, err));
@@ -99,10 +144,7 @@ export class GoalEventListener {
     this.connects += 1;
     this._state = 'listening';
     this.options.log?.info({ channel: EVENTS_CHANNEL, connects: this.connects }, 'listening for goal events; sweeping for missed ones');
-    this.sweeping = this.options
-      .sweep()
-      .then((totals) => this.options.log?.info({ totals }, 'catch-up sweep done'))
-      .catch((err) => this.options.log?.warn({ err: (err as Error).message }, 'catch-up sweep failed; the scheduled sweep will cover it'));
+    this.requestSweep();
   }
 
   private onNotification(payload: string | undefined): void {
@@ -152,6 +194,7 @@ export class GoalEventListener {
       client.on('error', () => undefined);
       await client.end().catch(() => undefined);
     }
-    await this.sweeping;
+    // A queued sweep sees `stopping` and does not run; the running one is awaited.
+    await (this.sweepQueued ?? this.sweeping);
   }
 }

@@ -2,7 +2,12 @@
  * Configuration: defaults, and a bad value refused with a message naming the variable and what it
  * expects.
  */
-import { ConfigError, loadConfig } from '../../src/config';
+import { InvalidArgumentError } from 'commander';
+import { parseTimeoutSeconds } from '../../src/cli';
+import { parseBatchSize } from '../../src/commands/reconcile';
+import { parseWorkspaceId } from '../../src/commands/health';
+import { ConfigError, MAX_RECONCILE_BATCH_SIZE, loadConfig } from '../../src/config';
+import { defaultHealWaitSeconds } from '../../src/temporal/goal-client';
 
 test('defaults are the documented ones', () => {
   const config = loadConfig({});
@@ -33,6 +38,10 @@ test.each([
   [{ SUPABASE_URL: 'https://x.supabase.co' }, 'SUPABASE_SERVICE_ROLE_KEY must be set when SUPABASE_URL is set'],
   [{ TEMPORAL_TLS_CERT_PATH: '/c.pem' }, 'TEMPORAL_TLS_CERT_PATH and TEMPORAL_TLS_KEY_PATH must be set together'],
   [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "loud"'],
+  // The sweep's SQL page function returns at most 5000 rows: a larger page would end every sweep
+  // after its first page.
+  [{ RECONCILE_BATCH_SIZE: '6000' }, 'RECONCILE_BATCH_SIZE must be at most 5000 (the sweep reads at most 5000 goals per page), got "6000"'],
+  [{ RECONCILE_BATCH_SIZE: '0' }, 'RECONCILE_BATCH_SIZE must be a positive integer, got "0"'],
 ])('%j is refused: %s', (env, message) => {
   let error: unknown;
   try {
@@ -46,4 +55,47 @@ test.each([
 
 test('every problem is reported at once', () => {
   expect(() => loadConfig({ MAX_TASK_RETRIES: 'x', HTTP_PORT: 'y' })).toThrow(/MAX_TASK_RETRIES[\s\S]*HTTP_PORT/);
+});
+
+test('RECONCILE_BATCH_SIZE accepts the cap itself', () => {
+  expect(MAX_RECONCILE_BATCH_SIZE).toBe(5000);
+  expect(loadConfig({ RECONCILE_BATCH_SIZE: '5000' }).env.RECONCILE_BATCH_SIZE).toBe(5000);
+});
+
+/** The message commander would print for a bad option value, or null when the value is taken. */
+function refusal(parse: (raw: string) => unknown, raw: string): string | null {
+  try {
+    parse(raw);
+    return null;
+  } catch (err) {
+    expect(err).toBeInstanceOf(InvalidArgumentError);
+    return (err as Error).message;
+  }
+}
+
+test('`reconcile --batch-size` follows the same rule as RECONCILE_BATCH_SIZE', () => {
+  expect(parseBatchSize('5000')).toBe(5000);
+  expect(refusal(parseBatchSize, '6000')).toBe('--batch-size must be at most 5000 (the sweep reads at most 5000 goals per page), got "6000"');
+  expect(refusal(parseBatchSize, '1.5')).toBe('--batch-size must be a positive integer, got "1.5"');
+  expect(refusal(parseBatchSize, '')).toBe('--batch-size must be a positive integer, got ""');
+});
+
+test('`heal --timeout` takes a positive number of seconds and refuses anything else by name', () => {
+  expect(parseTimeoutSeconds('90')).toBe(90);
+  expect(parseTimeoutSeconds('0.5')).toBe(0.5);
+  for (const bad of ['abc', '0', '-5', '', 'Infinity']) {
+    expect(refusal(parseTimeoutSeconds, bad)).toBe(`--timeout must be a positive number of seconds, got ${JSON.stringify(bad)}`);
+  }
+});
+
+test("`heal --wait`'s default timeout covers the longest backoff one cycle can sleep, plus 60 s", () => {
+  // Defaults: 60 s doubling over 3 retries → the third retry waits 240 s.
+  expect(defaultHealWaitSeconds(loadConfig({}).policy)).toBe(240 + 60);
+  expect(defaultHealWaitSeconds({ retryBackoffSeconds: 1, maxTaskRetries: 5 })).toBe(16 + 60);
+  expect(defaultHealWaitSeconds({ retryBackoffSeconds: 60, maxTaskRetries: 0 })).toBe(60);
+});
+
+test('`health` refuses a workspace id that is not a UUID, naming it', () => {
+  expect(parseWorkspaceId('00000000-0000-4000-8000-000000000001')).toBe('00000000-0000-4000-8000-000000000001');
+  expect(refusal(parseWorkspaceId, 'ws-1')).toBe('workspace id must be a UUID, got "ws-1"');
 });

@@ -5,12 +5,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { freePort } from '../../src/embedded/postgres';
 import { createTestDatabase, goalTasks, logsFor, type TestDatabase } from '../support/db';
 import { PRODUCTION_DDL, platformSnapshot, seedIncident, type Incident } from '../support/production-schema';
 import { startDevServer, stopProcess, type DevServer } from '../support/dev-server';
 import { runCli, spawnCli } from '../support/cli';
+import { eventually } from '../support/services-env';
 
 let db: TestDatabase;
 let temporal: DevServer;
@@ -20,18 +20,6 @@ let env: NodeJS.ProcessEnv;
 let before: Awaited<ReturnType<typeof platformSnapshot>>;
 let metricsPort: number;
 
-/** A free port whose successor is free too: the worker serves its metrics on METRICS_PORT and the
- * SDK runtime's on METRICS_PORT + 1. */
-async function freePortPair(): Promise<number> {
-  for (;;) {
-    const port = await freePort();
-    const taken = await new Promise<boolean>((resolve) => {
-      const probe = createServer().once('error', () => resolve(true));
-      probe.listen(port + 1, '127.0.0.1', () => probe.close(() => resolve(false)));
-    });
-    if (!taken) return port;
-  }
-}
 
 beforeAll(async () => {
   db = await createTestDatabase({ migrate: false });
@@ -39,7 +27,7 @@ beforeAll(async () => {
   incident = await seedIncident(db.pool);
   before = await platformSnapshot(db.pool);
   temporal = await startDevServer();
-  metricsPort = await freePortPair();
+  metricsPort = await freePort();
   env = {
     METRICS_PORT: String(metricsPort),
     DATABASE_URL: db.url,
@@ -102,14 +90,27 @@ test('worker, then one heal per goal: every active goal has a task with an assig
 
 test('a task that keeps failing gets exactly MAX_TASK_RETRIES retries and one RETRIES_EXHAUSTED alert', async () => {
   const { goalId, taskId } = incident.failedGoals[1];
-  // The first heal already retried it once; the executor fails it three more times.
-  for (let failure = 1; failure <= 3; failure += 1) {
-    await db.pool.query(`update tasks set status = 'failed' where id = $1`, [taskId]);
-    const result = await runCli(['heal', goalId, '--wait', '--reason', 'task failed'], env);
-    expect(result.code).toBe(0);
+  const attempts = async () =>
+    (await db.pool.query('select attempt from goalkeeper_task_attempts where task_id = $1 order by attempt', [taskId])).rows.map((r) => r.attempt);
+  // The executor's failures reach the workflow as they do in production: trigger → NOTIFY →
+  // listener → a heal of origin 'event' (an operator's `heal` would give a spent budget a fresh
+  // one, which is the operator's call, not the executor's). Listener only: the worker runs above.
+  const listener = spawnCli(['start', '--no-worker', '--no-http', '--no-schedule'], { ...env, METRICS_PORT: '0' });
+  try {
+    await eventually(async () => listener.output().includes('listening for goal events'), 'the listener to listen');
+    // The first heal already retried it once; the executor fails it three more times.
+    for (let failure = 1; failure <= 3; failure += 1) {
+      await db.pool.query(`update tasks set status = 'failed' where id = $1`, [taskId]);
+      if (failure < 3) {
+        await eventually(async () => (await attempts()).length === failure + 1, `retry ${failure + 1} after failure ${failure}`);
+      } else {
+        await eventually(async () => (await logsFor(db.pool, goalId, 'WORKSPACE HEALTH ALERT: RETRIES_EXHAUSTED')).length === 1, 'the RETRIES_EXHAUSTED alert');
+      }
+    }
+  } finally {
+    await stopProcess(listener);
   }
-  const attempts = await db.pool.query('select attempt from goalkeeper_task_attempts where task_id = $1 order by attempt', [taskId]);
-  expect(attempts.rows.map((r) => r.attempt)).toEqual([1, 2, 3]);
+  expect(await attempts()).toEqual([1, 2, 3]);
   expect(await logsFor(db.pool, goalId, 'WORKSPACE HEALTH ALERT: RETRIES_EXHAUSTED')).toHaveLength(1);
   const status = JSON.parse((await runCli(['status', goalId, '--json'], env)).stdout);
   expect(status).toMatchObject({ health: 'needs_intervention', retries: { [taskId]: { used: 3, exhausted: true } } });
@@ -126,8 +127,9 @@ test("the worker's Prometheus metrics count what it healed", async () => {
   expect(value(/^goalkeeper_healing_actions_total\{kind="task_created"\} (\d+)/m)).toBe(1);
   expect(value(/^goalkeeper_alerts_total\{issue_type="RETRIES_EXHAUSTED"\} (\d+)/m)).toBe(1);
   expect(body).toMatch(/^goalkeeper_time_to_heal_seconds_bucket/m);
-  const sdk = await fetch(`http://127.0.0.1:${metricsPort + 1}/metrics`);
-  expect(await sdk.text()).toMatch(/temporal_/);
+  // The SDK runtime's own series come through the same endpoint.
+  expect(body).toMatch(/^goalkeeper_runtime_metrics_up 1$/m);
+  expect(body).toMatch(/^temporal_/m);
 });
 
 test('bad input: a goal id that is not a UUID and a bad setting stop with a message naming the problem', async () => {
@@ -137,6 +139,25 @@ test('bad input: a goal id that is not a UUID and a bad setting stop with a mess
   const badSetting = await runCli(['status', incident.healthyGoal], { ...env, MAX_TASK_RETRIES: 'three' });
   expect(badSetting.code).toBe(2);
   expect(badSetting.stderr).toContain('MAX_TASK_RETRIES must be a whole number ≥ 0, got "three"');
+});
+
+test('bad input on the other commands: exit 2, a message naming the option, variable or id, nothing contacted', async () => {
+  const cases: Array<{ args: string[]; env?: NodeJS.ProcessEnv; message: string }> = [
+    // NaN seconds would never time out.
+    { args: ['heal', incident.healthyGoal, '--wait', '--timeout', 'abc'], message: '--timeout must be a positive number of seconds, got "abc"' },
+    { args: ['reconcile', '--batch-size', '6000'], message: '--batch-size must be at most 5000' },
+    { args: ['reconcile'], env: { RECONCILE_BATCH_SIZE: '6000' }, message: 'RECONCILE_BATCH_SIZE must be at most 5000' },
+    { args: ['health', 'not-a-workspace'], message: 'workspace id must be a UUID, got "not-a-workspace"' },
+    {
+      args: ['worker'],
+      env: { DATABASE_URL: '', SUPABASE_URL: '' },
+      message: 'no database configured: set DATABASE_URL (Postgres) or SUPABASE_URL with SUPABASE_SERVICE_ROLE_KEY',
+    },
+  ];
+  for (const c of cases) {
+    const result = await runCli(c.args, { ...env, ...c.env });
+    expect({ args: c.args, code: result.code, refused: result.stderr.includes(c.message) }).toEqual({ args: c.args, code: 2, refused: true });
+  }
 });
 
 test('SIGTERM drains the worker and it exits cleanly', async () => {

@@ -2,6 +2,7 @@
  * POST /webhooks/supabase, /healthz and workspace health over real HTTP, with runServices on a real
  * Temporal dev server and a real Postgres. The listener is off, so the webhook is the only path.
  */
+import { WorkflowNotFoundError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Config } from '../../src/config';
 import { Dispatcher } from '../../src/dispatch';
@@ -216,4 +217,36 @@ test('the dispatcher answers a repeat within its window from memory, and asks Te
   expect(later).toBe('already_running');
   expect(dispatcher.counts).toMatchObject({ started: 1, alreadyRunning: 1, failed: 0 });
   expect(await healedTasks(goal)).toHaveLength(1);
+});
+
+test('goal_closed signals only a running workflow: a closed goal with none gets no throwaway run', async () => {
+  const ws = await insertWorkspace(db.pool);
+  await insertAgent(db.pool, ws);
+  const closeByWebhook = async (goalId: string) => {
+    const { rows } = await db.pool.query(`update workspace_goals set status = 'completed' where id = $1 returning *`, [goalId]);
+    return post({ type: 'UPDATE', table: 'workspace_goals', schema: 'public', record: rows[0], old_record: { ...rows[0], status: 'active' } });
+  };
+
+  // No workflow was ever started for this goal (the listener is off, no webhook told of it).
+  const unseen = await insertGoal(db.pool, ws);
+  const res = await closeByWebhook(unseen);
+  expect(res.status).toBe(202);
+  expect(await res.json()).toMatchObject({ action: 'not_running', kind: 'goal_closed', goalId: unseen });
+  await expect(env.client.workflow.getHandle(goalWorkflowId(unseen)).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+
+  // A running one gets the signal and ends itself with a summary.
+  const running = await insertGoal(db.pool, ws);
+  expect((await post(goalInsert(await goalRow(running)))).status).toBe(202);
+  await healedTasks(running);
+  const closed = await closeByWebhook(running);
+  expect(await closed.json()).toMatchObject({ action: 'signalled', kind: 'goal_closed' });
+  const handle = env.client.workflow.getHandle(goalWorkflowId(running));
+  await expect(handle.result()).resolves.toBeDefined();
+  expect((await handle.describe()).status.name).toBe('COMPLETED');
+
+  // Its run has ended: another close finds nothing running, and starts nothing.
+  const dispatcher = new Dispatcher({ client: env.client, taskQueue: config.temporal.taskQueue, policy: config.policy }, { dedupeMs: 0 });
+  expect(await dispatcher.dispatch({ goalId: running, kind: 'goal_closed', source: 'listener' })).toBe('not_running');
+  expect(dispatcher.counts).toMatchObject({ notRunning: 1, signalled: 0, started: 0, failed: 0 });
+  expect((await handle.describe()).status.name).toBe('COMPLETED');
 });
