@@ -67,13 +67,13 @@ export async function healGoal(
   origin: HealRequest['origin'] = 'operator',
 ): Promise<string> {
   assertGoalId(goalId);
-  const requestId = randomUUID();
+  const request = healRequest(target, reason, origin);
   await target.client.workflow.signalWithStart('goalWorkflow', {
     ...startOptions(target, goalId),
     signal: healSignal,
-    signalArgs: [{ reason, requestId, policy: target.policy, origin }],
+    signalArgs: [request],
   });
-  return requestId;
+  return request.requestId;
 }
 
 /**
@@ -89,9 +89,14 @@ export async function signalHeal(
   origin: HealRequest['origin'] = 'operator',
 ): Promise<string> {
   assertGoalId(goalId);
-  const requestId = randomUUID();
-  await target.client.workflow.getHandle(goalWorkflowId(goalId)).signal(healSignal, { reason, requestId, policy: target.policy, origin });
-  return requestId;
+  const request = healRequest(target, reason, origin);
+  await target.client.workflow.getHandle(goalWorkflowId(goalId)).signal(healSignal, request);
+  return request.requestId;
+}
+
+/** A heal request with a fresh id, carrying the sender's policy (see HealRequest). */
+function healRequest(target: GoalTarget, reason: string, origin: HealRequest['origin']): HealRequest & { requestId: string } {
+  return { reason, requestId: randomUUID(), policy: target.policy, origin };
 }
 
 export async function goalStatus(client: Client, goalId: string): Promise<GoalStatus> {

@@ -33,6 +33,19 @@ async function failTask(taskId: string) {
   await db.pool.query(`update tasks set status = 'failed', updated_at = now() where id = $1`, [taskId]);
 }
 
+/** A goal whose failed task was retried once under a budget of one and has failed again: the
+ * next cycle finds its budget spent. */
+async function goalWithItsOneRetrySpent(): Promise<{ goal: string; task: string }> {
+  const ws = await insertWorkspace(db.pool);
+  await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  const task = await insertTask(db.pool, ws, goal, { status: 'failed' });
+  await h.startGoal(goal, testPolicy({ maxTaskRetries: 1, retryBackoffSeconds: 5 }));
+  await h.eventually(async () => (await h.status(goal)).retries[task]?.used === 1, 'first retry');
+  await failTask(task);
+  return { goal, task };
+}
+
 async function timerDurations(goalId: string): Promise<number[]> {
   const history = await h.env.client.workflow.getHandle(goalWorkflowId(goalId)).fetchHistory();
   return (history.events ?? [])
@@ -190,13 +203,7 @@ test('an agent that goes offline under a pending task is replaced on the next cy
 });
 
 test('a heal signal carrying a new policy applies it from the next cycle; garbage in a signal is ignored and the workflow lives on', async () => {
-  const ws = await insertWorkspace(db.pool);
-  await insertAgent(db.pool, ws);
-  const goal = await insertGoal(db.pool, ws);
-  const task = await insertTask(db.pool, ws, goal, { status: 'failed' });
-  await h.startGoal(goal, testPolicy({ maxTaskRetries: 1, retryBackoffSeconds: 5 }));
-  await h.eventually(async () => (await h.status(goal)).retries[task]?.used === 1, 'first retry');
-  await failTask(task);
+  const { goal, task } = await goalWithItsOneRetrySpent();
   await h.heal(goal, 'failed again');
   await h.eventually(async () => (await h.status(goal)).health === 'needs_intervention', 'budget of one spent');
 
@@ -228,13 +235,7 @@ test('a heal signal carrying a new policy applies it from the next cycle; garbag
 });
 
 test("a heal sent because of a change event cuts the wait short but never lifts an exhaustion; an operator's heal does", async () => {
-  const ws = await insertWorkspace(db.pool);
-  await insertAgent(db.pool, ws);
-  const goal = await insertGoal(db.pool, ws);
-  const task = await insertTask(db.pool, ws, goal, { status: 'failed' });
-  await h.startGoal(goal, testPolicy({ maxTaskRetries: 1, retryBackoffSeconds: 5 }));
-  await h.eventually(async () => (await h.status(goal)).retries[task]?.used === 1, 'first retry');
-  await failTask(task);
+  const { goal, task } = await goalWithItsOneRetrySpent();
   await h.heal(goal, 'task_failed (notify)', { origin: 'event' });
   const exhausted = await h.eventually(async () => {
     const s = await h.status(goal);
@@ -257,13 +258,7 @@ test("a heal sent because of a change event cuts the wait short but never lifts 
 });
 
 test("an operator's heal gives a fresh budget to a task that spent it before any cycle marked it exhausted", async () => {
-  const ws = await insertWorkspace(db.pool);
-  await insertAgent(db.pool, ws);
-  const goal = await insertGoal(db.pool, ws);
-  const task = await insertTask(db.pool, ws, goal, { status: 'failed' });
-  await h.startGoal(goal, testPolicy({ maxTaskRetries: 1, retryBackoffSeconds: 5 }));
-  await h.eventually(async () => (await h.status(goal)).retries[task]?.used === 1, 'first retry');
-  await failTask(task); // budget spent, not yet seen by a cycle
+  const { goal, task } = await goalWithItsOneRetrySpent(); // not yet seen by a cycle
   await h.heal(goal, 'operator: try again', { origin: 'operator' });
   const after = await h.eventually(async () => {
     const s = await h.status(goal);
@@ -274,13 +269,7 @@ test("an operator's heal gives a fresh budget to a task that spent it before any
 });
 
 test('an exhausted task that someone set going again clears needs_intervention, but its budget stays spent', async () => {
-  const ws = await insertWorkspace(db.pool);
-  await insertAgent(db.pool, ws);
-  const goal = await insertGoal(db.pool, ws);
-  const task = await insertTask(db.pool, ws, goal, { status: 'failed' });
-  await h.startGoal(goal, testPolicy({ maxTaskRetries: 1, retryBackoffSeconds: 5 }));
-  await h.eventually(async () => (await h.status(goal)).retries[task]?.used === 1, 'first retry');
-  await failTask(task);
+  const { goal, task } = await goalWithItsOneRetrySpent();
   await h.heal(goal, 'task_failed (notify)', { origin: 'event' });
   await h.eventually(async () => (await h.status(goal)).health === 'needs_intervention', 'exhausted');
 
