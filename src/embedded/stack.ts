@@ -100,6 +100,15 @@ export async function startEmbeddedStack(
       filled.DATABASE_URL = pg.url;
     }
     if (!base.env.TEMPORAL_ADDRESS) {
+      // Postgres refuses a second server on its data directory by itself; the dev server does not,
+      // and two of them on one SQLite file would both run the same history shard.
+      const owner = readRunningStack(dataDir);
+      if (owner?.temporalAddress) {
+        throw new Error(
+          `goalkeeper up (pid ${owner.pid}) already runs the embedded Temporal dev server on ${join(dataDir, 'temporal.db')}: ` +
+            `set TEMPORAL_ADDRESS=${owner.temporalAddress} to use it, or stop it first`,
+        );
+      }
       step(`starting Temporal dev server (history in ${join(dataDir, 'temporal.db')})`);
       temporal = await startEmbeddedTemporal({
         dbFilename: join(dataDir, 'temporal.db'),

@@ -1,0 +1,22 @@
+/**
+ * The embedded stack never starts a second Temporal dev server on a data directory whose dev
+ * server a running `goalkeeper up` owns: two servers on one SQLite file would both run its shard.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startEmbeddedStack, writeRunningStack } from '../../src/embedded/stack';
+
+test('a data directory whose dev server a live `up` owns is refused, naming the address to use instead', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'goalkeeper-stack-'));
+  // This test process stands in for the live `up` (the record names a pid that is alive).
+  const remove = writeRunningStack(dataDir, { pid: process.pid, temporalAddress: '127.0.0.1:7999', databaseUrl: 'postgres://u@127.0.0.1:1/x' });
+  try {
+    const env = { GOALKEEPER_DATA_DIR: dataDir, DATABASE_URL: 'postgres://u@127.0.0.1:1/x' };
+    await expect(startEmbeddedStack(env)).rejects.toThrow(
+      `goalkeeper up (pid ${process.pid}) already runs the embedded Temporal dev server on ${join(dataDir, 'temporal.db')}: set TEMPORAL_ADDRESS=127.0.0.1:7999 to use it, or stop it first`,
+    );
+  } finally {
+    remove();
+  }
+});
