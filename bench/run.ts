@@ -47,6 +47,7 @@ interface Options {
   nodeFlags: string;
   tag: string;
   workspaces?: number;
+  startConcurrency: number;
   chart: boolean;
 }
 
@@ -68,6 +69,7 @@ const program = new Command()
   .option('--pragmas <list>', 'dev server --sqlite-pragma values, comma separated ("" for none)', 'journal_mode=wal,synchronous=off')
   .option('--node-flags <flags>', 'node flags for the worker process ("" for none)', '--max-old-space-size=256')
   .option('--db-dir <dir>', 'directory for the dev server SQLite file (default: the OS temp dir)')
+  .option('--start-concurrency <n>', 'ceiling and --trigger direct: workflow starts kept in flight (the dispatcher keeps 64)', (v) => Number(v), 64)
   .option('--workspaces <n>', 'workspaces to spread goals over (default goals/20, ≥ 20)', (v) => Number(v))
   .option('--tag <name>', 'suffix for result files (before/after comparisons)', '')
   .option('--no-chart', 'skip the latency PNG');
@@ -224,7 +226,7 @@ async function main(): Promise<void> {
     if (wanted.has('burst')) {
       const s = await stage('burst', o, pg, temporal, o.goals, true);
       try {
-        const r = await scenarios.burst(s.env, { goals: o.goals });
+        const r = await scenarios.burst(s.env, { goals: o.goals, startConcurrency: o.startConcurrency });
         const ratio = floorRate ? Number((r.goalsPerSecond / floorRate).toFixed(2)) : null;
         printTable(`burst (${r.goals} goals at once, trigger ${o.trigger})`, [
           ['all healed after ms', r.allHealedMs], ['goals/s', r.goalsPerSecond], ['ratio to floor', ratio],
@@ -236,15 +238,19 @@ async function main(): Promise<void> {
       }
     }
     if (wanted.has('ceiling')) {
-      const client = await temporalClient(temporal.address);
+      // A dev server of its own, with the same settings: the goal workflows of the scenarios before
+      // it wake up every GOAL_TASK_HEALTH_CHECK_INTERVAL and would share the server with it.
+      const own = await startDevServer({ sqlitePragmas: pragmas, dbDir: o.dbDir });
+      const client = await temporalClient(own.address);
       try {
-        const r = await scenarios.ceiling(client, temporal.address, { goals: o.goals, worker: workerOptions(o) });
+        const r = await scenarios.ceiling(client, own.address, { goals: o.goals, startConcurrency: o.startConcurrency, worker: workerOptions(o) });
         printTable(`ceiling (${r.goals} minimal workflows: start, one local activity, a timer; no database)`, [
           ['all ran after ms', r.allArrivedMs], ['workflows/s', r.workflowsPerSecond], ['all started after ms', r.startedAllMs],
         ]);
         writeResult(`ceiling${tag}`, { ...common, ...r });
       } finally {
         await client.connection.close();
+        await own.stop();
       }
     }
     if (wanted.has('cycles')) {
