@@ -7,8 +7,8 @@
  * When is a goal "healed"? The activities see actions, not health, so a heal episode is a goal's
  * run of healing actions (task created, agent assigned, task retried) with no gap longer than
  * `settleMs`; it counts once in goals_healed, and time_to_heal spans its first to its last action.
- * settleMs defaults to twice the retry backoff plus 5 s: long enough that the agent assignment and
- * the retry that follows one backoff later belong to the same episode.
+ * settleMs defaults to 125 s, twice the default retry backoff plus 5 s: long enough that the agent
+ * assignment and the retry that follows one backoff later belong to the same episode.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
