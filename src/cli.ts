@@ -2,7 +2,7 @@
  * The goalkeeper command line. Every setting comes from the environment (src/config.ts) and is
  * validated before anything runs; a bad value exits 2 with a message naming the variable.
  */
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createLogger, redactUrl } from './log';
 import { migrate } from './store/migrate';
@@ -22,19 +22,11 @@ import { register as registerHealth } from './commands/health';
 import type { GoalStatus } from '../workflows/messages';
 import { register as registerUp } from './commands/up';
 import { register as registerDemo } from './commands/demo';
+import { parseTimeoutSeconds } from './commands/options';
 
 function requireDatabaseUrl(config: Config): string {
   if (!config.env.DATABASE_URL) throw new ConfigError(['DATABASE_URL must be set (postgres://user:pass@host:port/db)']);
   return config.env.DATABASE_URL;
-}
-
-/** `heal --timeout`: refused before anything connects (a NaN deadline would never pass). */
-export function parseTimeoutSeconds(raw: string): number {
-  const value = raw.trim() === '' ? NaN : Number(raw);
-  if (!Number.isFinite(value) || value <= 0) {
-    throw new InvalidArgumentError(`--timeout must be a positive number of seconds, got ${JSON.stringify(raw)}`);
-  }
-  return value;
 }
 
 export function formatStatus(status: GoalStatus): string {

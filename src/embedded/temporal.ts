@@ -123,6 +123,11 @@ export async function startEmbeddedTemporal(options: EmbeddedTemporalOptions = {
   // Its own process group: a terminal's Ctrl-C reaches only us, and we stop the server after the
   // worker has drained instead of under it.
   const child = spawn(cli, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  // Detached, it would outlive us if we exit without stopping it (an error, process.exit): it
+  // goes when we go, whatever the path.
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  child.once('exit', () => process.removeListener('exit', killOnExit));
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000); // kept for the error message if it dies

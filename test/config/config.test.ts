@@ -3,7 +3,7 @@
  * expects.
  */
 import { InvalidArgumentError } from 'commander';
-import { parseTimeoutSeconds } from '../../src/cli';
+import { parseTimeoutSeconds } from '../../src/commands/options';
 import { parseBatchSize } from '../../src/commands/reconcile';
 import { parseWorkspaceId } from '../../src/commands/health';
 import { ConfigError, MAX_RECONCILE_BATCH_SIZE, loadConfig } from '../../src/config';

@@ -145,6 +145,7 @@ test('bad input on the other commands: exit 2, a message naming the option, vari
   const cases: Array<{ args: string[]; env?: NodeJS.ProcessEnv; message: string }> = [
     // NaN seconds would never time out.
     { args: ['heal', incident.healthyGoal, '--wait', '--timeout', 'abc'], message: '--timeout must be a positive number of seconds, got "abc"' },
+    { args: ['demo', '--timeout', '-1'], message: '--timeout must be a positive number of seconds, got "-1"' },
     { args: ['reconcile', '--batch-size', '6000'], message: '--batch-size must be at most 5000' },
     { args: ['reconcile'], env: { RECONCILE_BATCH_SIZE: '6000' }, message: 'RECONCILE_BATCH_SIZE must be at most 5000' },
     { args: ['health', 'not-a-workspace'], message: 'workspace id must be a UUID, got "not-a-workspace"' },
