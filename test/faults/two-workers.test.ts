@@ -1,6 +1,7 @@
 /**
- * Two workers and two listeners (each its own `goalkeeper start`) at once, goals inserted by plain
- * SQL: each goal gets exactly one workflow and one task; no workspace passes its cap.
+ * Two whole `goalkeeper start` processes at once (each its worker, listener, HTTP server and
+ * schedule set-up), goals inserted by plain SQL: each goal gets exactly one workflow and one task;
+ * no workspace passes its cap; both set up the one reconcile schedule.
  */
 import { insertGoals, countHealed } from '../../bench/lib/fixtures';
 import { startServices, startStack, waitFor, type Stack } from './support/stack';
@@ -15,9 +16,8 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-test('two workers, two listeners: one workflow and one task per goal, caps held', async () => {
-  await Promise.all([stack.startWorker(), stack.startWorker()]);
-  const [a, b] = await Promise.all([startServices(stack), startServices(stack)]);
+test('two goalkeeper start processes: one workflow and one task per goal, caps held', async () => {
+  const [a, b] = await Promise.all([startServices(stack, {}, { whole: true }), startServices(stack, {}, { whole: true })]);
   const goalIds = await insertGoals(stack.pool, stack.workspaces, GOALS);
   await waitFor('every goal healed', async () => (await countHealed(stack.pool, goalIds)) === GOALS, { timeoutMs: 300_000, intervalMs: 250 });
   const running = await waitFor(
@@ -29,12 +29,17 @@ test('two workers, two listeners: one workflow and one task per goal, caps held'
     { timeoutMs: 60_000 },
   );
   const inv = await stack.invariants(goalIds);
-  // Both listeners must have taken part (each dispatches every notification it receives).
-  const dispatchedA = /listening for goal events/.test(a.output());
-  const dispatchedB = /listening for goal events/.test(b.output());
+  // Both listeners must have taken part (each dispatches every notification it receives), and both
+  // workers ran.
+  for (const p of [a, b]) {
+    expect(p.output()).toMatch(/listening for goal events/);
+    expect(p.output()).toMatch(/worker running/);
+  }
   console.log(`two-workers: ${JSON.stringify(inv)}; goal workflows ${running}`);
-  expect(dispatchedA && dispatchedB).toBe(true);
   expect(running).toBe(GOALS);
+  const schedules = [];
+  for await (const schedule of stack.client.schedule.list()) schedules.push(schedule.scheduleId);
+  expect(schedules).toEqual(['goalkeeper-reconcile']);
   expect(inv).toMatchObject({ healed: GOALS, goalsWithMoreThanOneTask: 0, workspacesOverCap: 0 });
   for (const w of stack.workers) expect(w.exited()).toBe(false);
 });

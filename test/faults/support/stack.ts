@@ -125,11 +125,17 @@ export interface ServicesProcess {
 }
 
 /** `goalkeeper start --no-worker --no-schedule`: the NOTIFY listener, the dispatcher and the HTTP
- * server (webhooks), as a child process. */
-export async function startServices(stack: Stack, extraEnv: Record<string, string> = {}): Promise<ServicesProcess> {
+ * server (webhooks), as a child process; `{ whole: true }`: plain `goalkeeper start`, its worker
+ * and the reconcile schedule set-up included. */
+export async function startServices(
+  stack: Stack,
+  extraEnv: Record<string, string> = {},
+  { whole = false }: { whole?: boolean } = {},
+): Promise<ServicesProcess> {
   const { freePort } = await import('../../../src/embedded/postgres');
   const httpPort = await freePort();
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'goalkeeper.js'), 'start', '--no-worker', '--no-schedule'], {
+  const parts = whole ? [] : ['--no-worker', '--no-schedule'];
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'goalkeeper.js'), 'start', ...parts], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...stack.env, HTTP_PORT: String(httpPort), HTTP_HOST: '127.0.0.1', LOG_FORMAT: 'json', ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
