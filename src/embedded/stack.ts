@@ -100,6 +100,12 @@ export async function startEmbeddedStack(
       filled.DATABASE_URL = pg.url;
     }
     if (!base.env.TEMPORAL_ADDRESS) {
+      // The embedded dev server speaks plain gRPC with no auth: credentials meant for a secured
+      // cluster would turn TLS on against it and fail with an unhelpful handshake error.
+      const secured = ['TEMPORAL_API_KEY', 'TEMPORAL_TLS_CERT_PATH', 'TEMPORAL_TLS_CA_PATH'].filter((k) => env[k]);
+      if (secured.length) {
+        throw new Error(`${secured.join(', ')} ${secured.length > 1 ? 'are' : 'is'} set but TEMPORAL_ADDRESS is not: set TEMPORAL_ADDRESS to the secured cluster, or unset ${secured.length > 1 ? 'them' : 'it'} to use the embedded dev server`);
+      }
       // Postgres refuses a second server on its data directory by itself; the dev server does not,
       // and two of them on one SQLite file would both run the same history shard.
       const owner = readRunningStack(dataDir);

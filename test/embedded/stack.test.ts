@@ -1,6 +1,7 @@
 /**
- * The embedded stack never starts a second Temporal dev server on a data directory whose dev
- * server a running `goalkeeper up` owns: two servers on one SQLite file would both run its shard.
+ * What the embedded stack refuses before it starts a Temporal dev server: a second dev server on a
+ * data directory whose dev server a running `goalkeeper up` owns (two servers on one SQLite file
+ * would both run its shard), and credentials meant for a secured cluster.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,4 +20,12 @@ test('a data directory whose dev server a live `up` owns is refused, naming the 
   } finally {
     remove();
   }
+});
+
+test('credentials for a secured cluster without TEMPORAL_ADDRESS are refused before anything starts, naming them', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'goalkeeper-stack-'));
+  const env = { GOALKEEPER_DATA_DIR: dataDir, DATABASE_URL: 'postgres://u@127.0.0.1:1/x', TEMPORAL_API_KEY: 'an-api-key-for-the-cloud' };
+  await expect(startEmbeddedStack(env)).rejects.toThrow(
+    'TEMPORAL_API_KEY is set but TEMPORAL_ADDRESS is not: set TEMPORAL_ADDRESS to the secured cluster, or unset it to use the embedded dev server',
+  );
 });
