@@ -14,10 +14,11 @@ export interface HealRequest {
   /** The sender's current policy: replaces the workflow's from the next cycle on (ignored, with a
    * warning, when invalid). */
   policy?: HealPolicy;
-  /** Who asked: an operator's heal (the default, also for senders that predate this field) gives
-   * every task whose retry budget is spent a fresh one; a heal sent because of a change event
-   * (task failed, agent lost, goal closed) only cuts the wait short, so automation never lifts
-   * an exhaustion that is waiting for a human. */
+  /** Who asked: an operator's heal gives every task whose retry budget is spent a fresh one; a
+   * heal sent because of a change event (task failed, agent lost, goal closed) only cuts the wait
+   * short, so automation never lifts an exhaustion that is waiting for a human. Absent (senders
+   * that predate this field): only tasks already marked exhausted get a fresh budget, the rule the
+   * histories of those senders were recorded under. */
   origin?: 'operator' | 'event';
 }
 
