@@ -1,8 +1,9 @@
 /**
  * Prometheus metrics on METRICS_PORT (0 = off): what goalkeeper healed, how long it took, which
- * alerts it raised, how many retries it made, and the Temporal SDK runtime's own metrics. Fed by the activities' HealingEvents hook; a worker
- * created without explicit events uses the process-wide metrics once startMetrics has run, so the
- * code that builds the worker need not know metrics exist.
+ * alerts it raised, how many retries it made, and the Temporal SDK runtime's own metrics. Fed by
+ * the activities' HealingEvents hook; a worker created without explicit events uses the
+ * process-wide metrics once startMetrics has run, so the code that builds the worker need not
+ * know metrics exist.
  *
  * When is a goal "healed"? The activities see actions, not health, so a heal episode is a goal's
  * run of healing actions (task created, agent assigned, task retried) with no gap longer than
