@@ -246,8 +246,8 @@ test("a heal sent because of a change event cuts the wait short but never lifts 
   await h.heal(goal, 'task_failed (webhook)', { origin: 'event' });
   const still = await h.eventually(async () => {
     const s = await h.status(goal);
-    return s.cycles > exhausted.cycles && s;
-  }, 'a cycle for the event');
+    return (s.lastCycle?.number ?? 0) > exhausted.cycles && s;
+  }, 'a finished cycle for the event');
   expect(still.health).toBe('needs_intervention');
   expect(still.retries[task]).toMatchObject({ used: 1, total: 1, exhausted: true });
   expect((await taskRow(db.pool, task)).status).toBe('failed');
@@ -301,11 +301,12 @@ test("a failed task's NO_AGENTS_AVAILABLE alert closes once an agent appears and
   const task = await insertTask(db.pool, ws, goal, { status: 'failed', agentId: idle });
   // No provisioning allowed and no assignable agent: the retry cannot find one.
   await h.startGoal(goal, testPolicy({ maxAutoProvisionedAgents: 0, retryBackoffSeconds: 5 }));
+  // Health is set when a cycle finishes; the alert opens mid-cycle, so wait for the finished cycle.
   const stuck = await h.eventually(async () => {
     const s = await h.status(goal);
-    return s.openAlerts.includes(`NO_AGENTS_AVAILABLE:${task}`) && s;
-  }, 'task-scoped alert');
-  expect(stuck.health).toBe('degraded');
+    return s.lastCycle?.health === 'degraded' && s;
+  }, 'a degraded cycle');
+  expect(stuck.openAlerts).toEqual([`NO_AGENTS_AVAILABLE:${task}`]);
 
   const agent = await insertAgent(db.pool, ws, { status: 'available' });
   await h.heal(goal, 'agent added', { origin: 'event' });
