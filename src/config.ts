@@ -7,20 +7,17 @@ import type { HealPolicy } from '../workflows/types';
 
 export type { HealPolicy };
 
-/** `max` (with why it is the limit) for settings something downstream caps silently. */
-const positiveInt = (name: string, fallback: number, max?: { value: number; why: string }) =>
+/** `limit`: a further rule, for settings something downstream would cap silently. */
+const positiveInt = (name: string, fallback: number, limit?: (value: number) => string | null) =>
   z
     .string()
     .optional()
     .transform((raw, ctx) => {
       if (raw === undefined || raw.trim() === '') return fallback;
       const value = Number(raw);
-      if (!Number.isInteger(value) || value < 1) {
-        ctx.addIssue({ code: 'custom', message: `${name} must be a positive integer, got "${raw}"` });
-        return z.NEVER;
-      }
-      if (max && value > max.value) {
-        ctx.addIssue({ code: 'custom', message: `${name} must be at most ${max.value} (${max.why}), got "${raw}"` });
+      const problem = !Number.isInteger(value) || value < 1 ? 'must be a positive integer' : limit?.(value);
+      if (problem) {
+        ctx.addIssue({ code: 'custom', message: `${name} ${problem}, got "${raw}"` });
         return z.NEVER;
       }
       return value;
@@ -32,13 +29,16 @@ const positiveInt = (name: string, fallback: number, max?: { value: number; why:
  * size would end every sweep after its first page.
  */
 export const MAX_RECONCILE_BATCH_SIZE = 5000;
-export const RECONCILE_BATCH_SIZE_LIMIT_WHY = 'the sweep reads at most 5000 goals per page';
+
+const aboveSweepPage = (value: number): string | null =>
+  value > MAX_RECONCILE_BATCH_SIZE
+    ? `must be at most ${MAX_RECONCILE_BATCH_SIZE} (the sweep reads at most ${MAX_RECONCILE_BATCH_SIZE} goals per page)`
+    : null;
 
 /** `--batch-size` and RECONCILE_BATCH_SIZE share this rule; null when `value` is acceptable. */
 export function reconcileBatchSizeProblem(value: number): string | null {
   if (!Number.isInteger(value) || value < 1) return 'must be a positive integer';
-  if (value > MAX_RECONCILE_BATCH_SIZE) return `must be at most ${MAX_RECONCILE_BATCH_SIZE} (${RECONCILE_BATCH_SIZE_LIMIT_WHY})`;
-  return null;
+  return aboveSweepPage(value);
 }
 
 const nonNegativeInt = (name: string, fallback: number) =>
@@ -131,7 +131,7 @@ const envSchema = z.object({
   MAX_AUTO_PROVISIONED_AGENTS: nonNegativeInt('MAX_AUTO_PROVISIONED_AGENTS', 3),
   MAX_CYCLES_PER_RUN: positiveInt('MAX_CYCLES_PER_RUN', 100),
   RECONCILE_INTERVAL: positiveInt('RECONCILE_INTERVAL', 300),
-  RECONCILE_BATCH_SIZE: positiveInt('RECONCILE_BATCH_SIZE', 500, { value: MAX_RECONCILE_BATCH_SIZE, why: RECONCILE_BATCH_SIZE_LIMIT_WHY }),
+  RECONCILE_BATCH_SIZE: positiveInt('RECONCILE_BATCH_SIZE', 500, aboveSweepPage),
   HTTP_PORT: nonNegativeInt('HTTP_PORT', 8787),
   /** Interface the HTTP server binds (0.0.0.0: reachable from Supabase webhooks and probes). */
   HTTP_HOST: optionalText.transform((v) => v ?? '0.0.0.0'),
