@@ -77,8 +77,17 @@ export class GoalState {
     return taken;
   }
 
-  retryStateOf(taskId: string): TaskRetryState {
-    return (this.retries[taskId] ??= { used: 0, total: 0, exhausted: false });
+  /**
+   * The retry budget of a task. A task this run has not tracked yet starts from the retries on
+   * record (earlier runs of the goal's workflow spent them: the budget is per task in all, not
+   * per run), unless an operator's heal is being served, which gives a spent budget a fresh one
+   * as it does for a task the run already tracks.
+   */
+  retryStateOf(taskId: string, seed: { recorded: number; maxTaskRetries: number; operatorHeal: boolean }): TaskRetryState {
+    const recorded = Number.isInteger(seed.recorded) && seed.recorded > 0 ? seed.recorded : 0;
+    const spent = recorded >= seed.maxTaskRetries;
+    const used = spent && seed.operatorHeal ? 0 : Math.min(recorded, seed.maxTaskRetries);
+    return (this.retries[taskId] ??= { used, total: recorded, exhausted: false });
   }
 
   /** Forgets tasks that are no longer in play (completed, cancelled, gone), keeping state small. */

@@ -3,7 +3,7 @@
  *
  * A heal cycle makes sure the goal has a task, that every task in play has an assignable agent,
  * and retries a failed task after a durable, doubling backoff timer, at most maxTaskRetries times
- * per budget; a spent budget raises one RETRIES_EXHAUSTED alert and waits for a human (a `heal`
+ * per budget (counted across runs: a new run starts from the retries on record); a spent budget raises one RETRIES_EXHAUSTED alert and waits for a human (a `heal`
  * signal gives it a fresh budget). Between cycles it waits the health-check interval or a heal
  * signal. A goal that is closed or deleted ends the workflow with a summary.
  *
@@ -220,7 +220,11 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
     // Failed tasks: retry after a durable backoff timer while the budget lasts.
     const stillFailed: string[] = [];
     for (const task of ensured.tasks.filter((t) => t.status === 'failed')) {
-      const retries = state.retryStateOf(task.id);
+      const retries = state.retryStateOf(task.id, {
+        recorded: task.retriesRecorded ?? 0,
+        maxTaskRetries: policy.maxTaskRetries,
+        operatorHeal: requests.some((r) => r.origin === 'operator'),
+      });
       if (retries.exhausted) {
         stillFailed.push(task.id);
         continue;

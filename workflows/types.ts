@@ -42,6 +42,9 @@ export interface GoalTaskView {
   agentStatus: string | null;
   role: string | null;
   needsAgent: boolean;
+  /** Retries goalkeeper has made of this task in all runs (absent in results recorded before
+   * the database returned it: read as 0, the rule those histories were made under). */
+  retriesRecorded?: number;
 }
 
 export interface EnsureGoalTaskResult {

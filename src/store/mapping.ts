@@ -41,6 +41,7 @@ export function toEnsureGoalTask(raw: Json): EnsureGoalTaskResult {
         agentStatus: str(t.agent_status),
         role: str(t.role),
         needsAgent: t.needs_agent === true,
+        retriesRecorded: Number(t.retries_recorded ?? 0),
       }),
     ),
   };

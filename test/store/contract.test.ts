@@ -112,6 +112,11 @@ describe.each(adapters)('store contract: %s adapter', (kind, make, makeUnreachab
     expect(await store.retryTask(task, `${kind}-${task}-1`, rules)).toMatchObject({ outcome: 'retried', attempt: 1, agentId: agent });
     expect(await store.retryTask(task, `${kind}-${task}-1`, rules)).toMatchObject({ outcome: 'already_retried', attempt: 1 });
     expect(await store.retryTask(task, `${kind}-${task}-2`, rules)).toMatchObject({ outcome: 'not_failed' });
+    // The goal's task list carries the retries on record, so a later workflow run counts them.
+    await db.pool.query(`update tasks set status = 'failed' where id = $1`, [task]);
+    expect(await store.retryTask(task, `${kind}-${task}-3`, rules)).toMatchObject({ outcome: 'retried', attempt: 2 });
+    const ensured = await store.ensureGoalTask(goal, rules);
+    expect(ensured.tasks).toEqual([expect.objectContaining({ id: task, retriesRecorded: 2 })]);
   });
 
   test('records an event once per idempotency key', async () => {

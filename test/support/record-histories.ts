@@ -94,11 +94,34 @@ const eventHealsAndRecoveries: Scenario = async (h, db) => {
   return { goalId: goal, runId: handle.firstExecutionRunId };
 };
 
+/** A run that meets a task earlier runs already retried: it starts from the retries on record,
+ * finds the budget spent and alerts; an operator's heal grants a fresh one; the goal completes. */
+const newRunCountsRecordedRetries: Scenario = async (h, db) => {
+  const ws = await insertWorkspace(db.pool, 'second-run');
+  await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  const task = await insertTask(db.pool, ws, goal, { status: 'failed' });
+  const policy = testPolicy({ maxTaskRetries: 1, retryBackoffSeconds: 5 });
+  const first = await h.startGoal(goal, policy);
+  await h.eventually(async () => (await h.status(goal)).retries[task]?.used === 1, 'first run retried');
+  await first.terminate('recording: a new run');
+  await db.pool.query(`update tasks set status = 'failed' where id = $1`, [task]);
+  const handle = await h.startGoal(goal, policy);
+  await h.eventually(async () => (await h.status(goal)).health === 'needs_intervention', 'budget spent on record');
+  await h.heal(goal, 'operator: try again', { origin: 'operator' });
+  await h.eventually(async () => (await h.status(goal)).retries[task]?.total === 2, 'fresh budget retry');
+  await db.pool.query(`update workspace_goals set status = 'completed' where id = $1`, [goal]);
+  await h.heal(goal, 'goal_closed (notify)', { origin: 'event' });
+  await handle.result();
+  return { goalId: goal, runId: handle.firstExecutionRunId };
+};
+
 export const SCENARIOS: Record<string, Scenario> = {
   'incident-retries-exhausted': incidentRetriesExhausted,
   'task-created-agent-replaced': taskCreatedAgentReplaced,
   'continue-as-new-carries-state': continueAsNewCarriesState,
   'event-heals-and-recoveries': eventHealsAndRecoveries,
+  'new-run-counts-recorded-retries': newRunCountsRecordedRetries,
 };
 
 async function main() {

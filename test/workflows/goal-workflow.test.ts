@@ -3,7 +3,7 @@
  * backoff timers, retry exhaustion, heal signals, closed goals, continueAsNew.
  */
 import type { temporal } from '@temporalio/proto';
-import { goalWorkflowId } from '../../workflows/messages';
+import { goalWorkflowId, healSignal } from '../../workflows/messages';
 import {
   createTestDatabase,
   goalTasks,
@@ -266,6 +266,44 @@ test("an operator's heal gives a fresh budget to a task that spent it before any
   }, 'retried instead of exhausted');
   expect(after.retries[task]).toMatchObject({ used: 1, exhausted: false });
   expect(await logsFor(db.pool, goal, 'WORKSPACE HEALTH ALERT: RETRIES_EXHAUSTED')).toHaveLength(0);
+});
+
+test('a new run of the goal workflow counts the retries earlier runs made (the budget is per task in all); an operator heal that starts it grants a fresh one', async () => {
+  const { goal, task } = await goalWithItsOneRetrySpent(); // budget 1, spent by this run
+  const policy = testPolicy({ maxTaskRetries: 1, retryBackoffSeconds: 5 });
+  // The run ends (an operator terminated it; a reopened goal starts a new run the same way) and
+  // the sweep or an event starts a new one, which has never seen the task.
+  await h.env.client.workflow.getHandle(goalWorkflowId(goal)).terminate('test: a new run');
+  await h.startGoal(goal, policy);
+  const exhausted = await h.eventually(async () => {
+    const s = await h.status(goal);
+    return s.health === 'needs_intervention' && s;
+  }, 'the new run finds the budget spent');
+  expect(exhausted.retries[task]).toMatchObject({ used: 1, total: 1, exhausted: true });
+  expect((await taskRow(db.pool, task)).status).toBe('failed');
+  const attempts = async () =>
+    (await db.pool.query('select attempt from goalkeeper_task_attempts where task_id = $1 order by attempt', [task])).rows.map((r) => r.attempt);
+  expect(await attempts()).toEqual([1]);
+  expect(await logsFor(db.pool, goal, 'WORKSPACE HEALTH ALERT: RETRIES_EXHAUSTED')).toHaveLength(1);
+
+  // `goalkeeper heal` on a goal with no running workflow is a signal-with-start: the operator's
+  // heal is served by the new run's first cycle and gives the spent budget a fresh one.
+  await h.env.client.workflow.getHandle(goalWorkflowId(goal)).terminate('test: another run');
+  await h.env.client.workflow.signalWithStart('goalWorkflow', {
+    taskQueue: h.taskQueue,
+    workflowId: goalWorkflowId(goal),
+    args: [{ goalId: goal, policy }],
+    signal: healSignal,
+    signalArgs: [{ reason: 'operator: prompt fixed', origin: 'operator' }],
+  });
+  const retried = await h.eventually(async () => {
+    const s = await h.status(goal);
+    return s.retries[task]?.total === 2 && s;
+  }, 'retried on the fresh budget');
+  expect(retried.retries[task]).toMatchObject({ used: 1, exhausted: false });
+  expect((await taskRow(db.pool, task)).status).toBe('pending');
+  expect(await attempts()).toEqual([1, 2]);
+  expect(await logsFor(db.pool, goal, 'WORKSPACE HEALTH ALERT: RETRIES_EXHAUSTED')).toHaveLength(1);
 });
 
 test('an exhausted task that someone set going again clears needs_intervention, but its budget stays spent', async () => {
