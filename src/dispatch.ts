@@ -1,7 +1,8 @@
 /**
  * The dispatcher the event paths go through (NOTIFY listener, Supabase webhook): it turns
  * "something happened to goal X" into the single Temporal call that makes goal-<X> act on it.
- * (The sweep calls startGoal directly: it only ever starts, the same idempotent start as here.)
+ * (The sweep calls startGoal directly, the same idempotent start as here; catching up for the
+ * listener, it sends healGoal's event heal for goals whose tasks need one, as a task event would.)
  *
  * Correctness comes from Temporal and SQL, not from here: starts use workflow id conflict policy
  * USE_EXISTING (one workflow per goal, no matter how many callers), heals are signal-with-start

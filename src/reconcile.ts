@@ -2,22 +2,39 @@
  * The sweep: pages through active goals with keyset pagination (id > last id seen, in id order,
  * so a goal inserted or closed mid-sweep never shifts a page) and starts every goal workflow that
  * is missing. Used by the reconcile activity (scheduled), `goalkeeper reconcile` and the
- * listener's catch-up after a (re)connect.
+ * listener's catch-up after a (re)connect, which also re-delivers the task events it may have
+ * missed (see SweepOptions).
  */
 import { MAX_RECONCILE_BATCH_SIZE } from './config';
 import type { HealingStore } from './store/port';
-import { startGoal, type GoalTarget } from './temporal/goal-client';
+import { healGoal, startGoal, type GoalTarget } from './temporal/goal-client';
 
 export interface BatchResult {
   seen: number;
   started: number;
   alreadyRunning: number;
+  /** Goals whose workflow was sent a heal (only with SweepOptions.healGoalsNeedingIt). */
+  signalled: number;
   failed: number;
   /** The last goal id of this batch: the next batch's cursor; null when the sweep is done. */
   next: string | null;
 }
 
 export type SweepTotals = Omit<BatchResult, 'next'>;
+
+export interface SweepOptions {
+  /**
+   * Send a heal (origin 'event', signal-with-start) to every goal with a task that is failed or
+   * open without an agent, instead of only starting missing workflows. The listener's catch-up
+   * wants this: a NOTIFY for such a task, sent while it was away, is gone, and the running
+   * workflow would otherwise only notice at its next health check. The scheduled sweep does not:
+   * every goal's own health check covers it, and a goal waiting for a human (retries exhausted)
+   * would get a cycle every sweep for nothing. An event heal never lifts an exhaustion.
+   */
+  healGoalsNeedingIt?: boolean;
+}
+
+export const CATCH_UP_HEAL_REASON = 'catch-up sweep: a task failed or has no agent';
 
 /** Starts run this many at a time: enough to hide round trips, few enough not to flood Temporal. */
 const START_CONCURRENCY = 16;
@@ -27,19 +44,25 @@ export async function reconcileBatch(
   target: GoalTarget,
   after: string | null,
   limit: number,
+  options: SweepOptions = {},
 ): Promise<BatchResult> {
   // The SQL page function returns at most MAX_RECONCILE_BATCH_SIZE rows whatever it is asked:
   // "a full page" must mean full at that size, or a larger limit (a schedule created before the
   // setting was capped) would end the sweep after one page.
   const pageSize = Math.min(limit, MAX_RECONCILE_BATCH_SIZE);
   const goals = await store.listActiveGoals(after, pageSize);
-  const result: BatchResult = { seen: goals.length, started: 0, alreadyRunning: 0, failed: 0, next: null };
+  const result: BatchResult = { seen: goals.length, started: 0, alreadyRunning: 0, signalled: 0, failed: 0, next: null };
   let cursor = 0;
   const errors: Error[] = [];
   const worker = async () => {
     while (cursor < goals.length) {
       const goal = goals[cursor++];
       try {
+        if (options.healGoalsNeedingIt && goal.needsHeal) {
+          await healGoal(target, goal.id, CATCH_UP_HEAL_REASON, 'event');
+          result.signalled += 1;
+          continue;
+        }
         const { started } = await startGoal(target, goal.id);
         if (started) result.started += 1;
         else result.alreadyRunning += 1;
@@ -61,14 +84,16 @@ export async function sweepOnce(
   target: GoalTarget,
   batchSize: number,
   onBatch?: (totals: SweepTotals) => void,
+  options: SweepOptions = {},
 ): Promise<SweepTotals> {
-  const totals: SweepTotals = { seen: 0, started: 0, alreadyRunning: 0, failed: 0 };
+  const totals: SweepTotals = { seen: 0, started: 0, alreadyRunning: 0, signalled: 0, failed: 0 };
   let after: string | null = null;
   do {
-    const batch: BatchResult = await reconcileBatch(store, target, after, batchSize);
+    const batch: BatchResult = await reconcileBatch(store, target, after, batchSize, options);
     totals.seen += batch.seen;
     totals.started += batch.started;
     totals.alreadyRunning += batch.alreadyRunning;
+    totals.signalled += batch.signalled;
     totals.failed += batch.failed;
     onBatch?.({ ...totals });
     after = batch.next;

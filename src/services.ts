@@ -66,7 +66,8 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
     cleanup.push({ name: 'temporal client', run: () => client.connection.close() });
     const target: GoalTarget = { client, taskQueue: config.temporal.taskQueue, policy: config.policy };
     const dispatcher = new Dispatcher(target, { log });
-    const sweep = () => sweepOnce(store, target, config.env.RECONCILE_BATCH_SIZE);
+    // The listener's catch-up after a (re)connect: also re-delivers missed task events.
+    const sweep = () => sweepOnce(store, target, config.env.RECONCILE_BATCH_SIZE, undefined, { healGoalsNeedingIt: true });
     const pool = config.env.DATABASE_URL
       ? new Pool({ connectionString: config.env.DATABASE_URL, max: 3, application_name: 'goalkeeper-http', connectionTimeoutMillis: 5_000 })
       : null;

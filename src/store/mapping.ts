@@ -70,7 +70,11 @@ export function toRecordEvent(raw: Json): RecordEventResult {
 }
 
 export function toActiveGoals(raw: unknown): ActiveGoalRef[] {
-  return ((raw as Json[] | null) ?? []).map((g) => ({ id: String(g.id), workspaceId: String(g.workspace_id) }));
+  return ((raw as Json[] | null) ?? []).map((g) => ({
+    id: String(g.id),
+    workspaceId: String(g.workspace_id),
+    needsHeal: g.needs_heal === true,
+  }));
 }
 
 /** Named arguments of each SQL function, shared so both adapters call them identically. */

@@ -15,6 +15,8 @@ import type {
 export interface ActiveGoalRef {
   id: string;
   workspaceId: string;
+  /** A task of the goal is failed, or open with no agent: what the change triggers announce. */
+  needsHeal: boolean;
 }
 
 export interface HealingStore {

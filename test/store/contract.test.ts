@@ -160,6 +160,23 @@ describe.each(adapters)('store contract: %s adapter', (kind, make, makeUnreachab
     expect(seen).not.toContain(done);
   });
 
+  test('says which active goals have a task that needs healing (failed, or open with no agent)', async () => {
+    const ws = await insertWorkspace(db.pool);
+    const agent = await insertAgent(db.pool, ws);
+    const [failed, fine, empty] = await Promise.all([1, 2, 3].map(() => insertGoal(db.pool, ws)));
+    await insertTask(db.pool, ws, failed, { status: 'failed', agentId: null });
+    await insertTask(db.pool, ws, fine, { status: 'pending', agentId: agent });
+    await insertTask(db.pool, ws, fine, { status: 'completed', agentId: agent });
+    const flags = new Map<string, boolean>();
+    for (let after: string | null = null; ; ) {
+      const batch = await store.listActiveGoals(after, 5000);
+      for (const g of batch) flags.set(g.id, g.needsHeal);
+      if (batch.length < 5000) break;
+      after = batch[batch.length - 1].id;
+    }
+    expect([flags.get(failed), flags.get(fine), flags.get(empty)]).toEqual([true, false, false]);
+  });
+
   test('a closed goal is reported closed and gets no task', async () => {
     const ws = await insertWorkspace(db.pool);
     await insertAgent(db.pool, ws);

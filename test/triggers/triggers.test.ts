@@ -8,7 +8,8 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { Config } from '../../src/config';
-import { goalWorkflowId } from '../../workflows/messages';
+import { CATCH_UP_HEAL_REASON } from '../../src/reconcile';
+import { goalWorkflowId, statusQuery } from '../../workflows/messages';
 import { createTestDatabase, goalTasks, insertAgent, insertGoal, insertWorkspace, type TestDatabase } from '../support/db';
 import { eventually, servicesConfig, startDevServer, startServices, type RunningServices } from '../support/services-env';
 import { workflowBundle } from '../support/workflow-env';
@@ -97,6 +98,44 @@ test('the listener reconnects after pg_terminate_backend and catches up on a goa
   expect(tasks).toHaveLength(1);
   expect(listener.connects).toBe(connectsBefore + 1);
   expect(listener.state).toBe('listening');
+});
+
+test('a task that fails while the listener is down is retried after the reconnect, not at the next health check', async () => {
+  const listener = first.info.listener!;
+  const ws = await insertWorkspace(db.pool);
+  await insertAgent(db.pool, ws, { status: 'available' });
+  const goal = await insertGoal(db.pool, ws);
+  const [task] = await healedTask(goal);
+  const connectsBefore = listener.connects;
+  // As above: the task_failed NOTIFY fires while no listener is connected. The goal's workflow
+  // is waiting out its 300 s health check, so only the catch-up sweep's heal explains a retry
+  // within the 30 s this test waits.
+  const client = await db.pool.connect();
+  try {
+    await client.query('begin');
+    const { rows } = await client.query(
+      `select count(*)::int as killed from (select pg_terminate_backend(pid, 5000) as ok from pg_stat_activity
+        where application_name = 'goalkeeper-listener' and datname = current_database()) t where ok`,
+    );
+    expect(rows[0].killed).toBe(1);
+    await client.query(`update tasks set status = 'failed', updated_at = now() where id = $1`, [task.id]);
+    await client.query('commit');
+  } finally {
+    client.release();
+  }
+  const attempts = await eventually(async () => {
+    const { rows } = await db.pool.query(`select attempt from goalkeeper_task_attempts where task_id = $1`, [task.id]);
+    return rows.length > 0 && rows;
+  }, 'the task failed while the listener was down to be retried');
+  expect(attempts).toEqual([{ attempt: 1 }]);
+  expect(listener.connects).toBe(connectsBefore + 1);
+  // The cycle that retried it served the sweep's heal (its summary is set once the cycle ends).
+  const cycle = await eventually(async () => {
+    const { lastCycle } = await env.client.workflow.getHandle(goalWorkflowId(goal)).query(statusQuery);
+    return lastCycle?.actions.some((a) => a.startsWith(`retried task ${task.id}`)) && lastCycle;
+  }, 'the retrying cycle to finish');
+  expect(cycle.actions).toContain(`heal requested: ${CATCH_UP_HEAL_REASON}`);
+  expect((await goalTasks(db.pool, goal)).map((t) => t.status)).toEqual(['pending']);
 });
 
 test('two runServices at once still give one workflow and one task per goal', async () => {
