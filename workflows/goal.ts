@@ -36,7 +36,7 @@ import {
   statusQuery,
   type HealRequest,
 } from './messages';
-import type { EnsureGoalTaskResult, GoalHealth, HealPolicy, IssueType, Severity } from './types';
+import type { EnsureGoalTaskResult, GoalHealth, GoalTaskView, HealPolicy, IssueType, Severity } from './types';
 
 export interface GoalWorkflowInput {
   goalId: string;
@@ -80,6 +80,7 @@ const { retryTask, recordEvent } = proxyActivities<GoalActivities>(STORE_CALL_OP
 // Patch ids: behaviour added after workflows were already running (see workflow versioning).
 const RECOVERED_TASK_CLEARS_EXHAUSTION = 'recovered-task-clears-exhaustion';
 const TASK_AGENT_ALERT_CLOSES = 'task-agent-alert-closes';
+const PARALLEL_TASK_RETRIES = 'parallel-task-retries';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -217,61 +218,16 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
       }
     }
 
-    // Failed tasks: retry after a durable backoff timer while the budget lasts.
+    // Failed tasks: retry after a durable backoff timer while the budget lasts. Each task's
+    // backoff runs at once beside the others', so a second failed task does not wait out the
+    // first one's timer. (patched: workflows recorded before this ran them one after another.)
     const stillFailed: string[] = [];
-    for (const task of ensured.tasks.filter((t) => t.status === 'failed')) {
-      const retries = state.retryStateOf(task.id, {
-        recorded: task.retriesRecorded ?? 0,
-        maxTaskRetries: policy.maxTaskRetries,
-        operatorHeal: requests.some((r) => r.origin === 'operator'),
-      });
-      if (retries.exhausted) {
-        stillFailed.push(task.id);
-        continue;
-      }
-      if (retries.used >= policy.maxTaskRetries) {
-        retries.exhausted = true;
-        stillFailed.push(task.id);
-        actions.push(`task ${task.id} failed after ${retries.used} retries: budget spent`);
-        await raiseAlert(
-          'RETRIES_EXHAUSTED',
-          task.id,
-          'critical',
-          `task ${task.id} failed ${retries.used + 1} times; retries stop until a heal signal`,
-          actions,
-        );
-        continue;
-      }
-      const backoffSeconds = policy.retryBackoffSeconds * 2 ** retries.used;
-      await sleep(backoffSeconds * 1000, {
-        summary: `backoff ${backoffSeconds}s before retry ${retries.used + 1}/${policy.maxTaskRetries} of task ${task.id}`,
-      });
-      try {
-        const r = await retryTask.executeWithOptions(
-          { summary: `retry failed task ${task.id} (${retries.used + 1}/${policy.maxTaskRetries})` },
-          [{ taskId: task.id, goalId, rules }],
-        );
-        if (r.outcome === 'retried' || r.outcome === 'already_retried') {
-          retries.used += 1;
-          retries.total += 1;
-          task.status = 'pending';
-          task.agentId = r.agentId;
-          actions.push(`retried task ${task.id} (attempt ${r.attempt ?? retries.total}) with agent ${r.agentId}`);
-        } else if (r.outcome === 'no_agent') {
-          stillFailed.push(task.id);
-          actions.push(`could not retry task ${task.id}: no assignable agent`);
-          await raiseAlert('NO_AGENTS_AVAILABLE', task.id, 'critical', `failed task ${task.id} cannot be retried: no assignable agent`, actions);
-        } else if (r.outcome === 'goal_closed') {
-          // The goal closed during the backoff; the next cycle ends the workflow.
-          actions.push(`goal closed during the backoff; task ${task.id} not retried`);
-          state.requestHeal({ reason: 'goal closed during a retry backoff', origin: 'event' }, policy.maxTaskRetries);
-        } else {
-          actions.push(`task ${task.id} no longer failed (${r.outcome}); no retry`);
-        }
-      } catch (err) {
-        stillFailed.push(task.id);
-        await stepFailed('retry task', task.id, err, actions);
-      }
+    const operatorHeal = requests.some((r) => r.origin === 'operator');
+    const failed = ensured.tasks.filter((t) => t.status === 'failed');
+    if (failed.length > 1 && patched(PARALLEL_TASK_RETRIES)) {
+      await Promise.all(failed.map((task) => retryFailedTask(task, operatorHeal, stillFailed, actions)));
+    } else {
+      for (const task of failed) await retryFailedTask(task, operatorHeal, stillFailed, actions);
     }
     // A task that is no longer failed has its task-scoped alerts resolved.
     const resolvedFor = (prefix: string) => (k: string) => k.startsWith(prefix) && !stillFailed.includes(k.slice(prefix.length));
@@ -286,6 +242,62 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
     state.taskId = primary?.id ?? null;
     state.agentId = primary?.agentId ?? null;
     return finishCycle(startedAt, requests, actions, state.computeHealth(stillFailed));
+  }
+
+  /** One failed task: alert if its budget is spent, else wait its backoff and retry it. */
+  async function retryFailedTask(task: GoalTaskView, operatorHeal: boolean, stillFailed: string[], actions: string[]): Promise<void> {
+    const retries = state.retryStateOf(task.id, {
+      recorded: task.retriesRecorded ?? 0,
+      maxTaskRetries: policy.maxTaskRetries,
+      operatorHeal,
+    });
+    if (retries.exhausted) {
+      stillFailed.push(task.id);
+      return;
+    }
+    if (retries.used >= policy.maxTaskRetries) {
+      retries.exhausted = true;
+      stillFailed.push(task.id);
+      actions.push(`task ${task.id} failed after ${retries.used} retries: budget spent`);
+      await raiseAlert(
+        'RETRIES_EXHAUSTED',
+        task.id,
+        'critical',
+        `task ${task.id} failed ${retries.used + 1} times; retries stop until a heal signal`,
+        actions,
+      );
+      return;
+    }
+    const backoffSeconds = policy.retryBackoffSeconds * 2 ** retries.used;
+    await sleep(backoffSeconds * 1000, {
+      summary: `backoff ${backoffSeconds}s before retry ${retries.used + 1}/${policy.maxTaskRetries} of task ${task.id}`,
+    });
+    try {
+      const r = await retryTask.executeWithOptions(
+        { summary: `retry failed task ${task.id} (${retries.used + 1}/${policy.maxTaskRetries})` },
+        [{ taskId: task.id, goalId, rules }],
+      );
+      if (r.outcome === 'retried' || r.outcome === 'already_retried') {
+        retries.used += 1;
+        retries.total += 1;
+        task.status = 'pending';
+        task.agentId = r.agentId;
+        actions.push(`retried task ${task.id} (attempt ${r.attempt ?? retries.total}) with agent ${r.agentId}`);
+      } else if (r.outcome === 'no_agent') {
+        stillFailed.push(task.id);
+        actions.push(`could not retry task ${task.id}: no assignable agent`);
+        await raiseAlert('NO_AGENTS_AVAILABLE', task.id, 'critical', `failed task ${task.id} cannot be retried: no assignable agent`, actions);
+      } else if (r.outcome === 'goal_closed') {
+        // The goal closed during the backoff; the next cycle ends the workflow.
+        actions.push(`goal closed during the backoff; task ${task.id} not retried`);
+        state.requestHeal({ reason: 'goal closed during a retry backoff', origin: 'event' }, policy.maxTaskRetries);
+      } else {
+        actions.push(`task ${task.id} no longer failed (${r.outcome}); no retry`);
+      }
+    } catch (err) {
+      stillFailed.push(task.id);
+      await stepFailed('retry task', task.id, err, actions);
+    }
   }
 
   function finishCycle(startedAt: string, requests: HealRequest[], actions: string[], health: GoalHealth): false {

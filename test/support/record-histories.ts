@@ -116,12 +116,30 @@ const newRunCountsRecordedRetries: Scenario = async (h, db) => {
   return { goalId: goal, runId: handle.firstExecutionRunId };
 };
 
+/** Two failed tasks in one cycle: each waits its backoff and is retried; the goal completes. */
+const twoFailedTasks: Scenario = async (h, db) => {
+  const ws = await insertWorkspace(db.pool, 'two-failed');
+  await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  const tasks = [await insertTask(db.pool, ws, goal, { status: 'failed' }), await insertTask(db.pool, ws, goal, { status: 'failed' })];
+  const handle = await h.startGoal(goal, testPolicy({ maxTaskRetries: 1, retryBackoffSeconds: 30 }));
+  await h.eventually(async () => {
+    const s = await h.status(goal);
+    return tasks.every((t) => s.retries[t]?.total === 1) && s.health === 'healthy';
+  }, 'both retried');
+  await db.pool.query(`update workspace_goals set status = 'completed' where id = $1`, [goal]);
+  await h.heal(goal, 'goal_closed (notify)', { origin: 'event' });
+  await handle.result();
+  return { goalId: goal, runId: handle.firstExecutionRunId };
+};
+
 export const SCENARIOS: Record<string, Scenario> = {
   'incident-retries-exhausted': incidentRetriesExhausted,
   'task-created-agent-replaced': taskCreatedAgentReplaced,
   'continue-as-new-carries-state': continueAsNewCarriesState,
   'event-heals-and-recoveries': eventHealsAndRecoveries,
   'new-run-counts-recorded-retries': newRunCountsRecordedRetries,
+  'two-failed-tasks': twoFailedTasks,
 };
 
 async function main() {

@@ -132,6 +132,31 @@ test('a heal signal gives an exhausted task a fresh budget but leaves a task wit
   expect(after.health).toBe('healthy');
 });
 
+test("two failed tasks of one goal wait out their backoffs side by side: the second does not wait for the first's retry", async () => {
+  const ws = await insertWorkspace(db.pool);
+  await insertAgent(db.pool, ws, { status: 'available' });
+  const goal = await insertGoal(db.pool, ws);
+  const tasks = [await insertTask(db.pool, ws, goal, { status: 'failed' }), await insertTask(db.pool, ws, goal, { status: 'failed' })];
+  await h.startGoal(goal, testPolicy({ maxTaskRetries: 2, retryBackoffSeconds: 60 }));
+  const healed = await h.eventually(async () => {
+    const s = await h.status(goal);
+    return s.health === 'healthy' && tasks.every((t) => s.retries[t]?.used === 1) && s;
+  }, 'both retried');
+  expect(healed.lastCycle?.number).toBe(1);
+  for (const t of tasks) expect((await taskRow(db.pool, t)).status).toBe('pending');
+  // In the history both 60 s backoff timers start before either retry is scheduled (one after
+  // the other would read timer, retry, timer, retry).
+  const history = await h.env.client.workflow.getHandle(goalWorkflowId(goal)).fetchHistory();
+  const steps = (history.events ?? []).flatMap((e: temporal.api.history.v1.IHistoryEvent) =>
+    e.timerStartedEventAttributes && Number(e.timerStartedEventAttributes.startToFireTimeout!.seconds) === 60
+      ? ['backoff']
+      : e.activityTaskScheduledEventAttributes?.activityType?.name === 'retryTask'
+        ? ['retry']
+        : [],
+  );
+  expect(steps).toEqual(['backoff', 'backoff', 'retry', 'retry']);
+});
+
 test('a goal that is completed ends the workflow with a summary', async () => {
   const ws = await insertWorkspace(db.pool);
   await insertAgent(db.pool, ws);
