@@ -32,7 +32,12 @@ export function register(program: Command): void {
     .command('reconcile')
     .description('sweep the active goals now and start every goal workflow that is missing')
     .option('--batch-size <n>', `goals per page, 1 to ${MAX_RECONCILE_BATCH_SIZE} (default RECONCILE_BATCH_SIZE)`, parseBatchSize)
-    .action(async (opts: { batchSize?: number }) => {
+    .option(
+      '--heal-tasks',
+      'also send a heal to every goal with a failed task or an open task without an agent, as the missed task events would have ' +
+        '(after an outage of the listener or of the webhooks; it never lifts a spent retry budget)',
+    )
+    .action(async (opts: { batchSize?: number; healTasks?: boolean }) => {
       const config = loadConfig();
       const batchSize = opts.batchSize ?? config.env.RECONCILE_BATCH_SIZE;
       const store = createStore(config);
@@ -47,10 +52,11 @@ export function register(program: Command): void {
         const totals = await sweepOnce(store, { client, taskQueue: config.temporal.taskQueue, policy: config.policy }, batchSize, (t) => {
           if (total === null || t.seen > total) bar.setTotal(t.seen);
           bar.update(t.seen, { started: t.started, running: t.alreadyRunning });
-        });
+        }, { healGoalsNeedingIt: opts.healTasks === true });
         bar.stop();
         console.log(
           `goals seen: ${totals.seen}; started: ${totals.started}; already running: ${totals.alreadyRunning}` +
+            (opts.healTasks ? `; signalled to heal: ${totals.signalled}` : '') +
             (totals.failed ? `; failed to start: ${totals.failed}` : ''),
         );
         if (totals.failed) process.exitCode = 1;

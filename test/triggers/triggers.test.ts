@@ -221,6 +221,8 @@ test('`goalkeeper reconcile` and `goalkeeper health --json` report what they did
     TEMPORAL_ADDRESS: config.temporal.address,
     TEMPORAL_NAMESPACE: config.temporal.namespace,
     TEMPORAL_TASK_QUEUE: config.temporal.taskQueue,
+    // A heal carries its sender's policy: the CLI's must be the services' (a 1 s backoff).
+    TASK_RETRY_BACKOFF_SECONDS: String(config.policy.retryBackoffSeconds),
     LOG_LEVEL: 'silent',
   });
   const printed: string[] = [];
@@ -240,6 +242,26 @@ test('`goalkeeper reconcile` and `goalkeeper health --json` report what they did
       expect(report).toMatchObject({ workspaceId: ws, score: 100, goalsWithoutTasks: [], unassignedTasks: [], failedTasks: [] });
       expect(report.goals).toEqual([expect.objectContaining({ id: missed, hasTask: true, workflow: { status: 'running', health: 'healthy' } })]);
     });
+
+    // Its task fails with the triggers off (a webhook outage, say): no event reaches goalkeeper,
+    // and the goal's next health check is 300 s away. `reconcile --heal-tasks` re-delivers it.
+    const [task] = await goalTasks(db.pool, missed);
+    const silent = await db.pool.connect();
+    try {
+      await silent.query('begin');
+      await silent.query(`set local session_replication_role = replica`);
+      await silent.query(`update tasks set status = 'failed', updated_at = now() where id = $1`, [task.id]);
+      await silent.query('commit');
+    } finally {
+      silent.release();
+    }
+    printed.length = 0;
+    await buildProgram().parseAsync(['node', 'goalkeeper', 'reconcile', '--heal-tasks']);
+    expect(printed.find((l) => l.startsWith('goals seen:'))).toMatch(/; signalled to heal: [1-9]\d*$/);
+    await eventually(async () => {
+      const { rows } = await db.pool.query(`select 1 from goalkeeper_task_attempts where task_id = $1`, [task.id]);
+      return rows.length === 1;
+    }, 'the silently failed task to be retried');
   } finally {
     log.mockRestore();
     for (const key of Object.keys(process.env)) if (!(key in env0)) delete process.env[key];
