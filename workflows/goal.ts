@@ -5,7 +5,8 @@
  * and retries a failed task after a durable, doubling backoff timer, at most maxTaskRetries times
  * per budget (counted across runs: a new run starts from the retries on record); a spent budget
  * raises one RETRIES_EXHAUSTED alert and waits for a human (a `heal` signal gives it a fresh
- * one). Between cycles it waits the health-check interval or a heal signal. A goal that is closed or deleted ends the workflow with a summary.
+ * one). Between cycles it waits the health-check interval or a heal signal. A goal that is
+ * closed or deleted ends the workflow with a summary.
  *
  * Deterministic: every effect goes through activities; time and ids come from the workflow API.
  */
