@@ -2,7 +2,7 @@
  * Per-suite databases in the shared test Postgres, plus fixtures in the platform's shape.
  */
 import { randomUUID } from 'node:crypto';
-import { Client, Pool } from 'pg';
+import { Client, Pool, type PoolClient } from 'pg';
 import { migrate } from '../../src/store/migrate';
 
 export interface TestDatabase {
@@ -117,4 +117,21 @@ export async function logsFor(pool: Pool, goalId: string, messagePrefix?: string
     [goalId, messagePrefix ?? null],
   );
   return rows;
+}
+
+/** Runs `work` in one transaction on one pooled connection: committed if it resolves, rolled back
+ * if it throws. */
+export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    const result = await work(client);
+    await client.query('commit');
+    return result;
+  } catch (err) {
+    await client.query('rollback').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
 }

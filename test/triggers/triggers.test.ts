@@ -10,7 +10,8 @@ import { Worker } from '@temporalio/worker';
 import type { Config } from '../../src/config';
 import { CATCH_UP_HEAL_REASON } from '../../src/reconcile';
 import { goalWorkflowId, statusQuery } from '../../workflows/messages';
-import { createTestDatabase, goalTasks, insertAgent, insertGoal, insertWorkspace, type TestDatabase } from '../support/db';
+import type { PoolClient } from 'pg';
+import { createTestDatabase, goalTasks, inTransaction, insertAgent, insertGoal, insertWorkspace, type TestDatabase } from '../support/db';
 import { eventually, servicesConfig, startDevServer, startServices, type RunningServices } from '../support/services-env';
 import { workflowBundle } from '../support/workflow-env';
 
@@ -45,6 +46,22 @@ async function workflowRuns(goalId: string): Promise<number> {
   return n;
 }
 
+/**
+ * Runs `work` in the transaction that kills the listener's backend (waiting until it is gone):
+ * whatever `work` changes notifies at commit, while no listener is connected, so the NOTIFY is
+ * lost and only the catch-up sweep after the reconnect can act on it.
+ */
+function whileListenerIsDown<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+  return inTransaction(db.pool, async (client) => {
+    const { rows } = await client.query(
+      `select count(*)::int as killed from (select pg_terminate_backend(pid, 5000) as ok from pg_stat_activity
+        where application_name = 'goalkeeper-listener' and datname = current_database()) t where ok`,
+    );
+    expect(rows[0].killed).toBe(1);
+    return work(client);
+  });
+}
+
 test('a goal inserted by plain SQL gets one task with an assignable agent, with no command run', async () => {
   const ws = await insertWorkspace(db.pool);
   const agent = await insertAgent(db.pool, ws, { status: 'available' });
@@ -77,23 +94,8 @@ test('the listener reconnects after pg_terminate_backend and catches up on a goa
   const connectsBefore = listener.connects;
   const ws = await insertWorkspace(db.pool);
   await insertAgent(db.pool, ws, { status: 'available' });
-  // In one transaction: kill the listener's backend (waiting until it is gone), then insert the
-  // goal. The NOTIFY fires at commit, while no listener is connected: only the catch-up sweep
-  // after the reconnect can start its workflow.
-  const client = await db.pool.connect();
-  let goal: string;
-  try {
-    await client.query('begin');
-    const { rows } = await client.query(
-      `select count(*)::int as killed from (select pg_terminate_backend(pid, 5000) as ok from pg_stat_activity
-        where application_name = 'goalkeeper-listener' and datname = current_database()) t where ok`,
-    );
-    expect(rows[0].killed).toBe(1);
-    goal = await insertGoal(client as never, ws);
-    await client.query('commit');
-  } finally {
-    client.release();
-  }
+  // Only the catch-up sweep after the reconnect can start the goal's workflow.
+  const goal = await whileListenerIsDown((client) => insertGoal(client as never, ws));
   const tasks = await healedTask(goal);
   expect(tasks).toHaveLength(1);
   expect(listener.connects).toBe(connectsBefore + 1);
@@ -107,22 +109,9 @@ test('a task that fails while the listener is down is retried after the reconnec
   const goal = await insertGoal(db.pool, ws);
   const [task] = await healedTask(goal);
   const connectsBefore = listener.connects;
-  // As above: the task_failed NOTIFY fires while no listener is connected. The goal's workflow
-  // is waiting out its 300 s health check, so only the catch-up sweep's heal explains a retry
-  // within the 30 s this test waits.
-  const client = await db.pool.connect();
-  try {
-    await client.query('begin');
-    const { rows } = await client.query(
-      `select count(*)::int as killed from (select pg_terminate_backend(pid, 5000) as ok from pg_stat_activity
-        where application_name = 'goalkeeper-listener' and datname = current_database()) t where ok`,
-    );
-    expect(rows[0].killed).toBe(1);
-    await client.query(`update tasks set status = 'failed', updated_at = now() where id = $1`, [task.id]);
-    await client.query('commit');
-  } finally {
-    client.release();
-  }
+  // The goal's workflow is waiting out its 300 s health check, so only the catch-up sweep's heal
+  // explains a retry within the 30 s this test waits.
+  await whileListenerIsDown((client) => client.query(`update tasks set status = 'failed', updated_at = now() where id = $1`, [task.id]));
   const attempts = await eventually(async () => {
     const { rows } = await db.pool.query(`select attempt from goalkeeper_task_attempts where task_id = $1`, [task.id]);
     return rows.length > 0 && rows;
@@ -169,19 +158,21 @@ test('two runServices at once still give one workflow and one task per goal', as
   }
 });
 
-/** Inserts goals with triggers off for this transaction: events a path missed. */
-async function insertGoalsSilently(ws: string, n: number): Promise<string[]> {
-  const client = await db.pool.connect();
-  try {
-    await client.query('begin');
+/** Runs `work` with the change triggers off for its transaction: events every path missed. */
+function silently<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+  return inTransaction(db.pool, async (client) => {
     await client.query(`set local session_replication_role = replica`);
+    return work(client);
+  });
+}
+
+/** Inserts goals with triggers off for this transaction: events a path missed. */
+function insertGoalsSilently(ws: string, n: number): Promise<string[]> {
+  return silently(async (client) => {
     const goals: string[] = [];
     for (let i = 0; i < n; i++) goals.push(await insertGoal(client as never, ws, { description: `missed ${i}` }));
-    await client.query('commit');
     return goals;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 test('the reconcile workflow and its schedule start the goal workflows that events missed', async () => {
@@ -246,15 +237,7 @@ test('`goalkeeper reconcile` and `goalkeeper health --json` report what they did
     // Its task fails with the triggers off (a webhook outage, say): no event reaches goalkeeper,
     // and the goal's next health check is 300 s away. `reconcile --heal-tasks` re-delivers it.
     const [task] = await goalTasks(db.pool, missed);
-    const silent = await db.pool.connect();
-    try {
-      await silent.query('begin');
-      await silent.query(`set local session_replication_role = replica`);
-      await silent.query(`update tasks set status = 'failed', updated_at = now() where id = $1`, [task.id]);
-      await silent.query('commit');
-    } finally {
-      silent.release();
-    }
+    await silently((client) => client.query(`update tasks set status = 'failed', updated_at = now() where id = $1`, [task.id]));
     printed.length = 0;
     await buildProgram().parseAsync(['node', 'goalkeeper', 'reconcile', '--heal-tasks']);
     expect(printed.find((l) => l.startsWith('goals seen:'))).toMatch(/; signalled to heal: [1-9]\d*$/);
