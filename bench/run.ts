@@ -36,7 +36,7 @@ interface Options {
   idleGoals: number;
   idleWindow: number;
   pollingIntervalMs: number;
-  trigger: 'direct' | 'services';
+  trigger: 'direct' | 'services' | 'one-process';
   cache?: number;
   maxWft?: number;
   maxAct?: number;
@@ -48,6 +48,7 @@ interface Options {
   tag: string;
   workspaces?: number;
   startConcurrency: number;
+  eager: boolean;
   chart: boolean;
 }
 
@@ -60,7 +61,7 @@ const program = new Command()
   .option('--idle-goals <n>', 'idle: live goal workflows', (v) => Number(v), 10_000)
   .option('--idle-window <s>', 'idle: seconds measured while idle', (v) => Number(v), 30)
   .option('--polling-interval-ms <ms>', 'polling monitor: scaled-down scan interval (real: GOAL_TASK_HEALTH_CHECK_INTERVAL)', (v) => Number(v), 3000)
-  .option('--trigger <mode>', 'services (plain SQL inserts → NOTIFY listener + dispatcher of `goalkeeper start`) or direct (the bench calls startGoal)', 'services')
+  .option('--trigger <mode>', 'services (plain SQL inserts → NOTIFY listener + dispatcher of `goalkeeper start --no-worker`, worker apart), one-process (listener, dispatcher and worker in one process, as `goalkeeper start`: eager starts) or direct (the bench calls startGoal)', 'services')
   .option('--cache <n>', 'worker maxCachedWorkflows (tuned: 100; the SDK default grows with the heap)', (v) => Number(v), 100)
   .option('--max-wft <n>', 'worker maxConcurrentWorkflowTaskExecutions', (v) => Number(v), 100)
   .option('--max-act <n>', 'worker maxConcurrentActivityTaskExecutions', (v) => Number(v), 200)
@@ -70,6 +71,7 @@ const program = new Command()
   .option('--node-flags <flags>', 'node flags for the worker process ("" for none)', '--max-old-space-size=256')
   .option('--db-dir <dir>', 'directory for the dev server SQLite file (default: the OS temp dir)')
   .option('--start-concurrency <n>', 'ceiling and --trigger direct: workflow starts kept in flight (the dispatcher keeps 64)', (v) => Number(v), 64)
+  .option('--eager', 'ceiling and burst: eager workflow start (starter and worker share one NativeConnection)', false)
   .option('--workspaces <n>', 'workspaces to spread goals over (default goals/20, ≥ 20)', (v) => Number(v))
   .option('--tag <name>', 'suffix for result files (before/after comparisons)', '')
   .option('--no-chart', 'skip the latency PNG');
@@ -101,7 +103,18 @@ async function stage(name: string, o: Options, pg: PgServer, temporal: DevServer
   const client = await temporalClient(temporal.address);
   const policy = benchPolicy();
   const env = workerEnv(dbUrl, temporal.address, { TEMPORAL_TASK_QUEUE: taskQueue, LOG_LEVEL: 'warn' });
-  const worker = withWorker ? await spawnWorker({ env: { ...env, LOG_LEVEL: 'info'}, workerOptions: workerOptions(o), poolMax: o.pool, nodeFlags: o.nodeFlags }) : undefined;
+  // one-process: the worker process also runs the listener (as `goalkeeper start` does), so the
+  // dispatcher's starts can be eager; services: the listener in a process of its own.
+  const oneProcess = withWorker && withServices && o.trigger === 'one-process';
+  const worker = withWorker
+    ? await spawnWorker({
+        env: { ...env, LOG_LEVEL: 'info', ...(oneProcess ? { GK_WITH_LISTENER: '1' } : {}) },
+        workerOptions: workerOptions(o),
+        poolMax: o.pool,
+        nodeFlags: o.nodeFlags,
+        readyPattern: oneProcess ? /"listener":true/ : undefined,
+      })
+    : undefined;
   let services: WorkerProcess | undefined;
   if (withWorker && withServices && o.trigger === 'services') {
     services = await startServices(env);
@@ -111,7 +124,7 @@ async function stage(name: string, o: Options, pg: PgServer, temporal: DevServer
     dbUrl,
     worker,
     services,
-    env: { pool, dbUrl, workspaces, target: { client, taskQueue, policy }, trigger: services ? 'services' : 'direct', worker },
+    env: { pool, dbUrl, workspaces, target: { client, taskQueue, policy }, trigger: services || oneProcess ? 'services' : 'direct', worker },
     async close() {
       await services?.kill('SIGTERM');
       await worker?.kill('SIGTERM');
@@ -174,7 +187,7 @@ async function main(): Promise<void> {
   const pragmas = o.pragmas ? o.pragmas.split(',').filter(Boolean) : [];
   const pg = await startPostgres();
   const temporal = await startDevServer({ sqlitePragmas: pragmas, dbDir: o.dbDir });
-  const common = { machineAtStart: startMachine, trigger: o.trigger, worker: workerOptions(o), pool: o.pool ?? 10, pragmas, dbDir: o.dbDir ?? 'os tmpdir', nodeFlags: o.nodeFlags };
+  const common = { machineAtStart: startMachine, trigger: o.trigger, worker: workerOptions(o), pool: o.trigger === 'one-process' ? 10 : (o.pool ?? 10), pragmas, dbDir: o.dbDir ?? 'os tmpdir', nodeFlags: o.nodeFlags };
   const series: Array<Record<string, unknown>> = [];
   try {
     if (wanted.has('latency')) {
@@ -243,9 +256,10 @@ async function main(): Promise<void> {
       const own = await startDevServer({ sqlitePragmas: pragmas, dbDir: o.dbDir });
       const client = await temporalClient(own.address);
       try {
-        const r = await scenarios.ceiling(client, own.address, { goals: o.goals, startConcurrency: o.startConcurrency, worker: workerOptions(o) });
+        const r = await scenarios.ceiling(client, own.address, { goals: o.goals, startConcurrency: o.startConcurrency, eager: o.eager, worker: workerOptions(o) });
         printTable(`ceiling (${r.goals} minimal workflows: start, one local activity, a timer; no database)`, [
           ['all ran after ms', r.allArrivedMs], ['workflows/s', r.workflowsPerSecond], ['all started after ms', r.startedAllMs],
+          ['started eagerly', r.eagerlyStarted],
         ]);
         writeResult(`ceiling${tag}`, { ...common, ...r });
       } finally {

@@ -4,7 +4,7 @@
  */
 import { Pool } from 'pg';
 import { randomUUID } from 'node:crypto';
-import type { Client } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { PgStore } from '../src/store/pg-store';
 import type { GoalTarget } from '../src/temporal/goal-client';
@@ -131,7 +131,11 @@ export async function burst(env: Env, opts: { goals: number; startConcurrency?: 
 /** The dev server's own ceiling: the same number of workflow starts, 64 in flight (as the
  * dispatcher keeps), of the minimal per-goal workflow (bench/ceiling-workflow.ts) served by a
  * worker with the burst's settings in this process; time until every one ran its first step. */
-export async function ceiling(client: Client, address: string, opts: { goals: number; startConcurrency?: number; worker: Record<string, unknown> }) {
+export async function ceiling(
+  client: Client,
+  address: string,
+  opts: { goals: number; startConcurrency?: number; eager?: boolean; worker: Record<string, unknown> },
+) {
   const taskQueue = `bench-ceiling-${randomUUID()}`;
   let arrivedCount = 0;
   let lastArrival = 0;
@@ -149,13 +153,22 @@ export async function ceiling(client: Client, address: string, opts: { goals: nu
     ...opts.worker,
   });
   const running = worker.run();
+  // Eager start hands the first workflow task back in the start's response, to a worker that
+  // shares the starter's NativeConnection: no matching round trip, no separate task-started write.
+  const starter = opts.eager ? new Client({ connection, namespace: 'default' }) : client;
+  let eagerlyStarted = 0;
   try {
     const t0 = Date.now();
     let next = 0;
     const lane = async () => {
       while (next < opts.goals) {
         const i = next++;
-        await client.workflow.start('ceilingWorkflow', { taskQueue, workflowId: `ceiling-${taskQueue}-${i}` });
+        const handle = await starter.workflow.start('ceilingWorkflow', {
+          taskQueue,
+          workflowId: `ceiling-${taskQueue}-${i}`,
+          requestEagerStart: opts.eager,
+        });
+        if (handle.eagerlyStarted) eagerlyStarted += 1;
       }
     };
     await Promise.all(Array.from({ length: opts.startConcurrency ?? 64 }, lane));
@@ -165,7 +178,14 @@ export async function ceiling(client: Client, address: string, opts: { goals: nu
       intervalMs: 100,
     });
     const ms = lastArrival - t0;
-    return { goals: opts.goals, allArrivedMs: ms, startedAllMs, workflowsPerSecond: Number(((opts.goals * 1000) / ms).toFixed(1)) };
+    return {
+      goals: opts.goals,
+      eager: opts.eager === true,
+      eagerlyStarted,
+      allArrivedMs: ms,
+      startedAllMs,
+      workflowsPerSecond: Number(((opts.goals * 1000) / ms).toFixed(1)),
+    };
   } finally {
     worker.shutdown();
     await running;

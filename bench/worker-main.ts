@@ -3,9 +3,13 @@
  * PgStore, with tuning (worker options, pool size) from the environment so runs can compare them.
  *   GK_WORKER_OPTIONS  JSON Partial<WorkerOptions> (maxCachedWorkflows, maxConcurrent…)
  *   GK_POOL_MAX        PgStore pool size
+ *   GK_WITH_LISTENER   "1": run what `goalkeeper start --no-http --no-schedule` runs instead (worker
+ *                      and NOTIFY listener in one process, so goal workflows start eagerly on this
+ *                      worker), with the same worker tuning; the store is runServices' own.
  */
 import { NativeConnection } from '@temporalio/worker';
-import { loadConfig } from '../src/config';
+import { loadConfig, type Config } from '../src/config';
+import { runServices } from '../src/services';
 import { PgStore } from '../src/store/pg-store';
 import { createGoalkeeperWorker } from '../src/temporal/worker';
 
@@ -13,6 +17,7 @@ async function main(): Promise<void> {
   const config = loadConfig();
   if (!config.env.DATABASE_URL) throw new Error('DATABASE_URL must be set');
   const options = JSON.parse(process.env.GK_WORKER_OPTIONS || '{}');
+  if (process.env.GK_WITH_LISTENER === '1') return runWithListener(config, options);
   const poolMax = Number(process.env.GK_POOL_MAX || 0);
   const store = new PgStore(config.env.DATABASE_URL, poolMax > 0 ? { max: poolMax } : {});
   const connection = await NativeConnection.connect({ address: config.temporal.address ?? 'localhost:7233' });
@@ -30,6 +35,17 @@ async function main(): Promise<void> {
     await store.close();
     await connection.close();
   }
+}
+
+async function runWithListener(config: Config, options: Record<string, unknown>): Promise<void> {
+  await runServices(
+    config,
+    { worker: true, listener: true, http: false, schedule: false },
+    {
+      workerOptions: options,
+      onReady: () => console.log(JSON.stringify({ msg: 'worker running', listener: true, pid: process.pid, options })),
+    },
+  );
 }
 
 main().catch((err) => {

@@ -58,6 +58,8 @@ export interface DispatcherOptions {
 
 export interface DispatchCounts {
   started: number;
+  /** Of `started`: handed straight to this process's worker in the start's answer (eager start). */
+  startedEagerly: number;
   alreadyRunning: number;
   signalled: number;
   notRunning: number;
@@ -71,7 +73,7 @@ export class Dispatcher {
   private readonly maxInFlight: number;
   private inFlight = 0;
   private readonly waiting: Array<() => void> = [];
-  readonly counts: DispatchCounts = { started: 0, alreadyRunning: 0, signalled: 0, notRunning: 0, deduplicated: 0, failed: 0 };
+  readonly counts: DispatchCounts = { started: 0, startedEagerly: 0, alreadyRunning: 0, signalled: 0, notRunning: 0, deduplicated: 0, failed: 0 };
 
   constructor(
     private readonly target: GoalTarget,
@@ -107,9 +109,10 @@ export class Dispatcher {
     else this.inFlight += 1;
     try {
       if (START_KINDS.has(event.kind)) {
-        const { started } = await startGoal(this.target, event.goalId);
+        const { started, eagerly } = await startGoal(this.target, event.goalId);
         this.counts[started ? 'started' : 'alreadyRunning'] += 1;
-        this.options.log?.debug({ ...event, started }, 'goal workflow start requested');
+        if (eagerly) this.counts.startedEagerly += 1;
+        this.options.log?.debug({ ...event, started, eagerly }, 'goal workflow start requested');
         return started ? 'started' : 'already_running';
       }
       const reason = `${event.kind} (${event.source})`;

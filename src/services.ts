@@ -3,7 +3,7 @@
  * set-up, in one process, until SIGINT/SIGTERM (or an abort signal), then each part stopped in
  * order: stop taking events (HTTP, listener) first, then drain the worker, then close connections.
  */
-import type { Client, Connection } from '@temporalio/client';
+import { Client, type Connection } from '@temporalio/client';
 import type { Worker, WorkerOptions } from '@temporalio/worker';
 import { Pool } from 'pg';
 import type { Logger } from 'pino';
@@ -62,9 +62,20 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
     const store = createStore(config);
     cleanup.push({ name: 'store', run: () => store.close() });
     await warnAboutAgentStatuses(store, config, log);
-    const client: Client = await connectClient(config);
-    cleanup.push({ name: 'temporal client', run: () => client.connection.close() });
-    const target: GoalTarget = { client, taskQueue: config.temporal.taskQueue, policy: config.policy };
+    // With the worker in this process, the client rides the worker's NativeConnection, so the goal
+    // workflows this process starts can be started eagerly on that worker (GoalTarget.eagerStart).
+    // Closed last (cleanup runs in reverse): the worker drains over it first.
+    const workerConnection = parts.worker ? await connectWorker(config) : null;
+    const client: Client = workerConnection
+      ? new Client({ connection: workerConnection, namespace: config.temporal.namespace })
+      : await connectClient(config);
+    cleanup.push({ name: 'temporal connection', run: () => client.connection.close() });
+    const target: GoalTarget = {
+      client,
+      taskQueue: config.temporal.taskQueue,
+      policy: config.policy,
+      eagerStart: workerConnection !== null,
+    };
     const dispatcher = new Dispatcher(target, { log });
     // The listener's catch-up after a (re)connect: also re-delivers missed task events.
     const sweep = () => sweepOnce(store, target, config.env.RECONCILE_BATCH_SIZE, undefined, { healGoalsNeedingIt: true });
@@ -79,7 +90,7 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
     if (parts.worker || parts.schedule) {
       // A worker on a cluster where it lacks operator rights still runs (a warning only):
       // `goalkeeper setup` is how such clusters get the attributes and the schedule.
-      await ensureSearchAttributesOrWarn(client.connection as Connection, config.temporal.namespace, log);
+      await ensureSearchAttributesOrWarn(workerConnection ?? (client.connection as Connection), config.temporal.namespace, log);
     }
     if (parts.schedule) {
       try {
@@ -94,11 +105,9 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
       }
     }
 
-    if (parts.worker) {
-      const connection = await connectWorker(config);
-      cleanup.push({ name: 'worker connection', run: () => connection.close() });
+    if (workerConnection) {
       const w = await createGoalkeeperWorker({
-        connection,
+        connection: workerConnection,
         namespace: config.temporal.namespace,
         taskQueue: config.temporal.taskQueue,
         store,

@@ -231,6 +231,8 @@ export interface SpawnWorkerOptions {
   nodeFlags?: string;
   /** PgStore pool size for bench/worker-main. */
   poolMax?: number;
+  /** The output line that says the child is ready (default: "worker running"). */
+  readyPattern?: RegExp;
 }
 
 /** Starts a worker child and resolves once it logs that it polls. */
@@ -263,7 +265,7 @@ export async function spawnWorker(options: SpawnWorkerOptions): Promise<WorkerPr
     'the worker to start polling',
     () => {
       if (child.exitCode !== null) throw new Error(`worker exited ${child.exitCode}: ${out}`);
-      return /worker running/.test(out);
+      return (options.readyPattern ?? /worker running/).test(out);
     },
     { timeoutMs: 120_000, intervalMs: 100 },
   );

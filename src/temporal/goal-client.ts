@@ -14,6 +14,15 @@ export interface GoalTarget {
   client: Client;
   taskQueue: string;
   policy: HealPolicy;
+  /**
+   * Ask for eager start: the server hands a new workflow's first task back in the start's answer,
+   * to a worker in this process on the same task queue, skipping the matching round trip and one
+   * history write per goal. Only for a client that rides that worker's NativeConnection: its SDK
+   * core reserves a free workflow-task slot first and drops the request when none is free. Over a
+   * plain client Connection the server would hand the task to nobody, and the goal would wait out
+   * the workflow task timeout.
+   */
+  eagerStart?: boolean;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -39,9 +48,10 @@ function startOptions(target: GoalTarget, goalId: string) {
 }
 
 /** Starts goal-<id> unless it runs already (USE_EXISTING: no signal, so a running workflow's
- * history does not grow). Returns whether this call started it. The SDK's start() hides the
- * server's `started` flag, so this one call goes to the service directly. */
-export async function startGoal(target: GoalTarget, goalId: string): Promise<{ started: boolean; runId: string }> {
+ * history does not grow). Returns whether this call started it, and whether its first workflow
+ * task came back in the answer for this process's worker (eager start). The SDK's start() hides
+ * the server's `started` flag, so this one call goes to the service directly. */
+export async function startGoal(target: GoalTarget, goalId: string): Promise<{ started: boolean; eagerly: boolean; runId: string }> {
   assertGoalId(goalId);
   const options = startOptions(target, goalId);
   const response = await target.client.workflowService.startWorkflowExecution({
@@ -53,9 +63,10 @@ export async function startGoal(target: GoalTarget, goalId: string): Promise<{ s
     taskQueue: { name: options.taskQueue },
     input: { payloads: options.args.map((arg) => defaultPayloadConverter.toPayload(arg)) },
     workflowIdConflictPolicy: temporal.api.enums.v1.WorkflowIdConflictPolicy.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+    requestEagerExecution: target.eagerStart === true,
     userMetadata: { summary: defaultPayloadConverter.toPayload(options.staticSummary) },
   });
-  return { started: response.started === true, runId: response.runId ?? '' };
+  return { started: response.started === true, eagerly: response.eagerWorkflowTask != null, runId: response.runId ?? '' };
 }
 
 /** Signals a heal, starting the workflow if it is not running. Returns the request id that the

@@ -7,7 +7,10 @@ import type { Logger } from 'pino';
 import { temporal } from '@temporalio/proto';
 import { GOAL_SEARCH_ATTRIBUTES } from '../../workflows/messages';
 
-export async function ensureSearchAttributes(connection: Connection, namespace: string): Promise<string[]> {
+/** A client Connection or a worker's NativeConnection: both carry the operator service. */
+type OperatorConnection = Pick<Connection, 'operatorService'>;
+
+export async function ensureSearchAttributes(connection: OperatorConnection, namespace: string): Promise<string[]> {
   const known = new Set<string>();
   try {
     const existing = await connection.operatorService.listSearchAttributes({ namespace });
@@ -37,7 +40,7 @@ export async function ensureSearchAttributes(connection: Connection, namespace: 
  * convenience on a dev server, while on a real cluster `goalkeeper setup` does it with the rights
  * it needs. So a refusal is a warning, never a reason to stop a worker. Returns what it registered.
  */
-export async function ensureSearchAttributesOrWarn(connection: Connection, namespace: string, log: Logger): Promise<string[]> {
+export async function ensureSearchAttributesOrWarn(connection: OperatorConnection, namespace: string, log: Logger): Promise<string[]> {
   try {
     const registered = await ensureSearchAttributes(connection, namespace);
     if (registered.length) log.info({ registered }, 'registered missing search attributes');

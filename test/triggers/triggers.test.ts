@@ -63,10 +63,15 @@ function whileListenerIsDown<T>(work: (client: PoolClient) => Promise<T>): Promi
 }
 
 test('a goal inserted by plain SQL gets one task with an assignable agent, with no command run', async () => {
+  const counts = first.info.dispatcher.counts;
+  const eagerBefore = counts.startedEagerly;
   const ws = await insertWorkspace(db.pool);
   const agent = await insertAgent(db.pool, ws, { status: 'available' });
   const goal = await insertGoal(db.pool, ws);
   const tasks = await healedTask(goal);
+  // The worker shares the process (and its idle slots) with the dispatcher: the start handed the
+  // workflow's first task straight to it, with no trip through the task queue.
+  expect(counts.startedEagerly).toBe(eagerBefore + 1);
   expect(tasks).toHaveLength(1);
   expect(tasks[0]).toMatchObject({ agent_id: agent, status: 'pending' });
   const description = await env.client.workflow.getHandle(goalWorkflowId(goal)).describe();
