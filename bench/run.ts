@@ -61,17 +61,17 @@ const program = new Command()
   .option('--idle-goals <n>', 'idle: live goal workflows', (v) => Number(v), 10_000)
   .option('--idle-window <s>', 'idle: seconds measured while idle', (v) => Number(v), 30)
   .option('--polling-interval-ms <ms>', 'polling monitor: scaled-down scan interval (real: GOAL_TASK_HEALTH_CHECK_INTERVAL)', (v) => Number(v), 3000)
-  .option('--trigger <mode>', 'services (plain SQL inserts → NOTIFY listener + dispatcher of `goalkeeper start --no-worker`, worker apart), one-process (listener, dispatcher and worker in one process, as `goalkeeper start`: eager starts) or direct (the bench calls startGoal)', 'services')
-  .option('--cache <n>', 'worker maxCachedWorkflows (tuned: 100; the SDK default grows with the heap)', (v) => Number(v), 100)
-  .option('--max-wft <n>', 'worker maxConcurrentWorkflowTaskExecutions', (v) => Number(v), 100)
+  .option('--trigger <mode>', 'services (plain SQL inserts → NOTIFY listener + dispatcher of `goalkeeper start --no-worker`, worker apart), one-process (listener, dispatcher and worker in one process, as `goalkeeper start`: eager starts) or direct (the bench calls startGoal)', 'one-process')
+  .option('--cache <n>', 'worker maxCachedWorkflows (tuned: 200; the SDK default grows with the heap)', (v) => Number(v), 200)
+  .option('--max-wft <n>', 'worker maxConcurrentWorkflowTaskExecutions', (v) => Number(v), 200)
   .option('--max-act <n>', 'worker maxConcurrentActivityTaskExecutions', (v) => Number(v), 200)
-  .option('--max-local-act <n>', 'worker maxConcurrentLocalActivityExecutions', (v) => Number(v))
+  .option('--max-local-act <n>', 'worker maxConcurrentLocalActivityExecutions (the plain worker only: no WORKER_* setting)', (v) => Number(v))
   .option('--pool <n>', 'worker PgStore pool size', (v) => Number(v), 20)
   .option('--pragmas <list>', 'dev server --sqlite-pragma values, comma separated ("" for none)', 'journal_mode=wal,synchronous=off')
   .option('--node-flags <flags>', 'node flags for the worker process ("" for none)', '--max-old-space-size=256')
   .option('--db-dir <dir>', 'directory for the dev server SQLite file (default: the OS temp dir)')
   .option('--start-concurrency <n>', 'ceiling and --trigger direct: workflow starts kept in flight (the dispatcher keeps 64)', (v) => Number(v), 64)
-  .option('--eager', 'ceiling and burst: eager workflow start (starter and worker share one NativeConnection)', false)
+  .option('--no-eager', 'ceiling: plain starts (default: eager starts, as goalkeeper start makes with its worker in-process)')
   .option('--workspaces <n>', 'workspaces to spread goals over (default goals/20, ≥ 20)', (v) => Number(v))
   .option('--tag <name>', 'suffix for result files (before/after comparisons)', '')
   .option('--no-chart', 'skip the latency PNG');
@@ -84,6 +84,17 @@ function workerOptions(o: Options): Record<string, unknown> {
   if (o.maxAct !== undefined && o.maxAct >= 0) w.maxConcurrentActivityTaskExecutions = o.maxAct;
   if (o.maxLocalAct !== undefined && o.maxLocalAct >= 0) w.maxConcurrentLocalActivityExecutions = o.maxLocalAct;
   return w;
+}
+
+/** The same tuning as the production WORKER_* settings (the one-process worker reads those). */
+function workerSettings(o: Options): Record<string, string> {
+  const w = workerOptions(o);
+  const settings: Record<string, unknown> = {
+    WORKER_MAX_CACHED_WORKFLOWS: w.maxCachedWorkflows,
+    WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: w.maxConcurrentWorkflowTaskExecutions,
+    WORKER_MAX_CONCURRENT_ACTIVITIES: w.maxConcurrentActivityTaskExecutions,
+  };
+  return Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]));
 }
 
 interface Stage {
@@ -108,7 +119,7 @@ async function stage(name: string, o: Options, pg: PgServer, temporal: DevServer
   const oneProcess = withWorker && withServices && o.trigger === 'one-process';
   const worker = withWorker
     ? await spawnWorker({
-        env: { ...env, LOG_LEVEL: 'info', ...(oneProcess ? { GK_WITH_LISTENER: '1' } : {}) },
+        env: { ...env, LOG_LEVEL: 'info', ...(oneProcess ? { GK_WITH_LISTENER: '1', ...workerSettings(o) } : {}) },
         workerOptions: workerOptions(o),
         poolMax: o.pool,
         nodeFlags: o.nodeFlags,
@@ -187,7 +198,10 @@ async function main(): Promise<void> {
   const pragmas = o.pragmas ? o.pragmas.split(',').filter(Boolean) : [];
   const pg = await startPostgres();
   const temporal = await startDevServer({ sqlitePragmas: pragmas, dbDir: o.dbDir });
-  const common = { machineAtStart: startMachine, trigger: o.trigger, worker: workerOptions(o), pool: o.trigger === 'one-process' ? 10 : (o.pool ?? 10), pragmas, dbDir: o.dbDir ?? 'os tmpdir', nodeFlags: o.nodeFlags };
+  const common = { machineAtStart: startMachine, trigger: o.trigger, worker: workerOptions(o), pool: o.pool ?? 10,
+    // one-process (latency, burst): the worker's store is runServices' own, a pool of 10; --pool
+    // sizes the plain worker (idle, cycles, and latency/burst with another trigger).
+    ...(o.trigger === 'one-process' ? { oneProcessStorePool: 10 } : {}), pragmas, dbDir: o.dbDir ?? 'os tmpdir', nodeFlags: o.nodeFlags };
   const series: Array<Record<string, unknown>> = [];
   try {
     if (wanted.has('latency')) {
@@ -244,6 +258,7 @@ async function main(): Promise<void> {
         printTable(`burst (${r.goals} goals at once, trigger ${o.trigger})`, [
           ['all healed after ms', r.allHealedMs], ['goals/s', r.goalsPerSecond], ['ratio to floor', ratio],
           ['all started after ms', r.startedAllMs], ['worker RSS peak MB', r.workerRssPeakMb],
+          ['started eagerly', r.dispatch ? `${r.dispatch.startedEagerly} of ${r.dispatch.started}` : 'n/a (dispatcher in another process)'],
         ]);
         writeResult(`burst${tag}`, { ...common, ...r, goalIds: undefined, floorGoalsPerSecond: floorRate ?? null, ratioToFloor: ratio });
       } finally {

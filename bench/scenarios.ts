@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { PgStore } from '../src/store/pg-store';
+import type { DispatchCounts } from '../src/dispatch';
 import type { GoalTarget } from '../src/temporal/goal-client';
 import { healGoal, startGoal } from '../src/temporal/goal-client';
 import { goalWorkflowId } from '../workflows/messages';
@@ -91,6 +92,21 @@ export async function latency(env: Env, opts: { rate: number; seconds: number })
   return { goals: total, rate: opts.rate, seconds: opts.seconds, lateTicks, latencyMs: summarize(values), points };
 }
 
+/** The one-process worker's dispatcher counts (bench/worker-main.ts prints them every second),
+ * once they account for every goal; null when the dispatcher runs elsewhere. */
+async function dispatchCounts(env: Env, goals: number): Promise<DispatchCounts | null> {
+  if (!env.worker || env.trigger !== 'services') return null;
+  const latest = (): DispatchCounts | null => {
+    const lines = env.worker!.output().match(/\{"msg":"dispatch counts"[^\n]*\}/g);
+    return lines ? (JSON.parse(lines[lines.length - 1]) as DispatchCounts) : null;
+  };
+  if (!latest()) return null;
+  return waitFor('dispatch counts for every goal', () => {
+    const c = latest();
+    return c !== null && c.started + c.alreadyRunning >= goals && c;
+  }, { timeoutMs: 10_000, intervalMs: 200 });
+}
+
 /** N goals in one insert; time until every one has a task with an assignable agent. */
 export async function burst(env: Env, opts: { goals: number; startConcurrency?: number }) {
   const goalIds = await insertGoals(env.pool, env.workspaces, opts.goals);
@@ -119,6 +135,7 @@ export async function burst(env: Env, opts: { goals: number; startConcurrency?: 
   const dbMs = Number(h[0].last) - dbT0;
   return {
     goals: opts.goals,
+    dispatch: await dispatchCounts(env, opts.goals),
     allHealedMs: Math.round(dbMs),
     wallMs,
     goalsPerSecond: Number(((opts.goals * 1000) / dbMs).toFixed(1)),

@@ -5,7 +5,7 @@
  *   GK_POOL_MAX        PgStore pool size
  *   GK_WITH_LISTENER   "1": run what `goalkeeper start --no-http --no-schedule` runs instead (worker
  *                      and NOTIFY listener in one process, so goal workflows start eagerly on this
- *                      worker), with the same worker tuning; the store is runServices' own.
+ *                      worker), tuned by the production WORKER_* settings; the store is runServices'.
  */
 import { NativeConnection } from '@temporalio/worker';
 import { loadConfig, type Config } from '../src/config';
@@ -17,7 +17,7 @@ async function main(): Promise<void> {
   const config = loadConfig();
   if (!config.env.DATABASE_URL) throw new Error('DATABASE_URL must be set');
   const options = JSON.parse(process.env.GK_WORKER_OPTIONS || '{}');
-  if (process.env.GK_WITH_LISTENER === '1') return runWithListener(config, options);
+  if (process.env.GK_WITH_LISTENER === '1') return runWithListener(config);
   const poolMax = Number(process.env.GK_POOL_MAX || 0);
   const store = new PgStore(config.env.DATABASE_URL, poolMax > 0 ? { max: poolMax } : {});
   const connection = await NativeConnection.connect({ address: config.temporal.address ?? 'localhost:7233' });
@@ -37,13 +37,16 @@ async function main(): Promise<void> {
   }
 }
 
-async function runWithListener(config: Config, options: Record<string, unknown>): Promise<void> {
+async function runWithListener(config: Config): Promise<void> {
   await runServices(
     config,
     { worker: true, listener: true, http: false, schedule: false },
     {
-      workerOptions: options,
-      onReady: () => console.log(JSON.stringify({ msg: 'worker running', listener: true, pid: process.pid, options })),
+      onReady: ({ dispatcher }) => {
+        console.log(JSON.stringify({ msg: 'worker running', listener: true, pid: process.pid, options: config.worker }));
+        // For the bench's report: how many starts came back eagerly.
+        setInterval(() => console.log(JSON.stringify({ msg: 'dispatch counts', ...dispatcher.counts })), 1_000).unref();
+      },
     },
   );
 }

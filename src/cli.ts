@@ -154,6 +154,7 @@ export async function runWorker(config: Config): Promise<void> {
       store,
       target: { client: reconcileClient, taskQueue: config.temporal.taskQueue, policy: config.policy },
     }),
+    options: config.worker,
   });
   log.info(
     { taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace, database: redactUrl(config.env.DATABASE_URL) ?? config.env.SUPABASE_URL },

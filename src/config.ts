@@ -7,12 +7,13 @@ import type { HealPolicy } from '../workflows/types';
 
 export type { HealPolicy };
 
-/** `limit`: a further rule, for settings something downstream would cap silently. */
-const positiveInt = (name: string, fallback: number, limit?: (value: number) => string | null) =>
+/** `limit`: a further rule, for settings something downstream would cap silently. A fallback of
+ * undefined leaves the choice to whatever reads the setting (the SDK's own defaults). */
+const positiveInt = <F extends number | undefined>(name: string, fallback: F, limit?: (value: number) => string | null) =>
   z
     .string()
     .optional()
-    .transform((raw, ctx) => {
+    .transform((raw, ctx): number | F => {
       if (raw === undefined || raw.trim() === '') return fallback;
       const value = Number(raw);
       const problem = !Number.isInteger(value) || value < 1 ? 'must be a positive integer' : limit?.(value);
@@ -138,6 +139,11 @@ const envSchema = z.object({
   WEBHOOK_SECRET: optionalText,
   METRICS_PORT: nonNegativeInt('METRICS_PORT', 0),
   LOG_LEVEL: logLevel,
+  // Worker tuning; unset → the Temporal SDK's defaults. A bigger cache also lets more new goals
+  // start eagerly on an in-process worker (see README, Performance).
+  WORKER_MAX_CACHED_WORKFLOWS: positiveInt('WORKER_MAX_CACHED_WORKFLOWS', undefined),
+  WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: positiveInt('WORKER_MAX_CONCURRENT_WORKFLOW_TASKS', undefined),
+  WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt('WORKER_MAX_CONCURRENT_ACTIVITIES', undefined),
   GOALKEEPER_DATA_DIR: optionalText.transform((v) => v ?? '.goalkeeper'),
 });
 
@@ -158,6 +164,8 @@ export interface Config {
     apiKey?: string;
     tls?: { certPath?: string; keyPath?: string; caPath?: string; serverName?: string };
   };
+  /** Worker options from the WORKER_* settings; only the ones set (the SDK keeps its defaults). */
+  worker: { maxCachedWorkflows?: number; maxConcurrentWorkflowTaskExecutions?: number; maxConcurrentActivityTaskExecutions?: number };
 }
 
 export class ConfigError extends Error {
@@ -213,5 +221,15 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
           }
         : undefined,
     },
+    worker: definedOnly({
+      maxCachedWorkflows: env.WORKER_MAX_CACHED_WORKFLOWS,
+      maxConcurrentWorkflowTaskExecutions: env.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
+      maxConcurrentActivityTaskExecutions: env.WORKER_MAX_CONCURRENT_ACTIVITIES,
+    }),
   };
+}
+
+/** Drops unset keys: an explicit undefined would override the SDK's default. */
+function definedOnly<T extends Record<string, unknown>>(values: T): Partial<T> {
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

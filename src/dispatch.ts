@@ -54,6 +54,8 @@ export interface DispatcherOptions {
    * open 10,000 calls at once). */
   maxInFlight?: number;
   log?: Logger;
+  /** Told of each workflow this dispatcher started (the process's metrics count them). */
+  onStarted?: (eagerly: boolean) => void;
 }
 
 export interface DispatchCounts {
@@ -112,6 +114,7 @@ export class Dispatcher {
         const { started, eagerly } = await startGoal(this.target, event.goalId);
         this.counts[started ? 'started' : 'alreadyRunning'] += 1;
         if (eagerly) this.counts.startedEagerly += 1;
+        if (started) this.options.onStarted?.(eagerly);
         this.options.log?.debug({ ...event, started, eagerly }, 'goal workflow start requested');
         return started ? 'started' : 'already_running';
       }

@@ -24,6 +24,9 @@ export type HealKind = Parameters<NonNullable<HealingEvents['onHealed']>>[0];
 export interface GoalkeeperMetrics {
   registry: Registry;
   events: Required<HealingEvents>;
+  /** A goal workflow this process's dispatcher started; `eagerly`: its first workflow task came
+   * back in the start's answer to this process's worker. */
+  onGoalStarted(eagerly: boolean): void;
   /** Closes open episodes now (on shutdown, so a last heal is counted). */
   flush(): void;
 }
@@ -42,6 +45,12 @@ export function createMetrics(options: { settleMs?: number; defaultMetrics?: boo
   });
   const alerts = new Counter({ name: 'goalkeeper_alerts_total', help: 'Alerts raised, by issue type', labelNames: ['issue_type'], registers: [registry] });
   const retries = new Counter({ name: 'goalkeeper_task_retries_total', help: 'Failed tasks retried', registers: [registry] });
+  const starts = new Counter({
+    name: 'goalkeeper_goal_workflow_starts_total',
+    help: "Goal workflows started by this process's dispatcher; eager=\"true\": the first workflow task came straight back to this process's worker",
+    labelNames: ['eager'],
+    registers: [registry],
+  });
 
   const episodes = new Map<string, { first: number; last: number; timer: NodeJS.Timeout }>();
   const close = (goalId: string) => {
@@ -71,6 +80,9 @@ export function createMetrics(options: { settleMs?: number; defaultMetrics?: boo
         alerts.inc({ issue_type: issueType });
       },
     },
+    onGoalStarted(eagerly) {
+      starts.inc({ eager: String(eagerly) });
+    },
     flush() {
       for (const goalId of [...episodes.keys()]) close(goalId);
     },
@@ -97,6 +109,11 @@ export function processHealingEvents(): Required<HealingEvents> {
       processMetrics?.events.onAlert(issueType);
     },
   };
+}
+
+/** Counts a dispatcher's goal workflow start in the process's metrics (none before they start). */
+export function countGoalStart(eagerly: boolean): void {
+  processMetrics?.onGoalStarted(eagerly);
 }
 
 export interface MetricsServer {

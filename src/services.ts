@@ -14,6 +14,7 @@ import { Dispatcher } from './dispatch';
 import { workspaceHealth } from './health';
 import { buildHttpServer, type ComponentState } from './http/server';
 import { createLogger } from './log';
+import { countGoalStart } from './metrics';
 import { sweepOnce } from './reconcile';
 import { createStore } from './store';
 import { connectClient, connectWorker } from './temporal/connection';
@@ -76,7 +77,7 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
       policy: config.policy,
       eagerStart: workerConnection !== null,
     };
-    const dispatcher = new Dispatcher(target, { log });
+    const dispatcher = new Dispatcher(target, { log, onStarted: countGoalStart });
     // The listener's catch-up after a (re)connect: also re-delivers missed task events.
     const sweep = () => sweepOnce(store, target, config.env.RECONCILE_BATCH_SIZE, undefined, { healGoalsNeedingIt: true });
     const pool = config.env.DATABASE_URL
@@ -112,7 +113,7 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
         taskQueue: config.temporal.taskQueue,
         store,
         extraActivities: createReconcileActivities({ store, target }),
-        options: opts.workerOptions,
+        options: { ...config.worker, ...opts.workerOptions },
       });
       worker = w;
       workerDone = w.run();

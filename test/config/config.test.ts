@@ -21,6 +21,13 @@ test('defaults are the documented ones', () => {
   });
   expect(config.temporal).toMatchObject({ namespace: 'default', taskQueue: 'goalkeeper', tls: undefined });
   expect(config.env.HTTP_PORT).toBe(8787);
+  // No WORKER_* setting: no worker option at all, so the SDK keeps its own defaults.
+  expect(config.worker).toEqual({});
+});
+
+test('WORKER_* settings become the worker options they name', () => {
+  const config = loadConfig({ WORKER_MAX_CACHED_WORKFLOWS: '200', WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: '150', WORKER_MAX_CONCURRENT_ACTIVITIES: '' });
+  expect(config.worker).toEqual({ maxCachedWorkflows: 200, maxConcurrentWorkflowTaskExecutions: 150 });
 });
 
 test('AGENT_ASSIGNABLE_STATUSES is trimmed and de-duplicated', () => {
@@ -42,6 +49,8 @@ test.each([
   // after its first page.
   [{ RECONCILE_BATCH_SIZE: '6000' }, 'RECONCILE_BATCH_SIZE must be at most 5000 (the sweep reads at most 5000 goals per page), got "6000"'],
   [{ RECONCILE_BATCH_SIZE: '0' }, 'RECONCILE_BATCH_SIZE must be a positive integer, got "0"'],
+  [{ WORKER_MAX_CACHED_WORKFLOWS: 'lots' }, 'WORKER_MAX_CACHED_WORKFLOWS must be a positive integer, got "lots"'],
+  [{ WORKER_MAX_CONCURRENT_ACTIVITIES: '0' }, 'WORKER_MAX_CONCURRENT_ACTIVITIES must be a positive integer, got "0"'],
 ])('%j is refused: %s', (env, message) => {
   let error: unknown;
   try {

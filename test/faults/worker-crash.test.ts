@@ -1,9 +1,12 @@
 /**
  * kill -9 the worker in the middle of a 1,000-goal burst, start a new one: every goal is healed,
- * no goal has two tasks, no workspace is over its provisioning cap.
+ * no goal has two tasks, no workspace is over its provisioning cap. Then the same for a whole
+ * `goalkeeper start`, whose dispatcher starts goal workflows eagerly on its own worker: the first
+ * workflow tasks it held die with it and must reach the next worker all the same.
  */
 import { insertGoals, startGoals, countHealed } from '../../bench/lib/fixtures';
-import { startStack, waitFor, type Stack } from './support/stack';
+import { freePort } from '../../src/embedded/postgres';
+import { startServices, startStack, waitFor, type Stack } from './support/stack';
 
 const GOALS = 1000;
 let stack: Stack;
@@ -33,4 +36,37 @@ test('worker SIGKILLed mid-burst: all healed after restart, no duplicates, caps 
   console.log(`worker-crash: killed at ${healedAtKill}/${GOALS} healed; after restart ${JSON.stringify(inv)}`);
   expect(inv).toMatchObject({ healed: GOALS, goalsWithMoreThanOneTask: 0, workspacesOverCap: 0 });
   expect(inv.maxProvisionedInAWorkspace).toBeLessThanOrEqual(3);
+});
+
+/** The value of one Prometheus series in a scrape of `port`'s /metrics (0 when absent). */
+async function metric(port: number, series: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line ? Number(line.slice(series.length + 1)) : 0;
+}
+
+test('goalkeeper start SIGKILLed mid-burst while starting goals eagerly: all healed by the next one, no duplicates, caps held', async () => {
+  // Only `goalkeeper start` processes serve the queue from here on.
+  for (const w of stack.workers) await w.kill('SIGTERM');
+  const metricsPort = await freePort();
+  const first = await startServices(stack, { METRICS_PORT: String(metricsPort) }, { whole: true });
+  // Plain SQL: the goals reach the listener of the process that will be killed.
+  const goalIds = await insertGoals(stack.pool, stack.workspaces, 600);
+  await waitFor('100 goals healed', async () => (await countHealed(stack.pool, goalIds)) >= 100, { timeoutMs: 120_000 });
+  const eagerStarts = await metric(metricsPort, 'goalkeeper_goal_workflow_starts_total{eager="true"}');
+  expect(eagerStarts).toBeGreaterThan(0);
+  await first.kill('SIGKILL');
+  const healedAtKill = await countHealed(stack.pool, goalIds);
+  expect(healedAtKill).toBeLessThan(goalIds.length);
+
+  // Its catch-up sweep starts what the dead listener never dispatched; the server hands the dead
+  // worker's eager first tasks to this one once their workflow task timeout passes.
+  await startServices(stack, {}, { whole: true });
+  await waitFor('every goal healed', async () => (await countHealed(stack.pool, goalIds)) === goalIds.length, {
+    timeoutMs: 300_000,
+    intervalMs: 250,
+  });
+  const inv = await stack.invariants(goalIds);
+  console.log(`start-crash: ${eagerStarts} eager starts, killed at ${healedAtKill}/${goalIds.length} healed; after restart ${JSON.stringify(inv)}`);
+  expect(inv).toMatchObject({ healed: goalIds.length, goalsWithMoreThanOneTask: 0, workspacesOverCap: 0 });
 });
