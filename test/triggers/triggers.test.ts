@@ -23,7 +23,9 @@ let first: RunningServices;
 beforeAll(async () => {
   db = await createTestDatabase();
   env = await startDevServer();
-  config = servicesConfig(env, db.url);
+  // A daily schedule: the tests trigger it when they want a sweep, and no sweep of its own (every
+  // RECONCILE_INTERVAL, on the clock's boundaries) can start a goal a test expects an event to start.
+  config = servicesConfig(env, db.url, { RECONCILE_INTERVAL: '86400' });
   first = await startServices(config);
 });
 afterAll(async () => {
