@@ -11,7 +11,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { Pool } from 'pg';
 import * as scenarios from './scenarios';
 import { benchPolicy, seedWorkspaces, temporalClient } from './lib/fixtures';
@@ -61,7 +61,11 @@ const program = new Command()
   .option('--idle-goals <n>', 'idle: live goal workflows', (v) => Number(v), 10_000)
   .option('--idle-window <s>', 'idle: seconds measured while idle', (v) => Number(v), 30)
   .option('--polling-interval-ms <ms>', 'polling monitor: scaled-down scan interval (real: GOAL_TASK_HEALTH_CHECK_INTERVAL)', (v) => Number(v), 3000)
-  .option('--trigger <mode>', 'services (plain SQL inserts → NOTIFY listener + dispatcher of `goalkeeper start --no-worker`, worker apart), one-process (listener, dispatcher and worker in one process, as `goalkeeper start`: eager starts) or direct (the bench calls startGoal)', 'one-process')
+  .addOption(
+    new Option('--trigger <mode>', 'one-process (plain SQL inserts → listener, dispatcher and worker in one process, as `goalkeeper start`: eager starts), services (the listener of `goalkeeper start --no-worker`, the worker apart) or direct (the bench calls startGoal)')
+      .choices(['one-process', 'services', 'direct'])
+      .default('one-process'),
+  )
   .option('--cache <n>', 'worker maxCachedWorkflows (tuned: 200; the SDK default grows with the heap)', (v) => Number(v), 200)
   .option('--max-wft <n>', 'worker maxConcurrentWorkflowTaskExecutions', (v) => Number(v), 200)
   .option('--max-act <n>', 'worker maxConcurrentActivityTaskExecutions', (v) => Number(v), 200)
