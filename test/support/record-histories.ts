@@ -18,6 +18,21 @@ export const HISTORIES_DIR = join(__dirname, '..', '..', '..', 'test', 'historie
 /** Runs one story and returns the goal and the run whose history is recorded (the first). */
 type Scenario = (h: WorkflowHarness, db: TestDatabase) => Promise<{ goalId: string; runId: string }>;
 
+/** Ends a story as the platform would: the goal leaves `active`, its trigger's event reaches the
+ * workflow, and the workflow ends with its summary. Returns the recorded goal and first run. */
+async function closeGoal(
+  h: WorkflowHarness,
+  db: TestDatabase,
+  goal: string,
+  handle: Awaited<ReturnType<WorkflowHarness['startGoal']>>,
+  status: 'completed' | 'archived',
+): Promise<{ goalId: string; runId: string }> {
+  await db.pool.query(`update workspace_goals set status = $2 where id = $1`, [goal, status]);
+  await h.heal(goal, 'goal_closed (notify)', { origin: 'event' });
+  await handle.result();
+  return { goalId: goal, runId: handle.firstExecutionRunId };
+}
+
 /** The incident: a failed task without an agent in a workspace with no assignable agent;
  * three retries, exhaustion, a heal signal's fresh budget, then the goal completes. */
 const incidentRetriesExhausted: Scenario = async (h, db) => {
@@ -88,10 +103,7 @@ const eventHealsAndRecoveries: Scenario = async (h, db) => {
   await db.pool.query(`update tasks set status = 'pending' where id = $1`, [task]);
   await h.heal(goal, 'task_updated (notify)', { origin: 'event' });
   await h.eventually(async () => (await h.status(goal)).health === 'healthy', 'recovered');
-  await db.pool.query(`update workspace_goals set status = 'archived' where id = $1`, [goal]);
-  await h.heal(goal, 'goal_closed (notify)', { origin: 'event' });
-  await handle.result();
-  return { goalId: goal, runId: handle.firstExecutionRunId };
+  return closeGoal(h, db, goal, handle, 'archived');
 };
 
 /** A run that meets a task earlier runs already retried: it starts from the retries on record,
@@ -110,10 +122,7 @@ const newRunCountsRecordedRetries: Scenario = async (h, db) => {
   await h.eventually(async () => (await h.status(goal)).health === 'needs_intervention', 'budget spent on record');
   await h.heal(goal, 'operator: try again', { origin: 'operator' });
   await h.eventually(async () => (await h.status(goal)).retries[task]?.total === 2, 'fresh budget retry');
-  await db.pool.query(`update workspace_goals set status = 'completed' where id = $1`, [goal]);
-  await h.heal(goal, 'goal_closed (notify)', { origin: 'event' });
-  await handle.result();
-  return { goalId: goal, runId: handle.firstExecutionRunId };
+  return closeGoal(h, db, goal, handle, 'completed');
 };
 
 /** Two failed tasks in one cycle: each waits its backoff and is retried; the goal completes. */
@@ -127,10 +136,7 @@ const twoFailedTasks: Scenario = async (h, db) => {
     const s = await h.status(goal);
     return tasks.every((t) => s.retries[t]?.total === 1) && s.health === 'healthy';
   }, 'both retried');
-  await db.pool.query(`update workspace_goals set status = 'completed' where id = $1`, [goal]);
-  await h.heal(goal, 'goal_closed (notify)', { origin: 'event' });
-  await handle.result();
-  return { goalId: goal, runId: handle.firstExecutionRunId };
+  return closeGoal(h, db, goal, handle, 'completed');
 };
 
 export const SCENARIOS: Record<string, Scenario> = {
