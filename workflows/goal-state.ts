@@ -18,6 +18,8 @@ export interface GoalStateSnapshot {
   pendingHeals: HealRequest[];
   /** The search attribute values last upserted (absent in snapshots of older runs). */
   publishedAttributes?: PublishedAttributes | null;
+  /** When a cycle first found the goal active with every task completed (absent in older runs). */
+  tasksDoneSince?: string | null;
 }
 
 export interface PublishedAttributes {
@@ -40,6 +42,8 @@ export class GoalState {
   pendingHeals: HealRequest[];
   closedReason: string | null = null;
   publishedAttributes: PublishedAttributes | null;
+  /** ISO time a cycle first found the goal active with every task completed; null otherwise. */
+  tasksDoneSince: string | null;
 
   constructor(readonly goalId: string, snapshot?: GoalStateSnapshot) {
     this.goal = snapshot?.goal ?? null;
@@ -52,6 +56,7 @@ export class GoalState {
     this.lastCycle = snapshot?.lastCycle ?? null;
     this.pendingHeals = snapshot?.pendingHeals ?? [];
     this.publishedAttributes = snapshot?.publishedAttributes ?? null;
+    this.tasksDoneSince = snapshot?.tasksDoneSince ?? null;
   }
 
   /** A heal request: queue it (bounded: a flood of signals is one more cycle, not a thousand).
@@ -107,11 +112,12 @@ export class GoalState {
     for (const key of [...this.openAlerts]) if (predicate(key)) this.openAlerts.delete(key);
   }
 
-  /** Health from what the last cycle left: exhausted retries need a human; a missing agent or task
-   * is degraded; a failed task being retried is healing; otherwise healthy. */
+  /** Health from what the last cycle left: exhausted retries, or a stalled goal, need a human; a
+   * missing agent or task is degraded; a failed task being retried is healing; otherwise healthy. */
   computeHealth(failedTaskIds: string[]): GoalHealth {
     if (this.closedReason) return 'closed';
     if (Object.values(this.retries).some((r) => r.exhausted)) return 'needs_intervention';
+    if (this.openAlerts.has('GOAL_STALLED')) return 'needs_intervention';
     if ([...this.openAlerts].some((k) => k.startsWith('NO_'))) return 'degraded';
     if (failedTaskIds.length > 0) return 'healing';
     return 'healthy';
@@ -129,6 +135,7 @@ export class GoalState {
       lastCycle: this.lastCycle,
       pendingHeals: this.pendingHeals,
       publishedAttributes: this.publishedAttributes,
+      tasksDoneSince: this.tasksDoneSince,
     };
   }
 

@@ -82,6 +82,7 @@ const { retryTask, recordEvent } = proxyActivities<GoalActivities>(STORE_CALL_OP
 const RECOVERED_TASK_CLEARS_EXHAUSTION = 'recovered-task-clears-exhaustion';
 const TASK_AGENT_ALERT_CLOSES = 'task-agent-alert-closes';
 const PARALLEL_TASK_RETRIES = 'parallel-task-retries';
+const STALLED_GOAL_ALERT = 'stalled-goal-alert';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -175,6 +176,7 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
     } else {
       state.closeAlertsWhere((k) => k === 'NO_TASKS_FOR_GOAL');
     }
+    await watchForStall(ensured.outcome === 'exists' && ensured.tasks.length === 0, actions);
 
     // Every task in play gets an assignable agent.
     let agentShortage = ensured.outcome === 'no_agent';
@@ -243,6 +245,36 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
     state.taskId = primary?.id ?? null;
     state.agentId = primary?.agentId ?? null;
     return finishCycle(startedAt, requests, actions, state.computeHealth(stillFailed));
+  }
+
+  /**
+   * An active goal whose every task is completed has nothing working towards it, and goalkeeper
+   * does not invent the goal's next piece of work: someone must add a task or close the goal. The
+   * platform usually closes a goal itself soon after its last task, so the alert waits until the
+   * goal has stayed so for one health-check interval; it closes when a task is in play again.
+   */
+  async function watchForStall(tasksAllDone: boolean, actions: string[]): Promise<void> {
+    if (!tasksAllDone) {
+      state.tasksDoneSince = null;
+      state.closeAlertsWhere((k) => k === 'GOAL_STALLED');
+      return;
+    }
+    const now = Date.now();
+    state.tasksDoneSince ??= new Date(now).toISOString();
+    const waitedMs = now - Date.parse(state.tasksDoneSince);
+    if (waitedMs < policy.healthCheckIntervalSeconds * 1000) {
+      actions.push(`every task of the goal is completed but the goal is still active (since ${state.tasksDoneSince})`);
+      return;
+    }
+    // (patched: workflows recorded before this rule never raised it.)
+    if (state.openAlerts.has('GOAL_STALLED') || !patched(STALLED_GOAL_ALERT)) return;
+    await raiseAlert(
+      'GOAL_STALLED',
+      null,
+      'warning',
+      `goal is active but every task of it has been completed since ${state.tasksDoneSince}: add a task or close the goal`,
+      actions,
+    );
   }
 
   /** One failed task: alert if its budget is spent, else wait its backoff and retry it. */

@@ -23,7 +23,9 @@ export type IssueType =
   | 'TASK_WITHOUT_AGENT'
   | 'NO_AGENTS_AVAILABLE'
   | 'RETRIES_EXHAUSTED'
-  | 'HEAL_STEP_FAILED';
+  | 'HEAL_STEP_FAILED'
+  /** Active goal whose every task is completed: nothing works towards it. */
+  | 'GOAL_STALLED';
 
 export type Severity = 'info' | 'warning' | 'critical';
 

@@ -139,6 +139,21 @@ const twoFailedTasks: Scenario = async (h, db) => {
   return closeGoal(h, db, goal, handle, 'completed');
 };
 
+/** An active goal whose only task is completed: one GOAL_STALLED alert after an interval, cleared
+ * when the platform adds a task; the goal completes. */
+const goalStalledThenNewTask: Scenario = async (h, db) => {
+  const ws = await insertWorkspace(db.pool, 'stalled');
+  const agent = await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws, { description: 'Ship the pricing page' });
+  await insertTask(db.pool, ws, goal, { status: 'completed', agentId: agent });
+  const handle = await h.startGoal(goal, testPolicy());
+  await h.eventually(async () => (await h.status(goal)).health === 'needs_intervention', 'stalled', '5 minutes');
+  await insertTask(db.pool, ws, goal, { status: 'pending', agentId: agent });
+  await h.heal(goal, 'operator: added the next task', { origin: 'operator' });
+  await h.eventually(async () => (await h.status(goal)).health === 'healthy', 'healthy again');
+  return closeGoal(h, db, goal, handle, 'completed');
+};
+
 export const SCENARIOS: Record<string, Scenario> = {
   'incident-retries-exhausted': incidentRetriesExhausted,
   'task-created-agent-replaced': taskCreatedAgentReplaced,
@@ -146,6 +161,7 @@ export const SCENARIOS: Record<string, Scenario> = {
   'event-heals-and-recoveries': eventHealsAndRecoveries,
   'new-run-counts-recorded-retries': newRunCountsRecordedRetries,
   'two-failed-tasks': twoFailedTasks,
+  'goal-stalled-then-new-task': goalStalledThenNewTask,
 };
 
 async function main() {

@@ -170,6 +170,55 @@ test('a goal that is completed ends the workflow with a summary', async () => {
   expect(summary.cycles).toBeGreaterThanOrEqual(2);
 });
 
+test('an active goal whose every task is completed raises one GOAL_STALLED alert after a health-check interval, and a new task clears it', async () => {
+  const ws = await insertWorkspace(db.pool);
+  const agent = await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  await insertTask(db.pool, ws, goal, { status: 'completed', agentId: agent });
+  await h.startGoal(goal, testPolicy());
+  const first = await h.eventually(async () => {
+    const s = await h.status(goal);
+    return s.cycles >= 1 && s;
+  }, 'first cycle');
+  // The platform may still close the goal after its last task: no alert yet.
+  expect(first).toMatchObject({ health: 'healthy', openAlerts: [] });
+  expect(first.lastCycle?.actions.join('\n')).toMatch(/every task of the goal is completed/);
+
+  const stalled = await h.eventually(async () => {
+    const s = await h.status(goal);
+    return s.health === 'needs_intervention' && s;
+  }, 'stalled goal', '5 minutes');
+  expect(stalled.openAlerts).toEqual(['GOAL_STALLED']);
+  const cyclesBefore = stalled.cycles;
+  await h.eventually(async () => (await h.status(goal)).cycles >= cyclesBefore + 2, 'two more cycles', '5 minutes');
+  const alerts = await logsFor(db.pool, goal, 'WORKSPACE HEALTH ALERT: GOAL_STALLED');
+  expect(alerts).toHaveLength(1);
+  expect(alerts[0].metadata).toMatchObject({ issue_type: 'GOAL_STALLED', severity: 'warning', goal_id: goal });
+  // goalkeeper does not invent the goal's next piece of work.
+  expect(await goalTasks(db.pool, goal)).toHaveLength(1);
+
+  const next = await insertTask(db.pool, ws, goal, { status: 'pending', agentId: agent });
+  await h.heal(goal, 'task added', { origin: 'event' });
+  const healthy = await h.eventually(async () => {
+    const s = await h.status(goal);
+    return s.health === 'healthy' && s;
+  }, 'healthy again');
+  expect(healthy).toMatchObject({ taskId: next, openAlerts: [] });
+});
+
+test('a goal the platform closes within the interval after its last task raises no GOAL_STALLED alert', async () => {
+  const ws = await insertWorkspace(db.pool);
+  const agent = await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  await insertTask(db.pool, ws, goal, { status: 'completed', agentId: agent });
+  const handle = await h.startGoal(goal, testPolicy());
+  await h.eventually(async () => (await h.status(goal)).cycles >= 1, 'first cycle');
+  await db.pool.query(`update workspace_goals set status = 'completed' where id = $1`, [goal]);
+  await h.heal(goal, 'goal_closed (notify)', { origin: 'event' });
+  expect(await handle.result()).toMatchObject({ closedReason: 'goal_completed' });
+  expect(await logsFor(db.pool, goal, 'WORKSPACE HEALTH ALERT')).toHaveLength(0);
+});
+
 test('a deleted goal ends the workflow; a goal id that is not a UUID fails it at once, naming the problem', async () => {
   const missing = '11111111-1111-4111-8111-111111111111';
   const handle = await h.startGoal(missing, testPolicy());
