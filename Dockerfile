@@ -15,6 +15,9 @@ RUN npm ci --no-audit --no-fund && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production LOG_FORMAT=json GOALKEEPER_DATA_DIR=/tmp/goalkeeper
+# A heap limit keeps a long-running worker small at rest: under Node's default limit V8 collects
+# lazily (749 MB for 10,000 idle goals measured, 324 MB with this; README, Performance).
+ENV NODE_OPTIONS=--max-old-space-size=512
 WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules

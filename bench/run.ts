@@ -6,7 +6,8 @@
  *
  *   node dist/bench/run.js --scenarios latency,burst,floor,ceiling,polling,idle,cycles
  *   node dist/bench/run.js --scenarios burst --goals 1000 --tag small
- *   node dist/bench/run.js --cache -1 --max-wft -1 --max-act -1 --pool 10 --pragmas '' --node-flags ''   (untuned: SDK defaults)
+ *   node dist/bench/run.js --cache -1 --max-wft -1 --max-act -1 --node-flags ''   (as `goalkeeper start` runs with no WORKER_* set)
+ *   node dist/bench/run.js --trigger services --cache -1 --max-wft -1 --max-act -1 --pool 10 --pragmas '' --node-flags ''   (untuned: SDK defaults)
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
@@ -66,7 +67,7 @@ const program = new Command()
       .choices(['one-process', 'services', 'direct'])
       .default('one-process'),
   )
-  .option('--cache <n>', 'worker maxCachedWorkflows (tuned: 200; the SDK default grows with the heap)', (v) => Number(v), 200)
+  .option('--cache <n>', "worker maxCachedWorkflows; -1: the worker's default (goalkeeper's 200 with --trigger one-process, else the SDK's, which grows with the heap)", (v) => Number(v), 200)
   .option('--max-wft <n>', 'worker maxConcurrentWorkflowTaskExecutions', (v) => Number(v), 200)
   .option('--max-act <n>', 'worker maxConcurrentActivityTaskExecutions', (v) => Number(v), 200)
   .option('--max-local-act <n>', 'worker maxConcurrentLocalActivityExecutions (the plain worker only: no WORKER_* setting)', (v) => Number(v))
@@ -82,7 +83,8 @@ const program = new Command()
 
 function workerOptions(o: Options): Record<string, unknown> {
   const w: Record<string, unknown> = {};
-  // A negative value leaves the SDK's default.
+  // A negative value leaves the worker's default: goalkeeper's WORKER_* defaults when the worker
+  // reads them (--trigger one-process), else the SDK's.
   if (o.cache !== undefined && o.cache >= 0) w.maxCachedWorkflows = o.cache;
   if (o.maxWft !== undefined && o.maxWft >= 0) w.maxConcurrentWorkflowTaskExecutions = o.maxWft;
   if (o.maxAct !== undefined && o.maxAct >= 0) w.maxConcurrentActivityTaskExecutions = o.maxAct;

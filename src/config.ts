@@ -8,7 +8,7 @@ import type { HealPolicy } from '../workflows/types';
 export type { HealPolicy };
 
 /** `limit`: a further rule, for settings something downstream would cap silently. A fallback of
- * undefined leaves the choice to whatever reads the setting (the SDK's own defaults). */
+ * undefined leaves the choice to whatever reads the setting. */
 const positiveInt = <F extends number | undefined>(name: string, fallback: F, limit?: (value: number) => string | null) =>
   z
     .string()
@@ -139,11 +139,14 @@ const envSchema = z.object({
   WEBHOOK_SECRET: optionalText,
   METRICS_PORT: nonNegativeInt('METRICS_PORT', 0),
   LOG_LEVEL: logLevel,
-  // Worker tuning; unset → the Temporal SDK's defaults. A bigger cache also lets more new goals
-  // start eagerly on an in-process worker (see README, Performance).
-  WORKER_MAX_CACHED_WORKFLOWS: positiveInt('WORKER_MAX_CACHED_WORKFLOWS', undefined),
+  // Worker tuning, defaults as measured (README, Performance). The SDK's own cache default grows
+  // with the heap (2,311 workflows under Node's default heap on a 24 GB machine) with 40
+  // workflow-task slots; 200 of each let most new goals start eagerly on an in-process worker:
+  // burst 37.7 → 46.0 goals/s, 18 % → 82 % started eagerly, peak RSS 603 → 496 MB.
+  WORKER_MAX_CACHED_WORKFLOWS: positiveInt('WORKER_MAX_CACHED_WORKFLOWS', 200),
+  /** Unset → as many as the cache holds (the SDK caps slots at the cache size anyway). */
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: positiveInt('WORKER_MAX_CONCURRENT_WORKFLOW_TASKS', undefined),
-  WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt('WORKER_MAX_CONCURRENT_ACTIVITIES', undefined),
+  WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt('WORKER_MAX_CONCURRENT_ACTIVITIES', 200),
   GOALKEEPER_DATA_DIR: optionalText.transform((v) => v ?? '.goalkeeper'),
 });
 
@@ -164,8 +167,8 @@ export interface Config {
     apiKey?: string;
     tls?: { certPath?: string; keyPath?: string; caPath?: string; serverName?: string };
   };
-  /** Worker options from the WORKER_* settings; only the ones set (the SDK keeps its defaults). */
-  worker: { maxCachedWorkflows?: number; maxConcurrentWorkflowTaskExecutions?: number; maxConcurrentActivityTaskExecutions?: number };
+  /** Worker options from the WORKER_* settings and their measured defaults. */
+  worker: { maxCachedWorkflows: number; maxConcurrentWorkflowTaskExecutions: number; maxConcurrentActivityTaskExecutions: number };
 }
 
 export class ConfigError extends Error {
@@ -189,6 +192,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   const problems: string[] = [];
   if (env.SUPABASE_URL && !env.SUPABASE_SERVICE_ROLE_KEY) {
     problems.push('SUPABASE_SERVICE_ROLE_KEY must be set when SUPABASE_URL is set');
+  }
+  if ((env.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS ?? 0) > env.WORKER_MAX_CACHED_WORKFLOWS) {
+    // The SDK would lower it to the cache size with only a log line: say so before it starts.
+    problems.push(
+      `WORKER_MAX_CONCURRENT_WORKFLOW_TASKS must be at most WORKER_MAX_CACHED_WORKFLOWS (${env.WORKER_MAX_CACHED_WORKFLOWS}), got ${env.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS}`,
+    );
   }
   if (Boolean(env.TEMPORAL_TLS_CERT_PATH) !== Boolean(env.TEMPORAL_TLS_KEY_PATH)) {
     problems.push('TEMPORAL_TLS_CERT_PATH and TEMPORAL_TLS_KEY_PATH must be set together');
@@ -221,15 +230,10 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
           }
         : undefined,
     },
-    worker: definedOnly({
+    worker: {
       maxCachedWorkflows: env.WORKER_MAX_CACHED_WORKFLOWS,
-      maxConcurrentWorkflowTaskExecutions: env.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
+      maxConcurrentWorkflowTaskExecutions: env.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS ?? env.WORKER_MAX_CACHED_WORKFLOWS,
       maxConcurrentActivityTaskExecutions: env.WORKER_MAX_CONCURRENT_ACTIVITIES,
-    }),
+    },
   };
-}
-
-/** Drops unset keys: an explicit undefined would override the SDK's default. */
-function definedOnly<T extends Record<string, unknown>>(values: T): Partial<T> {
-  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

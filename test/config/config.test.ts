@@ -21,13 +21,17 @@ test('defaults are the documented ones', () => {
   });
   expect(config.temporal).toMatchObject({ namespace: 'default', taskQueue: 'goalkeeper', tls: undefined });
   expect(config.env.HTTP_PORT).toBe(8787);
-  // No WORKER_* setting: no worker option at all, so the SDK keeps its own defaults.
-  expect(config.worker).toEqual({});
+  // The measured worker tuning, not the SDK's heap-sized cache (README, Performance).
+  expect(config.worker).toEqual({ maxCachedWorkflows: 200, maxConcurrentWorkflowTaskExecutions: 200, maxConcurrentActivityTaskExecutions: 200 });
 });
 
 test('WORKER_* settings become the worker options they name', () => {
-  const config = loadConfig({ WORKER_MAX_CACHED_WORKFLOWS: '200', WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: '150', WORKER_MAX_CONCURRENT_ACTIVITIES: '' });
-  expect(config.worker).toEqual({ maxCachedWorkflows: 200, maxConcurrentWorkflowTaskExecutions: 150 });
+  const config = loadConfig({ WORKER_MAX_CACHED_WORKFLOWS: '300', WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: '150', WORKER_MAX_CONCURRENT_ACTIVITIES: '' });
+  expect(config.worker).toEqual({ maxCachedWorkflows: 300, maxConcurrentWorkflowTaskExecutions: 150, maxConcurrentActivityTaskExecutions: 200 });
+});
+
+test('workflow-task slots follow a smaller cache when they are not set', () => {
+  expect(loadConfig({ WORKER_MAX_CACHED_WORKFLOWS: '50' }).worker.maxConcurrentWorkflowTaskExecutions).toBe(50);
 });
 
 test('AGENT_ASSIGNABLE_STATUSES is trimmed and de-duplicated', () => {
@@ -51,6 +55,12 @@ test.each([
   [{ RECONCILE_BATCH_SIZE: '0' }, 'RECONCILE_BATCH_SIZE must be a positive integer, got "0"'],
   [{ WORKER_MAX_CACHED_WORKFLOWS: 'lots' }, 'WORKER_MAX_CACHED_WORKFLOWS must be a positive integer, got "lots"'],
   [{ WORKER_MAX_CONCURRENT_ACTIVITIES: '0' }, 'WORKER_MAX_CONCURRENT_ACTIVITIES must be a positive integer, got "0"'],
+  // The SDK would quietly lower the slots to the cache size.
+  [
+    { WORKER_MAX_CACHED_WORKFLOWS: '100', WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: '150' },
+    'WORKER_MAX_CONCURRENT_WORKFLOW_TASKS must be at most WORKER_MAX_CACHED_WORKFLOWS (100), got 150',
+  ],
+  [{ WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: '201' }, 'WORKER_MAX_CONCURRENT_WORKFLOW_TASKS must be at most WORKER_MAX_CACHED_WORKFLOWS (200), got 201'],
 ])('%j is refused: %s', (env, message) => {
   let error: unknown;
   try {
