@@ -45,25 +45,37 @@ test('database down 20 s: activities retry, all healed afterwards, no duplicates
   const inv = await stack.invariants(goalIds);
   const { rows } = await stack.pool.query(`select count(*)::int n from logs where message like '%HEAL_STEP_FAILED%'`);
   // The failed steps were retried until they succeeded: a heal step is a local activity, and its
-  // marker records the attempt that succeeded. Some goal's step needed more than one.
+  // marker records the attempt that succeeded. Some goal's step needed more than one. With more
+  // goals mid-step than the worker's cache holds (300 > 200), the worker also cancels some steps
+  // when it drops their workflows from the cache: those ran again as ordinary activities.
   let attempt = 0;
+  let reruns = 0;
   for (const goalId of goalIds) {
-    attempt = Math.max(attempt, await maxStepAttempt(stack.client.workflow.getHandle(goalWorkflowId(goalId))));
-    if (attempt >= 2) break;
+    const steps = await stepsOf(stack.client.workflow.getHandle(goalWorkflowId(goalId)));
+    attempt = Math.max(attempt, steps.maxAttempt);
+    reruns += steps.reruns;
   }
-  const attempts = { attempt };
-  console.log(`postgres-outage: retrying activity seen ${JSON.stringify(attempts)}; after ${JSON.stringify(inv)}; HEAL_STEP_FAILED alerts ${rows[0].n}`);
-  expect(attempts.attempt).toBeGreaterThanOrEqual(2);
+  console.log(
+    `postgres-outage: highest attempt of a heal step ${attempt}; steps re-run as ordinary activities after the worker cancelled them ${reruns}; ` +
+      `after ${JSON.stringify(inv)}; HEAL_STEP_FAILED alerts ${rows[0].n}`,
+  );
+  expect(attempt).toBeGreaterThanOrEqual(2);
   expect(inv).toMatchObject({ healed: GOALS, goalsWithMoreThanOneTask: 0, workspacesOverCap: 0 });
+  // Waited out, not given up: no heal step failed for good.
+  expect(rows[0].n).toBe(0);
 });
 
-/** The highest attempt on which one of a goal's heal steps (local activities) succeeded, read from
- * the markers (the SDK core records {seq, attempt, activity_type, …} as JSON in a marker's `data`). */
-async function maxStepAttempt(handle: { fetchHistory(): Promise<temporal.api.history.v1.IHistory> }): Promise<number> {
-  let max = 0;
+/** From a goal's history: the highest attempt on which one of its heal steps (local activities)
+ * succeeded, read from the markers (the SDK core records {seq, attempt, activity_type, …} as JSON
+ * in a marker's `data`), and how many heal steps ran as ordinary activities. */
+async function stepsOf(handle: { fetchHistory(): Promise<temporal.api.history.v1.IHistory> }): Promise<{ maxAttempt: number; reruns: number }> {
+  let maxAttempt = 0;
+  let reruns = 0;
   for (const event of (await handle.fetchHistory()).events ?? []) {
     const data = event.markerRecordedEventAttributes?.details?.data?.payloads?.[0]?.data;
-    if (data) max = Math.max(max, JSON.parse(Buffer.from(data).toString('utf8')).attempt ?? 0);
+    if (data) maxAttempt = Math.max(maxAttempt, JSON.parse(Buffer.from(data).toString('utf8')).attempt ?? 0);
+    const scheduled = event.activityTaskScheduledEventAttributes?.activityType?.name;
+    if (scheduled === 'ensureGoalTask' || scheduled === 'ensureTaskAgent') reruns += 1;
   }
-  return max;
+  return { maxAttempt, reruns };
 }
