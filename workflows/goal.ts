@@ -156,7 +156,9 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
 
     let ensured: EnsureGoalTaskResult;
     try {
-      ensured = await runStep('ensure the goal has a task', (steps, options) => steps.ensureGoalTask.executeWithOptions(options, [{ goalId, rules }]));
+      ensured = await runStep('ensure the goal has a task', (steps, options) =>
+        steps.ensureGoalTask.executeWithOptions(options, [{ goalId, rules }]),
+      );
     } catch (err) {
       await stepFailed('ensure goal task', null, err, actions);
       return finishCycle(startedAt, requests, actions, 'degraded');
