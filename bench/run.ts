@@ -7,7 +7,7 @@
  *   node dist/bench/run.js --scenarios latency,burst,floor,ceiling,polling,idle,cycles
  *   node dist/bench/run.js --scenarios burst --goals 1000 --tag small
  *   node dist/bench/run.js --cache -1 --max-wft -1 --max-act -1 --node-flags ''   (as `goalkeeper start` runs with no WORKER_* set)
- *   node dist/bench/run.js --trigger services --cache -1 --max-wft -1 --max-act -1 --pool 10 --pragmas '' --node-flags ''   (untuned: SDK defaults)
+ *   node dist/bench/run.js --trigger services --cache -1 --max-wft -1 --max-act -1 --pool 10 --pragmas '' --dynamic-config '' --node-flags ''   (untuned: SDK and dev server defaults)
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
@@ -28,6 +28,8 @@ import {
   type WorkerProcess,
 } from './lib/servers';
 import { RESULTS_DIR, machine, printTable, writeResult } from './lib/report';
+import type { persistencePerUnit } from './lib/persistence-profile';
+import { DEV_SERVER_SEARCH_ATTRIBUTE_CACHE } from '../src/embedded/temporal';
 
 interface Options {
   scenarios: string;
@@ -44,6 +46,7 @@ interface Options {
   maxLocalAct?: number;
   pool?: number;
   pragmas: string;
+  dynamicConfig: string;
   dbDir?: string;
   nodeFlags: string;
   tag: string;
@@ -73,6 +76,7 @@ const program = new Command()
   .option('--max-local-act <n>', 'worker maxConcurrentLocalActivityExecutions (the plain worker only: no WORKER_* setting)', (v) => Number(v))
   .option('--pool <n>', 'worker PgStore pool size', (v) => Number(v), 20)
   .option('--pragmas <list>', 'dev server --sqlite-pragma values, comma separated ("" for none)', 'journal_mode=wal,synchronous=off')
+  .option('--dynamic-config <list>', 'dev server --dynamic-config-value entries, comma separated, values JSON ("" for none)', DEV_SERVER_SEARCH_ATTRIBUTE_CACHE)
   .option('--node-flags <flags>', 'node flags for the worker process ("" for none)', '--max-old-space-size=256')
   .option('--db-dir <dir>', 'directory for the dev server SQLite file (default: the OS temp dir)')
   .option('--start-concurrency <n>', 'ceiling and --trigger direct: workflow starts kept in flight (the dispatcher keeps 64)', (v) => Number(v), 64)
@@ -181,6 +185,15 @@ async function startServices(env: Record<string, string>): Promise<WorkerProcess
   };
 }
 
+/** The dev server's persistence calls per unit, and its five costliest operations. */
+function persistenceRows(p: ReturnType<typeof persistencePerUnit>, unit: string): Array<[string, unknown]> {
+  return [
+    [`dev server persistence calls / ${unit}`, p.requestsPerUnit],
+    [`dev server persistence ms / ${unit}`, p.msPerUnit],
+    ...p.operations.slice(0, 5).map((op): [string, unknown] => [`  ${op.operation}`, `${op.perUnit} calls, ${op.msPerUnit} ms`]),
+  ];
+}
+
 function chart(points: Record<string, unknown>) {
   const data = join(RESULTS_DIR, 'latency-chart-data.json');
   writeFileSync(data, JSON.stringify(points));
@@ -203,11 +216,13 @@ async function main(): Promise<void> {
   console.log(`machine at start: ${JSON.stringify(startMachine)}`);
   const pragmas = o.pragmas ? o.pragmas.split(',').filter(Boolean) : [];
   const pg = await startPostgres();
-  const temporal = await startDevServer({ sqlitePragmas: pragmas, dbDir: o.dbDir });
+  const dynamicConfig = o.dynamicConfig ? o.dynamicConfig.split(',').filter(Boolean) : [];
+  const devServerOptions = { sqlitePragmas: pragmas, dynamicConfig, dbDir: o.dbDir };
+  const temporal = await startDevServer(devServerOptions);
   const common = { machineAtStart: startMachine, trigger: o.trigger, worker: workerOptions(o), pool: o.pool ?? 10,
     // one-process (latency, burst): the worker's store is runServices' own, a pool of 10; --pool
     // sizes the plain worker (idle, cycles, and latency/burst with another trigger).
-    ...(o.trigger === 'one-process' ? { oneProcessStorePool: 10 } : {}), pragmas, dbDir: o.dbDir ?? 'os tmpdir', nodeFlags: o.nodeFlags };
+    ...(o.trigger === 'one-process' ? { oneProcessStorePool: 10 } : {}), pragmas, dynamicConfig, dbDir: o.dbDir ?? 'os tmpdir', nodeFlags: o.nodeFlags };
   const series: Array<Record<string, unknown>> = [];
   try {
     if (wanted.has('latency')) {
@@ -259,12 +274,13 @@ async function main(): Promise<void> {
     if (wanted.has('burst')) {
       const s = await stage('burst', o, pg, temporal, o.goals, true);
       try {
-        const r = await scenarios.burst(s.env, { goals: o.goals, startConcurrency: o.startConcurrency });
+        const r = await scenarios.burst(s.env, { goals: o.goals, startConcurrency: o.startConcurrency, devServerMetricsPort: temporal.metricsPort });
         const ratio = floorRate ? Number((r.goalsPerSecond / floorRate).toFixed(2)) : null;
         printTable(`burst (${r.goals} goals at once, trigger ${o.trigger})`, [
           ['all healed after ms', r.allHealedMs], ['goals/s', r.goalsPerSecond], ['ratio to floor', ratio],
           ['all started after ms', r.startedAllMs], ['worker RSS peak MB', r.workerRssPeakMb],
           ['started eagerly', r.dispatch ? `${r.dispatch.startedEagerly} of ${r.dispatch.started}` : 'n/a (dispatcher in another process)'],
+          ...persistenceRows(r.devServerPersistencePerGoal, 'goal'),
         ]);
         writeResult(`burst${tag}`, { ...common, ...r, goalIds: undefined, floorGoalsPerSecond: floorRate ?? null, ratioToFloor: ratio });
       } finally {
@@ -274,13 +290,14 @@ async function main(): Promise<void> {
     if (wanted.has('ceiling')) {
       // A dev server of its own, with the same settings: the goal workflows of the scenarios before
       // it wake up every GOAL_TASK_HEALTH_CHECK_INTERVAL and would share the server with it.
-      const own = await startDevServer({ sqlitePragmas: pragmas, dbDir: o.dbDir });
+      const own = await startDevServer(devServerOptions);
       const client = await temporalClient(own.address);
       try {
-        const r = await scenarios.ceiling(client, own.address, { goals: o.goals, startConcurrency: o.startConcurrency, eager: o.eager, worker: workerOptions(o) });
+        const r = await scenarios.ceiling(client, own.address, { goals: o.goals, startConcurrency: o.startConcurrency, eager: o.eager, worker: workerOptions(o), devServerMetricsPort: own.metricsPort });
         printTable(`ceiling (${r.goals} minimal workflows: start, one local activity, a timer; no database)`, [
           ['all ran after ms', r.allArrivedMs], ['workflows/s', r.workflowsPerSecond], ['all started after ms', r.startedAllMs],
           ['started eagerly', r.eagerlyStarted],
+          ...persistenceRows(r.devServerPersistencePerWorkflow, 'workflow'),
         ]);
         writeResult(`ceiling${tag}`, { ...common, ...r });
       } finally {

@@ -22,6 +22,7 @@ import {
   type Workspaces,
 } from './lib/fixtures';
 import { waitFor, type WorkerProcess } from './lib/servers';
+import { persistencePerUnit, persistenceSnapshot } from './lib/persistence-profile';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -108,7 +109,8 @@ async function dispatchCounts(env: Env, goals: number): Promise<DispatchCounts |
 }
 
 /** N goals in one insert; time until every one has a task with an assignable agent. */
-export async function burst(env: Env, opts: { goals: number; startConcurrency?: number }) {
+export async function burst(env: Env, opts: { goals: number; startConcurrency?: number; devServerMetricsPort: number }) {
+  const persistenceBefore = await persistenceSnapshot(opts.devServerMetricsPort);
   const goalIds = await insertGoals(env.pool, env.workspaces, opts.goals);
   const t0 = Date.now();
   const { rows } = await env.pool.query(`select extract(epoch from now())*1000 as now`);
@@ -133,9 +135,11 @@ export async function burst(env: Env, opts: { goals: number; startConcurrency?: 
     [goalIds],
   );
   const dbMs = Number(h[0].last) - dbT0;
+  const persistence = persistencePerUnit(persistenceBefore, await persistenceSnapshot(opts.devServerMetricsPort), opts.goals);
   return {
     goals: opts.goals,
     dispatch: await dispatchCounts(env, opts.goals),
+    devServerPersistencePerGoal: persistence,
     allHealedMs: Math.round(dbMs),
     wallMs,
     goalsPerSecond: Number(((opts.goals * 1000) / dbMs).toFixed(1)),
@@ -151,7 +155,7 @@ export async function burst(env: Env, opts: { goals: number; startConcurrency?: 
 export async function ceiling(
   client: Client,
   address: string,
-  opts: { goals: number; startConcurrency?: number; eager?: boolean; worker: Record<string, unknown> },
+  opts: { goals: number; startConcurrency?: number; eager?: boolean; worker: Record<string, unknown>; devServerMetricsPort: number },
 ) {
   const taskQueue = `bench-ceiling-${randomUUID()}`;
   let arrivedCount = 0;
@@ -175,6 +179,7 @@ export async function ceiling(
   const starter = opts.eager ? new Client({ connection, namespace: 'default' }) : client;
   let eagerlyStarted = 0;
   try {
+    const persistenceBefore = await persistenceSnapshot(opts.devServerMetricsPort);
     const t0 = Date.now();
     let next = 0;
     const lane = async () => {
@@ -197,6 +202,7 @@ export async function ceiling(
     const ms = lastArrival - t0;
     return {
       goals: opts.goals,
+      devServerPersistencePerWorkflow: persistencePerUnit(persistenceBefore, await persistenceSnapshot(opts.devServerMetricsPort), opts.goals),
       eager: opts.eager === true,
       eagerlyStarted,
       allArrivedMs: ms,

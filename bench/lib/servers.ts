@@ -14,6 +14,7 @@ import { Connection } from '@temporalio/client';
 import { freePort } from '../../src/embedded/postgres';
 import { migrate } from '../../src/store/migrate';
 import { ensureSearchAttributes } from '../../src/temporal/search-attributes';
+import { GOAL_SEARCH_ATTRIBUTES } from '../../workflows/messages';
 
 export const REPO_ROOT = resolve(__dirname, '..', '..', existsSync(resolve(__dirname, '..', '..', 'package.json')) ? '' : '..');
 
@@ -45,6 +46,8 @@ function temporalCli(): string {
 export interface DevServer {
   address: string;
   port: number;
+  /** The dev server's Prometheus endpoint: http://127.0.0.1:<metricsPort>/metrics */
+  metricsPort: number;
   dbFile: string;
   pid(): number | undefined;
   /** SIGTERM (or SIGKILL) and wait for exit. */
@@ -77,6 +80,10 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       'server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port),
       '--http-port', String(httpPort), '--metrics-port', String(metricsPort), '--db-filename', dbFile,
       '--log-level', 'error',
+      // Registered at launch rather than through the operator API afterwards: with the server's
+      // search-attribute cache on (see DEV_SERVER_BENCH_DYNAMIC_CONFIG), an attribute added later
+      // could stay unknown to it for up to a minute and fail the first upserts.
+      ...GOAL_SEARCH_ATTRIBUTES.flatMap((key) => ['--search-attribute', `${key.name}=Keyword`]),
       ...(options.sqlitePragmas ?? []).flatMap((p) => ['--sqlite-pragma', p]),
       ...(options.dynamicConfig ?? []).flatMap((d) => ['--dynamic-config-value', d]),
     ];
@@ -106,6 +113,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   return {
     address,
     port,
+    metricsPort,
     dbFile,
     pid: () => child?.pid,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {

@@ -14,6 +14,7 @@ import { clientConnectionOptions } from '../temporal/connection';
 import { ensureSearchAttributes } from '../temporal/search-attributes';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './postgres';
 import { portOr, startEmbeddedTemporal, type EmbeddedTemporalHandle } from './temporal';
+import { GOAL_SEARCH_ATTRIBUTES } from '../../workflows/messages';
 
 export interface EmbeddedStack {
   /** The configuration with the embedded parts filled in (DATABASE_URL, TEMPORAL_ADDRESS). */
@@ -121,12 +122,14 @@ export async function startEmbeddedStack(
         cliPath: base.env.TEMPORAL_CLI_PATH,
         port: preferred ? await portOr(7233) : undefined,
         uiPort: preferred ? await portOr(8233) : undefined,
+        searchAttributes: GOAL_SEARCH_ATTRIBUTES.map((key) => key.name),
       });
       filled.TEMPORAL_ADDRESS = temporal.address;
     }
     const config = loadConfig(filled);
     if (temporal) {
-      // The goal workflow's search attributes, so the UI can list by workspace and health.
+      // The goal workflow's search attributes, so the UI can list by workspace and health: the
+      // dev server took them at launch, so on it this only confirms they are there.
       const connection = await Connection.connect(clientConnectionOptions(config));
       try {
         await ensureSearchAttributes(connection, config.temporal.namespace);

@@ -26,9 +26,26 @@ export interface EmbeddedTemporalOptions {
   cliPath?: string;
   port?: number;
   uiPort?: number;
-  /** Registered at start (fresh databases only: the server refuses to re-add them). */
+  /** Keyword search attributes registered at launch (a restart on the same file keeps them). */
   searchAttributes?: string[];
   startTimeoutMs?: number;
+}
+
+/**
+ * The CLI's dev server re-reads a namespace's search attributes from SQLite on every use (so an
+ * attribute added through the operator API shows at once) unless told otherwise: about five extra
+ * reads per goal through its one SQLite connection, measured at 2,000 goals as 51.8 → 65.2 goals/s
+ * once the cache is on. The price is that an attribute added later through the API stays unknown
+ * for a few seconds, so every caller of this passes its attributes at launch instead.
+ */
+export const DEV_SERVER_SEARCH_ATTRIBUTE_CACHE = 'system.forceSearchAttributesCacheRefreshOnRead=false';
+
+/** Dev server flags shared by every path that launches one for real work (not the tests). */
+export function devServerTuningArgs(searchAttributes: readonly string[]): string[] {
+  return [
+    ...searchAttributes.flatMap((name) => ['--search-attribute', `${name}=Keyword`]),
+    '--dynamic-config-value', DEV_SERVER_SEARCH_ATTRIBUTE_CACHE,
+  ];
 }
 
 export function findTemporalCli(explicit?: string): string | undefined {
@@ -104,7 +121,7 @@ export async function startEmbeddedTemporal(options: EmbeddedTemporalOptions = {
         dbFilename: options.dbFilename,
         searchAttributes: [],
         extraArgs: [
-          ...(options.searchAttributes ?? []).flatMap((name) => ['--search-attribute', `${name}=Keyword`]),
+          ...devServerTuningArgs(options.searchAttributes ?? []),
           ...['--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal'],
         ],
       },
@@ -119,7 +136,7 @@ export async function startEmbeddedTemporal(options: EmbeddedTemporalOptions = {
   // every committed write across a crash of the server process; only an OS crash can lose the
   // last moments, which a local development stack accepts.
   args.push('--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal');
-  for (const name of options.searchAttributes ?? []) args.push('--search-attribute', `${name}=Keyword`);
+  args.push(...devServerTuningArgs(options.searchAttributes ?? []));
   // Its own process group: a terminal's Ctrl-C reaches only us, and we stop the server after the
   // worker has drained instead of under it.
   const child = spawn(cli, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
