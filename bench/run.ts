@@ -47,6 +47,8 @@ interface Options {
   pool?: number;
   pragmas: string;
   dynamicConfig: string;
+  temporalAddress?: string;
+  temporalMetricsPort?: number;
   dbDir?: string;
   nodeFlags: string;
   tag: string;
@@ -77,6 +79,8 @@ const program = new Command()
   .option('--pool <n>', 'worker PgStore pool size', (v) => Number(v), 20)
   .option('--pragmas <list>', 'dev server --sqlite-pragma values, comma separated ("" for none)', 'journal_mode=wal,synchronous=off')
   .option('--dynamic-config <list>', 'dev server --dynamic-config-value entries, comma separated, values JSON ("" for none)', DEV_SERVER_SEARCH_ATTRIBUTE_CACHE)
+  .option('--temporal-address <host:port>', 'a Temporal server already running (namespace default, goalkeeper\'s search attributes registered) instead of a dev server of the bench\'s own')
+  .option('--temporal-metrics-port <n>', 'with --temporal-address: its Prometheus port, for the persistence profile', (v) => Number(v))
   .option('--node-flags <flags>', 'node flags for the worker process ("" for none)', '--max-old-space-size=256')
   .option('--db-dir <dir>', 'directory for the dev server SQLite file (default: the OS temp dir)')
   .option('--start-concurrency <n>', 'ceiling and --trigger direct: workflow starts kept in flight (the dispatcher keeps 64)', (v) => Number(v), 64)
@@ -116,7 +120,17 @@ interface Stage {
   close(): Promise<void>;
 }
 
-async function stage(name: string, o: Options, pg: PgServer, temporal: DevServer, goalsHint: number, withWorker: boolean, withServices = true): Promise<Stage> {
+/** Where the scenarios' Temporal is: a dev server the bench started, or a server it was pointed at. */
+type TemporalTarget = Pick<DevServer, 'address' | 'metricsPort' | 'stop'>;
+
+async function temporalTarget(o: Options, devServerOptions: Parameters<typeof startDevServer>[0]): Promise<TemporalTarget> {
+  if (!o.temporalAddress) return startDevServer(devServerOptions);
+  if (!o.temporalMetricsPort) throw new Error('--temporal-address needs --temporal-metrics-port (the persistence profile reads it)');
+  // Not ours: the bench neither starts nor stops it.
+  return { address: o.temporalAddress, metricsPort: o.temporalMetricsPort, stop: async () => undefined };
+}
+
+async function stage(name: string, o: Options, pg: PgServer, temporal: TemporalTarget, goalsHint: number, withWorker: boolean, withServices = true): Promise<Stage> {
   const dbUrl = await createDatabase(pg.url);
   const pool = new Pool({ connectionString: dbUrl, max: 40 });
   const workspaces = await seedWorkspaces(pool, o.workspaces ?? Math.max(20, Math.round(goalsHint / 20)));
@@ -185,11 +199,11 @@ async function startServices(env: Record<string, string>): Promise<WorkerProcess
   };
 }
 
-/** The dev server's persistence calls per unit, and its five costliest operations. */
+/** The Temporal server's persistence calls per unit, and its five costliest operations. */
 function persistenceRows(p: ReturnType<typeof persistencePerUnit>, unit: string): Array<[string, unknown]> {
   return [
-    [`dev server persistence calls / ${unit}`, p.requestsPerUnit],
-    [`dev server persistence ms / ${unit}`, p.msPerUnit],
+    [`Temporal persistence calls / ${unit}`, p.requestsPerUnit],
+    [`Temporal persistence ms / ${unit}`, p.msPerUnit],
     ...p.operations.slice(0, 5).map((op): [string, unknown] => [`  ${op.operation}`, `${op.perUnit} calls, ${op.msPerUnit} ms`]),
   ];
 }
@@ -218,8 +232,8 @@ async function main(): Promise<void> {
   const pg = await startPostgres();
   const dynamicConfig = o.dynamicConfig ? o.dynamicConfig.split(',').filter(Boolean) : [];
   const devServerOptions = { sqlitePragmas: pragmas, dynamicConfig, dbDir: o.dbDir };
-  const temporal = await startDevServer(devServerOptions);
-  const common = { machineAtStart: startMachine, trigger: o.trigger, worker: workerOptions(o), pool: o.pool ?? 10,
+  const temporal = await temporalTarget(o, devServerOptions);
+  const common = { temporal: o.temporalAddress ? 'external' : 'dev server', machineAtStart: startMachine, trigger: o.trigger, worker: workerOptions(o), pool: o.pool ?? 10,
     // one-process (latency, burst): the worker's store is runServices' own, a pool of 10; --pool
     // sizes the plain worker (idle, cycles, and latency/burst with another trigger).
     ...(o.trigger === 'one-process' ? { oneProcessStorePool: 10 } : {}), pragmas, dynamicConfig, dbDir: o.dbDir ?? 'os tmpdir', nodeFlags: o.nodeFlags };
@@ -289,8 +303,9 @@ async function main(): Promise<void> {
     }
     if (wanted.has('ceiling')) {
       // A dev server of its own, with the same settings: the goal workflows of the scenarios before
-      // it wake up every GOAL_TASK_HEALTH_CHECK_INTERVAL and would share the server with it.
-      const own = await startDevServer(devServerOptions);
+      // it wake up every GOAL_TASK_HEALTH_CHECK_INTERVAL and would share the server with it. An
+      // external server is shared (run the ceiling first, or alone, to keep it clean).
+      const own = await temporalTarget(o, devServerOptions);
       const client = await temporalClient(own.address);
       try {
         const r = await scenarios.ceiling(client, own.address, { goals: o.goals, startConcurrency: o.startConcurrency, eager: o.eager, worker: workerOptions(o), devServerMetricsPort: own.metricsPort });
