@@ -49,6 +49,7 @@ interface Options {
   dynamicConfig: string;
   temporalAddress?: string;
   temporalMetricsPort?: number;
+  temporalPids?: string;
   dbDir?: string;
   nodeFlags: string;
   tag: string;
@@ -81,6 +82,7 @@ const program = new Command()
   .option('--dynamic-config <list>', 'dev server --dynamic-config-value entries, comma separated, values JSON ("" for none)', DEV_SERVER_SEARCH_ATTRIBUTE_CACHE)
   .option('--temporal-address <host:port>', 'a Temporal server already running (namespace default, goalkeeper\'s search attributes registered) instead of a dev server of the bench\'s own')
   .option('--temporal-metrics-port <n>', 'with --temporal-address: its Prometheus port, for the persistence profile', (v) => Number(v))
+  .option('--temporal-pids <list>', 'with --temporal-address: name=pid pairs, comma separated, whose process trees count as the server in the CPU profile (e.g. temporal=123,temporal-db=456)')
   .option('--node-flags <flags>', 'node flags for the worker process ("" for none)', '--max-old-space-size=256')
   .option('--db-dir <dir>', 'directory for the dev server SQLite file (default: the OS temp dir)')
   .option('--start-concurrency <n>', 'ceiling and --trigger direct: workflow starts kept in flight (the dispatcher keeps 64)', (v) => Number(v), 64)
@@ -121,13 +123,23 @@ interface Stage {
 }
 
 /** Where the scenarios' Temporal is: a dev server the bench started, or a server it was pointed at. */
-type TemporalTarget = Pick<DevServer, 'address' | 'metricsPort' | 'stop'>;
+type TemporalTarget = Pick<DevServer, 'address' | 'metricsPort' | 'stop'> & { cpuRoots: Record<string, number | undefined> };
 
 async function temporalTarget(o: Options, devServerOptions: Parameters<typeof startDevServer>[0]): Promise<TemporalTarget> {
-  if (!o.temporalAddress) return startDevServer(devServerOptions);
+  if (!o.temporalAddress) {
+    const dev = await startDevServer(devServerOptions);
+    return Object.assign(dev, { get cpuRoots() { return { 'temporal dev server': dev.pid() }; } });
+  }
   if (!o.temporalMetricsPort) throw new Error('--temporal-address needs --temporal-metrics-port (the persistence profile reads it)');
   // Not ours: the bench neither starts nor stops it.
-  return { address: o.temporalAddress, metricsPort: o.temporalMetricsPort, stop: async () => undefined };
+  const cpuRoots = Object.fromEntries(
+    (o.temporalPids ?? '').split(',').filter(Boolean).map((pair) => {
+      const [name, pid] = pair.split('=');
+      if (!name || !/^\d+$/.test(pid ?? '')) throw new Error(`--temporal-pids: "${pair}" is not name=pid`);
+      return [name, Number(pid)];
+    }),
+  );
+  return { address: o.temporalAddress, metricsPort: o.temporalMetricsPort, cpuRoots, stop: async () => undefined };
 }
 
 async function stage(name: string, o: Options, pg: PgServer, temporal: TemporalTarget, goalsHint: number, withWorker: boolean, withServices = true): Promise<Stage> {
@@ -197,6 +209,11 @@ async function startServices(env: Record<string, string>): Promise<WorkerProcess
     exited: () => child.exitCode !== null,
     output: () => out,
   };
+}
+
+/** CPU milliseconds per unit, by process tree. */
+function cpuRows(ms: Record<string, number>, unit: string): Array<[string, unknown]> {
+  return Object.entries(ms).map(([name, v]): [string, unknown] => [`CPU ms / ${unit}: ${name}`, v]);
 }
 
 /** The Temporal server's persistence calls per unit, and its five costliest operations. */
@@ -288,12 +305,16 @@ async function main(): Promise<void> {
     if (wanted.has('burst')) {
       const s = await stage('burst', o, pg, temporal, o.goals, true);
       try {
-        const r = await scenarios.burst(s.env, { goals: o.goals, startConcurrency: o.startConcurrency, devServerMetricsPort: temporal.metricsPort });
+        const r = await scenarios.burst(s.env, {
+          goals: o.goals, startConcurrency: o.startConcurrency, devServerMetricsPort: temporal.metricsPort,
+          cpuRoots: { ...temporal.cpuRoots, postgres: pg.pid(), worker: s.worker?.pid, ...(s.services ? { services: s.services.pid } : {}) },
+        });
         const ratio = floorRate ? Number((r.goalsPerSecond / floorRate).toFixed(2)) : null;
         printTable(`burst (${r.goals} goals at once, trigger ${o.trigger})`, [
           ['all healed after ms', r.allHealedMs], ['goals/s', r.goalsPerSecond], ['ratio to floor', ratio],
           ['all started after ms', r.startedAllMs], ['worker RSS peak MB', r.workerRssPeakMb],
           ['started eagerly', r.dispatch ? `${r.dispatch.startedEagerly} of ${r.dispatch.started}` : 'n/a (dispatcher in another process)'],
+          ...cpuRows(r.cpuMsPerGoal, 'goal'),
           ...persistenceRows(r.devServerPersistencePerGoal, 'goal'),
         ]);
         writeResult(`burst${tag}`, { ...common, ...r, goalIds: undefined, floorGoalsPerSecond: floorRate ?? null, ratioToFloor: ratio });
@@ -308,10 +329,11 @@ async function main(): Promise<void> {
       const own = await temporalTarget(o, devServerOptions);
       const client = await temporalClient(own.address);
       try {
-        const r = await scenarios.ceiling(client, own.address, { goals: o.goals, startConcurrency: o.startConcurrency, eager: o.eager, worker: workerOptions(o), devServerMetricsPort: own.metricsPort });
+        const r = await scenarios.ceiling(client, own.address, { goals: o.goals, startConcurrency: o.startConcurrency, eager: o.eager, worker: workerOptions(o), devServerMetricsPort: own.metricsPort, cpuRoots: own.cpuRoots });
         printTable(`ceiling (${r.goals} minimal workflows: start, one local activity, a timer; no database)`, [
           ['all ran after ms', r.allArrivedMs], ['workflows/s', r.workflowsPerSecond], ['all started after ms', r.startedAllMs],
           ['started eagerly', r.eagerlyStarted],
+          ...cpuRows(r.cpuMsPerWorkflow, 'workflow'),
           ...persistenceRows(r.devServerPersistencePerWorkflow, 'workflow'),
         ]);
         writeResult(`ceiling${tag}`, { ...common, ...r });

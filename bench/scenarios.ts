@@ -23,6 +23,7 @@ import {
 } from './lib/fixtures';
 import { waitFor, type WorkerProcess } from './lib/servers';
 import { persistencePerUnit, persistenceSnapshot } from './lib/persistence-profile';
+import { cpuMsPerUnit, cpuSnapshot } from './lib/cpu-profile';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -109,8 +110,12 @@ async function dispatchCounts(env: Env, goals: number): Promise<DispatchCounts |
 }
 
 /** N goals in one insert; time until every one has a task with an assignable agent. */
-export async function burst(env: Env, opts: { goals: number; startConcurrency?: number; devServerMetricsPort: number }) {
+export async function burst(
+  env: Env,
+  opts: { goals: number; startConcurrency?: number; devServerMetricsPort: number; cpuRoots: Record<string, number | undefined> },
+) {
   const persistenceBefore = await persistenceSnapshot(opts.devServerMetricsPort);
+  const cpuBefore = cpuSnapshot(opts.cpuRoots);
   const goalIds = await insertGoals(env.pool, env.workspaces, opts.goals);
   const t0 = Date.now();
   const { rows } = await env.pool.query(`select extract(epoch from now())*1000 as now`);
@@ -135,11 +140,13 @@ export async function burst(env: Env, opts: { goals: number; startConcurrency?: 
     [goalIds],
   );
   const dbMs = Number(h[0].last) - dbT0;
+  const cpuMsPerGoal = cpuMsPerUnit(cpuBefore, cpuSnapshot(opts.cpuRoots), opts.goals);
   const persistence = persistencePerUnit(persistenceBefore, await persistenceSnapshot(opts.devServerMetricsPort), opts.goals);
   return {
     goals: opts.goals,
     dispatch: await dispatchCounts(env, opts.goals),
     devServerPersistencePerGoal: persistence,
+    cpuMsPerGoal,
     allHealedMs: Math.round(dbMs),
     wallMs,
     goalsPerSecond: Number(((opts.goals * 1000) / dbMs).toFixed(1)),
@@ -155,7 +162,7 @@ export async function burst(env: Env, opts: { goals: number; startConcurrency?: 
 export async function ceiling(
   client: Client,
   address: string,
-  opts: { goals: number; startConcurrency?: number; eager?: boolean; worker: Record<string, unknown>; devServerMetricsPort: number },
+  opts: { goals: number; startConcurrency?: number; eager?: boolean; worker: Record<string, unknown>; devServerMetricsPort: number; cpuRoots: Record<string, number | undefined> },
 ) {
   const taskQueue = `bench-ceiling-${randomUUID()}`;
   let arrivedCount = 0;
@@ -180,6 +187,9 @@ export async function ceiling(
   let eagerlyStarted = 0;
   try {
     const persistenceBefore = await persistenceSnapshot(opts.devServerMetricsPort);
+    // The worker and the starter run in this process: its own time, not its children's.
+    const benchProcess = { 'worker + starter (bench process)': process.pid };
+    const cpuBefore = cpuSnapshot(opts.cpuRoots, benchProcess);
     const t0 = Date.now();
     let next = 0;
     const lane = async () => {
@@ -203,6 +213,7 @@ export async function ceiling(
     return {
       goals: opts.goals,
       devServerPersistencePerWorkflow: persistencePerUnit(persistenceBefore, await persistenceSnapshot(opts.devServerMetricsPort), opts.goals),
+      cpuMsPerWorkflow: cpuMsPerUnit(cpuBefore, cpuSnapshot(opts.cpuRoots, benchProcess), opts.goals),
       eager: opts.eager === true,
       eagerlyStarted,
       allArrivedMs: ms,
