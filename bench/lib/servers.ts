@@ -81,8 +81,9 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       '--http-port', String(httpPort), '--metrics-port', String(metricsPort), '--db-filename', dbFile,
       '--log-level', 'error',
       // Registered at launch rather than through the operator API afterwards: with the server's
-      // search-attribute cache on (see DEV_SERVER_BENCH_DYNAMIC_CONFIG), an attribute added later
-      // could stay unknown to it for up to a minute and fail the first upserts.
+      // search-attribute cache on (the bench's default, DEV_SERVER_SEARCH_ATTRIBUTE_CACHE in
+      // src/embedded/temporal.ts), an attribute added later stays unknown to it for seconds and
+      // fails the first starts and upserts that carry it.
       ...GOAL_SEARCH_ATTRIBUTES.flatMap((key) => ['--search-attribute', `${key.name}=Keyword`]),
       ...(options.sqlitePragmas ?? []).flatMap((p) => ['--sqlite-pragma', p]),
       ...(options.dynamicConfig ?? []).flatMap((d) => ['--dynamic-config-value', d]),
