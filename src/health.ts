@@ -1,14 +1,15 @@
 /**
  * Workspace health, as the platform already scores it: 100, minus 10 per active goal without a
  * task, minus 5 per task the executor will not run for want of an assignable agent, minus 3 per
- * failed task, floored at 0. The database facts come from one SQL function (a consistent read);
+ * failed task, floored at 0. The database facts come from one SQL function (a consistent read)
+ * through the store, so a Supabase deployment gets them over .rpc() like a pg one;
  * each goal's workflow health comes from Temporal's visibility (the GoalHealth search attribute
  * the workflow keeps current), so no worker needs to be up to answer.
  */
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import Table from 'cli-table3';
-import type { Pool } from 'pg';
+import type { HealingStore } from './store/port';
 import { GoalHealthKey, goalWorkflowId } from '../workflows/messages';
 
 export interface GoalHealthRow {
@@ -34,13 +35,6 @@ export function healthScore(counts: { goalsWithoutTasks: number; unassignedTasks
   return Math.max(0, 100 - 10 * counts.goalsWithoutTasks - 5 * counts.unassignedTasks - 3 * counts.failedTasks);
 }
 
-interface HealthRow {
-  workspace_exists: boolean;
-  goals: Array<{ id: string; metric_type: string; description: string | null; has_task: boolean }>;
-  unassigned_tasks: Array<{ id: string; goal_id: string | null; status: string; agent_id: string | null; agent_status: string | null }>;
-  failed_tasks: Array<{ id: string; goal_id: string | null; agent_id: string | null }>;
-}
-
 /** How long one goal's workflow description may take before it is reported as unknown. */
 const DESCRIBE_TIMEOUT_MS = 3_000;
 
@@ -60,14 +54,14 @@ async function workflowHealth(client: Client | null, goalId: string): Promise<Go
   }
 }
 
+/** The database facts through the store (either adapter), each goal's workflow from Temporal. */
 export async function workspaceHealth(
-  db: Pick<Pool, 'query'>,
+  store: Pick<HealingStore, 'workspaceHealth'>,
   client: Client | null,
   workspaceId: string,
   assignableStatuses: string[],
 ): Promise<WorkspaceHealthReport> {
-  const { rows } = await db.query<{ r: HealthRow }>('select goalkeeper_workspace_health($1, $2) as r', [workspaceId, assignableStatuses]);
-  const r = rows[0].r;
+  const r = await store.workspaceHealth(workspaceId, assignableStatuses);
   const goals: GoalHealthRow[] = [];
   // A few at a time: a workspace with hundreds of goals must not open hundreds of calls at once.
   for (let i = 0; i < r.goals.length; i += 16) {

@@ -5,7 +5,6 @@
  */
 import { Client, type Connection } from '@temporalio/client';
 import type { Worker, WorkerOptions } from '@temporalio/worker';
-import { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { createReconcileActivities } from '../activities/reconcile';
 import { warnAboutAgentStatuses } from './agent-status-audit';
@@ -80,13 +79,6 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
     const dispatcher = new Dispatcher(target, { log, onStarted: countGoalStart });
     // The listener's catch-up after a (re)connect: also re-delivers missed task events.
     const sweep = () => sweepOnce(store, target, config.env.RECONCILE_BATCH_SIZE, undefined, { healGoalsNeedingIt: true });
-    const pool = config.env.DATABASE_URL
-      ? new Pool({ connectionString: config.env.DATABASE_URL, max: 3, application_name: 'goalkeeper-http', connectionTimeoutMillis: 5_000 })
-      : null;
-    if (pool) {
-      pool.on('error', () => undefined);
-      cleanup.push({ name: 'health pool', run: () => pool.end() });
-    }
 
     if (parts.worker || parts.schedule) {
       // A worker on a cluster where it lacks operator rights still runs (a warning only):
@@ -145,7 +137,7 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
         webhookSecret: config.env.WEBHOOK_SECRET,
         log,
         health: () => componentStates({ parts, worker, listener, client, store }),
-        workspaceHealth: pool ? (id) => workspaceHealth(pool, client, id, config.policy.assignableStatuses) : undefined,
+        workspaceHealth: (id) => workspaceHealth(store, client, id, config.policy.assignableStatuses),
       });
       await app.listen({ port: config.env.HTTP_PORT, host: config.env.HTTP_HOST });
       cleanup.push({ name: 'http', run: () => app.close() });

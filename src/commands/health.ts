@@ -1,9 +1,9 @@
 /** `goalkeeper health <workspaceId>`: the workspace's score, its goals' workflows, what hurts. */
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Client } from '@temporalio/client';
-import { Pool } from 'pg';
-import { ConfigError, loadConfig } from '../config';
+import { loadConfig } from '../config';
 import { formatWorkspaceHealth, workspaceHealth } from '../health';
+import { createStore } from '../store';
 import { connectClient } from '../temporal/connection';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -22,17 +22,17 @@ export function register(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (workspaceId: string, opts: { json?: boolean }) => {
       const config = loadConfig();
-      if (!config.env.DATABASE_URL) throw new ConfigError(['DATABASE_URL must be set for `goalkeeper health`']);
-      const pool = new Pool({ connectionString: config.env.DATABASE_URL, max: 1 });
+      // DATABASE_URL or SUPABASE_URL: neither set is a ConfigError naming both.
+      const store = createStore(config);
       let client: Client | null = null;
       try {
         // Without Temporal the database facts still print; the workflow column says unknown.
         client = await connectClient(config).catch(() => null);
-        const report = await workspaceHealth(pool, client, workspaceId, config.policy.assignableStatuses);
+        const report = await workspaceHealth(store, client, workspaceId, config.policy.assignableStatuses);
         console.log(opts.json ? JSON.stringify(report, null, 2) : formatWorkspaceHealth(report));
         if (!report.workspaceExists) process.exitCode = 1;
       } finally {
-        await pool.end();
+        await store.close();
         await client?.connection.close();
       }
     });

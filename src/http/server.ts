@@ -115,7 +115,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
       return reply.code(400).send({ error: 'invalid_workspace_id', message: `workspace id must be a UUID, got ${JSON.stringify(request.params.id)}` });
     }
     if (!deps.workspaceHealth) {
-      return reply.code(503).send({ error: 'unavailable', message: 'workspace health needs DATABASE_URL' });
+      return reply.code(503).send({ error: 'unavailable', message: 'workspace health needs a database (DATABASE_URL or SUPABASE_URL)' });
     }
     const report = await deps.workspaceHealth(request.params.id);
     if (!report.workspaceExists) return reply.code(404).send({ error: 'workspace_not_found', message: `no workspace ${request.params.id}` });

@@ -11,7 +11,7 @@ import type {
   RetryTaskResult,
   AgentRules,
 } from '../../workflows/types';
-import type { ActiveGoalRef } from './port';
+import { StoreError, type ActiveGoalRef, type WorkspaceHealthRow } from './port';
 
 type Json = Record<string, unknown>;
 
@@ -112,6 +112,7 @@ export const rpcArgs = {
   }),
   listActiveGoals: (after: string | null, limit: number) => ({ p_after: after, p_limit: limit }),
   agentStatusCounts: () => ({}),
+  workspaceHealth: (workspaceId: string, assignableStatuses: string[]) => ({ p_workspace_id: workspaceId, p_assignable_statuses: assignableStatuses }),
 } as const;
 
 export type RpcFunction = keyof typeof rpcArgs;
@@ -124,7 +125,17 @@ export const rpcName: Record<RpcFunction, string> = {
   recordEvent: 'goalkeeper_record_event',
   listActiveGoals: 'goalkeeper_list_active_goals',
   agentStatusCounts: 'goalkeeper_agent_status_counts',
+  workspaceHealth: 'goalkeeper_workspace_health',
 };
+
+/** The function always returns all four keys (empty lists as []); anything else is not ours. */
+export function toWorkspaceHealth(raw: unknown): WorkspaceHealthRow {
+  const r = raw as Partial<WorkspaceHealthRow> | null;
+  if (!r || typeof r.workspace_exists !== 'boolean' || !Array.isArray(r.goals) || !Array.isArray(r.unassigned_tasks) || !Array.isArray(r.failed_tasks)) {
+    throw new StoreError(`goalkeeper_workspace_health returned an unexpected shape: ${JSON.stringify(raw)?.slice(0, 200)}`, false, null);
+  }
+  return r as WorkspaceHealthRow;
+}
 
 export function toStatusCounts(raw: unknown): Record<string, number> {
   return Object.fromEntries(Object.entries((raw as Record<string, unknown> | null) ?? {}).map(([k, v]) => [k, Number(v)]));

@@ -63,6 +63,10 @@ export class PgStore implements HealingStore {
     return map.toStatusCounts(await this.call('agentStatusCounts', map.rpcArgs.agentStatusCounts()));
   }
 
+  async workspaceHealth(workspaceId: string, assignableStatuses: string[]) {
+    return map.toWorkspaceHealth(await this.call('workspaceHealth', map.rpcArgs.workspaceHealth(workspaceId, assignableStatuses)));
+  }
+
   async close(): Promise<void> {
     await this.pool.end();
   }

@@ -19,6 +19,15 @@ export interface ActiveGoalRef {
   needsHeal: boolean;
 }
 
+/** A workspace's health facts in one consistent read (goalkeeper_workspace_health): active goals
+ * and whether each has a task in play, open tasks the executor will not run, failed tasks. */
+export interface WorkspaceHealthRow {
+  workspace_exists: boolean;
+  goals: Array<{ id: string; metric_type: string; description: string | null; has_task: boolean }>;
+  unassigned_tasks: Array<{ id: string; goal_id: string | null; status: string; agent_id: string | null; agent_status: string | null }>;
+  failed_tasks: Array<{ id: string; goal_id: string | null; agent_id: string | null }>;
+}
+
 export interface HealingStore {
   readonly kind: 'pg' | 'supabase';
   ensureGoalTask(goalId: string, rules: AgentRules): Promise<EnsureGoalTaskResult>;
@@ -30,6 +39,8 @@ export interface HealingStore {
   listActiveGoals(after: string | null, limit: number): Promise<ActiveGoalRef[]>;
   /** How many agents hold each status, across workspaces. */
   agentStatusCounts(): Promise<Record<string, number>>;
+  /** Read only: what `goalkeeper health` and GET /workspaces/:id/health report. */
+  workspaceHealth(workspaceId: string, assignableStatuses: string[]): Promise<WorkspaceHealthRow>;
   close(): Promise<void>;
 }
 

@@ -85,6 +85,10 @@ export class SupabaseStore implements HealingStore {
     return map.toStatusCounts(await this.call('agentStatusCounts', map.rpcArgs.agentStatusCounts()));
   }
 
+  async workspaceHealth(workspaceId: string, assignableStatuses: string[]) {
+    return map.toWorkspaceHealth(await this.call('workspaceHealth', map.rpcArgs.workspaceHealth(workspaceId, assignableStatuses)));
+  }
+
   async close(): Promise<void> {
     /* stateless HTTP client: nothing to close */
   }

@@ -16,6 +16,7 @@ import { StoreError, type HealingStore } from '../../src/store/port';
 import { SupabaseStore, isRetryableRestFailure } from '../../src/store/supabase-store';
 import { freePort } from '../../src/embedded/postgres';
 import type { AgentRules } from '../../workflows/types';
+import { runCli } from '../support/cli';
 import { createTestDatabase, goalTasks, insertAgent, insertGoal, insertTask, insertWorkspace, type TestDatabase } from '../support/db';
 import {
   applySupabaseDefaultPrivileges,
@@ -199,6 +200,38 @@ describe.each(adapters)('store contract: %s adapter', (kind, make, makeUnreachab
     for (const n of Object.values(after)) expect(typeof n).toBe('number');
   });
 
+  test("reads a workspace's health: goals without a task, tasks the executor will not run, failed tasks", async () => {
+    const ws = await insertWorkspace(db.pool);
+    const ready = await insertAgent(db.pool, ws, { status: 'available' });
+    const idle = await insertAgent(db.pool, ws, { status: 'idle' });
+    const [withoutTask, unassigned, onIdleAgent, failed, healthy] = await Promise.all([1, 2, 3, 4, 5].map(() => insertGoal(db.pool, ws)));
+    const closed = await insertGoal(db.pool, ws, { status: 'completed' });
+    const unassignedTask = await insertTask(db.pool, ws, unassigned, { status: 'failed', agentId: null });
+    // A failed task is not "unassigned" (the executor is done with it); a pending one with no
+    // agent, or with an agent outside the assignable statuses, is.
+    await db.pool.query(`update tasks set status = 'pending' where id = $1`, [unassignedTask]);
+    const idleTask = await insertTask(db.pool, ws, onIdleAgent, { status: 'pending', agentId: idle });
+    const failedTask = await insertTask(db.pool, ws, failed, { status: 'failed', agentId: ready });
+    await insertTask(db.pool, ws, healthy, { status: 'in_progress', agentId: ready });
+    await insertTask(db.pool, ws, closed, { status: 'pending', agentId: ready });
+
+    const health = await store.workspaceHealth(ws, rules.assignableStatuses);
+    expect(health.workspace_exists).toBe(true);
+    expect(new Map(health.goals.map((g) => [g.id, g.has_task]))).toEqual(
+      new Map([[withoutTask, false], [unassigned, true], [onIdleAgent, true], [failed, true], [healthy, true]]),
+    );
+    expect(health.unassigned_tasks.map((t) => [t.id, t.agent_status]).sort()).toEqual(
+      [[unassignedTask, null], [idleTask, 'idle']].sort(),
+    );
+    expect(health.failed_tasks).toEqual([{ id: failedTask, goal_id: failed, agent_id: ready }]);
+    // The assignable statuses are the caller's: with idle among them, the idle agent's task is fine.
+    const lenient = await store.workspaceHealth(ws, [...rules.assignableStatuses, 'idle']);
+    expect(lenient.unassigned_tasks.map((t) => t.id)).toEqual([unassignedTask]);
+
+    const missing = await store.workspaceHealth('00000000-0000-4000-8000-00000000dead', rules.assignableStatuses);
+    expect(missing).toEqual({ workspace_exists: false, goals: [], unassigned_tasks: [], failed_tasks: [] });
+  });
+
   test('input the database refuses is a non-retryable error, and reaches the workflow as one', async () => {
     const ws = await insertWorkspace(db.pool);
     const goal = await insertGoal(db.pool, ws);
@@ -330,6 +363,21 @@ describe('only the service role may call the healing functions', () => {
     expect(await response.json()).toMatchObject({ code: 'PGRST202' });
   });
 
+  test('`goalkeeper health` on a Supabase deployment (SUPABASE_URL only, no DATABASE_URL) reads through .rpc()', async () => {
+    const ws = await insertWorkspace(db.pool);
+    const goal = await insertGoal(db.pool, ws);
+    // Temporal unreachable: the database facts still print, each goal's workflow is "unknown".
+    const { code, stdout, stderr } = await runCli(['health', ws, '--json'], {
+      SUPABASE_URL: rest.url,
+      SUPABASE_SERVICE_ROLE_KEY: rest.serviceRoleKey,
+      TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}`,
+    });
+    expect({ code, stderr }).toEqual({ code: 0, stderr: expect.any(String) });
+    const report = JSON.parse(stdout);
+    expect(report).toMatchObject({ workspaceId: ws, workspaceExists: true, score: 90, goalsWithoutTasks: [goal] });
+    expect(report.goals).toEqual([expect.objectContaining({ id: goal, hasTask: false, workflow: { status: 'unknown', health: null } })]);
+  });
+
   test('in SQL: set role anon cannot execute them; set role service_role can', async () => {
     const c = new Client({ connectionString: db.url });
     await c.connect();
@@ -337,6 +385,11 @@ describe('only the service role may call the healing functions', () => {
       await c.query('begin');
       await c.query('set local role anon');
       await expect(c.query('select goalkeeper_list_active_goals(null, 1)')).rejects.toMatchObject({ code: '42501' });
+      await c.query('rollback');
+      await c.query('begin');
+      await c.query('set local role anon');
+      // The health read too: it names every goal and task of a workspace.
+      await expect(c.query(`select goalkeeper_workspace_health(gen_random_uuid(), array['active'])`)).rejects.toMatchObject({ code: '42501' });
       await c.query('rollback');
       await c.query('begin');
       await c.query('set local role authenticated');
