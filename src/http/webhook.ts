@@ -13,6 +13,9 @@ export class WebhookPayloadError extends Error {
 }
 
 export const SERVED_TABLES = ['workspace_goals', 'tasks'] as const;
+/** Where the platform's tables (and goalkeeper's migrations) live: a `tasks` table of another
+ * schema is someone else's, and its ids name no goal of ours. */
+export const SERVED_SCHEMA = 'public';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 type Row = Record<string, unknown>;
@@ -33,12 +36,16 @@ function requireId(row: Row, field: string, where: string): string {
  * WebhookPayloadError when the payload is not a webhook payload goalkeeper serves. */
 export function toGoalEvent(body: unknown): { event: GoalEvent | null; ignored?: string } {
   if (!isRow(body)) throw new WebhookPayloadError('not_an_object', 'the body must be a JSON object');
-  const { type, table } = body;
+  const { type, table, schema } = body;
   if (type !== 'INSERT' && type !== 'UPDATE' && type !== 'DELETE') {
     throw new WebhookPayloadError('bad_type', `type must be INSERT, UPDATE or DELETE, got ${JSON.stringify(type ?? null)}`);
   }
   if (table !== 'workspace_goals' && table !== 'tasks') {
     throw new WebhookPayloadError('unserved_table', `table ${JSON.stringify(table ?? null)} is not served (served: ${SERVED_TABLES.join(', ')})`);
+  }
+  // Supabase always sends the schema; a sender that leaves it out means the default one.
+  if (schema !== undefined && schema !== SERVED_SCHEMA) {
+    throw new WebhookPayloadError('unserved_schema', `schema ${JSON.stringify(schema)} is not served (served: ${SERVED_SCHEMA})`);
   }
   const record = body.record;
   const old = isRow(body.old_record) ? body.old_record : null;

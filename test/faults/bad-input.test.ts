@@ -107,7 +107,7 @@ function mutatedBody(i: number): string {
   const b: Record<string, any> = validBody();
   switch (i % 12) {
     case 0: b.type = [undefined, 'TRUNCATE', 'insert', 7, null, randomJson()][rnd(6)]; break;
-    case 1: b.table = [undefined, 'agents', 'logs', '', 1, randomJson()][rnd(6)]; break;
+    case 1: if (rnd(3) === 0) b.schema = ['auth', 'storage', '', null, 1][rnd(5)]; else b.table = [undefined, 'agents', 'logs', '', 1, randomJson()][rnd(6)]; break;
     case 2: b.record = [undefined, null, 'record', 5, [b.record]][rnd(5)]; break;
     case 3: b.record.id = BAD_IDS[rnd(BAD_IDS.length)]; break;
     case 4: delete b.record.id; break;

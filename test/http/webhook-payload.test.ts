@@ -42,6 +42,10 @@ test('payloads goalkeeper cannot serve are refused with the problem named', () =
   expect(problem([])).toBe('not_an_object');
   expect(problem({ type: 'TRUNCATE', table: 'tasks' })).toBe('bad_type');
   expect(problem({ type: 'INSERT', table: 'agents', record: {} })).toBe('unserved_table');
+  expect(problem({ ...goal('INSERT', { id: G, status: 'active' }), schema: 'audit' })).toBe('unserved_schema');
+  expect(problem({ ...task('INSERT', { id: T, goal_id: G, status: 'pending' }), schema: null })).toBe('unserved_schema');
+  // Left out, the schema is the default one: the payload is served.
+  expect(kindOf({ ...goal('INSERT', { id: G, status: 'active' }), schema: undefined })).toBe('goal_created');
   expect(problem(goal('INSERT', null))).toBe('missing_record');
   expect(problem(goal('DELETE', null, null))).toBe('missing_record');
   expect(problem(goal('INSERT', { id: 'nope' }))).toBe('missing_id');
