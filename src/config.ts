@@ -56,6 +56,12 @@ const nonNegativeInt = (name: string, fallback: number) =>
       return value;
     });
 
+/** A TCP port to listen on; 0 lets the system pick one (or, for METRICS_PORT, turns it off). */
+const listenPort = (name: string, fallback: number) =>
+  nonNegativeInt(name, fallback).superRefine((value, ctx) => {
+    if (value > 65535) ctx.addIssue({ code: 'custom', message: `${name} must be a port between 0 and 65535, got "${value}"` });
+  });
+
 const optionalText = z
   .string()
   .optional()
@@ -98,8 +104,11 @@ const statusList = optionalText.transform((raw, ctx) => {
 
 const hostPort = (name: string) =>
   optionalText.superRefine((raw, ctx) => {
-    if (raw !== undefined && !/^[^\s:/]+:\d{1,5}$/.test(raw)) {
-      ctx.addIssue({ code: 'custom', message: `${name} must be host:port (e.g. localhost:7233), got "${raw}"` });
+    if (raw === undefined) return;
+    // A name or IPv4 address, or an IPv6 address in brackets ([::1]:7233), then a port.
+    const m = /^(?:\[[0-9a-fA-F:.]+\]|[^\s:/[\]]+):(\d{1,5})$/.exec(raw);
+    if (!m || Number(m[1]) < 1 || Number(m[1]) > 65535) {
+      ctx.addIssue({ code: 'custom', message: `${name} must be host:port with a port from 1 to 65535 (e.g. localhost:7233), got "${raw}"` });
     }
   });
 
@@ -133,11 +142,11 @@ const envSchema = z.object({
   MAX_CYCLES_PER_RUN: positiveInt('MAX_CYCLES_PER_RUN', 100),
   RECONCILE_INTERVAL: positiveInt('RECONCILE_INTERVAL', 300),
   RECONCILE_BATCH_SIZE: positiveInt('RECONCILE_BATCH_SIZE', 500, aboveSweepPage),
-  HTTP_PORT: nonNegativeInt('HTTP_PORT', 8787),
+  HTTP_PORT: listenPort('HTTP_PORT', 8787),
   /** Interface the HTTP server binds (0.0.0.0: reachable from Supabase webhooks and probes). */
   HTTP_HOST: optionalText.transform((v) => v ?? '0.0.0.0'),
   WEBHOOK_SECRET: optionalText,
-  METRICS_PORT: nonNegativeInt('METRICS_PORT', 0),
+  METRICS_PORT: listenPort('METRICS_PORT', 0),
   LOG_LEVEL: logLevel,
   // Worker tuning, defaults as measured (README, Performance). The SDK's own cache default grows
   // with the heap (2,311 workflows under Node's default heap on a 24 GB machine) with 40

@@ -7,6 +7,7 @@
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import { startEmbeddedStack, writeRunningStack } from '../embedded/stack';
+import { loadConfig } from '../config';
 import { createLogger, redactUrl } from '../log';
 import { startObservability } from '../metrics';
 import { runServices } from '../services';
@@ -34,10 +35,12 @@ export function abortOnSignals(log: Logger): { signal: AbortSignal; dispose(): v
 }
 
 export async function runUp(env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  const log = createLogger(env.LOG_LEVEL || 'info');
+  // Validated before anything starts: a bad LOG_LEVEL or METRICS_PORT is a ConfigError naming it,
+  // not pino's or the HTTP server's own error. (The embedded parts are filled in later.)
+  const early = loadConfig(env);
+  const log = createLogger(early.env.LOG_LEVEL);
   const { signal, dispose } = abortOnSignals(log);
-  const metricsPort = Number(env.METRICS_PORT || 0);
-  const metrics = await startObservability(Number.isInteger(metricsPort) ? metricsPort : 0, log);
+  const metrics = await startObservability(early.env.METRICS_PORT, log);
   const stack = await startEmbeddedStack(env, { onStep: (m) => log.info(m) });
   const removeState = writeRunningStack(stack.config.env.GOALKEEPER_DATA_DIR, {
     pid: process.pid,

@@ -5,16 +5,27 @@
 import { readFileSync } from 'node:fs';
 import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
 import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
-import type { Config } from '../config';
+import { ConfigError, type Config } from '../config';
+
+/** A file a TLS setting names, or a ConfigError naming the setting (not a bare ENOENT). */
+function readTlsFile(variable: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new ConfigError([`${variable} must name a readable file, got "${path}" (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`]);
+  }
+}
 
 function tlsOptions(config: Config) {
   const tls = config.temporal.tls;
   if (!tls) return undefined;
   return {
     serverNameOverride: tls.serverName,
-    serverRootCACertificate: tls.caPath ? readFileSync(tls.caPath) : undefined,
+    serverRootCACertificate: tls.caPath ? readTlsFile('TEMPORAL_TLS_CA_PATH', tls.caPath) : undefined,
     clientCertPair:
-      tls.certPath && tls.keyPath ? { crt: readFileSync(tls.certPath), key: readFileSync(tls.keyPath) } : undefined,
+      tls.certPath && tls.keyPath
+        ? { crt: readTlsFile('TEMPORAL_TLS_CERT_PATH', tls.certPath), key: readTlsFile('TEMPORAL_TLS_KEY_PATH', tls.keyPath) }
+        : undefined,
   };
 }
 

@@ -7,6 +7,7 @@ import { parseTimeoutSeconds } from '../../src/commands/options';
 import { parseBatchSize } from '../../src/commands/reconcile';
 import { parseWorkspaceId } from '../../src/commands/health';
 import { ConfigError, MAX_RECONCILE_BATCH_SIZE, loadConfig } from '../../src/config';
+import { clientConnectionOptions } from '../../src/temporal/connection';
 import { defaultHealWaitSeconds } from '../../src/temporal/goal-client';
 
 test('defaults are the documented ones', () => {
@@ -43,7 +44,11 @@ test.each([
   [{ TASK_RETRY_BACKOFF_SECONDS: '1.5' }, 'TASK_RETRY_BACKOFF_SECONDS must be a positive integer, got "1.5"'],
   [{ GOAL_TASK_HEALTH_CHECK_INTERVAL: '0' }, 'GOAL_TASK_HEALTH_CHECK_INTERVAL must be a positive integer, got "0"'],
   [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL must use postgres: or postgresql:, got "mysql:"'],
-  [{ TEMPORAL_ADDRESS: 'http://localhost:7233' }, 'TEMPORAL_ADDRESS must be host:port (e.g. localhost:7233), got "http://localhost:7233"'],
+  [{ TEMPORAL_ADDRESS: 'http://localhost:7233' }, 'TEMPORAL_ADDRESS must be host:port with a port from 1 to 65535 (e.g. localhost:7233), got "http://localhost:7233"'],
+  [{ TEMPORAL_ADDRESS: 'localhost:99999' }, 'TEMPORAL_ADDRESS must be host:port with a port from 1 to 65535 (e.g. localhost:7233), got "localhost:99999"'],
+  [{ TEMPORAL_ADDRESS: '::1:7233' }, 'TEMPORAL_ADDRESS must be host:port with a port from 1 to 65535 (e.g. localhost:7233), got "::1:7233"'],
+  [{ HTTP_PORT: '70000' }, 'HTTP_PORT must be a port between 0 and 65535, got "70000"'],
+  [{ METRICS_PORT: '65536' }, 'METRICS_PORT must be a port between 0 and 65535, got "65536"'],
   [{ AGENT_ASSIGNABLE_STATUSES: ' , ' }, 'AGENT_ASSIGNABLE_STATUSES must list at least one agent status'],
   [{ AGENT_ASSIGNABLE_STATUSES: 'Available' }, 'AGENT_ASSIGNABLE_STATUSES entries must be lower-case words, got "Available"'],
   [{ SUPABASE_URL: 'https://x.supabase.co' }, 'SUPABASE_SERVICE_ROLE_KEY must be set when SUPABASE_URL is set'],
@@ -117,4 +122,14 @@ test("`heal --wait`'s default timeout covers the longest backoff one cycle can s
 test('`health` refuses a workspace id that is not a UUID, naming it', () => {
   expect(parseWorkspaceId('00000000-0000-4000-8000-000000000001')).toBe('00000000-0000-4000-8000-000000000001');
   expect(refusal(parseWorkspaceId, 'ws-1')).toBe('workspace id must be a UUID, got "ws-1"');
+});
+
+test('TEMPORAL_ADDRESS takes an IPv6 address in brackets', () => {
+  expect(loadConfig({ TEMPORAL_ADDRESS: '[::1]:7233' }).temporal.address).toBe('[::1]:7233');
+});
+
+test('a TLS file that cannot be read stops the connection with the setting named, not a bare ENOENT', () => {
+  const config = loadConfig({ TEMPORAL_ADDRESS: 'temporal.example:7233', TEMPORAL_TLS_CA_PATH: '/nonexistent/ca.pem' });
+  expect(() => clientConnectionOptions(config)).toThrow(ConfigError);
+  expect(() => clientConnectionOptions(config)).toThrow('TEMPORAL_TLS_CA_PATH must name a readable file, got "/nonexistent/ca.pem" (ENOENT)');
 });

@@ -3,7 +3,7 @@
  * data directory whose dev server a running `goalkeeper up` owns (two servers on one SQLite file
  * would both run its shard), and credentials meant for a secured cluster.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbeddedStack, writeRunningStack } from '../../src/embedded/stack';
@@ -28,4 +28,15 @@ test('credentials for a secured cluster without TEMPORAL_ADDRESS are refused bef
   await expect(startEmbeddedStack(env)).rejects.toThrow(
     'TEMPORAL_API_KEY is set but TEMPORAL_ADDRESS is not: set TEMPORAL_ADDRESS to the secured cluster, or unset it to use the embedded dev server',
   );
+});
+
+test('`npm start` (goalkeeper up) with a bad LOG_LEVEL or METRICS_PORT stops before anything starts, naming the setting', async () => {
+  const { runUp } = await import('../../src/commands/up');
+  const dataDir = mkdtempSync(join(tmpdir(), 'goalkeeper-stack-'));
+  await expect(runUp({ GOALKEEPER_DATA_DIR: dataDir, LOG_LEVEL: 'loud' })).rejects.toThrow(
+    'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "loud"',
+  );
+  await expect(runUp({ GOALKEEPER_DATA_DIR: dataDir, METRICS_PORT: '99999' })).rejects.toThrow('METRICS_PORT must be a port between 0 and 65535, got "99999"');
+  // Nothing was started: no embedded Postgres data directory, no running-stack record.
+  expect(readdirSync(dataDir)).toEqual([]);
 });
