@@ -74,7 +74,7 @@ const program = new Command()
       .default('one-process'),
   )
   .option('--cache <n>', "worker maxCachedWorkflows; -1: the worker's default (goalkeeper's 200 with --trigger one-process, else the SDK's, which grows with the heap)", (v) => Number(v), 200)
-  .option('--max-wft <n>', 'worker maxConcurrentWorkflowTaskExecutions', (v) => Number(v), 200)
+  .option('--max-wft <n>', 'worker maxConcurrentWorkflowTaskExecutions (goalkeeper\'s default: half the cache)', (v) => Number(v), 100)
   .option('--max-act <n>', 'worker maxConcurrentActivityTaskExecutions', (v) => Number(v), 200)
   .option('--max-local-act <n>', 'worker maxConcurrentLocalActivityExecutions (the plain worker only: no WORKER_* setting)', (v) => Number(v))
   .option('--pool <n>', 'worker PgStore pool size', (v) => Number(v), 20)
@@ -362,7 +362,7 @@ async function main(): Promise<void> {
         const r = await scenarios.idle({ ...s.env, worker: s.worker! }, { goals: o.idleGoals, windowS: o.idleWindow, probes: 20, probeIntervalS: 5 });
         printTable(`idle (${r.goals} live goal workflows)`, [
           ['worker RSS MB after heal', r.workerRssMbAfterHeal], ['worker RSS MB idle max', r.workerRssMbIdle.max],
-          ['db xact/s idle', r.dbTransactionsPerSecondIdle], ['history events, first cycle p50', r.historyEventsFirstCycle.p50],
+          ['db xact/s idle', r.dbTransactionsPerSecondIdle], ['goalkeeper SQL calls in idle window', JSON.stringify(r.goalkeeperFunctionCallsInIdleWindow.byFunction)], ['history events, first cycle p50', r.historyEventsFirstCycle.p50],
           ['history events / heal-signal cycle p50', r.historyEventsPerHealSignalCycle.p50], ['healed all after ms', r.healedAllMs],
         ]);
         writeResult(`idle${tag}`, { ...common, ...r, goalIds: undefined });

@@ -150,16 +150,29 @@ const envSchema = z.object({
   LOG_LEVEL: logLevel,
   // Worker tuning, defaults as measured (README, Performance). The SDK's own cache default grows
   // with the heap (2,311 workflows under Node's default heap on a 24 GB machine) with 40
-  // workflow-task slots; 200 of each let most new goals start eagerly on an in-process worker:
-  // burst 37.7 → 46.0 goals/s, 18 % → 82 % started eagerly, peak RSS 603 → 496 MB.
+  // workflow-task slots; a cache of 200 (with 200 slots then) let most new goals start eagerly on
+  // an in-process worker: burst 37.7 → 46.0 goals/s, 18 % → 82 % eager, peak RSS 603 → 496 MB.
+  // The slots are half the cache since (defaultWorkflowTaskSlots).
   WORKER_MAX_CACHED_WORKFLOWS: positiveInt('WORKER_MAX_CACHED_WORKFLOWS', 200),
-  /** Unset → as many as the cache holds (the SDK caps slots at the cache size anyway). */
+  /** Unset → half the cache (defaultWorkflowTaskSlots). */
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: positiveInt('WORKER_MAX_CONCURRENT_WORKFLOW_TASKS', undefined),
   WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt('WORKER_MAX_CONCURRENT_ACTIVITIES', 200),
   GOALKEEPER_DATA_DIR: optionalText.transform((v) => v ?? '.goalkeeper'),
 });
 
 export type Env = z.infer<typeof envSchema>;
+
+/**
+ * Workflow-task slots when WORKER_MAX_CONCURRENT_WORKFLOW_TASKS is unset: half the cache. With as
+ * many slots as cached workflows, a new goal's first workflow task can arrive while every cached
+ * run is mid-step; the worker then drops a busy run from its cache, and that run's workflow task
+ * times out (10 s) and its heal step runs again. Measured with 1,000 goals started at once on a
+ * cache of 200: 29 first workflow tasks timed out with 200 slots, none with 100; burst throughput
+ * the same within noise (2,000 goals: 47.1 and 59.0 goals/s with 100 slots, 51.2 and 44.3 with 200).
+ */
+export function defaultWorkflowTaskSlots(maxCachedWorkflows: number): number {
+  return Math.max(1, Math.floor(maxCachedWorkflows / 2));
+}
 
 /** Every environment variable goalkeeper reads. */
 export const CONFIG_VARIABLES = Object.keys(envSchema.shape) as Array<keyof Env>;
@@ -241,7 +254,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     },
     worker: {
       maxCachedWorkflows: env.WORKER_MAX_CACHED_WORKFLOWS,
-      maxConcurrentWorkflowTaskExecutions: env.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS ?? env.WORKER_MAX_CACHED_WORKFLOWS,
+      maxConcurrentWorkflowTaskExecutions: env.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS ?? defaultWorkflowTaskSlots(env.WORKER_MAX_CACHED_WORKFLOWS),
       maxConcurrentActivityTaskExecutions: env.WORKER_MAX_CONCURRENT_ACTIVITIES,
     },
   };

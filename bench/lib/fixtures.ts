@@ -156,3 +156,22 @@ export async function xactCommits(pool: Pool): Promise<number> {
   const { rows } = await pool.query(`select xact_commit::bigint n from pg_stat_database where datname = current_database()`);
   return Number(rows[0].n);
 }
+
+/** Calls of goalkeeper's SQL functions so far in this database (needs track_functions = all,
+ * which createDatabase sets): what goalkeeper itself asked of the database. */
+export async function goalkeeperFunctionCalls(pool: Pool): Promise<Record<string, number>> {
+  const { rows } = await pool.query<{ funcname: string; calls: string }>(
+    `select funcname, calls from pg_stat_user_functions where funcname like 'goalkeeper\\_%'`,
+  );
+  return Object.fromEntries(rows.map((r) => [r.funcname, Number(r.calls)]));
+}
+
+/** after − before, per function, only those called; and their total. */
+export function functionCallsBetween(before: Record<string, number>, after: Record<string, number>): { total: number; byFunction: Record<string, number> } {
+  const byFunction: Record<string, number> = {};
+  for (const [name, n] of Object.entries(after)) {
+    const calls = n - (before[name] ?? 0);
+    if (calls > 0) byFunction[name] = calls;
+  }
+  return { total: Object.values(byFunction).reduce((a, b) => a + b, 0), byFunction };
+}

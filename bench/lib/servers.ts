@@ -209,6 +209,9 @@ export async function createDatabase(adminUrl: string, options: { healedTable?: 
   const admin = new PgClient({ connectionString: adminUrl });
   await admin.connect();
   await admin.query(`create database ${name}`);
+  // Per-function call counts (pg_stat_user_functions), so a scenario can count goalkeeper's own
+  // SQL calls rather than only transactions, which autovacuum and statistics also make.
+  await admin.query(`alter database ${name} set track_functions = 'all'`);
   await admin.end();
   const url = adminUrl.replace(/\/[^/]*$/, `/${name}`);
   await migrate(url);

@@ -23,7 +23,7 @@ test('defaults are the documented ones', () => {
   expect(config.temporal).toMatchObject({ namespace: 'default', taskQueue: 'goalkeeper', tls: undefined });
   expect(config.env.HTTP_PORT).toBe(8787);
   // The measured worker tuning, not the SDK's heap-sized cache (README, Performance).
-  expect(config.worker).toEqual({ maxCachedWorkflows: 200, maxConcurrentWorkflowTaskExecutions: 200, maxConcurrentActivityTaskExecutions: 200 });
+  expect(config.worker).toEqual({ maxCachedWorkflows: 200, maxConcurrentWorkflowTaskExecutions: 100, maxConcurrentActivityTaskExecutions: 200 });
 });
 
 test('WORKER_* settings become the worker options they name', () => {
@@ -32,7 +32,9 @@ test('WORKER_* settings become the worker options they name', () => {
 });
 
 test('workflow-task slots follow a smaller cache when they are not set', () => {
-  expect(loadConfig({ WORKER_MAX_CACHED_WORKFLOWS: '50' }).worker.maxConcurrentWorkflowTaskExecutions).toBe(50);
+  // Half the cache, so a new goal's workflow task never finds every cached run mid-step.
+  expect(loadConfig({ WORKER_MAX_CACHED_WORKFLOWS: '50' }).worker.maxConcurrentWorkflowTaskExecutions).toBe(25);
+  expect(loadConfig({ WORKER_MAX_CACHED_WORKFLOWS: '1' }).worker.maxConcurrentWorkflowTaskExecutions).toBe(1);
 });
 
 test('AGENT_ASSIGNABLE_STATUSES is trimmed and de-duplicated', () => {
