@@ -128,7 +128,7 @@ type TemporalTarget = Pick<DevServer, 'address' | 'metricsPort' | 'stop'> & { cp
 async function temporalTarget(o: Options, devServerOptions: Parameters<typeof startDevServer>[0]): Promise<TemporalTarget> {
   if (!o.temporalAddress) {
     const dev = await startDevServer(devServerOptions);
-    return Object.assign(dev, { get cpuRoots() { return { 'temporal dev server': dev.pid() }; } });
+    return Object.assign(dev, { cpuRoots: { 'temporal dev server': dev.pid() } });
   }
   if (!o.temporalMetricsPort) throw new Error('--temporal-address needs --temporal-metrics-port (the persistence profile reads it)');
   // Not ours: the bench neither starts nor stops it.

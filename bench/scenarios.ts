@@ -350,6 +350,7 @@ export async function idle(env: Env & { worker: WorkerProcess }, opts: { goals: 
   await sleep(11_000); // and the window's own calls, if any, reach the statistics
   const x1 = await xactCommits(env.pool);
   const goalkeeperCallsIdle = functionCallsBetween(calls0, await goalkeeperFunctionCalls(env.pool));
+  // Less the bench's own statistics queries in this span (three), each a transaction of its own.
   const idleXactPerS = (x1 - x0 - 3) / ((windowMs + 11_000) / 1000);
 
   // History per cycle: heal signals on a sample drive cycles; the difference in history length

@@ -14,6 +14,7 @@ import { Connection } from '@temporalio/client';
 import { freePort } from '../../src/embedded/postgres';
 import { migrate } from '../../src/store/migrate';
 import { ensureSearchAttributes } from '../../src/temporal/search-attributes';
+import { searchAttributeArgs } from '../../src/embedded/temporal';
 import { GOAL_SEARCH_ATTRIBUTES } from '../../workflows/messages';
 
 export const REPO_ROOT = resolve(__dirname, '..', '..', existsSync(resolve(__dirname, '..', '..', 'package.json')) ? '' : '..');
@@ -84,7 +85,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       // search-attribute cache on (the bench's default, DEV_SERVER_SEARCH_ATTRIBUTE_CACHE in
       // src/embedded/temporal.ts), an attribute added later stays unknown to it for seconds and
       // fails the first starts and upserts that carry it.
-      ...GOAL_SEARCH_ATTRIBUTES.flatMap((key) => ['--search-attribute', `${key.name}=Keyword`]),
+      ...searchAttributeArgs(GOAL_SEARCH_ATTRIBUTES.map((key) => key.name)),
       ...(options.sqlitePragmas ?? []).flatMap((p) => ['--sqlite-pragma', p]),
       ...(options.dynamicConfig ?? []).flatMap((d) => ['--dynamic-config-value', d]),
     ];

@@ -41,12 +41,14 @@ export interface EmbeddedTemporalOptions {
  */
 export const DEV_SERVER_SEARCH_ATTRIBUTE_CACHE = 'system.forceSearchAttributesCacheRefreshOnRead=false';
 
+/** `temporal server start-dev` flags that register Keyword search attributes at launch. */
+export function searchAttributeArgs(searchAttributes: readonly string[]): string[] {
+  return searchAttributes.flatMap((name) => ['--search-attribute', `${name}=Keyword`]);
+}
+
 /** Flags for every dev server started here: goalkeeper's search attributes at launch, cache on. */
-export function devServerTuningArgs(searchAttributes: readonly string[]): string[] {
-  return [
-    ...searchAttributes.flatMap((name) => ['--search-attribute', `${name}=Keyword`]),
-    '--dynamic-config-value', DEV_SERVER_SEARCH_ATTRIBUTE_CACHE,
-  ];
+function devServerTuningArgs(searchAttributes: readonly string[]): string[] {
+  return [...searchAttributeArgs(searchAttributes), '--dynamic-config-value', DEV_SERVER_SEARCH_ATTRIBUTE_CACHE];
 }
 
 export function findTemporalCli(explicit?: string): string | undefined {
