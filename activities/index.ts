@@ -4,8 +4,12 @@
  * hold no policy: what to do, and when, is the workflow's decision.
  */
 import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { MAX_BURST_HEAL_GOALS } from '../workflows/messages';
 import type {
   AgentRules,
+  BurstHealInput,
+  BurstHealTotals,
   EnsureGoalTaskResult,
   EnsureTaskAgentResult,
   RecordEventInput,
@@ -14,6 +18,10 @@ import type {
 } from '../workflows/types';
 import type { HealingStore } from '../src/store/port';
 import { requireUuid, storeCall } from './guards';
+
+/** Store calls a burst heal keeps in flight: each is its own short transaction, so a few at once
+ * hide the round trips while leaving the pool to the goal workflows' own steps. */
+const BURST_HEAL_CONCURRENCY = 4;
 
 export interface HealingEvents {
   /** Called after a store call changed something (task created, agent assigned, task retried). */
@@ -63,6 +71,41 @@ export function createActivities({ store, events = {} }: ActivityDeps) {
       const result = await storeCall('ensure task agent', () => store.ensureTaskAgent(taskId, rulesFor(input.rules)));
       if (result.outcome === 'assigned') events.onHealed?.('agent_assigned', input.goalId);
       return result;
+    },
+
+    /** The first heal of many new goals at once (burstHealWorkflow): the same SQL function as
+     * ensureGoalTask, once per goal, each call its own transaction, so one goal's row lock or
+     * failure never holds the others. A retryable failure fails the batch and its retry runs it
+     * again: the goals already healed answer `exists`. */
+    async ensureGoalTasks(input: BurstHealInput): Promise<BurstHealTotals> {
+      const ids: unknown = input?.goalIds;
+      if (!Array.isArray(ids) || ids.length === 0 || ids.length > MAX_BURST_HEAL_GOALS) {
+        throw ApplicationFailure.nonRetryable(
+          `goalIds must be an array of 1 to ${MAX_BURST_HEAL_GOALS} goal ids, got ${Array.isArray(ids) ? ids.length : JSON.stringify(ids)}`,
+          'InvalidInput',
+        );
+      }
+      const goalIds = ids.map((id, i) => requireUuid(`goalIds[${i}]`, id));
+      const rules = rulesFor(input.rules);
+      const totals: BurstHealTotals = { goals: goalIds.length, created: 0, exists: 0, closed: 0, noAgent: 0 };
+      let next = 0;
+      const lane = async () => {
+        while (next < goalIds.length) {
+          const goalId = goalIds[next++];
+          const result = await storeCall('ensure goal task', () => store.ensureGoalTask(goalId, rules));
+          // A worker that dies mid-batch is noticed within the heartbeat timeout, not the
+          // start-to-close timeout; the retry starts over, and the goals done answer `exists`.
+          Context.current().heartbeat(next);
+          if (result.outcome === 'created') {
+            totals.created += 1;
+            events.onHealed?.('task_created', goalId);
+          } else if (result.outcome === 'exists') totals.exists += 1;
+          else if (result.outcome === 'closed') totals.closed += 1;
+          else totals.noAgent += 1;
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(BURST_HEAL_CONCURRENCY, goalIds.length) }, lane));
+      return totals;
     },
 
     /** Idempotent by this activity's identity (stable across its retries). */

@@ -55,6 +55,7 @@ interface Options {
   tag: string;
   workspaces?: number;
   startConcurrency: number;
+  burstHealThreshold?: number;
   eager: boolean;
   chart: boolean;
 }
@@ -86,6 +87,7 @@ const program = new Command()
   .option('--node-flags <flags>', 'node flags for the worker process ("" for none)', '--max-old-space-size=256')
   .option('--db-dir <dir>', 'directory for the dev server SQLite file (default: the OS temp dir)')
   .option('--start-concurrency <n>', 'ceiling and --trigger direct: workflow starts kept in flight (the dispatcher keeps 64)', (v) => Number(v), 64)
+  .option('--burst-heal-threshold <n>', "the dispatcher's BURST_HEAL_THRESHOLD (0: off; default goalkeeper's)", (v) => Number(v))
   .option('--no-eager', 'ceiling: plain starts (default: eager starts, as goalkeeper start makes with its worker in-process)')
   .option('--workspaces <n>', 'workspaces to spread goals over (default goals/20, ≥ 20)', (v) => Number(v))
   .option('--tag <name>', 'suffix for result files (before/after comparisons)', '')
@@ -149,7 +151,11 @@ async function stage(name: string, o: Options, pg: PgServer, temporal: TemporalT
   const taskQueue = `bench-${name}-${Date.now()}`;
   const client = await temporalClient(temporal.address);
   const policy = benchPolicy();
-  const env = workerEnv(dbUrl, temporal.address, { TEMPORAL_TASK_QUEUE: taskQueue, LOG_LEVEL: 'warn' });
+  const env = workerEnv(dbUrl, temporal.address, {
+    TEMPORAL_TASK_QUEUE: taskQueue,
+    LOG_LEVEL: 'warn',
+    ...(o.burstHealThreshold !== undefined ? { BURST_HEAL_THRESHOLD: String(o.burstHealThreshold) } : {}),
+  });
   // one-process: the worker process also runs the listener (as `goalkeeper start` does), so the
   // dispatcher's starts can be eager; services: the listener in a process of its own.
   const oneProcess = withWorker && withServices && o.trigger === 'one-process';
@@ -160,6 +166,7 @@ async function stage(name: string, o: Options, pg: PgServer, temporal: TemporalT
         poolMax: o.pool,
         nodeFlags: o.nodeFlags,
         readyPattern: oneProcess ? /"listener":true/ : undefined,
+        keepLines: /"msg":"burst heal/,
       })
     : undefined;
   let services: WorkerProcess | undefined;
@@ -312,8 +319,11 @@ async function main(): Promise<void> {
         const ratio = floorRate ? Number((r.goalsPerSecond / floorRate).toFixed(2)) : null;
         printTable(`burst (${r.goals} goals at once, trigger ${o.trigger})`, [
           ['all healed after ms', r.allHealedMs], ['goals/s', r.goalsPerSecond], ['ratio to floor', ratio],
-          ['all started after ms', r.startedAllMs], ['worker RSS peak MB', r.workerRssPeakMb],
+          ['all goal workflows started after ms', r.startedAllMs], ['goal workflows started/s', r.workflowsStartedPerSecond],
+          ['all past their first cycle after ms', r.supervisedAllMs], ['goal workflows supervising/s', r.supervisedPerSecond],
+          ['worker RSS peak MB', r.workerRssPeakMb],
           ['started eagerly', r.dispatch ? `${r.dispatch.startedEagerly} of ${r.dispatch.started}` : 'n/a (dispatcher in another process)'],
+          ['healed by burst heals', r.dispatch ? `${r.dispatch.burstHealedGoals} in ${r.dispatch.burstHeals} batches (${r.dispatch.burstHealsFailed} failed)` : 'n/a'],
           ...cpuRows(r.cpuMsPerGoal, 'goal'),
           ...persistenceRows(r.devServerPersistencePerGoal, 'goal'),
         ]);

@@ -97,21 +97,27 @@ export async function latency(env: Env, opts: { rate: number; seconds: number })
 }
 
 /** The one-process worker's dispatcher counts (bench/worker-main.ts prints them every second),
- * once they account for every goal; null when the dispatcher runs elsewhere. */
-async function dispatchCounts(env: Env, goals: number): Promise<DispatchCounts | null> {
+ * once they account for every goal, and when that was; null when the dispatcher runs elsewhere. */
+async function dispatchCounts(env: Env, goals: number, timeoutMs: number): Promise<{ counts: DispatchCounts; seenAt: number } | null> {
   if (!env.worker || env.trigger !== 'services') return null;
   const latest = (): DispatchCounts | null => {
     const lines = env.worker!.output().match(/\{"msg":"dispatch counts"[^\n]*\}/g);
     return lines ? (JSON.parse(lines[lines.length - 1]) as DispatchCounts) : null;
   };
   if (!latest()) return null;
-  return waitFor('dispatch counts for every goal', () => {
+  const counts = await waitFor('dispatch counts for every goal', () => {
     const c = latest();
     return c !== null && c.started + c.alreadyRunning >= goals && c;
-  }, { timeoutMs: 10_000, intervalMs: 200 });
+  }, { timeoutMs, intervalMs: 200 });
+  return { counts, seenAt: Date.now() };
 }
 
-/** N goals in one insert; time until every one has a task with an assignable agent. */
+/**
+ * N goals in one insert; time until every one has a task with an assignable agent (the target),
+ * then until every one's goal workflow has started and run its first cycle (with burst heals
+ * these differ: the bulk heal runs ahead of the starts). CPU and persistence per goal cover it
+ * all, up to the last first cycle.
+ */
 export async function burst(
   env: Env,
   opts: { goals: number; startConcurrency?: number; devServerMetricsPort: number; cpuRoots: Record<string, number | undefined> },
@@ -124,36 +130,53 @@ export async function burst(
   const dbT0 = Number(rows[0].now);
   let rssPeak = 0;
   const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, env.worker?.rssMb() ?? 0)), 500);
-  let startedAllMs: number | null = null;
+  let directStarts: Promise<number> | null = null;
   if (env.trigger === 'direct') {
-    void startGoals(env.target, goalIds, opts.startConcurrency ?? 64).then(() => (startedAllMs = Date.now() - t0));
+    directStarts = startGoals(env.target, goalIds, opts.startConcurrency ?? 64).then(() => Date.now() - t0);
   }
   let last = 0;
-  await waitAllHealed(env.pool, goalIds, Math.max(300_000, opts.goals * 100), (n) => {
+  const timeoutMs = Math.max(300_000, opts.goals * 100);
+  await waitAllHealed(env.pool, goalIds, timeoutMs, (n) => {
     if (n - last >= Math.max(500, opts.goals / 10)) {
       last = n;
       process.stderr.write(`  burst: ${n}/${opts.goals} healed after ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
     }
   });
-  clearInterval(sampler);
-  const wallMs = Date.now() - t0;
+  const healedWallMs = Date.now() - t0;
   const { rows: h } = await env.pool.query(
     `select extract(epoch from max(healed_at))*1000 as last from bench_healed where goal_id = any($1::uuid[])`,
     [goalIds],
   );
   const dbMs = Number(h[0].last) - dbT0;
+  const dispatch = await dispatchCounts(env, opts.goals, timeoutMs);
+  const startedAllMs = directStarts ? await directStarts : dispatch ? dispatch.seenAt - t0 : null;
+  // Supervised: the goal's workflow ran its first cycle (it sets GoalHealth at the end of one).
+  // Visibility lags a little; the count is a floor on what ran.
+  const supervisedQuery = `TaskQueue = '${env.target.taskQueue}' AND WorkflowType = 'goalWorkflow' AND GoalHealth IS NOT NULL`;
+  await waitFor('every goal workflow past its first cycle', async () => {
+    return (await env.target.client.workflow.count(supervisedQuery)).count >= opts.goals;
+  }, { timeoutMs, intervalMs: 500 });
+  const supervisedAllMs = Date.now() - t0;
+  clearInterval(sampler);
   const cpuMsPerGoal = cpuMsPerUnit(cpuBefore, cpuSnapshot(opts.cpuRoots), opts.goals);
   const persistence = persistencePerUnit(persistenceBefore, await persistenceSnapshot(opts.devServerMetricsPort), opts.goals);
   return {
     goals: opts.goals,
-    dispatch: await dispatchCounts(env, opts.goals),
+    dispatch: dispatch?.counts ?? null,
     devServerPersistencePerGoal: persistence,
     cpuMsPerGoal,
     allHealedMs: Math.round(dbMs),
-    wallMs,
+    wallMs: healedWallMs,
     goalsPerSecond: Number(((opts.goals * 1000) / dbMs).toFixed(1)),
+    /** When the last goal workflow had started (the one-process dispatcher's counts are read once a
+     * second, so up to a second late); null when the dispatcher runs in another process. */
     startedAllMs,
+    workflowsStartedPerSecond: startedAllMs ? Number(((opts.goals * 1000) / startedAllMs).toFixed(1)) : null,
+    /** Until every goal workflow had run its first cycle (read from visibility every 0.5 s). */
+    supervisedAllMs,
+    supervisedPerSecond: Number(((opts.goals * 1000) / supervisedAllMs).toFixed(1)),
     workerRssPeakMb: Math.round(rssPeak),
+    burstHeals: (env.worker?.keptLines?.() ?? []).map((line) => JSON.parse(line)),
     goalIds,
   };
 }

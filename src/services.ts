@@ -17,7 +17,7 @@ import { countGoalStart } from './metrics';
 import { sweepOnce } from './reconcile';
 import { createStore } from './store';
 import { connectClient, connectWorker } from './temporal/connection';
-import type { GoalTarget } from './temporal/goal-client';
+import { healBurst, type GoalTarget } from './temporal/goal-client';
 import { ensureReconcileSchedule } from './temporal/schedule';
 import { ensureSearchAttributesOrWarn } from './temporal/search-attributes';
 import { createGoalkeeperWorker } from './temporal/worker';
@@ -76,7 +76,12 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
       policy: config.policy,
       eagerStart: workerConnection !== null,
     };
-    const dispatcher = new Dispatcher(target, { log, onStarted: countGoalStart });
+    const burstThreshold = config.env.BURST_HEAL_THRESHOLD;
+    const dispatcher = new Dispatcher(target, {
+      log,
+      onStarted: countGoalStart,
+      burstHeal: burstThreshold > 0 ? { threshold: burstThreshold, run: (goalIds) => healBurst(target, goalIds) } : undefined,
+    });
     // The listener's catch-up after a (re)connect: also re-delivers missed task events.
     const sweep = () => sweepOnce(store, target, config.env.RECONCILE_BATCH_SIZE, undefined, { healGoalsNeedingIt: true });
 

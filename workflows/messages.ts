@@ -1,6 +1,6 @@
 /**
  * The goal workflow's messages, defined once: what operators and the dispatcher send it, and what
- * they can ask it. Imported by the workflow and by clients alike.
+ * they can ask it (and the burst heal's limit). Imported by the workflows and by clients alike.
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { SearchAttributeKey } from '@temporalio/common/lib/search-attributes';
@@ -65,3 +65,7 @@ export const GoalHealthKey: SearchAttributeKey<'KEYWORD'> = { name: 'GoalHealth'
 export const GOAL_SEARCH_ATTRIBUTES = [WorkspaceIdKey, GoalMetricTypeKey, GoalHealthKey];
 
 export const goalWorkflowId = (goalId: string): string => `goal-${goalId}`;
+
+/** Goals one burst heal takes at most (workflows/burst-heal.ts): its workflow, its activity and
+ * the dispatcher that fills it share this bound. 1,000 ids are about 40 kB of input. */
+export const MAX_BURST_HEAL_GOALS = 1000;

@@ -98,3 +98,18 @@ export interface AgentRules {
   maxAutoProvisionedAgents: number;
   workflowId: string | null;
 }
+
+/** A burst heal's input: goals whose first heal is done in bulk (workflows/burst-heal.ts). */
+export interface BurstHealInput {
+  goalIds: string[];
+  rules: { assignableStatuses: string[]; maxAutoProvisionedAgents: number };
+}
+
+/** What a burst heal did, by ensure-goal-task outcome. */
+export interface BurstHealTotals {
+  goals: number;
+  created: number;
+  exists: number;
+  closed: number;
+  noAgent: number;
+}

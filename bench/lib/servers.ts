@@ -232,6 +232,8 @@ export interface WorkerProcess {
   kill(signal?: NodeJS.Signals): Promise<void>;
   exited(): boolean;
   output(): string;
+  /** Every output line that matched SpawnWorkerOptions.keepLines, however old. */
+  keptLines?(): string[];
 }
 
 export interface SpawnWorkerOptions {
@@ -246,6 +248,8 @@ export interface SpawnWorkerOptions {
   poolMax?: number;
   /** The output line that says the child is ready (default: "worker running"). */
   readyPattern?: RegExp;
+  /** Lines to keep whole (output() keeps only the last 20 kB). */
+  keepLines?: RegExp;
 }
 
 /** Starts a worker child and resolves once it logs that it polls. */
@@ -268,8 +272,14 @@ export async function spawnWorker(options: SpawnWorkerOptions): Promise<WorkerPr
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
+  let partial = '';
+  const kept: string[] = [];
   const append = (d: Buffer) => {
     out = (out + String(d)).slice(-20_000);
+    if (!options.keepLines) return;
+    const lines = (partial + String(d)).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) if (options.keepLines.test(line)) kept.push(line);
   };
   child.stdout!.on('data', append);
   child.stderr!.on('data', append);
@@ -284,6 +294,7 @@ export async function spawnWorker(options: SpawnWorkerOptions): Promise<WorkerPr
   );
   return {
     pid: child.pid!,
+    keptLines: () => [...kept],
     rssMb() {
       try {
         const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');

@@ -60,6 +60,7 @@ test.each([
   // after its first page.
   [{ RECONCILE_BATCH_SIZE: '6000' }, 'RECONCILE_BATCH_SIZE must be at most 5000 (the sweep reads at most 5000 goals per page), got "6000"'],
   [{ RECONCILE_BATCH_SIZE: '0' }, 'RECONCILE_BATCH_SIZE must be a positive integer, got "0"'],
+  [{ BURST_HEAL_THRESHOLD: 'some' }, 'BURST_HEAL_THRESHOLD must be a whole number ≥ 0, got "some"'],
   [{ WORKER_MAX_CACHED_WORKFLOWS: 'lots' }, 'WORKER_MAX_CACHED_WORKFLOWS must be a positive integer, got "lots"'],
   [{ WORKER_MAX_CONCURRENT_ACTIVITIES: '0' }, 'WORKER_MAX_CONCURRENT_ACTIVITIES must be a positive integer, got "0"'],
   // The SDK would quietly lower the slots to the cache size.

@@ -1,0 +1,175 @@
+/**
+ * Bursts: many goals created at once get their first heal in bulk (burstHealWorkflow), and each
+ * goal's own workflow still starts and supervises it; on a real Temporal dev server and Postgres.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { WorkflowFailedError } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import type { Config } from '../../src/config';
+import { Dispatcher } from '../../src/dispatch';
+import { goalWorkflowId, statusQuery } from '../../workflows/messages';
+import { createTestDatabase, inTransaction, insertAgent, insertGoal, insertWorkspace, type TestDatabase } from '../support/db';
+import { eventually, servicesConfig, startDevServer, startServices, type RunningServices } from '../support/services-env';
+import { workflowBundle } from '../support/workflow-env';
+
+let db: TestDatabase;
+let env: TestWorkflowEnvironment;
+let config: Config;
+let services: RunningServices;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  env = await startDevServer();
+  // A low threshold: a few hundred goals make a burst. A daily sweep that never runs mid-test.
+  config = servicesConfig(env, db.url, { BURST_HEAL_THRESHOLD: '20', RECONCILE_INTERVAL: '86400' });
+  services = await startServices(config, { http: false, schedule: false });
+});
+afterAll(async () => {
+  await services?.stop();
+  await env?.teardown();
+  await db?.drop();
+});
+
+/** Per goal: its tasks, how many have an assignable agent, and which workflow created them. */
+async function goalTaskFacts(goalIds: string[]) {
+  const { rows } = await db.pool.query(
+    `select g.id as goal_id, count(t.id)::int as tasks,
+            count(t.id) filter (where a.status in ('available', 'active'))::int as assigned,
+            min(t.context_data->>'workflow_id') as created_by
+       from workspace_goals g left join tasks t on t.goal_id = g.id left join agents a on a.id = t.agent_id
+      where g.id = any($1::uuid[]) group by g.id`,
+    [goalIds],
+  );
+  return rows as Array<{ goal_id: string; tasks: number; assigned: number; created_by: string | null }>;
+}
+
+/** Goals inserted with triggers off for the transaction, so no listener acts on them. */
+function insertGoalsSilently(ws: string, n: number): Promise<string[]> {
+  return inTransaction(db.pool, async (client) => {
+    await client.query(`set local session_replication_role = replica`);
+    const ids: string[] = [];
+    for (let i = 0; i < n; i++) ids.push(await insertGoal(client as never, ws, { description: `silent ${i}` }));
+    return ids;
+  });
+}
+
+async function insertGoalsAtOnce(workspaces: string[], n: number): Promise<string[]> {
+  const { rows } = await db.pool.query(
+    `insert into workspace_goals (workspace_id, metric_type, target_value, description, status, priority)
+     select ($1::uuid[])[1 + i % array_length($1::uuid[], 1)], 'deliverables', 10, 'burst goal ' || i, 'active', 2
+       from generate_series(0, $2 - 1) i returning id`,
+    [workspaces, n],
+  );
+  return rows.map((r) => r.id as string);
+}
+
+test('goals inserted at once are healed in bulk, and each goal workflow still starts and supervises its goal', async () => {
+  const staffed = await insertWorkspace(db.pool, 'staffed');
+  await insertAgent(db.pool, staffed, { status: 'available' });
+  const empty = await insertWorkspace(db.pool, 'no agents yet');
+  const counts = services.info.dispatcher.counts;
+  const goals = await insertGoalsAtOnce([staffed, empty], 300);
+
+  const facts = await eventually(async () => {
+    const f = await goalTaskFacts(goals);
+    return f.length === goals.length && f.every((g) => g.assigned === 1) && f;
+  }, 'every goal of the burst to have a task with an assignable agent', 60_000);
+  expect(facts.every((g) => g.tasks === 1)).toBe(true);
+  // Most of the burst got its task from a burst heal, the first goals from their own workflows.
+  const byBurst = facts.filter((g) => g.created_by?.startsWith('burst-heal-'));
+  expect(byBurst.length).toBeGreaterThan(100);
+  expect(facts.filter((g) => g.created_by === goalWorkflowId(g.goal_id)).length).toBe(goals.length - byBurst.length);
+  expect(counts.burstHealsFailed).toBe(0);
+  expect(counts.burstHealedGoals).toBeGreaterThanOrEqual(byBurst.length);
+
+  // One healing log per task created, whoever created it; the provisioning cap held.
+  const { rows: logs } = await db.pool.query(
+    `select count(*)::int as n from logs where metadata->>'issue_type' = 'NO_TASKS_FOR_GOAL' and metadata->>'goal_id' = any($1::text[])`,
+    [goals],
+  );
+  expect(logs[0].n).toBe(goals.length);
+  const { rows: provisioned } = await db.pool.query(`select count(*)::int as n from goalkeeper_provisioned_agents where workspace_id = $1`, [empty]);
+  expect(provisioned[0].n).toBeGreaterThanOrEqual(1);
+  expect(provisioned[0].n).toBeLessThanOrEqual(3);
+
+  // Every goal's own workflow runs and reports the task the burst heal made as its own.
+  const supervising = `TaskQueue = '${config.temporal.taskQueue}' AND WorkflowType = 'goalWorkflow' AND GoalHealth = 'healthy' AND ExecutionStatus = 'Running'`;
+  await eventually(async () => (await env.client.workflow.count(supervising)).count >= goals.length, 'every goal workflow healthy', 60_000);
+  const sample = byBurst[0];
+  const status = await env.client.workflow.getHandle(goalWorkflowId(sample.goal_id)).query(statusQuery);
+  const { rows: task } = await db.pool.query(`select id, agent_id from tasks where goal_id = $1`, [sample.goal_id]);
+  expect(status).toMatchObject({ health: 'healthy', taskId: task[0].id, agentId: task[0].agent_id });
+
+  // The burst heals completed, covered exactly the goals they created tasks for or found healed,
+  // and their histories replay against the current code (GK_RECORD_HISTORIES=1 saves the first).
+  const burstRuns = [];
+  for await (const run of env.client.workflow.list({ query: `TaskQueue = '${config.temporal.taskQueue}' AND WorkflowType = 'burstHealWorkflow'` })) {
+    burstRuns.push(run);
+  }
+  expect(burstRuns.length).toBe(counts.burstHeals);
+  expect(burstRuns.every((run) => run.status.name === 'COMPLETED')).toBe(true);
+  let created = 0;
+  for (const run of burstRuns) created += (await env.client.workflow.getHandle(run.workflowId).result()).created;
+  expect(created).toBe(byBurst.length);
+  const history = await env.client.workflow.getHandle(burstRuns[0].workflowId).fetchHistory();
+  await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history);
+  if (process.env.GK_RECORD_HISTORIES === '1') {
+    writeFileSync(join(__dirname, '..', 'histories', 'burst-heal.json'), historyToJSON(history) + '\n');
+  }
+});
+
+test('a burst heal that fails costs time, not goals: they heal in their own workflows, and later goals take the plain path', async () => {
+  const ws = await insertWorkspace(db.pool, 'burst heal down');
+  await insertAgent(db.pool, ws, { status: 'available' });
+  // Only this test's dispatcher acts on them.
+  const goals = await insertGoalsSilently(ws, 12);
+  const asked: string[][] = [];
+  const dispatcher = new Dispatcher(
+    { client: env.client, taskQueue: config.temporal.taskQueue, policy: config.policy },
+    {
+      maxInFlight: 1,
+      burstHeal: {
+        threshold: 2,
+        run: async (goalIds) => {
+          asked.push(goalIds);
+          throw new Error('burst heals unavailable');
+        },
+      },
+    },
+  );
+  const outcomes = await Promise.all(goals.map((goalId) => dispatcher.dispatch({ goalId, kind: 'goal_created', source: 'listener' })));
+  expect(outcomes).toEqual(goals.map(() => 'started'));
+  expect(asked).toHaveLength(1); // the cooldown kept every later goal off the broken path
+  expect(dispatcher.counts).toMatchObject({ started: goals.length, burstHeals: 0, burstHealsFailed: 1 });
+  const facts = await eventually(async () => {
+    const f = await goalTaskFacts(goals);
+    return f.every((g) => g.assigned === 1) && f;
+  }, 'every goal healed by its own workflow');
+  expect(facts.every((g) => g.tasks === 1 && g.created_by === goalWorkflowId(g.goal_id))).toBe(true);
+});
+
+test('a burst heal refuses input that can never succeed, at once and by name', async () => {
+  const rules = { assignableStatuses: ['available', 'active'], maxAutoProvisionedAgents: 3 };
+  const run = (goalIds: unknown[]) =>
+    env.client.workflow.execute('burstHealWorkflow', {
+      taskQueue: config.temporal.taskQueue,
+      workflowId: `burst-heal-bad-input-${goalIds.length}-${Date.now()}`,
+      args: [{ goalIds, rules }],
+    });
+  const failure = async (goalIds: unknown[]) => {
+    const err = await run(goalIds).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    let cause = (err as WorkflowFailedError).cause as Error & { cause?: Error };
+    while (cause.cause) cause = cause.cause as Error & { cause?: Error };
+    return cause.message;
+  };
+  expect(await failure([])).toBe('goalIds must list 1 to 1000 goal ids, got 0');
+  const ws = await insertWorkspace(db.pool, 'bad input');
+  const [goal] = await insertGoalsSilently(ws, 1);
+  expect(await failure([goal, 'not-a-uuid'])).toBe('goalIds[1] must be a UUID, got "not-a-uuid"');
+  // Nothing was written for the valid id in a batch that was refused.
+  expect(await goalTaskFacts([goal]).then((f) => f[0].tasks)).toBe(0);
+});
