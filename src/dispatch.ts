@@ -57,6 +57,10 @@ const MAX_DEFERRED_STARTS = 10 * MAX_BURST_HEAL_GOALS;
  * for this long, so a dead end costs one batch's wait, not one per batch. */
 const BURST_HEAL_COOLDOWN_MS = 60_000;
 
+/** A burst's first batch waits this long to gather the rest of the burst: one INSERT of
+ * thousands of goals reaches the listener over a few milliseconds, not in one event. */
+const BURST_GATHER_MS = 20;
+
 /** Starting is enough for these: a new (or newly running) workflow heals on its first cycle, and
  * a running one would heal anyway, so no signal grows its history. */
 const START_KINDS: ReadonlySet<GoalEventKind> = new Set(['goal_created', 'goal_reopened']);
@@ -87,6 +91,8 @@ export interface BurstHealOptions {
   threshold: number;
   /** Heals the goals (healBurst: a burstHealWorkflow) and resolves with what it did. */
   run: (goalIds: string[]) => Promise<BurstHealTotals>;
+  /** Told of each burst heal's end (the process's metrics count them). */
+  onDone?: (outcome: 'healed' | 'failed', goals: number) => void;
 }
 
 export interface DispatchCounts {
@@ -123,6 +129,7 @@ export class Dispatcher {
   private readonly deferredStarts: BurstEntry[] = [];
   private burstHealRunning = false;
   private burstHealFailedAt = -Infinity;
+  private burstGathering: NodeJS.Timeout | null = null;
   readonly counts: DispatchCounts = {
     started: 0,
     startedEagerly: 0,
@@ -217,7 +224,12 @@ export class Dispatcher {
     const outcome = new Promise<DispatchOutcome>((resolve, reject) =>
       this.burstQueue.push({ event, done: (start) => start.then(resolve, reject) }),
     );
-    this.nextBurstHeal();
+    if (!this.burstHealRunning && !this.burstGathering) {
+      this.burstGathering = setTimeout(() => {
+        this.burstGathering = null;
+        this.nextBurstHeal();
+      }, BURST_GATHER_MS);
+    }
     return outcome;
   }
 
@@ -238,11 +250,13 @@ export class Dispatcher {
       .then((totals) => {
         this.counts.burstHeals += 1;
         this.counts.burstHealedGoals += batch.length;
+        burst.onDone?.('healed', batch.length);
         this.options.log?.info({ ...totals, ms: Date.now() - began, waitingStarts: this.waiting.length }, 'burst heal done');
       })
       .catch((err) => {
         this.counts.burstHealsFailed += 1;
         this.burstHealFailedAt = Date.now();
+        burst.onDone?.('failed', batch.length);
         this.options.log?.warn({ goals: batch.length, err: (err as Error).message }, 'burst heal failed; the goals heal in their own workflows');
       })
       .finally(() => {

@@ -27,6 +27,8 @@ export interface GoalkeeperMetrics {
   /** A goal workflow this process's dispatcher started; `eagerly`: its first workflow task came
    * back in the start's answer to this process's worker. */
   onGoalStarted(eagerly: boolean): void;
+  /** A burst heal this process's dispatcher ran (src/dispatch.ts), over `goals` goals. */
+  onBurstHeal(outcome: 'healed' | 'failed', goals: number): void;
   /** Closes open episodes now (on shutdown, so a last heal is counted). */
   flush(): void;
 }
@@ -49,6 +51,18 @@ export function createMetrics(options: { settleMs?: number; defaultMetrics?: boo
     name: 'goalkeeper_goal_workflow_starts_total',
     help: "Goal workflows started by this process's dispatcher; eager=\"true\": the first workflow task came straight back to this process's worker",
     labelNames: ['eager'],
+    registers: [registry],
+  });
+  const burstHeals = new Counter({
+    name: 'goalkeeper_burst_heals_total',
+    help: "Burst heals (the first heal of many new goals in one batch) run by this process's dispatcher, by outcome",
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  const burstHealGoals = new Counter({
+    name: 'goalkeeper_burst_heal_goals_total',
+    help: "Goals handed to burst heals by this process's dispatcher, by the burst heal's outcome",
+    labelNames: ['outcome'],
     registers: [registry],
   });
 
@@ -83,6 +97,10 @@ export function createMetrics(options: { settleMs?: number; defaultMetrics?: boo
     onGoalStarted(eagerly) {
       starts.inc({ eager: String(eagerly) });
     },
+    onBurstHeal(outcome, goals) {
+      burstHeals.inc({ outcome });
+      burstHealGoals.inc({ outcome }, goals);
+    },
     flush() {
       for (const goalId of [...episodes.keys()]) close(goalId);
     },
@@ -114,6 +132,11 @@ export function processHealingEvents(): Required<HealingEvents> {
 /** Counts a dispatcher's goal workflow start in the process's metrics (none before they start). */
 export function countGoalStart(eagerly: boolean): void {
   processMetrics?.onGoalStarted(eagerly);
+}
+
+/** Counts a dispatcher's burst heal in the process's metrics (none before they start). */
+export function countBurstHeal(outcome: 'healed' | 'failed', goals: number): void {
+  processMetrics?.onBurstHeal(outcome, goals);
 }
 
 export interface MetricsServer {

@@ -13,7 +13,7 @@ import { Dispatcher } from './dispatch';
 import { workspaceHealth } from './health';
 import { buildHttpServer, type ComponentState } from './http/server';
 import { createLogger } from './log';
-import { countGoalStart } from './metrics';
+import { countBurstHeal, countGoalStart } from './metrics';
 import { sweepOnce } from './reconcile';
 import { createStore } from './store';
 import { connectClient, connectWorker } from './temporal/connection';
@@ -80,7 +80,8 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
     const dispatcher = new Dispatcher(target, {
       log,
       onStarted: countGoalStart,
-      burstHeal: burstThreshold > 0 ? { threshold: burstThreshold, run: (goalIds) => healBurst(target, goalIds) } : undefined,
+      burstHeal:
+        burstThreshold > 0 ? { threshold: burstThreshold, run: (goalIds) => healBurst(target, goalIds), onDone: countBurstHeal } : undefined,
     });
     // The listener's catch-up after a (re)connect: also re-delivers missed task events.
     const sweep = () => sweepOnce(store, target, config.env.RECONCILE_BATCH_SIZE, undefined, { healGoalsNeedingIt: true });

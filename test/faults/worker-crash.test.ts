@@ -1,6 +1,7 @@
 /**
  * kill -9 the worker in the middle of a 1,000-goal burst, start a new one: every goal is healed,
- * no goal has two tasks, no workspace is over its provisioning cap. Then the same for a whole
+ * no goal has two tasks, no workspace is over its provisioning cap. Then the same with the burst
+ * arriving by plain SQL, so the worker dies in the middle of a burst heal. Then for a whole
  * `goalkeeper start`, whose dispatcher starts goal workflows eagerly on its own worker: the first
  * workflow tasks it held die with it and must reach the next worker all the same.
  */
@@ -44,6 +45,48 @@ async function metric(port: number, series: string): Promise<number> {
   const line = text.split('\n').find((l) => l.startsWith(`${series} `));
   return line ? Number(line.slice(series.length + 1)) : 0;
 }
+
+test('worker SIGKILLed during a burst heal: all healed after restart, no duplicates, caps held', async () => {
+  // The listener and dispatcher of `goalkeeper start --no-worker` stay up; only the worker dies.
+  const metricsPort = await freePort();
+  const services = await startServices(stack, { METRICS_PORT: String(metricsPort) });
+  try {
+    const first = await stack.startWorker();
+    // Plain SQL: the burst reaches the dispatcher, which hands most of it to burst heals.
+    const goalIds = await insertGoals(stack.pool, stack.workspaces, GOALS);
+    const byBurstHeal = async () => {
+      const { rows } = await stack.pool.query(
+        `select count(*)::int as n from tasks where goal_id = any($1::uuid[]) and context_data->>'workflow_id' like 'burst-heal-%'`,
+        [goalIds],
+      );
+      return rows[0].n as number;
+    };
+    await waitFor('a burst heal under way', async () => (await byBurstHeal()) >= 50, { timeoutMs: 120_000, intervalMs: 50 });
+    await first.kill('SIGKILL');
+    const healedAtKill = await countHealed(stack.pool, goalIds);
+    const burstHealedAtKill = await byBurstHeal();
+    expect(healedAtKill).toBeLessThan(GOALS);
+
+    await stack.startWorker();
+    await waitFor('every goal healed', async () => (await countHealed(stack.pool, goalIds)) === GOALS, { timeoutMs: 300_000, intervalMs: 250 });
+    const inv = await stack.invariants(goalIds);
+    // The burst heal the worker died in either finished on the next worker (its activity's
+    // heartbeat timed out and it ran again) or ran out its time and its goals healed alone.
+    const outcomes = {
+      healed: await metric(metricsPort, 'goalkeeper_burst_heals_total{outcome="healed"}'),
+      failed: await metric(metricsPort, 'goalkeeper_burst_heals_total{outcome="failed"}'),
+    };
+    console.log(
+      `burst-heal-crash: killed at ${healedAtKill}/${GOALS} healed (${burstHealedAtKill} by burst heals); ` +
+        `burst heals ${JSON.stringify(outcomes)}; after restart ${JSON.stringify(inv)}`,
+    );
+    expect(outcomes.healed + outcomes.failed).toBeGreaterThanOrEqual(1);
+    expect(inv).toMatchObject({ healed: GOALS, goalsWithMoreThanOneTask: 0, workspacesOverCap: 0 });
+    expect(inv.maxProvisionedInAWorkspace).toBeLessThanOrEqual(3);
+  } finally {
+    await services.kill('SIGTERM');
+  }
+});
 
 test('goalkeeper start SIGKILLed mid-burst while starting goals eagerly: all healed by the next one, no duplicates, caps held', async () => {
   // Only `goalkeeper start` processes serve the queue from here on.

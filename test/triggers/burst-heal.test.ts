@@ -10,6 +10,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { Config } from '../../src/config';
 import { Dispatcher } from '../../src/dispatch';
+import { startMetricsServer, type MetricsServer } from '../../src/metrics';
 import { goalWorkflowId, statusQuery } from '../../workflows/messages';
 import { createTestDatabase, inTransaction, insertAgent, insertGoal, insertWorkspace, type TestDatabase } from '../support/db';
 import { eventually, servicesConfig, startDevServer, startServices, type RunningServices } from '../support/services-env';
@@ -19,8 +20,11 @@ let db: TestDatabase;
 let env: TestWorkflowEnvironment;
 let config: Config;
 let services: RunningServices;
+let metrics: MetricsServer;
 
 beforeAll(async () => {
+  // The process's metrics, as `goalkeeper start` serves them with METRICS_PORT set.
+  metrics = await startMetricsServer(0, { host: '127.0.0.1' });
   db = await createTestDatabase();
   env = await startDevServer();
   // A low threshold: a few hundred goals make a burst. A daily sweep that never runs mid-test.
@@ -29,6 +33,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await services?.stop();
+  await metrics?.close();
   await env?.teardown();
   await db?.drop();
 });
@@ -84,6 +89,9 @@ test('goals inserted at once are healed in bulk, and each goal workflow still st
   expect(facts.filter((g) => g.created_by === goalWorkflowId(g.goal_id)).length).toBe(goals.length - byBurst.length);
   expect(counts.burstHealsFailed).toBe(0);
   expect(counts.burstHealedGoals).toBeGreaterThanOrEqual(byBurst.length);
+  const scraped = await (await fetch(`http://127.0.0.1:${metrics.port}/metrics`)).text();
+  expect(scraped).toContain(`goalkeeper_burst_heals_total{outcome="healed"} ${counts.burstHeals}`);
+  expect(scraped).toContain(`goalkeeper_burst_heal_goals_total{outcome="healed"} ${counts.burstHealedGoals}`);
 
   // One healing log per task created, whoever created it; the provisioning cap held.
   const { rows: logs } = await db.pool.query(
