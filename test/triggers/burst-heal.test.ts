@@ -87,8 +87,9 @@ test('goals inserted at once are healed in bulk, and each goal workflow still st
   const byBurst = facts.filter((g) => g.created_by?.startsWith('burst-heal-'));
   expect(byBurst.length).toBeGreaterThan(100);
   expect(facts.filter((g) => g.created_by === goalWorkflowId(g.goal_id)).length).toBe(goals.length - byBurst.length);
+  // The tasks are written before the burst heal's workflow completes and the dispatcher hears.
+  await eventually(async () => counts.burstHealedGoals >= byBurst.length, 'the dispatcher to hear its burst heals end');
   expect(counts.burstHealsFailed).toBe(0);
-  expect(counts.burstHealedGoals).toBeGreaterThanOrEqual(byBurst.length);
   const scraped = await (await fetch(`http://127.0.0.1:${metrics.port}/metrics`)).text();
   expect(scraped).toContain(`goalkeeper_burst_heals_total{outcome="healed"} ${counts.burstHeals}`);
   expect(scraped).toContain(`goalkeeper_burst_heal_goals_total{outcome="healed"} ${counts.burstHealedGoals}`);
@@ -113,11 +114,14 @@ test('goals inserted at once are healed in bulk, and each goal workflow still st
 
   // The burst heals completed, covered exactly the goals they created tasks for or found healed,
   // and their histories replay against the current code (GK_RECORD_HISTORIES=1 saves the first).
-  const burstRuns = [];
-  for await (const run of env.client.workflow.list({ query: `TaskQueue = '${config.temporal.taskQueue}' AND WorkflowType = 'burstHealWorkflow'` })) {
-    burstRuns.push(run);
-  }
-  expect(burstRuns.length).toBe(counts.burstHeals);
+  // (Visibility lags the runs a little: wait until it lists them all, closed.)
+  const burstRuns = await eventually(async () => {
+    const runs = [];
+    for await (const run of env.client.workflow.list({ query: `TaskQueue = '${config.temporal.taskQueue}' AND WorkflowType = 'burstHealWorkflow'` })) {
+      runs.push(run);
+    }
+    return runs.length === counts.burstHeals && runs.every((run) => run.status.name !== 'RUNNING') && runs;
+  }, 'visibility to list every burst heal, closed');
   expect(burstRuns.every((run) => run.status.name === 'COMPLETED')).toBe(true);
   let created = 0;
   for (const run of burstRuns) created += (await env.client.workflow.getHandle(run.workflowId).result()).created;
