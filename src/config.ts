@@ -142,8 +142,8 @@ const envSchema = z.object({
   MAX_CYCLES_PER_RUN: positiveInt('MAX_CYCLES_PER_RUN', 100),
   RECONCILE_INTERVAL: positiveInt('RECONCILE_INTERVAL', 300),
   RECONCILE_BATCH_SIZE: positiveInt('RECONCILE_BATCH_SIZE', 500, aboveSweepPage),
-  /** Goal starts queued in the dispatcher at which the queued goals are healed in bulk by a burst
-   * heal (src/dispatch.ts); 0: never, every first heal is the goal workflow's own. */
+  /** Calls queued in the dispatcher at which new goals are healed in bulk by a burst
+   * heal (src/burst-heal-queue.ts); 0: never, every first heal is the goal workflow's own. */
   BURST_HEAL_THRESHOLD: nonNegativeInt('BURST_HEAL_THRESHOLD', 100),
   HTTP_PORT: listenPort('HTTP_PORT', 8787),
   /** Interface the HTTP server binds (0.0.0.0: reachable from Supabase webhooks and probes). */

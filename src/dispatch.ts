@@ -10,23 +10,13 @@
  * idempotent. The in-memory dedupe only saves calls when one event arrives by several paths
  * within a moment.
  *
- * Bursts: starts are capped in flight, and a goal workflow's start and first task cost the
- * Temporal server far more than the heal itself, so thousands of goals created at once queue
- * here, and the last would wait minutes for its task. Once `burstHeal.threshold` starts wait for a
- * slot, new goals go to a burst queue instead: a burst heal (one workflow, one activity, the same
- * SQL function their own workflows call: workflows/burst-heal.ts) heals up to
- * MAX_BURST_HEAL_GOALS of them at a time, and their starts join the queue once the burst queue is
- * empty (or MAX_DEFERRED_STARTS wait): healing first, since starts compete with it for the same
- * CPU and a healed goal loses little by being supervised a few seconds later. So every goal of the
- * burst gets its task in bulk, and each goal's own workflow still starts, finds it healed, and
- * supervises it from then on. A failed burst heal costs only time: its goals' starts join the
- * queue all the same, and their first cycle heals them.
+ * Bursts: when `burstHeal` is given and `burstHeal.threshold` calls wait for a slot, new
+ * goals get their first heal in bulk before their starts (src/burst-heal-queue.ts).
  */
 import type { Logger } from 'pino';
 import { WorkflowNotFoundError } from '@temporalio/client';
+import { BurstHealQueue, type BurstHealCounts, type BurstHealOptions } from './burst-heal-queue';
 import { healGoal, signalHeal, startGoal, type GoalTarget } from './temporal/goal-client';
-import { MAX_BURST_HEAL_GOALS } from '../workflows/messages';
-import type { BurstHealTotals } from '../workflows/types';
 
 export const GOAL_EVENT_KINDS = [
   'goal_created',
@@ -48,18 +38,6 @@ export interface GoalEvent {
 
 /** not_running: a goal_closed event for a goal with no running workflow, so nothing to do. */
 export type DispatchOutcome = 'started' | 'already_running' | 'signalled' | 'not_running' | 'deduplicated';
-
-/** Burst-healed goals whose starts may wait for the burst queue to drain: beyond this, they are
- * let go at once, so a burst that never ends still gets its goals supervised. */
-const MAX_DEFERRED_STARTS = 10 * MAX_BURST_HEAL_GOALS;
-
-/** After a burst heal fails (no worker, Temporal or the database away), goals take the plain path
- * for this long, so a dead end costs one batch's wait, not one per batch. */
-const BURST_HEAL_COOLDOWN_MS = 60_000;
-
-/** A burst's first batch waits this long to gather the rest of the burst: one INSERT of
- * thousands of goals reaches the listener over a few milliseconds, not in one event. */
-const BURST_GATHER_MS = 20;
 
 /** Starting is enough for these: a new (or newly running) workflow heals on its first cycle, and
  * a running one would heal anyway, so no signal grows its history. */
@@ -86,16 +64,7 @@ export interface DispatcherOptions {
   burstHeal?: BurstHealOptions;
 }
 
-export interface BurstHealOptions {
-  /** Goal starts waiting for a slot at which the waiting goals are healed in bulk (≥ 1). */
-  threshold: number;
-  /** Heals the goals (healBurst: a burstHealWorkflow) and resolves with what it did. */
-  run: (goalIds: string[]) => Promise<BurstHealTotals>;
-  /** Told of each burst heal's end (the process's metrics count them). */
-  onDone?: (outcome: 'healed' | 'failed', goals: number) => void;
-}
-
-export interface DispatchCounts {
+export interface DispatchCounts extends BurstHealCounts {
   started: number;
   /** Of `started`: handed straight to this process's worker in the start's answer (eager start). */
   startedEagerly: number;
@@ -104,16 +73,6 @@ export interface DispatchCounts {
   notRunning: number;
   deduplicated: number;
   failed: number;
-  /** Burst heals finished, and the goals they covered (their starts still counted above). */
-  burstHeals: number;
-  burstHealedGoals: number;
-  burstHealsFailed: number;
-}
-
-interface BurstEntry {
-  event: GoalEvent;
-  /** Called with the goal's start once it is queued; the dispatch resolves with its outcome. */
-  done: (start: Promise<DispatchOutcome>) => void;
 }
 
 export class Dispatcher {
@@ -122,14 +81,7 @@ export class Dispatcher {
   private readonly maxInFlight: number;
   private inFlight = 0;
   private readonly waiting: Array<() => void> = [];
-  /** Goal starts waiting for a burst heal, in arrival order; each resolves once its start is
-   * queued (send), with that start's outcome. */
-  private readonly burstQueue: BurstEntry[] = [];
-  /** Burst-healed goals whose starts wait for the burst queue to drain. */
-  private readonly deferredStarts: BurstEntry[] = [];
-  private burstHealRunning = false;
-  private burstHealFailedAt = -Infinity;
-  private burstGathering: NodeJS.Timeout | null = null;
+  private readonly burst: BurstHealQueue | null;
   readonly counts: DispatchCounts = {
     started: 0,
     startedEagerly: 0,
@@ -149,6 +101,7 @@ export class Dispatcher {
   ) {
     this.dedupeMs = options.dedupeMs ?? 1_000;
     this.maxInFlight = options.maxInFlight ?? 64;
+    this.burst = options.burstHeal ? new BurstHealQueue(options.burstHeal, this.counts, options.log) : null;
   }
 
   async dispatch(event: GoalEvent): Promise<DispatchOutcome> {
@@ -162,7 +115,10 @@ export class Dispatcher {
       this.counts.deduplicated += 1;
       return 'deduplicated';
     }
-    const result = this.inBurst(event) ? this.afterBurstHeal(event) : this.send(event);
+    const result =
+      this.burst && START_KINDS.has(event.kind) && this.burst.takes(this.waiting.length)
+        ? this.burst.enqueue(event.goalId, () => this.send(event))
+        : this.send(event);
     if (this.dedupeMs > 0) {
       this.recent.set(key, { at: now, result });
       // A failed call must not shield the next attempt from being made.
@@ -209,66 +165,6 @@ export class Dispatcher {
       if (next) next();
       else this.inFlight -= 1;
     }
-  }
-
-  /** A goal start arriving while `threshold` starts already wait (or while a burst is being
-   * healed, so a burst's goals keep their order) is healed in bulk first. */
-  private inBurst(event: GoalEvent): boolean {
-    const burst = this.options.burstHeal;
-    if (!burst || !START_KINDS.has(event.kind)) return false;
-    if (this.cooling()) return false;
-    return this.burstHealRunning || this.burstQueue.length > 0 || this.waiting.length >= burst.threshold;
-  }
-
-  private afterBurstHeal(event: GoalEvent): Promise<DispatchOutcome> {
-    const outcome = new Promise<DispatchOutcome>((resolve, reject) =>
-      this.burstQueue.push({ event, done: (start) => start.then(resolve, reject) }),
-    );
-    if (!this.burstHealRunning && !this.burstGathering) {
-      this.burstGathering = setTimeout(() => {
-        this.burstGathering = null;
-        this.nextBurstHeal();
-      }, BURST_GATHER_MS);
-    }
-    return outcome;
-  }
-
-  private cooling(): boolean {
-    return Date.now() - this.burstHealFailedAt < BURST_HEAL_COOLDOWN_MS;
-  }
-
-  /** One burst heal at a time, over the longest-waiting goals; when it ends (healed or not) the
-   * next batch, if any, begins, and once none is left every deferred start joins the queue. */
-  private nextBurstHeal(): void {
-    const burst = this.options.burstHeal;
-    if (!burst || this.burstHealRunning || this.burstQueue.length === 0) return;
-    const batch = this.burstQueue.splice(0, MAX_BURST_HEAL_GOALS);
-    this.burstHealRunning = true;
-    const began = Date.now();
-    burst
-      .run(batch.map((entry) => entry.event.goalId))
-      .then((totals) => {
-        this.counts.burstHeals += 1;
-        this.counts.burstHealedGoals += batch.length;
-        burst.onDone?.('healed', batch.length);
-        this.options.log?.info({ ...totals, ms: Date.now() - began, waitingStarts: this.waiting.length }, 'burst heal done');
-      })
-      .catch((err) => {
-        this.counts.burstHealsFailed += 1;
-        this.burstHealFailedAt = Date.now();
-        burst.onDone?.('failed', batch.length);
-        this.options.log?.warn({ goals: batch.length, err: (err as Error).message }, 'burst heal failed; the goals heal in their own workflows');
-      })
-      .finally(() => {
-        this.burstHealRunning = false;
-        this.deferredStarts.push(...batch);
-        // After a failure the goals still queued take the plain path too (see the cooldown).
-        if (this.cooling()) this.deferredStarts.push(...this.burstQueue.splice(0));
-        if (this.burstQueue.length === 0 || this.deferredStarts.length >= MAX_DEFERRED_STARTS) {
-          for (const { event, done } of this.deferredStarts.splice(0)) done(this.send(event));
-        }
-        this.nextBurstHeal();
-      });
   }
 
   private forgetOlderThan(cutoff: number): void {
