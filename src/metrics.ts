@@ -27,7 +27,7 @@ export interface GoalkeeperMetrics {
   /** A goal workflow this process's dispatcher started; `eagerly`: its first workflow task came
    * back in the start's answer to this process's worker. */
   onGoalStarted(eagerly: boolean): void;
-  /** A burst heal this process's dispatcher ran (src/dispatch.ts), over `goals` goals. */
+  /** A burst heal this process's dispatcher ran (src/burst-heal-queue.ts), over `goals` goals. */
   onBurstHeal(outcome: 'healed' | 'failed', goals: number): void;
   /** Closes open episodes now (on shutdown, so a last heal is counted). */
   flush(): void;

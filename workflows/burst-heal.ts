@@ -4,12 +4,12 @@
  * A goal workflow costs the Temporal server and the worker a start and a first workflow task
  * each; on this project's 2-core machine that caps new goal workflows at about 60 per second
  * (README, Performance), so in a burst of thousands the last goal would wait minutes for its task.
- * When the dispatcher sees its goal starts queueing (BURST_HEAL_THRESHOLD), it hands the queued
- * goals to one of these: their tasks and agents are created in bulk, by the same SQL function
- * their own workflows call, while the goal workflows still start, one per goal, and find the goal
- * healed. The goal workflow stays the goal's supervisor (retries, alerts, signals, status); this
- * one only does the first heal sooner. If it fails, nothing is lost: each goal's own first cycle
- * does the same work.
+ * When the dispatcher sees its calls queueing (BURST_HEAL_THRESHOLD), it hands new goals to one
+ * of these (src/burst-heal-queue.ts): their tasks and agents are created in bulk, by the same SQL
+ * function their own workflows call, and then the goal workflows start, one per goal, and find the
+ * goal healed. The goal workflow stays the goal's supervisor (retries, alerts, signals, status);
+ * this one only does the first heal sooner. If it fails, nothing is lost: each goal's own first
+ * cycle does the same work.
  */
 import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
 import type { GoalActivities } from '../activities';
