@@ -15,8 +15,10 @@ import type {
   RecordEventInput,
   RecordEventResult,
   RetryTaskResult,
+  RulesInput,
 } from '../workflows/types';
 import type { HealingStore } from '../src/store/port';
+import { forEachConcurrently } from '../src/concurrency';
 import { requireUuid, storeCall } from './guards';
 
 /** Store calls a burst heal keeps in flight: each is its own short transaction, so a few at once
@@ -32,11 +34,6 @@ export interface HealingEvents {
 export interface ActivityDeps {
   store: HealingStore;
   events?: HealingEvents;
-}
-
-export interface RulesInput {
-  assignableStatuses: string[];
-  maxAutoProvisionedAgents: number;
 }
 
 function rulesFor(input: RulesInput): AgentRules {
@@ -88,23 +85,18 @@ export function createActivities({ store, events = {} }: ActivityDeps) {
       const goalIds = ids.map((id, i) => requireUuid(`goalIds[${i}]`, id));
       const rules = rulesFor(input.rules);
       const totals: BurstHealTotals = { goals: goalIds.length, created: 0, exists: 0, closed: 0, noAgent: 0 };
-      let next = 0;
-      const lane = async () => {
-        while (next < goalIds.length) {
-          const goalId = goalIds[next++];
-          const result = await storeCall('ensure goal task', () => store.ensureGoalTask(goalId, rules));
-          // A worker that dies mid-batch is noticed within the heartbeat timeout, not the
-          // start-to-close timeout; the retry starts over, and the goals done answer `exists`.
-          Context.current().heartbeat(next);
-          if (result.outcome === 'created') {
-            totals.created += 1;
-            events.onHealed?.('task_created', goalId);
-          } else if (result.outcome === 'exists') totals.exists += 1;
-          else if (result.outcome === 'closed') totals.closed += 1;
-          else totals.noAgent += 1;
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(BURST_HEAL_CONCURRENCY, goalIds.length) }, lane));
+      await forEachConcurrently(goalIds, BURST_HEAL_CONCURRENCY, async (goalId) => {
+        const result = await storeCall('ensure goal task', () => store.ensureGoalTask(goalId, rules));
+        // A worker that dies mid-batch is noticed within the heartbeat timeout, not the
+        // start-to-close timeout; the retry starts over, and the goals done answer `exists`.
+        Context.current().heartbeat(totals.created + totals.exists + totals.closed + totals.noAgent);
+        if (result.outcome === 'created') {
+          totals.created += 1;
+          events.onHealed?.('task_created', goalId);
+        } else if (result.outcome === 'exists') totals.exists += 1;
+        else if (result.outcome === 'closed') totals.closed += 1;
+        else totals.noAgent += 1;
+      });
       return totals;
     },
 

@@ -6,6 +6,7 @@
  * missed (see SweepOptions).
  */
 import { MAX_RECONCILE_BATCH_SIZE } from './config';
+import { forEachConcurrently } from './concurrency';
 import type { HealingStore } from './store/port';
 import { healGoal, startGoal, type GoalTarget } from './temporal/goal-client';
 
@@ -52,27 +53,22 @@ export async function reconcileBatch(
   const pageSize = Math.min(limit, MAX_RECONCILE_BATCH_SIZE);
   const goals = await store.listActiveGoals(after, pageSize);
   const result: BatchResult = { seen: goals.length, started: 0, alreadyRunning: 0, signalled: 0, failed: 0, next: null };
-  let cursor = 0;
   const errors: Error[] = [];
-  const worker = async () => {
-    while (cursor < goals.length) {
-      const goal = goals[cursor++];
-      try {
-        if (options.healGoalsNeedingIt && goal.needsHeal) {
-          await healGoal(target, goal.id, CATCH_UP_HEAL_REASON, 'event');
-          result.signalled += 1;
-          continue;
-        }
-        const { started } = await startGoal(target, goal.id);
-        if (started) result.started += 1;
-        else result.alreadyRunning += 1;
-      } catch (err) {
-        result.failed += 1;
-        errors.push(err as Error);
+  await forEachConcurrently(goals, START_CONCURRENCY, async (goal) => {
+    try {
+      if (options.healGoalsNeedingIt && goal.needsHeal) {
+        await healGoal(target, goal.id, CATCH_UP_HEAL_REASON, 'event');
+        result.signalled += 1;
+        return;
       }
+      const { started } = await startGoal(target, goal.id);
+      if (started) result.started += 1;
+      else result.alreadyRunning += 1;
+    } catch (err) {
+      result.failed += 1;
+      errors.push(err as Error);
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(START_CONCURRENCY, goals.length) }, worker));
+  });
   // Every start failing means Temporal is away: fail the batch so its retry policy waits it out.
   if (goals.length > 0 && result.failed === goals.length) throw errors[0];
   result.next = goals.length === pageSize ? goals[goals.length - 1].id : null;

@@ -99,10 +99,14 @@ export interface AgentRules {
   workflowId: string | null;
 }
 
+/** The agent rules an activity's input carries (AgentRules without the workflow id, which the
+ * activity reads from its own context). */
+export type RulesInput = Omit<AgentRules, 'workflowId'>;
+
 /** A burst heal's input: goals whose first heal is done in bulk (workflows/burst-heal.ts). */
 export interface BurstHealInput {
   goalIds: string[];
-  rules: { assignableStatuses: string[]; maxAutoProvisionedAgents: number };
+  rules: RulesInput;
 }
 
 /** What a burst heal did, by ensure-goal-task outcome. */

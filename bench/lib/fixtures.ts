@@ -6,6 +6,7 @@ import { loadConfig } from '../../src/config';
 import { Pool } from 'pg';
 import { Client, Connection } from '@temporalio/client';
 import { startGoal, type GoalTarget } from '../../src/temporal/goal-client';
+import { forEachConcurrently } from '../../src/concurrency';
 import type { HealPolicy } from '../../workflows/types';
 
 export interface Workspaces {
@@ -116,22 +117,17 @@ export function benchPolicy(overrides: Partial<HealPolicy> = {}): HealPolicy {
 
 /** Starts goal workflows directly (what the dispatcher does per event), `concurrency` at a time. */
 export async function startGoals(target: GoalTarget, goalIds: string[], concurrency = 50): Promise<void> {
-  let next = 0;
-  async function lane(): Promise<void> {
-    while (next < goalIds.length) {
-      const id = goalIds[next++];
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await startGoal(target, id);
-          break;
-        } catch (err) {
-          if (attempt >= 20) throw err;
-          await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
-        }
+  await forEachConcurrently(goalIds, concurrency, async (id) => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await startGoal(target, id);
+        return;
+      } catch (err) {
+        if (attempt >= 20) throw err;
+        await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
       }
     }
-  }
-  await Promise.all(Array.from({ length: Math.min(concurrency, goalIds.length) }, lane));
+  });
 }
 
 export function percentile(sorted: number[], p: number): number {
