@@ -30,6 +30,7 @@ import {
 } from '@temporalio/workflow';
 import type { GoalActivities } from '../activities';
 import { GoalState, type GoalStateSnapshot } from './goal-state';
+import { GOAL_WORKFLOW_PATCHES as PATCH } from './patches';
 import {
   GoalHealthKey,
   GoalMetricTypeKey,
@@ -81,12 +82,6 @@ const local = proxyLocalActivities<GoalActivities>({
 const remote = proxyActivities<GoalActivities>(STORE_CALL_OPTIONS);
 const { retryTask, recordEvent } = remote;
 
-// Patch ids: behaviour added after workflows were already running (see workflow versioning).
-const RECOVERED_TASK_CLEARS_EXHAUSTION = 'recovered-task-clears-exhaustion';
-const TASK_AGENT_ALERT_CLOSES = 'task-agent-alert-closes';
-const PARALLEL_TASK_RETRIES = 'parallel-task-retries';
-const STALLED_GOAL_ALERT = 'stalled-goal-alert';
-const CANCELLED_STEP_RERUNS = 'cancelled-step-reruns-as-activity';
 type StepProxies = Pick<typeof local, 'ensureGoalTask' | 'ensureTaskAgent'>;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -219,7 +214,7 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
     // (patched: workflows recorded before this rule kept needs_intervention here.)
     for (const task of ensured.tasks) {
       const retries = state.retries[task.id];
-      if (task.status !== 'failed' && retries?.exhausted && patched(RECOVERED_TASK_CLEARS_EXHAUSTION)) {
+      if (task.status !== 'failed' && retries?.exhausted && patched(PATCH.recoveredTaskClearsExhaustion)) {
         retries.exhausted = false;
         actions.push(`task ${task.id} is ${task.status} again: exhaustion cleared, budget stays spent`);
       }
@@ -231,7 +226,7 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
     const stillFailed: string[] = [];
     const operatorHeal = requests.some((r) => r.origin === 'operator');
     const failed = ensured.tasks.filter((t) => t.status === 'failed');
-    if (failed.length > 1 && patched(PARALLEL_TASK_RETRIES)) {
+    if (failed.length > 1 && patched(PATCH.parallelTaskRetries)) {
       await Promise.all(failed.map((task) => retryFailedTask(task, operatorHeal, stillFailed, actions)));
     } else {
       for (const task of failed) await retryFailedTask(task, operatorHeal, stillFailed, actions);
@@ -241,7 +236,7 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
     state.closeAlertsWhere(resolvedFor('RETRIES_EXHAUSTED:'));
     // (patched: workflows recorded before this rule kept a task's NO_AGENTS_AVAILABLE open for good.)
     const agentAlertResolved = resolvedFor('NO_AGENTS_AVAILABLE:');
-    if ([...state.openAlerts].some(agentAlertResolved) && patched(TASK_AGENT_ALERT_CLOSES)) state.closeAlertsWhere(agentAlertResolved);
+    if ([...state.openAlerts].some(agentAlertResolved) && patched(PATCH.taskAgentAlertCloses)) state.closeAlertsWhere(agentAlertResolved);
     state.keepRetriesFor(ensured.tasks.map((t) => t.id));
     if (stepFailures === 0) state.closeAlertsWhere((k) => k.startsWith('HEAL_STEP_FAILED'));
 
@@ -271,7 +266,7 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
       return;
     }
     // (patched: workflows recorded before this rule never raised it.)
-    if (state.openAlerts.has('GOAL_STALLED') || !patched(STALLED_GOAL_ALERT)) return;
+    if (state.openAlerts.has('GOAL_STALLED') || !patched(PATCH.stalledGoalAlert)) return;
     await raiseAlert(
       'GOAL_STALLED',
       null,
@@ -292,7 +287,7 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
     try {
       return await call(local, { summary });
     } catch (err) {
-      if (!(err instanceof ActivityFailure && err.cause instanceof CancelledFailure) || !patched(CANCELLED_STEP_RERUNS)) throw err;
+      if (!(err instanceof ActivityFailure && err.cause instanceof CancelledFailure) || !patched(PATCH.cancelledStepReruns)) throw err;
       log.warn('heal step cancelled by the worker; running it again as an ordinary activity', { goalId, step: summary });
       return call(remote, { summary: `${summary} (again: the worker cancelled it)` });
     }

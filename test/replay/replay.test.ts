@@ -7,6 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker } from '@temporalio/worker';
+import { GOAL_WORKFLOW_PATCHES } from '../../workflows/patches';
 import { workflowBundle, quietRuntime } from '../support/workflow-env';
 
 const dir = join(__dirname, '..', 'histories');
@@ -22,6 +23,24 @@ test.each(files)('%s replays deterministically', async (file) => {
   const history = historyFromJSON(JSON.parse(readFileSync(join(dir, file), 'utf8')));
   expect(history.events?.length).toBeGreaterThan(5);
   await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, file.replace(/\.json$/, ''));
+});
+
+/** The patch ids a history's markers record: the SDK core writes {"id": …} as the JSON payload
+ * of a `core_patch` marker the first time a run takes a patched branch. */
+function patchIdsIn(file: string): string[] {
+  const history = historyFromJSON(JSON.parse(readFileSync(join(dir, file), 'utf8')));
+  return (history.events ?? []).flatMap((e) => {
+    const marker = e.markerRecordedEventAttributes;
+    const data = marker?.markerName === 'core_patch' ? marker.details?.['patch-data']?.payloads?.[0]?.data : undefined;
+    return data ? [JSON.parse(Buffer.from(data).toString('utf8')).id as string] : [];
+  });
+}
+
+test('every patch of the goal workflow has a committed history that took its new branch', () => {
+  // A patched branch no history took is a branch no replay has checked.
+  const recorded = new Set(files.flatMap(patchIdsIn));
+  const missing = Object.values(GOAL_WORKFLOW_PATCHES).filter((id) => !recorded.has(id));
+  expect(missing).toEqual([]);
 });
 
 test('a workflow change that breaks determinism is caught', async () => {
