@@ -4,7 +4,7 @@
  * the same Postgres server, same migrations and seed) and its own task queue, so workflows left by
  * one scenario never wake up inside another's measurement.
  *
- *   node dist/bench/run.js --scenarios latency,burst,floor,ceiling,polling,idle,cycles
+ *   node dist/bench/run.js --scenarios latency,burst,floor,catchup,ceiling,polling,idle,cycles
  *   node dist/bench/run.js --scenarios burst --goals 1000 --tag small
  *   node dist/bench/run.js --cache -1 --max-wft -1 --max-act -1 --node-flags ''   (as `goalkeeper start` runs with no WORKER_* set)
  *   node dist/bench/run.js --trigger services --cache -1 --max-wft -1 --max-act -1 --pool 10 --pragmas '' --dynamic-config '' --node-flags ''   (untuned: SDK and dev server defaults)
@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { Pool } from 'pg';
 import * as scenarios from './scenarios';
-import { benchPolicy, seedWorkspaces, temporalClient } from './lib/fixtures';
+import { benchPolicy, insertGoals, seedWorkspaces, temporalClient } from './lib/fixtures';
 import {
   REPO_ROOT,
   createDatabase,
@@ -62,8 +62,8 @@ interface Options {
 
 const program = new Command()
   .name('bench')
-  .option('--scenarios <list>', 'latency,burst,floor,ceiling,polling,idle,cycles', 'latency,polling,burst,floor,ceiling,idle,cycles')
-  .option('--goals <n>', 'burst and floor size', (v) => Number(v), 10_000)
+  .option('--scenarios <list>', 'latency,burst,floor,catchup,ceiling,polling,idle,cycles', 'latency,polling,burst,floor,catchup,ceiling,idle,cycles')
+  .option('--goals <n>', 'burst, floor and catch-up size', (v) => Number(v), 10_000)
   .option('--rate <n>', 'latency: goals inserted per second', (v) => Number(v), 20)
   .option('--seconds <n>', 'latency and polling: run length', (v) => Number(v), 60)
   .option('--idle-goals <n>', 'idle: live goal workflows', (v) => Number(v), 10_000)
@@ -120,6 +120,8 @@ interface Stage {
   dbUrl: string;
   worker?: WorkerProcess;
   services?: WorkerProcess;
+  /** The environment its worker runs with (a scenario may launch one later: catchup). */
+  workerEnv: Record<string, string>;
   env: scenarios.Env;
   close(): Promise<void>;
 }
@@ -159,16 +161,7 @@ async function stage(name: string, o: Options, pg: PgServer, temporal: TemporalT
   // one-process: the worker process also runs the listener (as `goalkeeper start` does), so the
   // dispatcher's starts can be eager; services: the listener in a process of its own.
   const oneProcess = withWorker && withServices && o.trigger === 'one-process';
-  const worker = withWorker
-    ? await spawnWorker({
-        env: { ...env, LOG_LEVEL: 'info', ...(oneProcess ? { GK_WITH_LISTENER: '1', ...workerSettings(o) } : {}) },
-        workerOptions: workerOptions(o),
-        poolMax: o.pool,
-        nodeFlags: o.nodeFlags,
-        readyPattern: oneProcess ? /"listener":true/ : undefined,
-        keepLines: /"msg":"burst heal/,
-      })
-    : undefined;
+  const worker = withWorker ? await spawnStageWorker(o, env, oneProcess) : undefined;
   let services: WorkerProcess | undefined;
   if (withWorker && withServices && o.trigger === 'services') {
     services = await startServices(env);
@@ -176,6 +169,7 @@ async function stage(name: string, o: Options, pg: PgServer, temporal: TemporalT
   return {
     pool,
     dbUrl,
+    workerEnv: env,
     worker,
     services,
     env: { pool, dbUrl, workspaces, target: { client, taskQueue, policy }, trigger: services || oneProcess ? 'services' : 'direct', worker },
@@ -186,6 +180,18 @@ async function stage(name: string, o: Options, pg: PgServer, temporal: TemporalT
       await pool.end();
     },
   };
+}
+
+/** The worker child; `oneProcess`: with the listener and dispatcher, as `goalkeeper start` runs. */
+function spawnStageWorker(o: Options, env: Record<string, string>, oneProcess: boolean): Promise<WorkerProcess> {
+  return spawnWorker({
+    env: { ...env, LOG_LEVEL: 'info', ...(oneProcess ? { GK_WITH_LISTENER: '1', ...workerSettings(o) } : {}) },
+    workerOptions: workerOptions(o),
+    poolMax: o.pool,
+    nodeFlags: o.nodeFlags,
+    readyPattern: oneProcess ? /"listener":true/ : undefined,
+    keepLines: /"msg":"(burst heal|catch-up sweep done)/,
+  });
 }
 
 /** The trigger path from issue 3: `goalkeeper start` without its own worker, when it exists. */
@@ -328,6 +334,22 @@ async function main(): Promise<void> {
           ...persistenceRows(r.devServerPersistencePerGoal, 'goal'),
         ]);
         writeResult(`burst${tag}`, { ...common, ...r, goalIds: undefined, floorGoalsPerSecond: floorRate ?? null, ratioToFloor: ratio });
+      } finally {
+        await s.close();
+      }
+    }
+    if (wanted.has('catchup')) {
+      // The goals exist before goalkeeper does: inserted with no listener, then `start` launched.
+      const s = await stage('catchup', o, pg, temporal, o.goals, false);
+      try {
+        const goalIds = await insertGoals(s.pool, s.env.workspaces, o.goals);
+        const r = await scenarios.catchUp(s.env, { goalIds, launch: () => spawnStageWorker(o, s.workerEnv, true) });
+        printTable(`catch-up (${r.goals} goals created while no goalkeeper ran, then \`start\`)`, [
+          ['ready after ms', r.readyMs], ['all healed after ms', r.allHealedMs], ['healed/s', r.healedPerSecond],
+          ['all past their first cycle after ms', r.supervisedAllMs], ['goal workflows supervising/s', r.supervisedPerSecond],
+          ['catch-up sweep', JSON.stringify(r.sweep)],
+        ]);
+        writeResult(`catchup${tag}`, { ...common, ...r });
       } finally {
         await s.close();
       }

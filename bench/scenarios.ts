@@ -182,6 +182,50 @@ export async function burst(
   };
 }
 
+/**
+ * Goals created while no goalkeeper ran (a deployment, an outage): N goals inserted first, then
+ * `goalkeeper start`'s one process comes up and its listener's catch-up sweep finds them. Time from
+ * launching it until every goal is healed, and until every goal workflow ran its first cycle.
+ */
+export async function catchUp(env: Env, opts: { goalIds: string[]; launch: () => Promise<WorkerProcess> }) {
+  const goals = opts.goalIds.length;
+  const t0 = Date.now();
+  const { rows } = await env.pool.query(`select extract(epoch from now())*1000 as now`);
+  const dbT0 = Number(rows[0].now);
+  const worker = await opts.launch();
+  try {
+    const readyMs = Date.now() - t0;
+    const timeoutMs = Math.max(300_000, goals * 100);
+    await waitAllHealed(env.pool, opts.goalIds, timeoutMs);
+    const { rows: h } = await env.pool.query(
+      `select extract(epoch from max(healed_at))*1000 as last from bench_healed where goal_id = any($1::uuid[])`,
+      [opts.goalIds],
+    );
+    const allHealedMs = Math.round(Number(h[0].last) - dbT0);
+    const supervisedQuery = `TaskQueue = '${env.target.taskQueue}' AND WorkflowType = 'goalWorkflow' AND GoalHealth IS NOT NULL`;
+    await waitFor('every goal workflow past its first cycle', async () => (await env.target.client.workflow.count(supervisedQuery)).count >= goals, {
+      timeoutMs,
+      intervalMs: 2_000,
+    });
+    const supervisedAllMs = Date.now() - t0;
+    const sweep = await waitFor('the catch-up sweep to log its totals', () => {
+      const line = worker.keptLines?.().find((l) => l.includes('"msg":"catch-up sweep done"'));
+      return line ? (JSON.parse(line).totals as Record<string, number>) : undefined;
+    }, { timeoutMs: 60_000 });
+    return {
+      goals,
+      readyMs,
+      allHealedMs,
+      healedPerSecond: Number(((goals * 1000) / allHealedMs).toFixed(1)),
+      supervisedAllMs,
+      supervisedPerSecond: Number(((goals * 1000) / supervisedAllMs).toFixed(1)),
+      sweep,
+    };
+  } finally {
+    await worker.kill('SIGTERM');
+  }
+}
+
 /** The dev server's own ceiling: the same number of workflow starts, 64 in flight (as the
  * dispatcher keeps), of the minimal per-goal workflow (bench/ceiling-workflow.ts) served by a
  * worker with the burst's settings in this process; time until every one ran its first step. */

@@ -142,8 +142,9 @@ const envSchema = z.object({
   MAX_CYCLES_PER_RUN: positiveInt('MAX_CYCLES_PER_RUN', 100),
   RECONCILE_INTERVAL: positiveInt('RECONCILE_INTERVAL', 300),
   RECONCILE_BATCH_SIZE: positiveInt('RECONCILE_BATCH_SIZE', 500, aboveSweepPage),
-  /** Calls queued in the dispatcher at which new goals are healed in bulk by a burst
-   * heal (src/burst-heal-queue.ts); 0: never, every first heal is the goal workflow's own. */
+  /** Calls queued in the dispatcher, or goals without a task found by a catch-up sweep, at
+   * which new goals are healed in bulk by burst heals (src/burst-heal-queue.ts, src/reconcile.ts);
+   * 0: never, every first heal is the goal workflow's own. */
   BURST_HEAL_THRESHOLD: nonNegativeInt('BURST_HEAL_THRESHOLD', 100),
   HTTP_PORT: listenPort('HTTP_PORT', 8787),
   /** Interface the HTTP server binds (0.0.0.0: reachable from Supabase webhooks and probes). */

@@ -3,8 +3,10 @@
  * so a goal inserted or closed mid-sweep never shifts a page) and starts every goal workflow that
  * is missing. Used by the reconcile activity (scheduled), `goalkeeper reconcile` and the
  * listener's catch-up after a (re)connect, which also re-delivers the task events it may have
- * missed (see SweepOptions).
+ * missed and heals in bulk the goals it finds without a task (see SweepOptions).
  */
+import { MAX_BURST_HEAL_GOALS } from '../workflows/messages';
+import type { BurstHealOptions } from './burst-heal-queue';
 import { MAX_RECONCILE_BATCH_SIZE } from './config';
 import { forEachConcurrently } from './concurrency';
 import type { HealingStore } from './store/port';
@@ -21,7 +23,11 @@ export interface BatchResult {
   next: string | null;
 }
 
-export type SweepTotals = Omit<BatchResult, 'next'>;
+export type SweepTotals = Omit<BatchResult, 'next'> & {
+  /** Tasks created by the sweep's bulk heals (SweepOptions.bulkHeal), and bulk heals that failed. */
+  healedInBulk: number;
+  bulkHealsFailed: number;
+};
 
 export interface SweepOptions {
   /**
@@ -33,12 +39,29 @@ export interface SweepOptions {
    * would get a cycle every sweep for nothing. An event heal never lifts an exhaustion.
    */
   healGoalsNeedingIt?: boolean;
+  /**
+   * Before starting any workflow, heal in bulk (burst heals, as the dispatcher does for a burst)
+   * the goals with no task, once the sweep has found `threshold` of them. Goals created while the
+   * listener and the webhooks were away, or all of a platform's goals at a first deployment,
+   * would otherwise wait for their workflows to start one after another: starts cost the Temporal
+   * server far more than heals (README, Performance). A failed bulk heal ends the bulk pass; the
+   * goals' own workflows heal them as they start. The scheduled sweep does not: it finds the rare
+   * goal every path missed, not bursts.
+   */
+  bulkHeal?: BurstHealOptions;
 }
 
 export const CATCH_UP_HEAL_REASON = 'catch-up sweep: a task failed or has no agent';
+/** How a sweep's bulk heals are named in the Web UI (the end of their summary). */
+export const CATCH_UP_BULK_HEAL = 'a catch-up sweep found without a task';
 
 /** Starts run this many at a time: enough to hide round trips, few enough not to flood Temporal. */
 const START_CONCURRENCY = 16;
+
+/** The SQL page function returns at most MAX_RECONCILE_BATCH_SIZE rows whatever it is asked:
+ * "a full page" must mean full at that size, or a larger limit (a schedule created before the
+ * setting was capped) would end the sweep after one page. */
+const pageSizeFor = (limit: number) => Math.min(limit, MAX_RECONCILE_BATCH_SIZE);
 
 export async function reconcileBatch(
   store: HealingStore,
@@ -47,10 +70,7 @@ export async function reconcileBatch(
   limit: number,
   options: SweepOptions = {},
 ): Promise<BatchResult> {
-  // The SQL page function returns at most MAX_RECONCILE_BATCH_SIZE rows whatever it is asked:
-  // "a full page" must mean full at that size, or a larger limit (a schedule created before the
-  // setting was capped) would end the sweep after one page.
-  const pageSize = Math.min(limit, MAX_RECONCILE_BATCH_SIZE);
+  const pageSize = pageSizeFor(limit);
   const goals = await store.listActiveGoals(after, pageSize);
   const result: BatchResult = { seen: goals.length, started: 0, alreadyRunning: 0, signalled: 0, failed: 0, next: null };
   const errors: Error[] = [];
@@ -75,6 +95,43 @@ export async function reconcileBatch(
   return result;
 }
 
+/**
+ * The bulk pass of a sweep: pages through the active goals and heals the ones with no task, up to
+ * MAX_BURST_HEAL_GOALS per burst heal, once `threshold` have been found (fewer are left to their
+ * own workflows' first cycles). Returns the tasks created and whether a bulk heal failed.
+ */
+async function healGoalsWithoutTask(store: HealingStore, pageSize: number, bulk: BurstHealOptions): Promise<{ created: number; failed: number }> {
+  const waiting: string[] = [];
+  let found = 0;
+  let created = 0;
+  const healSome = async (): Promise<boolean> => {
+    const goalIds = waiting.splice(0, MAX_BURST_HEAL_GOALS);
+    try {
+      created += (await bulk.run(goalIds)).created;
+      bulk.onDone?.('healed', goalIds.length);
+      return true;
+    } catch {
+      bulk.onDone?.('failed', goalIds.length);
+      return false;
+    }
+  };
+  let after: string | null = null;
+  do {
+    const goals = await store.listActiveGoals(after, pageSize);
+    for (const goal of goals) {
+      if (goal.hasTask) continue;
+      waiting.push(goal.id);
+      found += 1;
+    }
+    while (found >= bulk.threshold && waiting.length >= MAX_BURST_HEAL_GOALS) {
+      if (!(await healSome())) return { created, failed: 1 };
+    }
+    after = goals.length === pageSize ? goals[goals.length - 1].id : null;
+  } while (after !== null);
+  if (found >= bulk.threshold && waiting.length > 0 && !(await healSome())) return { created, failed: 1 };
+  return { created, failed: 0 };
+}
+
 export async function sweepOnce(
   store: HealingStore,
   target: GoalTarget,
@@ -82,7 +139,12 @@ export async function sweepOnce(
   onBatch?: (totals: SweepTotals) => void,
   options: SweepOptions = {},
 ): Promise<SweepTotals> {
-  const totals: SweepTotals = { seen: 0, started: 0, alreadyRunning: 0, signalled: 0, failed: 0 };
+  const bulk = options.bulkHeal ? await healGoalsWithoutTask(store, pageSizeFor(batchSize), options.bulkHeal) : null;
+  const totals: SweepTotals = {
+    ...{ seen: 0, started: 0, alreadyRunning: 0, signalled: 0, failed: 0 },
+    healedInBulk: bulk?.created ?? 0,
+    bulkHealsFailed: bulk?.failed ?? 0,
+  };
   let after: string | null = null;
   do {
     const batch: BatchResult = await reconcileBatch(store, target, after, batchSize, options);

@@ -8,13 +8,14 @@ import type { Worker, WorkerOptions } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createReconcileActivities } from '../activities/reconcile';
 import { warnAboutAgentStatuses } from './agent-status-audit';
+import type { BurstHealOptions } from './burst-heal-queue';
 import type { Config } from './config';
 import { Dispatcher } from './dispatch';
 import { workspaceHealth } from './health';
 import { buildHttpServer, type ComponentState } from './http/server';
 import { createLogger } from './log';
 import { countBurstHeal, countGoalStart } from './metrics';
-import { sweepOnce } from './reconcile';
+import { CATCH_UP_BULK_HEAL, sweepOnce } from './reconcile';
 import { createStore } from './store';
 import { connectClient, connectWorker } from './temporal/connection';
 import { healBurst, type GoalTarget } from './temporal/goal-client';
@@ -77,14 +78,16 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
       eagerStart: workerConnection !== null,
     };
     const burstThreshold = config.env.BURST_HEAL_THRESHOLD;
-    const dispatcher = new Dispatcher(target, {
-      log,
-      onStarted: countGoalStart,
-      burstHeal:
-        burstThreshold > 0 ? { threshold: burstThreshold, run: (goalIds) => healBurst(target, goalIds), onDone: countBurstHeal } : undefined,
-    });
-    // The listener's catch-up after a (re)connect: also re-delivers missed task events.
-    const sweep = () => sweepOnce(store, target, config.env.RECONCILE_BATCH_SIZE, undefined, { healGoalsNeedingIt: true });
+    const burstHeal = (whose?: string): BurstHealOptions | undefined =>
+      burstThreshold > 0 ? { threshold: burstThreshold, run: (goalIds) => healBurst(target, goalIds, whose), onDone: countBurstHeal } : undefined;
+    const dispatcher = new Dispatcher(target, { log, onStarted: countGoalStart, burstHeal: burstHeal() });
+    // The listener's catch-up after a (re)connect: also re-delivers missed task events, and heals
+    // in bulk the goals created while nobody listened.
+    const sweep = () =>
+      sweepOnce(store, target, config.env.RECONCILE_BATCH_SIZE, undefined, {
+        healGoalsNeedingIt: true,
+        bulkHeal: burstHeal(CATCH_UP_BULK_HEAL),
+      });
 
     if (parts.worker || parts.schedule) {
       // A worker on a cluster where it lacks operator rights still runs (a warning only):

@@ -6,6 +6,7 @@ import { MAX_RECONCILE_BATCH_SIZE, loadConfig, reconcileBatchSizeProblem, type C
 import { sweepOnce } from '../reconcile';
 import { createStore } from '../store';
 import { connectClient } from '../temporal/connection';
+import { healBurst, type GoalTarget } from '../temporal/goal-client';
 
 /** The bar's total: exact with a direct connection; otherwise it grows as pages arrive. */
 async function countActiveGoals(config: Config): Promise<number | null> {
@@ -49,13 +50,20 @@ export function register(program: Command): void {
       try {
         const total = await countActiveGoals(config);
         bar.start(total ?? batchSize, 0, { started: 0, running: 0 });
-        const totals = await sweepOnce(store, { client, taskQueue: config.temporal.taskQueue, policy: config.policy }, batchSize, (t) => {
+        const target: GoalTarget = { client, taskQueue: config.temporal.taskQueue, policy: config.policy };
+        // Goals without a task, once BURST_HEAL_THRESHOLD of them are found, are healed in bulk
+        // before their workflows start (burst heals, run by the worker).
+        const threshold = config.env.BURST_HEAL_THRESHOLD;
+        const bulkHeal = threshold > 0 ? { threshold, run: (goalIds: string[]) => healBurst(target, goalIds, 'a reconcile run found without a task') } : undefined;
+        const totals = await sweepOnce(store, target, batchSize, (t) => {
           if (total === null || t.seen > total) bar.setTotal(t.seen);
           bar.update(t.seen, { started: t.started, running: t.alreadyRunning });
-        }, { healGoalsNeedingIt: opts.healTasks === true });
+        }, { healGoalsNeedingIt: opts.healTasks === true, bulkHeal });
         bar.stop();
         console.log(
           `goals seen: ${totals.seen}; started: ${totals.started}; already running: ${totals.alreadyRunning}` +
+            (totals.healedInBulk ? `; tasks created in bulk first: ${totals.healedInBulk}` : '') +
+            (totals.bulkHealsFailed ? '; a bulk heal failed (the goal workflows heal those goals)' : '') +
             (opts.healTasks ? `; signalled to heal: ${totals.signalled}` : '') +
             (totals.failed ? `; failed to start: ${totals.failed}` : ''),
         );

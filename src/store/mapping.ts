@@ -74,6 +74,8 @@ export function toActiveGoals(raw: unknown): ActiveGoalRef[] {
     id: String(g.id),
     workspaceId: String(g.workspace_id),
     needsHeal: g.needs_heal === true,
+    // Absent only from a page function older than its migration: assume a task, heal nothing.
+    hasTask: g.has_task !== false,
   }));
 }
 

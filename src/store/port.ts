@@ -17,6 +17,8 @@ export interface ActiveGoalRef {
   workspaceId: string;
   /** A task of the goal is failed, or open with no agent: what the change triggers announce. */
   needsHeal: boolean;
+  /** A task that is not cancelled works towards the goal: ensureGoalTask would answer `exists`. */
+  hasTask: boolean;
 }
 
 /** A workspace's health facts in one consistent read (goalkeeper_workspace_health): active goals

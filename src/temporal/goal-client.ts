@@ -86,8 +86,8 @@ export const BURST_HEAL_TIMEOUT = '30 seconds';
 
 /** Runs one burst heal (workflows/burst-heal.ts) over `goalIds` and waits for its totals. Its id
  * is fresh each time: batches never overlap (the dispatcher takes each goal into one at most),
- * and a repeat would only find the goals healed. */
-export async function healBurst(target: GoalTarget, goalIds: string[]): Promise<BurstHealTotals> {
+ * and a repeat would only find the goals healed. `whose` ends the summary the Web UI lists it by. */
+export async function healBurst(target: GoalTarget, goalIds: string[], whose = 'created at once'): Promise<BurstHealTotals> {
   goalIds.forEach(assertGoalId);
   const args: Parameters<typeof burstHealWorkflow> = [
     {
@@ -99,7 +99,7 @@ export async function healBurst(target: GoalTarget, goalIds: string[]): Promise<
     taskQueue: target.taskQueue,
     workflowId: `burst-heal-${randomUUID()}`,
     args,
-    staticSummary: `first heal of ${goalIds.length} goals created at once`,
+    staticSummary: `first heal of ${goalIds.length} goals ${whose}`,
     requestEagerStart: target.eagerStart === true,
     priority: BURST_HEAL_PRIORITY,
     workflowExecutionTimeout: BURST_HEAL_TIMEOUT,

@@ -178,6 +178,26 @@ describe.each(adapters)('store contract: %s adapter', (kind, make, makeUnreachab
     expect([flags.get(failed), flags.get(fine), flags.get(empty)]).toEqual([true, false, false]);
   });
 
+  test('says which active goals have a task working towards them (any but a cancelled one)', async () => {
+    const ws = await insertWorkspace(db.pool);
+    const agent = await insertAgent(db.pool, ws);
+    const [failed, done, cancelled, empty] = await Promise.all([1, 2, 3, 4].map(() => insertGoal(db.pool, ws)));
+    await insertTask(db.pool, ws, failed, { status: 'failed', agentId: null });
+    await insertTask(db.pool, ws, done, { status: 'completed', agentId: agent });
+    await insertTask(db.pool, ws, cancelled, { status: 'cancelled', agentId: agent });
+    const flags = new Map<string, boolean>();
+    for (let after: string | null = null; ; ) {
+      const batch = await store.listActiveGoals(after, 5000);
+      for (const g of batch) flags.set(g.id, g.hasTask);
+      if (batch.length < 5000) break;
+      after = batch[batch.length - 1].id;
+    }
+    expect([failed, done, cancelled, empty].map((g) => flags.get(g))).toEqual([true, true, false, false]);
+    // In ensureGoalTask's terms: the goals without one are the ones it would create a task for.
+    for (const goal of [cancelled, empty]) expect(await store.ensureGoalTask(goal, rules)).toMatchObject({ outcome: 'created' });
+    for (const goal of [failed, done]) expect(await store.ensureGoalTask(goal, rules)).toMatchObject({ outcome: 'exists' });
+  });
+
   test('a closed goal is reported closed and gets no task', async () => {
     const ws = await insertWorkspace(db.pool);
     await insertAgent(db.pool, ws);

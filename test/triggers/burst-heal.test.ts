@@ -11,6 +11,8 @@ import { Worker } from '@temporalio/worker';
 import type { Config } from '../../src/config';
 import { Dispatcher } from '../../src/dispatch';
 import { startMetricsServer, type MetricsServer } from '../../src/metrics';
+import { sweepOnce } from '../../src/reconcile';
+import { PgStore } from '../../src/store/pg-store';
 import { goalWorkflowId, statusQuery } from '../../workflows/messages';
 import { createTestDatabase, inTransaction, insertAgent, insertGoal, insertWorkspace, type TestDatabase } from '../support/db';
 import { eventually, servicesConfig, startDevServer, startServices, type RunningServices } from '../support/services-env';
@@ -156,6 +158,100 @@ test('a burst heal that fails costs time, not goals: they heal in their own work
   expect(outcomes).toEqual(goals.map(() => 'started'));
   expect(asked).toHaveLength(1); // the cooldown kept every later goal off the broken path
   expect(dispatcher.counts).toMatchObject({ started: goals.length, burstHeals: 0, burstHealsFailed: 1 });
+  const facts = await eventually(async () => {
+    const f = await goalTaskFacts(goals);
+    return f.every((g) => g.assigned === 1) && f;
+  }, 'every goal healed by its own workflow');
+  expect(facts.every((g) => g.tasks === 1 && g.created_by === goalWorkflowId(g.goal_id))).toBe(true);
+});
+
+/** Goals healed by burst heals so far, as this process's metrics count them. */
+async function burstHealedGoalsMetric(): Promise<number> {
+  const scraped = await (await fetch(`http://127.0.0.1:${metrics.port}/metrics`)).text();
+  return Number(/^goalkeeper_burst_heal_goals_total\{outcome="healed"\} (\d+)$/m.exec(scraped)?.[1] ?? 0);
+}
+
+/** Drops the listener's connection; resolves once it has reconnected and its catch-up sweep ended. */
+async function listenerCatchUp(): Promise<void> {
+  const listener = services.info.listener!;
+  const connectsBefore = listener.connects;
+  const { rows } = await db.pool.query(
+    `select count(*)::int as killed from (select pg_terminate_backend(pid, 5000) as ok from pg_stat_activity
+      where application_name = 'goalkeeper-listener' and datname = current_database()) t where ok`,
+  );
+  expect(rows[0].killed).toBe(1);
+  await eventually(async () => listener.connects === connectsBefore + 1, 'the listener to reconnect', 15_000);
+  await listener.lastSweep();
+}
+
+const activeGoalsWithoutTask = async () =>
+  (await db.pool.query(`select count(*)::int as n from workspace_goals g where status = 'active'
+     and not exists (select 1 from tasks t where t.goal_id = g.id and t.status <> 'cancelled')`)).rows[0].n as number;
+
+test('goals created while nobody listened are healed in bulk by the catch-up sweep, then supervised by their own workflows', async () => {
+  const ws = await insertWorkspace(db.pool, 'created while nobody listened');
+  await insertAgent(db.pool, ws, { status: 'available' });
+  const healedBefore = await burstHealedGoalsMetric();
+  // No NOTIFY for them (triggers off): only the catch-up sweep after a reconnect can find them.
+  const goals = await insertGoalsSilently(ws, 250);
+  const withoutTask = await activeGoalsWithoutTask();
+  expect(withoutTask).toBeGreaterThanOrEqual(goals.length);
+
+  await listenerCatchUp();
+  // By the sweep's end every goal has its task, made by a burst heal before any workflow started.
+  const facts = await goalTaskFacts(goals);
+  expect(facts.filter((g) => !(g.tasks === 1 && g.assigned === 1 && g.created_by?.startsWith('burst-heal-')))).toEqual([]);
+  expect(await activeGoalsWithoutTask()).toBe(0);
+  expect(await burstHealedGoalsMetric()).toBe(healedBefore + withoutTask);
+  // One burst heal (≤ 1,000 goals each), named in the Web UI by what found its goals.
+  const burstId = facts[0].created_by!;
+  const burst = env.client.workflow.getHandle(burstId);
+  expect(await (await burst.describe()).staticSummary()).toBe(`first heal of ${withoutTask} goals a catch-up sweep found without a task`);
+  expect(await burst.result()).toMatchObject({ goals: withoutTask, created: withoutTask });
+  expect(new Set(facts.map((g) => g.created_by))).toEqual(new Set([burstId]));
+
+  // The sweep started every goal's workflow, which found its goal healed and supervises it.
+  const supervising = `WorkflowType = 'goalWorkflow' AND WorkspaceId = '${ws}' AND GoalHealth = 'healthy' AND ExecutionStatus = 'Running'`;
+  await eventually(async () => (await env.client.workflow.count(supervising)).count === goals.length, 'every goal workflow healthy', 60_000);
+  const { rows: task } = await db.pool.query(`select id from tasks where goal_id = $1`, [goals[0]]);
+  expect(await env.client.workflow.getHandle(goalWorkflowId(goals[0])).query(statusQuery)).toMatchObject({ health: 'healthy', taskId: task[0].id });
+});
+
+test('a catch-up sweep that finds fewer goals without a task than the threshold leaves them to their own workflows', async () => {
+  const ws = await insertWorkspace(db.pool, 'a few created while nobody listened');
+  await insertAgent(db.pool, ws, { status: 'available' });
+  const healedBefore = await burstHealedGoalsMetric();
+  const goals = await insertGoalsSilently(ws, 5); // the threshold is 20
+  await listenerCatchUp();
+  const facts = await eventually(async () => {
+    const f = await goalTaskFacts(goals);
+    return f.every((g) => g.assigned === 1) && f;
+  }, 'every goal healed by its own workflow');
+  expect(facts.every((g) => g.tasks === 1 && g.created_by === goalWorkflowId(g.goal_id))).toBe(true);
+  expect(await burstHealedGoalsMetric()).toBe(healedBefore);
+});
+
+test('a sweep whose bulk heal fails still starts every goal workflow, and they heal their goals', async () => {
+  const ws = await insertWorkspace(db.pool, 'bulk heal down');
+  await insertAgent(db.pool, ws, { status: 'available' });
+  const goals = await insertGoalsSilently(ws, 12);
+  const store = new PgStore(db.url);
+  const asked: string[][] = [];
+  try {
+    const totals = await sweepOnce(store, { client: env.client, taskQueue: config.temporal.taskQueue, policy: config.policy }, 5, undefined, {
+      bulkHeal: {
+        threshold: 2,
+        run: async (goalIds) => {
+          asked.push(goalIds);
+          throw new Error('burst heals unavailable');
+        },
+      },
+    });
+    expect(asked).toEqual([expect.arrayContaining(goals)]); // one attempt, then the bulk pass ended
+    expect(totals).toMatchObject({ healedInBulk: 0, bulkHealsFailed: 1, started: goals.length, failed: 0 });
+  } finally {
+    await store.close();
+  }
   const facts = await eventually(async () => {
     const f = await goalTaskFacts(goals);
     return f.every((g) => g.assigned === 1) && f;
