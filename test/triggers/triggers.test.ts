@@ -221,6 +221,9 @@ test('`goalkeeper reconcile` and `goalkeeper health --json` report what they did
     TEMPORAL_TASK_QUEUE: config.temporal.taskQueue,
     // A heal carries its sender's policy: the CLI's must be the services' (a 1 s backoff).
     TASK_RETRY_BACKOFF_SECONDS: String(config.policy.retryBackoffSeconds),
+    // One goal without a task is a burst here: it is healed in bulk (a burst heal on the
+    // services' worker) before its workflow starts.
+    BURST_HEAL_THRESHOLD: '1',
     LOG_LEVEL: 'silent',
   });
   const printed: string[] = [];
@@ -228,8 +231,9 @@ test('`goalkeeper reconcile` and `goalkeeper health --json` report what they did
   try {
     await buildProgram().parseAsync(['node', 'goalkeeper', 'reconcile']);
     const summary = printed.find((l) => l.startsWith('goals seen:'));
-    expect(summary).toMatch(/goals seen: \d+; started: 1; already running: \d+/);
-    await healedTask(missed);
+    expect(summary).toMatch(/^goals seen: \d+; started: 1; already running: \d+; tasks created in bulk first: 1$/);
+    const [healed] = await healedTask(missed);
+    expect(healed.context_data.workflow_id).toMatch(/^burst-heal-/);
     printed.length = 0;
     await eventually(async () => {
       printed.length = 0;
