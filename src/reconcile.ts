@@ -27,6 +27,8 @@ export type SweepTotals = Omit<BatchResult, 'next'> & {
   /** Tasks created by the sweep's bulk heals (SweepOptions.bulkHeal), and bulk heals that failed. */
   healedInBulk: number;
   bulkHealsFailed: number;
+  /** Why the bulk heal failed, when it did (the catch-up's log line and the CLI show it). */
+  bulkHealError?: string;
 };
 
 export interface SweepOptions {
@@ -98,19 +100,25 @@ export async function reconcileBatch(
 /**
  * The bulk pass of a sweep: pages through the active goals and heals the ones with no task, up to
  * MAX_BURST_HEAL_GOALS per burst heal, once `threshold` have been found (fewer are left to their
- * own workflows' first cycles). Returns the tasks created and whether a bulk heal failed.
+ * own workflows' first cycles). Returns the tasks created and, if a bulk heal failed, why.
  */
-async function healGoalsWithoutTask(store: HealingStore, pageSize: number, bulk: BurstHealOptions): Promise<{ created: number; failed: number }> {
+async function healGoalsWithoutTask(
+  store: HealingStore,
+  pageSize: number,
+  bulk: BurstHealOptions,
+): Promise<{ created: number; error: string | null }> {
   const waiting: string[] = [];
   let found = 0;
   let created = 0;
+  let error: string | null = null;
   const healSome = async (): Promise<boolean> => {
     const goalIds = waiting.splice(0, MAX_BURST_HEAL_GOALS);
     try {
       created += (await bulk.run(goalIds)).created;
       bulk.onDone?.('healed', goalIds.length);
       return true;
-    } catch {
+    } catch (err) {
+      error = (err as Error).message;
       bulk.onDone?.('failed', goalIds.length);
       return false;
     }
@@ -124,12 +132,12 @@ async function healGoalsWithoutTask(store: HealingStore, pageSize: number, bulk:
       found += 1;
     }
     while (found >= bulk.threshold && waiting.length >= MAX_BURST_HEAL_GOALS) {
-      if (!(await healSome())) return { created, failed: 1 };
+      if (!(await healSome())) return { created, error };
     }
     after = goals.length === pageSize ? goals[goals.length - 1].id : null;
   } while (after !== null);
-  if (found >= bulk.threshold && waiting.length > 0 && !(await healSome())) return { created, failed: 1 };
-  return { created, failed: 0 };
+  if (found >= bulk.threshold && waiting.length > 0) await healSome();
+  return { created, error };
 }
 
 export async function sweepOnce(
@@ -143,7 +151,8 @@ export async function sweepOnce(
   const totals: SweepTotals = {
     ...{ seen: 0, started: 0, alreadyRunning: 0, signalled: 0, failed: 0 },
     healedInBulk: bulk?.created ?? 0,
-    bulkHealsFailed: bulk?.failed ?? 0,
+    bulkHealsFailed: bulk?.error ? 1 : 0,
+    ...(bulk?.error ? { bulkHealError: bulk.error } : {}),
   };
   let after: string | null = null;
   do {

@@ -63,7 +63,7 @@ export function register(program: Command): void {
         console.log(
           `goals seen: ${totals.seen}; started: ${totals.started}; already running: ${totals.alreadyRunning}` +
             (totals.healedInBulk ? `; tasks created in bulk first: ${totals.healedInBulk}` : '') +
-            (totals.bulkHealsFailed ? '; a bulk heal failed (the goal workflows heal those goals)' : '') +
+            (totals.bulkHealError ? `; a bulk heal failed (${totals.bulkHealError}): the goal workflows heal those goals` : '') +
             (opts.healTasks ? `; signalled to heal: ${totals.signalled}` : '') +
             (totals.failed ? `; failed to start: ${totals.failed}` : ''),
         );

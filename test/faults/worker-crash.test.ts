@@ -104,12 +104,20 @@ test('goalkeeper start SIGKILLed mid-burst while starting goals eagerly: all hea
 
   // Its catch-up sweep starts what the dead listener never dispatched; the server hands the dead
   // worker's eager first tasks to this one once their workflow task timeout passes.
+  // (Its catch-up heals the goals still without a task in bulk first, past BURST_HEAL_THRESHOLD.)
   await startServices(stack, {}, { whole: true });
   await waitFor('every goal healed', async () => (await countHealed(stack.pool, goalIds)) === goalIds.length, {
     timeoutMs: 300_000,
     intervalMs: 250,
   });
   const inv = await stack.invariants(goalIds);
-  console.log(`start-crash: ${eagerStarts} eager starts, killed at ${healedAtKill}/${goalIds.length} healed; after restart ${JSON.stringify(inv)}`);
+  const { rows: bulk } = await stack.pool.query(
+    `select count(*)::int as n from tasks where goal_id = any($1::uuid[]) and context_data->>'workflow_id' like 'burst-heal-%'`,
+    [goalIds],
+  );
+  console.log(
+    `start-crash: ${eagerStarts} eager starts, killed at ${healedAtKill}/${goalIds.length} healed; ` +
+      `tasks created by burst heals (either start's) ${bulk[0].n}; after restart ${JSON.stringify(inv)}`,
+  );
   expect(inv).toMatchObject({ healed: goalIds.length, goalsWithMoreThanOneTask: 0, workspacesOverCap: 0 });
 });

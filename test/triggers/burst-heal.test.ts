@@ -248,7 +248,7 @@ test('a sweep whose bulk heal fails still starts every goal workflow, and they h
       },
     });
     expect(asked).toEqual([expect.arrayContaining(goals)]); // one attempt, then the bulk pass ended
-    expect(totals).toMatchObject({ healedInBulk: 0, bulkHealsFailed: 1, started: goals.length, failed: 0 });
+    expect(totals).toMatchObject({ healedInBulk: 0, bulkHealsFailed: 1, bulkHealError: 'burst heals unavailable', started: goals.length, failed: 0 });
   } finally {
     await store.close();
   }
