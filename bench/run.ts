@@ -348,6 +348,7 @@ async function main(): Promise<void> {
           ['ready after ms', r.readyMs], ['all healed after ms', r.allHealedMs], ['healed/s', r.healedPerSecond],
           ['all past their first cycle after ms', r.supervisedAllMs], ['goal workflows supervising/s', r.supervisedPerSecond],
           ['catch-up sweep', JSON.stringify(r.sweep)],
+          ['bulk pass read, nothing to heal: ms (pages)', `${r.bulkPassReadMs} (${r.bulkPassPages})`],
         ]);
         writeResult(`catchup${tag}`, { ...common, ...r });
       } finally {

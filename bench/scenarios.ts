@@ -187,6 +187,24 @@ export async function burst(
  * `goalkeeper start`'s one process comes up and its listener's catch-up sweep finds them. Time from
  * launching it until every goal is healed, and until every goal workflow ran its first cycle.
  */
+/** What the bulk pass costs a catch-up that finds nothing to heal (every goal has its task by
+ * now): one read of every page of active goals, RECONCILE_BATCH_SIZE's default 500 a page. */
+async function bulkPassReadMs(dbUrl: string): Promise<{ bulkPassReadMs: number; bulkPassPages: number }> {
+  const store = new PgStore(dbUrl);
+  try {
+    const t0 = performance.now();
+    let pages = 0;
+    for (let after: string | null = null; ; pages++) {
+      const goals = await store.listActiveGoals(after, 500);
+      if (goals.length < 500) break;
+      after = goals[goals.length - 1].id;
+    }
+    return { bulkPassReadMs: Math.round(performance.now() - t0), bulkPassPages: pages + 1 };
+  } finally {
+    await store.close();
+  }
+}
+
 export async function catchUp(env: Env, opts: { goalIds: string[]; launch: () => Promise<WorkerProcess> }) {
   const goals = opts.goalIds.length;
   const t0 = Date.now();
@@ -213,6 +231,7 @@ export async function catchUp(env: Env, opts: { goalIds: string[]; launch: () =>
       return line ? (JSON.parse(line).totals as Record<string, number>) : undefined;
     }, { timeoutMs: 60_000 });
     return {
+      ...(await bulkPassReadMs(env.dbUrl)),
       goals,
       readyMs,
       allHealedMs,
