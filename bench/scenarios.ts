@@ -177,7 +177,7 @@ export async function burst(
     supervisedAllMs,
     supervisedPerSecond: Number(((opts.goals * 1000) / supervisedAllMs).toFixed(1)),
     workerRssPeakMb: Math.round(rssPeak),
-    burstHeals: (env.worker?.keptLines?.() ?? []).map((line) => JSON.parse(line)),
+    burstHeals: (env.worker?.keptLines?.() ?? []).filter((line) => line.includes('"msg":"burst heal')).map((line) => JSON.parse(line)),
     goalIds,
   };
 }
