@@ -27,7 +27,8 @@ export interface GoalkeeperMetrics {
   /** A goal workflow this process's dispatcher started; `eagerly`: its first workflow task came
    * back in the start's answer to this process's worker. */
   onGoalStarted(eagerly: boolean): void;
-  /** A burst heal this process's dispatcher ran (src/burst-heal-queue.ts), over `goals` goals. */
+  /** A burst heal this process ran over `goals` goals: its dispatcher's (src/burst-heal-queue.ts)
+   * or its catch-up sweep's (src/reconcile.ts). */
   onBurstHeal(outcome: 'healed' | 'failed', goals: number): void;
   /** Closes open episodes now (on shutdown, so a last heal is counted). */
   flush(): void;
@@ -55,13 +56,13 @@ export function createMetrics(options: { settleMs?: number; defaultMetrics?: boo
   });
   const burstHeals = new Counter({
     name: 'goalkeeper_burst_heals_total',
-    help: "Burst heals (the first heal of many new goals in one batch) run by this process's dispatcher, by outcome",
+    help: "Burst heals (the first heal of many new goals in one batch) run by this process's dispatcher or catch-up sweeps, by outcome",
     labelNames: ['outcome'],
     registers: [registry],
   });
   const burstHealGoals = new Counter({
     name: 'goalkeeper_burst_heal_goals_total',
-    help: "Goals handed to burst heals by this process's dispatcher, by the burst heal's outcome",
+    help: "Goals handed to burst heals by this process's dispatcher or catch-up sweeps, by the burst heal's outcome",
     labelNames: ['outcome'],
     registers: [registry],
   });
@@ -134,7 +135,7 @@ export function countGoalStart(eagerly: boolean): void {
   processMetrics?.onGoalStarted(eagerly);
 }
 
-/** Counts a dispatcher's burst heal in the process's metrics (none before they start). */
+/** Counts a burst heal (a dispatcher's or a catch-up sweep's) in the process's metrics (none before they start). */
 export function countBurstHeal(outcome: 'healed' | 'failed', goals: number): void {
   processMetrics?.onBurstHeal(outcome, goals);
 }

@@ -149,7 +149,11 @@ export async function sweepOnce(
 ): Promise<SweepTotals> {
   const bulk = options.bulkHeal ? await healGoalsWithoutTask(store, pageSizeFor(batchSize), options.bulkHeal) : null;
   const totals: SweepTotals = {
-    ...{ seen: 0, started: 0, alreadyRunning: 0, signalled: 0, failed: 0 },
+    seen: 0,
+    started: 0,
+    alreadyRunning: 0,
+    signalled: 0,
+    failed: 0,
     healedInBulk: bulk?.created ?? 0,
     bulkHealsFailed: bulk?.error ? 1 : 0,
     ...(bulk?.error ? { bulkHealError: bulk.error } : {}),

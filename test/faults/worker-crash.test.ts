@@ -46,6 +46,15 @@ async function metric(port: number, series: string): Promise<number> {
   return line ? Number(line.slice(series.length + 1)) : 0;
 }
 
+/** The goals' tasks a burst heal made (the task's context_data names the workflow that made it). */
+async function tasksByBurstHeals(goalIds: string[]): Promise<number> {
+  const { rows } = await stack.pool.query(
+    `select count(*)::int as n from tasks where goal_id = any($1::uuid[]) and context_data->>'workflow_id' like 'burst-heal-%'`,
+    [goalIds],
+  );
+  return rows[0].n as number;
+}
+
 test('worker SIGKILLed during a burst heal: all healed after restart, no duplicates, caps held', async () => {
   // The listener and dispatcher of `goalkeeper start --no-worker` stay up; only the worker dies.
   const metricsPort = await freePort();
@@ -54,13 +63,7 @@ test('worker SIGKILLed during a burst heal: all healed after restart, no duplica
     const first = await stack.startWorker();
     // Plain SQL: the burst reaches the dispatcher, which hands most of it to burst heals.
     const goalIds = await insertGoals(stack.pool, stack.workspaces, GOALS);
-    const byBurstHeal = async () => {
-      const { rows } = await stack.pool.query(
-        `select count(*)::int as n from tasks where goal_id = any($1::uuid[]) and context_data->>'workflow_id' like 'burst-heal-%'`,
-        [goalIds],
-      );
-      return rows[0].n as number;
-    };
+    const byBurstHeal = () => tasksByBurstHeals(goalIds);
     await waitFor('a burst heal under way', async () => (await byBurstHeal()) >= 50, { timeoutMs: 120_000, intervalMs: 50 });
     await first.kill('SIGKILL');
     const healedAtKill = await countHealed(stack.pool, goalIds);
@@ -111,13 +114,9 @@ test('goalkeeper start SIGKILLed mid-burst while starting goals eagerly: all hea
     intervalMs: 250,
   });
   const inv = await stack.invariants(goalIds);
-  const { rows: bulk } = await stack.pool.query(
-    `select count(*)::int as n from tasks where goal_id = any($1::uuid[]) and context_data->>'workflow_id' like 'burst-heal-%'`,
-    [goalIds],
-  );
   console.log(
     `start-crash: ${eagerStarts} eager starts, killed at ${healedAtKill}/${goalIds.length} healed; ` +
-      `tasks created by burst heals (either start's) ${bulk[0].n}; after restart ${JSON.stringify(inv)}`,
+      `tasks created by burst heals (either start's) ${await tasksByBurstHeals(goalIds)}; after restart ${JSON.stringify(inv)}`,
   );
   expect(inv).toMatchObject({ healed: goalIds.length, goalsWithMoreThanOneTask: 0, workspacesOverCap: 0 });
 });

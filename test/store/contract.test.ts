@@ -12,7 +12,7 @@ import { loadConfig } from '../../src/config';
 import type { GoalTarget } from '../../src/temporal/goal-client';
 import { migrate } from '../../src/store/migrate';
 import { PgStore } from '../../src/store/pg-store';
-import { StoreError, type HealingStore } from '../../src/store/port';
+import { StoreError, type ActiveGoalRef, type HealingStore } from '../../src/store/port';
 import { SupabaseStore, isRetryableRestFailure } from '../../src/store/supabase-store';
 import { freePort } from '../../src/embedded/postgres';
 import type { AgentRules } from '../../workflows/types';
@@ -161,6 +161,17 @@ describe.each(adapters)('store contract: %s adapter', (kind, make, makeUnreachab
     expect(seen).not.toContain(done);
   });
 
+  /** Every active goal the store lists, by id, paged as the sweep pages. */
+  async function allActiveGoals(): Promise<Map<string, ActiveGoalRef>> {
+    const goals = new Map<string, ActiveGoalRef>();
+    for (let after: string | null = null; ; ) {
+      const batch = await store.listActiveGoals(after, 5000);
+      for (const g of batch) goals.set(g.id, g);
+      if (batch.length < 5000) return goals;
+      after = batch[batch.length - 1].id;
+    }
+  }
+
   test('says which active goals have a task that needs healing (failed, or open with no agent)', async () => {
     const ws = await insertWorkspace(db.pool);
     const agent = await insertAgent(db.pool, ws);
@@ -168,14 +179,8 @@ describe.each(adapters)('store contract: %s adapter', (kind, make, makeUnreachab
     await insertTask(db.pool, ws, failed, { status: 'failed', agentId: null });
     await insertTask(db.pool, ws, fine, { status: 'pending', agentId: agent });
     await insertTask(db.pool, ws, fine, { status: 'completed', agentId: agent });
-    const flags = new Map<string, boolean>();
-    for (let after: string | null = null; ; ) {
-      const batch = await store.listActiveGoals(after, 5000);
-      for (const g of batch) flags.set(g.id, g.needsHeal);
-      if (batch.length < 5000) break;
-      after = batch[batch.length - 1].id;
-    }
-    expect([flags.get(failed), flags.get(fine), flags.get(empty)]).toEqual([true, false, false]);
+    const goals = await allActiveGoals();
+    expect([failed, fine, empty].map((g) => goals.get(g)?.needsHeal)).toEqual([true, false, false]);
   });
 
   test('says which active goals have a task working towards them (any but a cancelled one)', async () => {
@@ -185,14 +190,8 @@ describe.each(adapters)('store contract: %s adapter', (kind, make, makeUnreachab
     await insertTask(db.pool, ws, failed, { status: 'failed', agentId: null });
     await insertTask(db.pool, ws, done, { status: 'completed', agentId: agent });
     await insertTask(db.pool, ws, cancelled, { status: 'cancelled', agentId: agent });
-    const flags = new Map<string, boolean>();
-    for (let after: string | null = null; ; ) {
-      const batch = await store.listActiveGoals(after, 5000);
-      for (const g of batch) flags.set(g.id, g.hasTask);
-      if (batch.length < 5000) break;
-      after = batch[batch.length - 1].id;
-    }
-    expect([failed, done, cancelled, empty].map((g) => flags.get(g))).toEqual([true, true, false, false]);
+    const goals = await allActiveGoals();
+    expect([failed, done, cancelled, empty].map((g) => goals.get(g)?.hasTask)).toEqual([true, true, false, false]);
     // In ensureGoalTask's terms: the goals without one are the ones it would create a task for.
     for (const goal of [cancelled, empty]) expect(await store.ensureGoalTask(goal, rules)).toMatchObject({ outcome: 'created' });
     for (const goal of [failed, done]) expect(await store.ensureGoalTask(goal, rules)).toMatchObject({ outcome: 'exists' });
