@@ -3,8 +3,8 @@
  * (supabase-js .rpc()), authenticated with the service role key.
  */
 import { createClient, type SupabaseClient } from '@supabase/supabase-js';
-import type { AgentRules, RecordEventInput } from '../../workflows/types';
-import { StoreError, isRetryableSqlState, type HealingStore } from './port';
+import { RpcStore } from './rpc-store';
+import { StoreError, isRetryableSqlState } from './port';
 import * as map from './mapping';
 
 class RealtimeUnused {
@@ -29,11 +29,12 @@ export function isRetryableRestFailure(status: number, code: string | null | und
   return isRetryableSqlState(code);
 }
 
-export class SupabaseStore implements HealingStore {
+export class SupabaseStore extends RpcStore {
   readonly kind = 'supabase' as const;
   private readonly client: SupabaseClient;
 
   constructor(url: string, serviceRoleKey: string, options: { fetch?: typeof fetch } = {}) {
+    super();
     this.client = createClient(url, serviceRoleKey, {
       auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
       global: options.fetch ? { fetch: options.fetch } : undefined,
@@ -43,7 +44,7 @@ export class SupabaseStore implements HealingStore {
     });
   }
 
-  private async call(fn: map.RpcFunction, args: Record<string, unknown>): Promise<unknown> {
+  protected async call(fn: map.RpcFunction, args: Record<string, unknown>): Promise<unknown> {
     let result;
     try {
       result = await this.client.rpc(map.rpcName[fn], args);
@@ -59,34 +60,6 @@ export class SupabaseStore implements HealingStore {
       throw new StoreError(`${map.rpcName[fn]}: ${text}`, retryable, code || null);
     }
     return result.data;
-  }
-
-  async ensureGoalTask(goalId: string, rules: AgentRules) {
-    return map.toEnsureGoalTask((await this.call('ensureGoalTask', map.rpcArgs.ensureGoalTask(goalId, rules))) as never);
-  }
-
-  async ensureTaskAgent(taskId: string, rules: AgentRules) {
-    return map.toEnsureTaskAgent((await this.call('ensureTaskAgent', map.rpcArgs.ensureTaskAgent(taskId, rules))) as never);
-  }
-
-  async retryTask(taskId: string, requestKey: string, rules: AgentRules) {
-    return map.toRetryTask((await this.call('retryTask', map.rpcArgs.retryTask(taskId, requestKey, rules))) as never);
-  }
-
-  async recordEvent(input: RecordEventInput) {
-    return map.toRecordEvent((await this.call('recordEvent', map.rpcArgs.recordEvent(input))) as never);
-  }
-
-  async listActiveGoals(after: string | null, limit: number) {
-    return map.toActiveGoals(await this.call('listActiveGoals', map.rpcArgs.listActiveGoals(after, limit)));
-  }
-
-  async agentStatusCounts() {
-    return map.toStatusCounts(await this.call('agentStatusCounts', map.rpcArgs.agentStatusCounts()));
-  }
-
-  async workspaceHealth(workspaceId: string, assignableStatuses: string[]) {
-    return map.toWorkspaceHealth(await this.call('workspaceHealth', map.rpcArgs.workspaceHealth(workspaceId, assignableStatuses)));
   }
 
   async close(): Promise<void> {

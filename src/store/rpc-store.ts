@@ -1,0 +1,45 @@
+/**
+ * What both adapters share: every port method is one named SQL function called with named
+ * arguments, its answer mapped the same way. An adapter only says how a call travels (a pg
+ * query, a PostgREST RPC) and how its failures are typed.
+ */
+import type { AgentRules, RecordEventInput } from '../../workflows/types';
+import type { HealingStore } from './port';
+import * as map from './mapping';
+
+export abstract class RpcStore implements HealingStore {
+  abstract readonly kind: HealingStore['kind'];
+
+  /** Calls goalkeeper's SQL function for `fn` with these named arguments; throws StoreError. */
+  protected abstract call(fn: map.RpcFunction, args: Record<string, unknown>): Promise<unknown>;
+
+  abstract close(): Promise<void>;
+
+  async ensureGoalTask(goalId: string, rules: AgentRules) {
+    return map.toEnsureGoalTask((await this.call('ensureGoalTask', map.rpcArgs.ensureGoalTask(goalId, rules))) as never);
+  }
+
+  async ensureTaskAgent(taskId: string, rules: AgentRules) {
+    return map.toEnsureTaskAgent((await this.call('ensureTaskAgent', map.rpcArgs.ensureTaskAgent(taskId, rules))) as never);
+  }
+
+  async retryTask(taskId: string, requestKey: string, rules: AgentRules) {
+    return map.toRetryTask((await this.call('retryTask', map.rpcArgs.retryTask(taskId, requestKey, rules))) as never);
+  }
+
+  async recordEvent(input: RecordEventInput) {
+    return map.toRecordEvent((await this.call('recordEvent', map.rpcArgs.recordEvent(input))) as never);
+  }
+
+  async listActiveGoals(after: string | null, limit: number) {
+    return map.toActiveGoals(await this.call('listActiveGoals', map.rpcArgs.listActiveGoals(after, limit)));
+  }
+
+  async agentStatusCounts() {
+    return map.toStatusCounts(await this.call('agentStatusCounts', map.rpcArgs.agentStatusCounts()));
+  }
+
+  async workspaceHealth(workspaceId: string, assignableStatuses: string[]) {
+    return map.toWorkspaceHealth(await this.call('workspaceHealth', map.rpcArgs.workspaceHealth(workspaceId, assignableStatuses)));
+  }
+}
