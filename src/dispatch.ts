@@ -40,8 +40,12 @@ export interface GoalEvent {
 export type DispatchOutcome = 'started' | 'already_running' | 'signalled' | 'not_running' | 'deduplicated';
 
 /** Starting is enough for these: a new (or newly running) workflow heals on its first cycle, and
- * a running one would heal anyway, so no signal grows its history. */
+ * a running one would heal anyway, so no signal grows its history (but see REOPEN_KINDS). */
 const START_KINDS: ReadonlySet<GoalEventKind> = new Set(['goal_created', 'goal_reopened']);
+
+/** Of START_KINDS: a goal that was closed, whose workflow a start may find still running because
+ * that run is ending; those runs get a heal too (see send). */
+const REOPEN_KINDS: ReadonlySet<GoalEventKind> = new Set(['goal_reopened']);
 
 /** Only a running workflow has anything to do about these (end itself with a summary): a plain
  * signal, never signal-with-start, so a closed goal with no workflow gets no throwaway run. */
@@ -138,7 +142,14 @@ export class Dispatcher {
         if (eagerly) this.counts.startedEagerly += 1;
         if (started) this.options.onStarted?.(eagerly);
         this.options.log?.debug({ ...event, started, eagerly }, 'goal workflow start requested');
-        return started ? 'started' : 'already_running';
+        if (started || !REOPEN_KINDS.has(event.kind)) return started ? 'started' : 'already_running';
+        // A reopened goal whose workflow still runs: that run may be the one ending because its
+        // last cycle found the goal closed, and a start that finds it running does nothing. A
+        // heal makes it look again (signal-with-start: should it have ended meanwhile, this
+        // starts the next run).
+        await healGoal(this.target, event.goalId, `${event.kind} (${event.source}): the run may be ending`, 'event');
+        this.counts.signalled += 1;
+        return 'signalled';
       }
       const reason = `${event.kind} (${event.source})`;
       if (CLOSE_KINDS.has(event.kind)) {

@@ -120,6 +120,13 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
   let stepFailures = 0;
   for (;;) {
     const closed = await healCycle();
+    if (closed && state.pendingHeals.length > 0 && patched(PATCH.healAgainBeforeEnding)) {
+      // Heals that came in while this cycle found the goal closed may say it has been reopened
+      // since (the dispatcher signals a reopened goal's run that a start finds still running):
+      // look once more before ending. (patched: workflows recorded before this ended at once.)
+      state.closedReason = null;
+      continue;
+    }
     if (closed) {
       await condition(allHandlersFinished);
       return { goalId, closedReason: state.closedReason ?? 'closed', cycles: state.cycles, retries: state.retries };
@@ -220,11 +227,13 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
       }
     }
 
+    const operatorHeal = requests.some((r) => r.origin === 'operator');
+    trackSpentBudgets(ensured.tasks, operatorHeal);
+
     // Failed tasks: retry after a durable backoff timer while the budget lasts. Each task's
     // backoff runs at once beside the others', so a second failed task does not wait out the
     // first one's timer. (patched: workflows recorded before this ran them one after another.)
     const stillFailed: string[] = [];
-    const operatorHeal = requests.some((r) => r.origin === 'operator');
     const failed = ensured.tasks.filter((t) => t.status === 'failed');
     if (failed.length > 1 && patched(PATCH.parallelTaskRetries)) {
       await Promise.all(failed.map((task) => retryFailedTask(task, operatorHeal, stillFailed, actions)));
@@ -244,6 +253,54 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
     state.taskId = primary?.id ?? null;
     state.agentId = primary?.agentId ?? null;
     return finishCycle(startedAt, requests, actions, state.computeHealth(stillFailed));
+  }
+
+  /**
+   * A retry backoff lasts minutes (60 s, 120 s, 240 s by default), and the cycle's health is only
+   * settled when it ends: until then the goal's GoalHealth and status said whatever the last cycle
+   * left, `healthy` for a task that has just failed, and a task found spent beside another's
+   * backoff showed `needs_intervention` only minutes after its alert. Now the health is shown as
+   * a backoff begins (`healing`, or `degraded` while an agent alert is open) and once a spent
+   * budget's alert is written (`needs_intervention`), each the moment it becomes true.
+   * (patched: workflows recorded before this kept the old health until the cycle's end.)
+   */
+  function showHealthWhileRetrying(failedTaskId: string): void {
+    const health = state.computeHealth([failedTaskId]);
+    if (health === state.health || !patched(PATCH.healthWhileRetrying)) return;
+    state.health = health;
+    publishSearchAttributes();
+  }
+
+  /**
+   * An operator's heal gives every spent budget a fresh one, but a run only knew the budgets of
+   * the tasks it had met failed: a task in play with its retries spent by an earlier run (the
+   * goal reopened, or its workflow started again) was not yet tracked, so a heal sent while it
+   * was at work left it spent, and its next failure alerted with no retry. Such a task is now
+   * tracked from the cycle that first sees it, failed or not. (patched: workflows recorded before
+   * this tracked failed tasks only.)
+   */
+  function trackSpentBudgets(tasks: GoalTaskView[], operatorHeal: boolean): void {
+    for (const task of tasks) {
+      const spent = (task.retriesRecorded ?? 0) >= policy.maxTaskRetries;
+      if (task.status === 'failed' || !spent || task.id in state.retries) continue;
+      if (!patched(PATCH.operatorHealReachesEveryTask)) return;
+      state.retryStateOf(task.id, seedOf(task, operatorHeal));
+    }
+  }
+
+  /**
+   * What a task first met this cycle starts its budget from: its retries on record, unless an
+   * operator's heal is served by this cycle, or arrived while it ran (before the task was looked
+   * at, so it is meant for it too: the heal's own reset only reaches tasks already tracked).
+   */
+  function seedOf(task: GoalTaskView, operatorHeal: boolean) {
+    const recorded = task.retriesRecorded ?? 0;
+    const freshByWaitingHeal = () =>
+      recorded >= policy.maxTaskRetries &&
+      !(task.id in state.retries) &&
+      state.pendingHeals.some((r) => r.origin === 'operator') &&
+      patched(PATCH.operatorHealReachesEveryTask);
+    return { recorded, maxTaskRetries: policy.maxTaskRetries, operatorHeal: operatorHeal || freshByWaitingHeal() };
   }
 
   /**
@@ -295,11 +352,7 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
 
   /** One failed task: alert if its budget is spent, else wait its backoff and retry it. */
   async function retryFailedTask(task: GoalTaskView, operatorHeal: boolean, stillFailed: string[], actions: string[]): Promise<void> {
-    const retries = state.retryStateOf(task.id, {
-      recorded: task.retriesRecorded ?? 0,
-      maxTaskRetries: policy.maxTaskRetries,
-      operatorHeal,
-    });
+    const retries = state.retryStateOf(task.id, seedOf(task, operatorHeal));
     if (retries.exhausted) {
       stillFailed.push(task.id);
       return;
@@ -315,8 +368,10 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
         `task ${task.id} failed ${retries.used + 1} times; retries stop until a heal signal`,
         actions,
       );
+      showHealthWhileRetrying(task.id);
       return;
     }
+    showHealthWhileRetrying(task.id);
     const backoffSeconds = policy.retryBackoffSeconds * 2 ** retries.used;
     await sleep(backoffSeconds * 1000, {
       summary: `backoff ${backoffSeconds}s before retry ${retries.used + 1}/${policy.maxTaskRetries} of task ${task.id}`,

@@ -9,4 +9,7 @@ export const GOAL_WORKFLOW_PATCHES = {
   parallelTaskRetries: 'parallel-task-retries',
   stalledGoalAlert: 'stalled-goal-alert',
   cancelledStepReruns: 'cancelled-step-reruns-as-activity',
+  healthWhileRetrying: 'health-while-retrying',
+  operatorHealReachesEveryTask: 'operator-heal-reaches-every-task',
+  healAgainBeforeEnding: 'heal-again-before-ending',
 } as const;

@@ -24,6 +24,14 @@ function isRow(value: unknown): value is Row {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** A row's status: a string, or null where the column allows it (workspace_goals). Anything else
+ * is refused here, before any rule compares or prints it. Absent: the column's default. */
+function statusOf(row: Row, where: string): string | null | undefined {
+  const value = row.status;
+  if (value === undefined || value === null || typeof value === 'string') return value;
+  throw new WebhookPayloadError('bad_status', `${where}.status must be a string or null, got ${JSON.stringify(value)}`);
+}
+
 function requireId(row: Row, field: string, where: string): string {
   const value = row[field];
   if (typeof value !== 'string' || !UUID.test(value)) {
@@ -59,12 +67,20 @@ export function toGoalEvent(body: unknown): { event: GoalEvent | null; ignored?:
     if (type === 'DELETE') return event(requireId(old!, 'id', 'old_record'), 'goal_closed');
     const row = record as Row;
     const goalId = requireId(row, 'id', 'record');
-    const status = (row.status as string | null | undefined) ?? 'active';
-    if (type === 'INSERT') return status === 'active' ? event(goalId, 'goal_created') : { event: null, ignored: `goal inserted ${status}` };
-    const before = old ? ((old.status as string | null | undefined) ?? 'active') : null;
-    if (before === status) return { event: null, ignored: 'goal status unchanged' };
-    // Without old_record we cannot tell a reopen from a no-op; starting is harmless either way.
-    return event(goalId, status === 'active' ? (before === null ? 'goal_created' : 'goal_reopened') : 'goal_closed');
+    // The trigger's rules: an insert counts as active unless it says otherwise (coalesce); an
+    // update compares the two statuses as they are, so null → active is a reopen and active →
+    // null a close. A sender that leaves status out means the column's default, active.
+    const status = statusOf(row, 'record');
+    if (type === 'INSERT') return (status ?? 'active') === 'active' ? event(goalId, 'goal_created') : { event: null, ignored: `goal inserted ${status}` };
+    const after = status === undefined ? 'active' : status;
+    if (!old) {
+      // Without old_record we cannot tell a reopen from a no-op; starting is harmless either way.
+      return after === 'active' ? event(goalId, 'goal_created') : event(goalId, 'goal_closed');
+    }
+    const beforeStatus = statusOf(old, 'old_record');
+    const before = beforeStatus === undefined ? 'active' : beforeStatus;
+    if (before === after) return { event: null, ignored: 'goal status unchanged' };
+    return event(goalId, after === 'active' ? 'goal_reopened' : 'goal_closed');
   }
 
   // tasks: a task that left its goal's care (deleted) needs no goal event.
@@ -74,9 +90,9 @@ export function toGoalEvent(body: unknown): { event: GoalEvent | null; ignored?:
   if (!('goal_id' in row)) throw new WebhookPayloadError('missing_id', 'record.goal_id is missing (null is fine for tasks of no goal)');
   if (row.goal_id === null) return { event: null, ignored: 'task has no goal' };
   const goalId = requireId(row, 'goal_id', 'record');
-  const status = row.status;
-  const openStatus = !['completed', 'cancelled', 'failed'].includes(String(status));
-  if (status === 'failed' && (type === 'INSERT' || old?.status !== 'failed')) return event(goalId, 'task_failed', taskId);
+  const status = statusOf(row, 'record');
+  const openStatus = !['completed', 'cancelled', 'failed'].includes(status ?? '');
+  if (status === 'failed' && (type === 'INSERT' || (old ? statusOf(old, 'old_record') : undefined) !== 'failed')) return event(goalId, 'task_failed', taskId);
   const lostAgent = type === 'INSERT' ? true : old ? old.agent_id != null : true;
   if (row.agent_id == null && openStatus && lostAgent) return event(goalId, 'task_without_agent', taskId);
   return { event: null, ignored: 'task change needs no healing' };

@@ -105,7 +105,7 @@ const BAD_GOAL_IDS = BAD_IDS.filter((id) => id !== null);
 
 function mutatedBody(i: number): string {
   const b: Record<string, any> = validBody();
-  switch (i % 12) {
+  switch (i % 13) {
     case 0: b.type = [undefined, 'TRUNCATE', 'insert', 7, null, randomJson()][rnd(6)]; break;
     case 1: if (rnd(3) === 0) b.schema = ['auth', 'storage', '', null, 1][rnd(5)]; else b.table = [undefined, 'agents', 'logs', '', 1, randomJson()][rnd(6)]; break;
     case 2: b.record = [undefined, null, 'record', 5, [b.record]][rnd(5)]; break;
@@ -117,7 +117,13 @@ function mutatedBody(i: number): string {
     case 8: b.table = 'tasks'; b.record = { id: BAD_IDS[rnd(BAD_IDS.length)], goal_id: randomUUID(), status: 'failed' }; break;
     case 9: b.table = 'tasks'; b.record = { id: randomUUID(), goal_id: BAD_GOAL_IDS[rnd(BAD_GOAL_IDS.length)], status: 'pending' }; break;
     case 10: b.type = 'DELETE'; b.old_record = [null, 'x', 3, { id: BAD_IDS[rnd(BAD_IDS.length)] }][rnd(4)]; break;
-    default: b.table = 'tasks'; b.record = { id: randomUUID(), status: 'pending' }; break; // goal_id missing
+    case 11: b.table = 'tasks'; b.record = { id: randomUUID(), status: 'pending' }; break; // goal_id missing
+    default: { // a status no row can hold: an object that cannot be printed, a list, a number
+      const status = ([{ toString: 1 }, ['failed'], 7, false, {}] as unknown[])[rnd(5)];
+      if (rnd(2) === 0) b.record.status = status;
+      else { b.table = 'tasks'; b.record = { id: randomUUID(), goal_id: randomUUID(), status, agent_id: null }; }
+      break;
+    }
   }
   return JSON.stringify(b);
 }

@@ -52,3 +52,18 @@ test('payloads goalkeeper cannot serve are refused with the problem named', () =
   expect(problem(task('INSERT', { id: T, status: 'failed' }))).toBe('missing_id');
   expect(problem(task('INSERT', { id: T, goal_id: 'x', status: 'failed' }))).toBe('missing_id');
 });
+
+test('a status that is not a string or null is refused by name, never converted', () => {
+  // {toString: 1} cannot even be printed by String(): it must be refused before any rule uses it.
+  const odd: unknown[] = [{ toString: 1 }, ['failed'], 5, true, {}];
+  for (const status of odd) {
+    expect(() => toGoalEvent(goal('INSERT', { id: G, status }))).toThrow(/record\.status must be a string or null/);
+    expect(() => toGoalEvent(task('INSERT', { id: T, goal_id: G, status, agent_id: null }))).toThrow(/record\.status must be a string or null/);
+    expect(() => toGoalEvent(goal('UPDATE', { id: G, status: 'active' }, { id: G, status }))).toThrow(/old_record\.status must be a string or null/);
+    expect(() => toGoalEvent(task('UPDATE', { id: T, goal_id: G, status: 'failed', agent_id: A }, { status, agent_id: A }))).toThrow(
+      /old_record\.status must be a string or null/,
+    );
+  }
+  // Left out, a goal's status is the column's default: active.
+  expect(kindOf(goal('INSERT', { id: G }))).toBe('goal_created');
+});

@@ -120,6 +120,29 @@ describe('goalkeeper_ensure_goal_task', () => {
     expect(await goalTasks(db.pool, goal)).toHaveLength(2);
   });
 
+  test('a goal with more open tasks than one answer holds still shows its workflow the tasks that need care', async () => {
+    const ws = await insertWorkspace(db.pool);
+    const agent = await insertAgent(db.pool, ws);
+    const goal = await insertGoal(db.pool, ws);
+    // 60 older tasks that are fine, then the two newest: one failed without an agent, one open without one.
+    await db.pool.query(
+      `insert into tasks (workspace_id, goal_id, name, status, agent_id, created_at)
+       select $1, $2, 'fine task ' || i, 'in_progress', $3, now() - interval '1 day' + i * interval '1 second' from generate_series(1, 60) i`,
+      [ws, goal, agent],
+    );
+    const failed = await insertTask(db.pool, ws, goal, { status: 'failed', agentId: null });
+    const bare = await insertTask(db.pool, ws, goal, { status: 'pending', agentId: null });
+
+    const answer = await store.ensureGoalTask(goal, rules);
+    expect(answer.outcome).toBe('exists');
+    expect(answer.tasks).toHaveLength(50);
+    expect(answer.tasks.filter((t) => t.needsAgent).map((t) => t.id).sort()).toEqual([failed, bare].sort());
+    expect(answer.tasks.find((t) => t.id === failed)?.status).toBe('failed');
+    // Still oldest first, so the workflow's primary task is the oldest one at work.
+    const ages = await db.pool.query(`select id from tasks where id = any($1) order by created_at, id`, [answer.tasks.map((t) => t.id)]);
+    expect(answer.tasks.map((t) => t.id)).toEqual(ages.rows.map((r) => r.id));
+  });
+
   test('an empty assignable status set is refused with a message naming the problem', async () => {
     const ws = await insertWorkspace(db.pool);
     const goal = await insertGoal(db.pool, ws);

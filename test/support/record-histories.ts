@@ -12,6 +12,8 @@ import { startEmbeddedPostgres } from '../../src/embedded/postgres';
 import { goalWorkflowId } from '../../workflows/messages';
 import { createTestDatabase, insertAgent, insertGoal, insertTask, insertWorkspace, type TestDatabase } from './db';
 import { startWorkflowHarness, testPolicy, type WorkflowHarness } from './workflow-env';
+import { closeAndReopenMidRead } from './goal-lock';
+import { Dispatcher } from '../../src/dispatch';
 
 export const HISTORIES_DIR = join(__dirname, '..', '..', '..', 'test', 'histories');
 
@@ -159,7 +161,51 @@ const goalStalledThenNewTask: Scenario = async (h, db) => {
   return { goalId: goal, runId: handle.firstExecutionRunId };
 };
 
+/** A new run meets a task at work whose budget an earlier run spent; an operator's heal gives it a
+ * fresh one; it fails, and while its backoff runs the goal shows `healing`; it is retried. */
+const operatorHealReachesSpentTask: Scenario = async (h, db) => {
+  const ws = await insertWorkspace(db.pool, 'spent-at-work');
+  await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  const task = await insertTask(db.pool, ws, goal, { status: 'failed' });
+  const policy = testPolicy({ maxTaskRetries: 1, retryBackoffSeconds: 30 });
+  const first = await h.startGoal(goal, policy);
+  await h.eventually(async () => (await h.status(goal)).retries[task]?.used === 1, 'the first run retries the task');
+  await db.pool.query(`update tasks set status = 'in_progress' where id = $1`, [task]);
+  await h.env.client.workflow.getHandle(goalWorkflowId(goal), first.firstExecutionRunId).terminate('a new run');
+  const handle = await h.startGoal(goal, policy);
+  await h.eventually(async () => (await h.status(goal)).retries[task]?.used === 1, 'the new run tracks the spent budget');
+  await h.heal(goal, 'operator: prompt fixed', { origin: 'operator', requestId: 'operator-1' });
+  await h.eventually(async () => (await h.status(goal)).retries[task]?.used === 0, 'a fresh budget');
+  await db.pool.query(`update tasks set status = 'failed' where id = $1`, [task]);
+  await h.heal(goal, 'task_failed (notify)', { origin: 'event' });
+  await h.eventually(async () => (await h.status(goal)).health === 'healing', 'healing during the backoff');
+  await h.eventually(async () => (await h.status(goal)).retries[task]?.total === 2, 'retried on the fresh budget');
+  return closeGoal(h, db, goal, handle, 'completed');
+};
+
+/** The goal is closed, and reopened while the closing cycle reads it: the reopen's heal reaches
+ * the run mid-step, so it reads the goal again instead of ending; later it is archived. */
+const reopenedWhileClosing: Scenario = async (h, db) => {
+  const ws = await insertWorkspace(db.pool, 'reopened');
+  await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  const dispatcher = new Dispatcher({ client: h.env.client, taskQueue: h.taskQueue, policy: testPolicy() }, { dedupeMs: 0 });
+  await dispatcher.dispatch({ goalId: goal, kind: 'goal_created', source: 'listener' });
+  await h.eventually(async () => (await h.status(goal)).health === 'healthy', 'healthy');
+  const handle = h.env.client.workflow.getHandle(goalWorkflowId(goal));
+  const { runId } = await handle.describe();
+  await closeAndReopenMidRead(h, db, goal, dispatcher);
+  await h.eventually(async () => (await h.status(goal)).health === 'healthy', 'healthy again');
+  await db.pool.query(`update workspace_goals set status = 'archived' where id = $1`, [goal]);
+  await h.heal(goal, 'goal_closed (notify)', { origin: 'event' });
+  await handle.result();
+  return { goalId: goal, runId };
+};
+
 export const SCENARIOS: Record<string, Scenario> = {
+  'reopened-while-closing': reopenedWhileClosing,
+  'operator-heal-reaches-spent-task': operatorHealReachesSpentTask,
   'incident-retries-exhausted': incidentRetriesExhausted,
   'task-created-agent-replaced': taskCreatedAgentReplaced,
   'continue-as-new-carries-state': continueAsNewCarriesState,

@@ -3,6 +3,7 @@
  * that the triggers change no row.
  */
 import { Client } from 'pg';
+import { toGoalEvent } from '../../src/http/webhook';
 import { createTestDatabase, insertAgent, insertGoal, insertTask, insertWorkspace, type TestDatabase } from '../support/db';
 import { eventually } from '../support/services-env';
 
@@ -45,6 +46,7 @@ test('goal inserted active, reopened and closed notify; inserted closed or edite
   expect(await notified(() => db.pool.query(`update workspace_goals set status = 'active' where id = $1`, [goal]))).toEqual([
     { goal_id: goal, kind: 'goal_reopened' },
   ]);
+  expect(await notified(() => db.pool.query(`delete from workspace_goals where id = $1`, [goal]))).toEqual([{ goal_id: goal, kind: 'goal_closed' }]);
 });
 
 test('a task failing, losing its agent or inserted without one notifies its goal; other task changes do not', async () => {
@@ -82,4 +84,70 @@ test('the triggers change no row: a change reads back exactly as written', async
   await db.pool.query(`update tasks set status = 'failed' where id = $1`, [task]);
   const t1 = (await db.pool.query(`select * from tasks where id = $1`, [task])).rows[0];
   expect(t1).toEqual({ ...t0, status: 'failed' });
+});
+
+type Table = 'workspace_goals' | 'tasks';
+type Op = 'INSERT' | 'UPDATE' | 'DELETE';
+const asJson = (row: unknown) => (row === undefined ? null : (JSON.parse(JSON.stringify(row)) as Record<string, unknown>));
+
+/** One change, seen by both paths: what its trigger notified, and what the Supabase webhook
+ * payload for the same change (the row after and before, as JSON) maps to. */
+async function bothPaths(table: Table, type: Op, sql: string, params: unknown[]) {
+  const id = type === 'INSERT' ? null : (params[0] as string);
+  const old = id ? asJson((await db.pool.query(`select * from ${table} where id = $1`, [id])).rows[0]) : null;
+  let record: Record<string, unknown> | null = null;
+  const notes = await notified(async () => {
+    record = asJson((await db.pool.query(sql, params)).rows[0]);
+  });
+  const mapped = toGoalEvent({ type, table, schema: 'public', record: type === 'DELETE' ? null : record, old_record: old }).event;
+  return {
+    trigger: notes.map((n) => ({ goalId: n.goal_id, kind: n.kind, taskId: n.task_id ?? null })),
+    webhook: mapped ? [{ goalId: mapped.goalId, kind: mapped.kind, taskId: mapped.taskId ?? null }] : [],
+    id: (record as Record<string, unknown> | null)?.id as string | undefined,
+  };
+}
+
+test('the webhook maps every change as the triggers do, a null goal status and deletes included', async () => {
+  const ws = await insertWorkspace(db.pool);
+  const agent = await insertAgent(db.pool, ws);
+  const insertGoalSql = `insert into workspace_goals (workspace_id, metric_type, target_value, status) values ($1, 'deliverables', 10, $2) returning *`;
+  const setGoalStatus = `update workspace_goals set status = $2 where id = $1 returning *`;
+  const seen: string[] = [];
+  const check = async (label: string, table: Table, type: Op, sql: string, params: unknown[]) => {
+    const { trigger, webhook, id } = await bothPaths(table, type, sql, params);
+    expect({ label, webhook }).toEqual({ label, webhook: trigger });
+    if (trigger.length > 0) seen.push(`${label}: ${trigger[0].kind}`);
+    return id!;
+  };
+
+  const goal = await check('goal inserted active', 'workspace_goals', 'INSERT', insertGoalSql, [ws, 'active']);
+  await check('goal inserted completed', 'workspace_goals', 'INSERT', insertGoalSql, [ws, 'completed']);
+  await check('goal inserted with a null status', 'workspace_goals', 'INSERT', insertGoalSql, [ws, null]);
+  await check('goal completed', 'workspace_goals', 'UPDATE', setGoalStatus, [goal, 'completed']);
+  await check('goal reopened', 'workspace_goals', 'UPDATE', setGoalStatus, [goal, 'active']);
+  await check('goal status set to null', 'workspace_goals', 'UPDATE', setGoalStatus, [goal, null]);
+  await check('goal status null again', 'workspace_goals', 'UPDATE', setGoalStatus, [goal, null]);
+  await check('goal back from null to active', 'workspace_goals', 'UPDATE', setGoalStatus, [goal, 'active']);
+  await check('goal edited', 'workspace_goals', 'UPDATE', `update workspace_goals set description = 'edited' where id = $1 returning *`, [goal]);
+
+  const insertTaskSql = `insert into tasks (workspace_id, goal_id, name, status, agent_id) values ($1, $2, 'a task', $3, $4) returning *`;
+  const setTask = `update tasks set status = $2, agent_id = $3 where id = $1 returning *`;
+  const task = await check('task inserted with an agent', 'tasks', 'INSERT', insertTaskSql, [ws, goal, 'pending', agent]);
+  await check('task inserted without an agent', 'tasks', 'INSERT', insertTaskSql, [ws, goal, 'pending', null]);
+  await check('task inserted failed', 'tasks', 'INSERT', insertTaskSql, [ws, goal, 'failed', agent]);
+  await check('task inserted completed without an agent', 'tasks', 'INSERT', insertTaskSql, [ws, goal, 'completed', null]);
+  await check('task of no goal inserted without an agent', 'tasks', 'INSERT', insertTaskSql, [ws, null, 'pending', null]);
+  await check('task started', 'tasks', 'UPDATE', setTask, [task, 'in_progress', agent]);
+  await check('task in progress lost its agent', 'tasks', 'UPDATE', setTask, [task, 'in_progress', null]);
+  await check('task got an agent back', 'tasks', 'UPDATE', setTask, [task, 'pending', agent]);
+  await check('task failed', 'tasks', 'UPDATE', setTask, [task, 'failed', agent]);
+  await check('failed task failed again', 'tasks', 'UPDATE', setTask, [task, 'failed', agent]);
+  await check('failed task lost its agent', 'tasks', 'UPDATE', setTask, [task, 'failed', null]);
+  await check('failed task retried', 'tasks', 'UPDATE', setTask, [task, 'pending', agent]);
+  await check('task failed and lost its agent at once', 'tasks', 'UPDATE', setTask, [task, 'failed', null]);
+  await check('task deleted', 'tasks', 'DELETE', `delete from tasks where id = $1 returning *`, [task]);
+  await check('goal deleted', 'workspace_goals', 'DELETE', `delete from workspace_goals where id = $1 returning *`, [goal]);
+
+  // The comparison meant something: every kind of event came up at least once.
+  expect(new Set(seen.map((s) => s.split(': ')[1]))).toEqual(new Set(['goal_created', 'goal_closed', 'goal_reopened', 'task_failed', 'task_without_agent']));
 });

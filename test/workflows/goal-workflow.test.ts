@@ -3,7 +3,7 @@
  * backoff timers, retry exhaustion, heal signals, closed goals, continueAsNew.
  */
 import type { temporal } from '@temporalio/proto';
-import { goalWorkflowId, healSignal } from '../../workflows/messages';
+import { goalWorkflowId, healSignal, type GoalStatus } from '../../workflows/messages';
 import {
   createTestDatabase,
   goalTasks,
@@ -16,6 +16,8 @@ import {
   type TestDatabase,
 } from '../support/db';
 import { startWorkflowHarness, testPolicy, type WorkflowHarness } from '../support/workflow-env';
+import { closeAndReopenMidRead } from '../support/goal-lock';
+import { Dispatcher } from '../../src/dispatch';
 
 let db: TestDatabase;
 let h: WorkflowHarness;
@@ -46,6 +48,14 @@ async function goalWithItsOneRetrySpent(): Promise<{ goal: string; task: string 
   return { goal, task };
 }
 
+/** The goal's status once `ready` holds for it (the server skips virtual time between polls). */
+function statusWhen(goalId: string, ready: (s: GoalStatus) => unknown, what: string): Promise<GoalStatus> {
+  return h.eventually(async () => {
+    const s = await h.status(goalId);
+    return ready(s) ? s : undefined;
+  }, what);
+}
+
 async function timerDurations(goalId: string): Promise<number[]> {
   const history = await h.env.client.workflow.getHandle(goalWorkflowId(goalId)).fetchHistory();
   return (history.events ?? [])
@@ -58,10 +68,7 @@ test('an active goal with no task gets one task with an assignable agent, and th
   const agent = await insertAgent(db.pool, ws, { status: 'active' });
   const goal = await insertGoal(db.pool, ws, { description: 'publish the onboarding guide' });
   await h.startGoal(goal, testPolicy());
-  const status = await h.eventually(async () => {
-    const s = await h.status(goal);
-    return s.health === 'healthy' && s;
-  }, 'healthy goal');
+  const status = await statusWhen(goal, (s) => s.health === 'healthy', 'healthy goal');
   const tasks = await goalTasks(db.pool, goal);
   expect(tasks).toHaveLength(1);
   expect(tasks[0]).toMatchObject({ agent_id: agent, status: 'pending' });
@@ -85,10 +92,7 @@ test('a failed task is retried after doubling durable timers, exactly MAX_TASK_R
     await failTask(task); // the executor fails it again
     await h.heal(goal, 'task failed again');
   }
-  const exhausted = await h.eventually(async () => {
-    const s = await h.status(goal);
-    return s.health === 'needs_intervention' && s;
-  }, 'needs_intervention');
+  const exhausted = await statusWhen(goal, (s) => s.health === 'needs_intervention', 'needs_intervention');
   expect(exhausted.retries[task]).toMatchObject({ used: 3, total: 3, exhausted: true });
   expect(exhausted.openAlerts).toContain(`RETRIES_EXHAUSTED:${task}`);
   // Backoff timers double; the 300 s timers are the waits between cycles.
@@ -122,10 +126,7 @@ test('a heal signal gives an exhausted task a fresh budget but leaves a task wit
   // A second task with its budget untouched fails once meanwhile.
   const fresh = await insertTask(db.pool, ws, goal, { status: 'failed' });
   await h.heal(goal, 'operator: try again');
-  const after = await h.eventually(async () => {
-    const s = await h.status(goal);
-    return s.retries[spent]?.total === 2 && s.retries[fresh]?.used === 1 && s;
-  }, 'both retried');
+  const after = await statusWhen(goal, (s) => s.retries[spent]?.total === 2 && s.retries[fresh]?.used === 1, 'both retried');
   expect(after.retries[spent]).toMatchObject({ used: 1, total: 2, exhausted: false });
   expect(after.retries[fresh]).toMatchObject({ used: 1, total: 1, exhausted: false });
   expect((await taskRow(db.pool, spent)).status).toBe('pending');
@@ -138,10 +139,7 @@ test("two failed tasks of one goal wait out their backoffs side by side: the sec
   const goal = await insertGoal(db.pool, ws);
   const tasks = [await insertTask(db.pool, ws, goal, { status: 'failed' }), await insertTask(db.pool, ws, goal, { status: 'failed' })];
   await h.startGoal(goal, testPolicy({ maxTaskRetries: 2, retryBackoffSeconds: 60 }));
-  const healed = await h.eventually(async () => {
-    const s = await h.status(goal);
-    return s.health === 'healthy' && tasks.every((t) => s.retries[t]?.used === 1) && s;
-  }, 'both retried');
+  const healed = await statusWhen(goal, (s) => s.health === 'healthy' && tasks.every((t) => s.retries[t]?.used === 1), 'both retried');
   expect(healed.lastCycle?.number).toBe(1);
   for (const t of tasks) expect((await taskRow(db.pool, t)).status).toBe('pending');
   // In the history both 60 s backoff timers start before either retry is scheduled (one after
@@ -176,10 +174,7 @@ test('an active goal whose every task is completed raises one GOAL_STALLED alert
   const goal = await insertGoal(db.pool, ws);
   await insertTask(db.pool, ws, goal, { status: 'completed', agentId: agent });
   await h.startGoal(goal, testPolicy());
-  const first = await h.eventually(async () => {
-    const s = await h.status(goal);
-    return s.cycles >= 1 && s;
-  }, 'first cycle');
+  const first = await statusWhen(goal, (s) => s.cycles >= 1, 'first cycle');
   // The platform may still close the goal after its last task: no alert yet.
   expect(first).toMatchObject({ health: 'healthy', openAlerts: [] });
   expect(first.lastCycle?.actions.join('\n')).toMatch(/every task of the goal is completed/);
@@ -286,10 +281,7 @@ test('a heal signal carrying a new policy applies it from the next cycle; garbag
   // Garbage: no reason, a policy that makes no sense, an unknown field. Nothing breaks.
   await h.env.client.workflow.getHandle(goalWorkflowId(goal)).signal('heal', { policy: { maxTaskRetries: -1 }, junk: [1, 2] });
   await h.env.client.workflow.getHandle(goalWorkflowId(goal)).signal('heal', 42 as never);
-  const survived = await h.eventually(async () => {
-    const s = await h.status(goal);
-    return s.lastCycle?.actions.includes('heal requested: unspecified') && s;
-  }, 'a cycle served the garbage signals');
+  const survived = await statusWhen(goal, (s) => s.lastCycle?.actions.includes('heal requested: unspecified'), 'a cycle served the garbage signals');
   expect((await h.env.client.workflow.getHandle(goalWorkflowId(goal)).describe()).status.name).toBe('RUNNING');
   expect(survived.retries[task]?.total).toBe(2); // the reset budget of one was spent again
 
@@ -303,27 +295,18 @@ test('a heal signal carrying a new policy applies it from the next cycle; garbag
   await h.eventually(async () => (await h.status(goal)).retries[task]?.total === 4, 'retry 4');
   await failTask(task);
   await h.heal(goal, 'failed again');
-  const spent = await h.eventually(async () => {
-    const s = await h.status(goal);
-    return s.health === 'needs_intervention' && s;
-  }, 'the raised budget spent');
+  const spent = await statusWhen(goal, (s) => s.health === 'needs_intervention', 'the raised budget spent');
   expect(spent.retries[task]).toMatchObject({ used: 3, total: 4, exhausted: true });
 });
 
 test("a heal sent because of a change event cuts the wait short but never lifts an exhaustion; an operator's heal does", async () => {
   const { goal, task } = await goalWithItsOneRetrySpent();
   await h.heal(goal, 'task_failed (notify)', { origin: 'event' });
-  const exhausted = await h.eventually(async () => {
-    const s = await h.status(goal);
-    return s.health === 'needs_intervention' && s;
-  }, 'exhausted');
+  const exhausted = await statusWhen(goal, (s) => s.health === 'needs_intervention', 'exhausted');
 
   // Another event (say a second task of the goal failed): a cycle runs, the exhaustion stays.
   await h.heal(goal, 'task_failed (webhook)', { origin: 'event' });
-  const still = await h.eventually(async () => {
-    const s = await h.status(goal);
-    return (s.lastCycle?.number ?? 0) > exhausted.cycles && s;
-  }, 'a finished cycle for the event');
+  const still = await statusWhen(goal, (s) => (s.lastCycle?.number ?? 0) > exhausted.cycles, 'a finished cycle for the event');
   expect(still.health).toBe('needs_intervention');
   expect(still.retries[task]).toMatchObject({ used: 1, total: 1, exhausted: true });
   expect((await taskRow(db.pool, task)).status).toBe('failed');
@@ -336,10 +319,7 @@ test("a heal sent because of a change event cuts the wait short but never lifts 
 test("an operator's heal gives a fresh budget to a task that spent it before any cycle marked it exhausted", async () => {
   const { goal, task } = await goalWithItsOneRetrySpent(); // not yet seen by a cycle
   await h.heal(goal, 'operator: try again', { origin: 'operator' });
-  const after = await h.eventually(async () => {
-    const s = await h.status(goal);
-    return s.retries[task]?.total === 2 && s;
-  }, 'retried instead of exhausted');
+  const after = await statusWhen(goal, (s) => s.retries[task]?.total === 2, 'retried instead of exhausted');
   expect(after.retries[task]).toMatchObject({ used: 1, exhausted: false });
   expect(await logsFor(db.pool, goal, 'WORKSPACE HEALTH ALERT: RETRIES_EXHAUSTED')).toHaveLength(0);
 });
@@ -351,10 +331,7 @@ test('a new run of the goal workflow counts the retries earlier runs made (the b
   // the sweep or an event starts a new one, which has never seen the task.
   await h.env.client.workflow.getHandle(goalWorkflowId(goal)).terminate('test: a new run');
   await h.startGoal(goal, policy);
-  const exhausted = await h.eventually(async () => {
-    const s = await h.status(goal);
-    return s.health === 'needs_intervention' && s;
-  }, 'the new run finds the budget spent');
+  const exhausted = await statusWhen(goal, (s) => s.health === 'needs_intervention', 'the new run finds the budget spent');
   expect(exhausted.retries[task]).toMatchObject({ used: 1, total: 1, exhausted: true });
   expect((await taskRow(db.pool, task)).status).toBe('failed');
   const attempts = async () =>
@@ -372,14 +349,56 @@ test('a new run of the goal workflow counts the retries earlier runs made (the b
     signal: healSignal,
     signalArgs: [{ reason: 'operator: prompt fixed', origin: 'operator' }],
   });
-  const retried = await h.eventually(async () => {
-    const s = await h.status(goal);
-    return s.retries[task]?.total === 2 && s;
-  }, 'retried on the fresh budget');
+  const retried = await statusWhen(goal, (s) => s.retries[task]?.total === 2, 'retried on the fresh budget');
   expect(retried.retries[task]).toMatchObject({ used: 1, exhausted: false });
   expect((await taskRow(db.pool, task)).status).toBe('pending');
   expect(await attempts()).toEqual([1, 2]);
   expect(await logsFor(db.pool, goal, 'WORKSPACE HEALTH ALERT: RETRIES_EXHAUSTED')).toHaveLength(1);
+});
+
+test("an operator's heal reaches a task whose budget an earlier run spent while the task is at work again", async () => {
+  const { goal, task } = await goalWithItsOneRetrySpent();
+  const policy = testPolicy({ maxTaskRetries: 1, retryBackoffSeconds: 5 });
+  // The task is at work again when a new run (the goal reopened, or its workflow restarted) first sees it.
+  await db.pool.query(`update tasks set status = 'in_progress' where id = $1`, [task]);
+  await h.env.client.workflow.getHandle(goalWorkflowId(goal)).terminate('test: a new run');
+  await h.startGoal(goal, policy);
+  const tracked = await statusWhen(goal, (s) => s.health === 'healthy' && s.retries[task], 'the new run tracks the spent budget of the task at work');
+  expect(tracked.retries[task]).toMatchObject({ used: 1, total: 1, exhausted: false });
+
+  await h.heal(goal, 'operator: prompt fixed', { origin: 'operator', requestId: 'operator-heal-1' });
+  await h.eventually(async () => (await h.status(goal)).lastCycle?.healRequestIds.includes('operator-heal-1'), 'the heal served');
+  expect((await h.status(goal)).retries[task]).toMatchObject({ used: 0, exhausted: false });
+  // Its next failure is retried on the fresh budget instead of alerting.
+  await failTask(task);
+  await h.heal(goal, 'task_failed (notify)', { origin: 'event' });
+  const retried = await statusWhen(goal, (s) => s.retries[task]?.total === 2, 'retried on the fresh budget');
+  expect(retried.retries[task]).toMatchObject({ used: 1, exhausted: false });
+  expect((await taskRow(db.pool, task)).status).toBe('pending');
+  expect(await logsFor(db.pool, goal, 'WORKSPACE HEALTH ALERT: RETRIES_EXHAUSTED')).toHaveLength(0);
+});
+
+test('while a failed task waits out its backoff the goal shows healing, in its status and its GoalHealth, then healthy once retried', async () => {
+  const ws = await insertWorkspace(db.pool);
+  const agent = await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  const task = await insertTask(db.pool, ws, goal, { agentId: agent });
+  const handle = await h.startGoal(goal, testPolicy({ retryBackoffSeconds: 60 }));
+  const goalHealth = async () => (await handle.describe()).searchAttributes.GoalHealth?.[0];
+  await h.eventually(async () => (await h.status(goal)).health === 'healthy', 'healthy');
+  expect(await goalHealth()).toBe('healthy');
+
+  await failTask(task);
+  await h.heal(goal, 'task_failed (notify)', { origin: 'event' });
+  // Not yet retried (the backoff is 60 s, the polls skip 5 s each), and already not `healthy`.
+  const waiting = await statusWhen(goal, (s) => s.health === 'healing', 'healing during the backoff');
+  expect(waiting.retries[task]).toMatchObject({ used: 0 });
+  expect((await taskRow(db.pool, task)).status).toBe('failed');
+  expect(await goalHealth()).toBe('healing');
+
+  const retried = await statusWhen(goal, (s) => s.retries[task]?.used === 1 && s.health === 'healthy', 'retried and healthy');
+  expect(retried.lastCycle?.health).toBe('healthy');
+  expect(await goalHealth()).toBe('healthy');
 });
 
 test('an exhausted task that someone set going again clears needs_intervention, but its budget stays spent', async () => {
@@ -390,20 +409,14 @@ test('an exhausted task that someone set going again clears needs_intervention, 
   // A human re-runs the task by hand.
   await db.pool.query(`update tasks set status = 'pending' where id = $1`, [task]);
   await h.heal(goal, 'task_updated (notify)', { origin: 'event' });
-  const recovered = await h.eventually(async () => {
-    const s = await h.status(goal);
-    return s.health === 'healthy' && s;
-  }, 'healthy again');
+  const recovered = await statusWhen(goal, (s) => s.health === 'healthy', 'healthy again');
   expect(recovered.retries[task]).toMatchObject({ used: 1, total: 1, exhausted: false });
   expect(recovered.openAlerts).toEqual([]);
 
   // It fails again: no unasked retry, a second alert for the new exhaustion.
   await failTask(task);
   await h.heal(goal, 'task_failed (notify)', { origin: 'event' });
-  const again = await h.eventually(async () => {
-    const s = await h.status(goal);
-    return s.health === 'needs_intervention' && s;
-  }, 'exhausted again');
+  const again = await statusWhen(goal, (s) => s.health === 'needs_intervention', 'exhausted again');
   expect(again.retries[task]).toMatchObject({ used: 1, total: 1, exhausted: true });
   expect(await logsFor(db.pool, goal, 'WORKSPACE HEALTH ALERT: RETRIES_EXHAUSTED')).toHaveLength(2);
 });
@@ -416,18 +429,12 @@ test("a failed task's NO_AGENTS_AVAILABLE alert closes once an agent appears and
   // No provisioning allowed and no assignable agent: the retry cannot find one.
   await h.startGoal(goal, testPolicy({ maxAutoProvisionedAgents: 0, retryBackoffSeconds: 5 }));
   // Health is set when a cycle finishes; the alert opens mid-cycle, so wait for the finished cycle.
-  const stuck = await h.eventually(async () => {
-    const s = await h.status(goal);
-    return s.lastCycle?.health === 'degraded' && s;
-  }, 'a degraded cycle');
+  const stuck = await statusWhen(goal, (s) => s.lastCycle?.health === 'degraded', 'a degraded cycle');
   expect(stuck.openAlerts).toEqual([`NO_AGENTS_AVAILABLE:${task}`]);
 
   const agent = await insertAgent(db.pool, ws, { status: 'available' });
   await h.heal(goal, 'agent added', { origin: 'event' });
-  const healed = await h.eventually(async () => {
-    const s = await h.status(goal);
-    return s.retries[task]?.used === 1 && s.lastCycle?.health === 'healthy' && s;
-  }, 'retried with the new agent');
+  const healed = await statusWhen(goal, (s) => s.retries[task]?.used === 1 && s.lastCycle?.health === 'healthy', 'retried with the new agent');
   expect(healed.openAlerts).toEqual([]);
   expect(await taskRow(db.pool, task)).toMatchObject({ status: 'pending', agent_id: agent });
 });
@@ -450,4 +457,19 @@ test('a goal completed during a retry backoff gets no task put back to work, and
   expect((await taskRow(db.pool, task)).status).toBe('failed');
   const attempts = await db.pool.query('select count(*)::int as n from goalkeeper_task_attempts where task_id = $1', [task]);
   expect(attempts.rows[0].n).toBe(0);
+});
+
+test('a goal reopened while its closing cycle reads it keeps its workflow: the reopen heals the run that was about to end', async () => {
+  const ws = await insertWorkspace(db.pool);
+  await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  const dispatcher = new Dispatcher({ client: h.env.client, taskQueue: h.taskQueue, policy: testPolicy() }, { dedupeMs: 0 });
+  expect(await dispatcher.dispatch({ goalId: goal, kind: 'goal_created', source: 'listener' })).toBe('started');
+  await h.eventually(async () => (await h.status(goal)).health === 'healthy', 'healthy');
+  // The start finds the run still running when the reopen comes, so the run gets a heal.
+  expect(await closeAndReopenMidRead(h, db, goal, dispatcher)).toEqual({ closed: 'signalled', reopened: 'signalled' });
+  const after = await statusWhen(goal, (s) => s.health === 'healthy', 'healthy after the reopen');
+  expect(after.lastCycle?.actions.some((a) => a.includes('goal_reopened'))).toBe(true);
+  expect((await h.env.client.workflow.getHandle(goalWorkflowId(goal)).describe()).status.name).toBe('RUNNING');
+  expect(await goalTasks(db.pool, goal)).toHaveLength(1);
 });
