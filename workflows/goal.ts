@@ -187,6 +187,7 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
 
     // Every task in play gets an assignable agent.
     let agentShortage = ensured.outcome === 'no_agent';
+    let agentStepFailed = false;
     for (const task of ensured.tasks.filter((t) => t.needsAgent)) {
       try {
         const r = await runStep(`ensure task ${task.id} has an assignable agent`, (steps, options) =>
@@ -201,9 +202,15 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
           actions.push(`task ${task.id} has no assignable agent and the provisioning cap is reached`);
         }
       } catch (err) {
+        agentStepFailed = true;
         await stepFailed('ensure task agent', task.id, err, actions);
       }
     }
+    // A step that failed found nothing out, so the shortage may well last: its alert stays open
+    // (closed, it would be raised again, a second row, as soon as the step works). (patched:
+    // workflows recorded before this closed it.)
+    const shortageUnknown =
+      !agentShortage && agentStepFailed && state.openAlerts.has('NO_AGENTS_AVAILABLE') && patched(PATCH.agentAlertOutlastsFailedStep);
     if (agentShortage) {
       await raiseAlert(
         'NO_AGENTS_AVAILABLE',
@@ -212,7 +219,7 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
         `no assignable agent (${policy.assignableStatuses.join(', ')}) and the provisioning cap of ${policy.maxAutoProvisionedAgents} is reached`,
         actions,
       );
-    } else {
+    } else if (!shortageUnknown) {
       state.closeAlertsWhere((k) => k === 'NO_AGENTS_AVAILABLE');
     }
 

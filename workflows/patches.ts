@@ -12,4 +12,5 @@ export const GOAL_WORKFLOW_PATCHES = {
   healthWhileRetrying: 'health-while-retrying',
   operatorHealReachesEveryTask: 'operator-heal-reaches-every-task',
   healAgainBeforeEnding: 'heal-again-before-ending',
+  agentAlertOutlastsFailedStep: 'agent-alert-outlasts-failed-step',
 } as const;

@@ -135,3 +135,14 @@ export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) =>
     client.release();
   }
 }
+
+/** Runs `during` with one of goalkeeper's SQL functions renamed away, so that every call of it
+ * fails for good (an undefined function is refused, not retried), then puts it back. */
+export async function withFunctionMissing(pool: Pool, name: string, argTypes: string, during: () => Promise<void>): Promise<void> {
+  await pool.query(`alter function ${name}(${argTypes}) rename to ${name}_away`);
+  try {
+    await during();
+  } finally {
+    await pool.query(`alter function ${name}_away(${argTypes}) rename to ${name}`);
+  }
+}

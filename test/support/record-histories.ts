@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { startEmbeddedPostgres } from '../../src/embedded/postgres';
 import { goalWorkflowId } from '../../workflows/messages';
-import { createTestDatabase, insertAgent, insertGoal, insertTask, insertWorkspace, type TestDatabase } from './db';
+import { createTestDatabase, insertAgent, insertGoal, insertTask, insertWorkspace, withFunctionMissing, type TestDatabase } from './db';
 import { startWorkflowHarness, testPolicy, type WorkflowHarness } from './workflow-env';
 import { closeAndReopenMidRead } from './goal-lock';
 import { Dispatcher } from '../../src/dispatch';
@@ -203,7 +203,26 @@ const reopenedWhileClosing: Scenario = async (h, db) => {
   return { goalId: goal, runId };
 };
 
+/** A goal short of agents (NO_AGENTS_AVAILABLE open); one cycle's agent step fails for good (its
+ * function missing); the alert stays open through it; then the goal completes. */
+const agentStepFailsWhileShort: Scenario = async (h, db) => {
+  const ws = await insertWorkspace(db.pool, 'short-of-agents');
+  await insertAgent(db.pool, ws, { status: 'idle' });
+  const goal = await insertGoal(db.pool, ws);
+  await insertTask(db.pool, ws, goal, { status: 'pending', agentId: null });
+  const handle = await h.startGoal(goal, testPolicy({ maxAutoProvisionedAgents: 0 }));
+  await h.eventually(async () => (await h.status(goal)).lastCycle?.health === 'degraded', 'short of agents');
+  await withFunctionMissing(db.pool, 'goalkeeper_ensure_task_agent', 'uuid, text[], int, text', async () => {
+    await h.heal(goal, 'the step fails', { origin: 'event', requestId: 'step-fails' });
+    await h.eventually(async () => (await h.status(goal)).lastCycle?.healRequestIds.includes('step-fails'), 'the failed step');
+  });
+  await h.heal(goal, 'the step works again', { origin: 'event', requestId: 'step-works' });
+  await h.eventually(async () => (await h.status(goal)).lastCycle?.healRequestIds.includes('step-works'), 'the next cycle');
+  return closeGoal(h, db, goal, handle, 'completed');
+};
+
 export const SCENARIOS: Record<string, Scenario> = {
+  'agent-step-fails-while-short': agentStepFailsWhileShort,
   'reopened-while-closing': reopenedWhileClosing,
   'operator-heal-reaches-spent-task': operatorHealReachesSpentTask,
   'incident-retries-exhausted': incidentRetriesExhausted,

@@ -13,6 +13,7 @@ import {
   insertWorkspace,
   logsFor,
   taskRow,
+  withFunctionMissing,
   type TestDatabase,
 } from '../support/db';
 import { startWorkflowHarness, testPolicy, type WorkflowHarness } from '../support/workflow-env';
@@ -55,6 +56,10 @@ function statusWhen(goalId: string, ready: (s: GoalStatus) => unknown, what: str
     return ready(s) ? s : undefined;
   }, what);
 }
+
+/** Runs `during` with goalkeeper_ensure_task_agent missing, so that calling it fails for good. */
+const withEnsureTaskAgentMissing = (during: () => Promise<void>) =>
+  withFunctionMissing(db.pool, 'goalkeeper_ensure_task_agent', 'uuid, text[], int, text', during);
 
 async function timerDurations(goalId: string): Promise<number[]> {
   const history = await h.env.client.workflow.getHandle(goalWorkflowId(goalId)).fetchHistory();
@@ -437,6 +442,30 @@ test("a failed task's NO_AGENTS_AVAILABLE alert closes once an agent appears and
   const healed = await statusWhen(goal, (s) => s.retries[task]?.used === 1 && s.lastCycle?.health === 'healthy', 'retried with the new agent');
   expect(healed.openAlerts).toEqual([]);
   expect(await taskRow(db.pool, task)).toMatchObject({ status: 'pending', agent_id: agent });
+});
+
+test('a goal short of agents keeps its one NO_AGENTS_AVAILABLE alert through a heal step that fails', async () => {
+  const ws = await insertWorkspace(db.pool);
+  await insertAgent(db.pool, ws, { status: 'idle' });
+  const goal = await insertGoal(db.pool, ws);
+  await insertTask(db.pool, ws, goal, { status: 'pending', agentId: null });
+  await h.startGoal(goal, testPolicy({ maxAutoProvisionedAgents: 0 }));
+  const short = await statusWhen(goal, (s) => s.lastCycle?.health === 'degraded', 'short of agents');
+  expect(short.openAlerts).toEqual(['NO_AGENTS_AVAILABLE']);
+  const alerts = () => logsFor(db.pool, goal, 'WORKSPACE HEALTH ALERT: NO_AGENTS_AVAILABLE');
+  expect(await alerts()).toHaveLength(1);
+
+  // For one cycle the step fails for good: its SQL function is missing, which is refused, not retried.
+  await withEnsureTaskAgentMissing(async () => {
+    await h.heal(goal, 'test: the step fails', { origin: 'event', requestId: 'step-fails' });
+    const failed = await statusWhen(goal, (s) => s.lastCycle?.healRequestIds.includes('step-fails'), 'the cycle whose step failed');
+    expect(failed.lastCycle?.actions.some((a) => a.startsWith('ensure task agent failed'))).toBe(true);
+    expect(failed.openAlerts).toContain('NO_AGENTS_AVAILABLE');
+  });
+  await h.heal(goal, 'test: the step works again', { origin: 'event', requestId: 'step-works' });
+  const again = await statusWhen(goal, (s) => s.lastCycle?.healRequestIds.includes('step-works'), 'the next cycle');
+  expect(again.openAlerts).toEqual(['NO_AGENTS_AVAILABLE']);
+  expect(await alerts()).toHaveLength(1);
 });
 
 test('a goal completed during a retry backoff gets no task put back to work, and the workflow ends', async () => {
