@@ -302,12 +302,13 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
    */
   function seedOf(task: GoalTaskView, operatorHeal: boolean) {
     const recorded = task.retriesRecorded ?? 0;
-    const freshByWaitingHeal = () =>
+    const freshByWaitingHeal =
+      !operatorHeal &&
       recorded >= policy.maxTaskRetries &&
       !(task.id in state.retries) &&
       state.pendingHeals.some((r) => r.origin === 'operator') &&
       patched(PATCH.operatorHealReachesEveryTask);
-    return { recorded, maxTaskRetries: policy.maxTaskRetries, operatorHeal: operatorHeal || freshByWaitingHeal() };
+    return { recorded, maxTaskRetries: policy.maxTaskRetries, operatorHeal: operatorHeal || freshByWaitingHeal };
   }
 
   /**

@@ -70,15 +70,17 @@ export function toGoalEvent(body: unknown): { event: GoalEvent | null; ignored?:
     // The trigger's rules: an insert counts as active unless it says otherwise (coalesce); an
     // update compares the two statuses as they are, so null → active is a reopen and active →
     // null a close. A sender that leaves status out means the column's default, active.
-    const status = statusOf(row, 'record');
-    if (type === 'INSERT') return (status ?? 'active') === 'active' ? event(goalId, 'goal_created') : { event: null, ignored: `goal inserted ${status}` };
-    const after = status === undefined ? 'active' : status;
+    const goalStatus = (r: Row, where: string) => {
+      const s = statusOf(r, where);
+      return s === undefined ? 'active' : s;
+    };
+    const after = goalStatus(row, 'record');
+    if (type === 'INSERT') return (after ?? 'active') === 'active' ? event(goalId, 'goal_created') : { event: null, ignored: `goal inserted ${after}` };
     if (!old) {
       // Without old_record we cannot tell a reopen from a no-op; starting is harmless either way.
       return after === 'active' ? event(goalId, 'goal_created') : event(goalId, 'goal_closed');
     }
-    const beforeStatus = statusOf(old, 'old_record');
-    const before = beforeStatus === undefined ? 'active' : beforeStatus;
+    const before = goalStatus(old, 'old_record');
     if (before === after) return { event: null, ignored: 'goal status unchanged' };
     return event(goalId, after === 'active' ? 'goal_reopened' : 'goal_closed');
   }

@@ -40,11 +40,12 @@ export async function backendsWaitingForLocks(pool: Pool): Promise<number> {
   return rows[0].n;
 }
 
+type Event = { workflowExecutionSignaledEventAttributes?: unknown; workflowTaskCompletedEventAttributes?: unknown; workflowTaskStartedEventAttributes?: unknown };
+
 /** Whether the run's worker has taken in its latest signal: the workflow task in flight when it
  * came has completed and a later one has started, which carries it. While a local activity runs
  * long, the SDK heartbeats its workflow task (at 80 % of the task's timeout), and the next task
  * delivers the signals that came in meanwhile, mid-step. */
-type Event = { workflowExecutionSignaledEventAttributes?: unknown; workflowTaskCompletedEventAttributes?: unknown; workflowTaskStartedEventAttributes?: unknown };
 export function signalTakenIn(events: Event[]): boolean {
   const lastSignal = events.map((e) => Boolean(e.workflowExecutionSignaledEventAttributes)).lastIndexOf(true);
   if (lastSignal < 0) return false;
