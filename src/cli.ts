@@ -31,7 +31,7 @@ function requireDatabaseUrl(config: Config): string {
 
 export function formatStatus(status: GoalStatus): string {
   const retries = Object.entries(status.retries)
-    .map(([task, r]) => `${task}: ${r.used} used${r.exhausted ? ' (exhausted)' : ''}, ${r.total} in all`)
+    .map(([task, r]) => `${task}: ${r.used} used${r.exhausted ? ' (exhausted)' : ''}, ${r.total} in all${r.retryDueAt ? `, next retry due ${r.retryDueAt}` : ''}`)
     .join('; ');
   const rows: Array<[string, string]> = [
     ['goal', status.goalId],

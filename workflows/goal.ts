@@ -5,7 +5,8 @@
  * and retries a failed task after a durable, doubling backoff timer, at most maxTaskRetries times
  * per budget (counted across runs: a new run starts from the retries on record); a spent budget
  * raises one RETRIES_EXHAUSTED alert and waits for a human (a `heal` signal gives it a fresh
- * one). Between cycles it waits the health-check interval or a heal signal. A goal that is
+ * one). Between cycles it waits the health-check interval or a heal signal; a heal also cuts a
+ * retry's backoff short (the retry keeps its due time). A goal that is
  * closed or deleted ends the workflow with a summary.
  *
  * Deterministic: every effect goes through activities; time and ids come from the workflow API.
@@ -13,10 +14,12 @@
 import {
   ActivityFailure,
   ApplicationFailure,
+  CancellationScope,
   CancelledFailure,
   allHandlersFinished,
   condition,
   continueAsNew,
+  isCancellation,
   log,
   patched,
   proxyActivities,
@@ -39,6 +42,7 @@ import {
   statusQuery,
   type HealRequest,
 } from './messages';
+import type { TaskRetryState } from './messages';
 import type { EnsureGoalTaskResult, GoalHealth, GoalTaskView, HealPolicy, IssueType, Severity } from './types';
 
 export interface GoalWorkflowInput {
@@ -228,6 +232,8 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
     // (patched: workflows recorded before this rule kept needs_intervention here.)
     for (const task of ensured.tasks) {
       const retries = state.retries[task.id];
+      // A task no longer failed has no retry coming: a due time a heal left is void.
+      if (task.status !== 'failed' && retries) delete retries.retryDueAt;
       if (task.status !== 'failed' && retries?.exhausted && patched(PATCH.recoveredTaskClearsExhaustion)) {
         retries.exhausted = false;
         actions.push(`task ${task.id} is ${task.status} again: exhaustion cleared, budget stays spent`);
@@ -380,10 +386,12 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
       return;
     }
     showHealthWhileRetrying(task.id);
-    const backoffSeconds = policy.retryBackoffSeconds * 2 ** retries.used;
-    await sleep(backoffSeconds * 1000, {
-      summary: `backoff ${backoffSeconds}s before retry ${retries.used + 1}/${policy.maxTaskRetries} of task ${task.id}`,
-    });
+    const retryLabel = `retry ${retries.used + 1}/${policy.maxTaskRetries} of task ${task.id}`;
+    if (!(await waitOutBackoff(retries, policy.retryBackoffSeconds * 2 ** retries.used, retryLabel))) {
+      stillFailed.push(task.id);
+      actions.push(`${retryLabel} still due at ${retries.retryDueAt}: a heal came during its backoff and is served first`);
+      return;
+    }
     try {
       const r = await retryTask.executeWithOptions(
         { summary: `retry failed task ${task.id} (${retries.used + 1}/${policy.maxTaskRetries})` },
@@ -412,6 +420,52 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
     }
   }
 
+  /**
+   * Waits out a failed task's retry backoff; false when a heal came first. A backoff lasts minutes
+   * (60 s, 120 s, 240 s by default), and a heal that came meanwhile (another task of the goal lost
+   * its agent, the goal was closed, an operator asked) used to wait for it. Now it cuts the wait
+   * short: the retry keeps its due time (in the task's retry state, which continue-as-new
+   * carries), the cycle ends, and the next one serves the heal at once and then waits only what
+   * is left, so a stream of heals never pushes a retry back. (patched: workflows recorded before
+   * this waited every backoff out.)
+   */
+  async function waitOutBackoff(retries: TaskRetryState, backoffSeconds: number, retryLabel: string): Promise<boolean> {
+    const now = Date.now();
+    const resumed = retries.retryDueAt !== undefined;
+    const dueAt = resumed ? Date.parse(retries.retryDueAt!) : now + backoffSeconds * 1000;
+    retries.retryDueAt = new Date(dueAt).toISOString();
+    const leftMs = dueAt - now;
+    if (leftMs > 0) {
+      const summary = resumed
+        ? `backoff ${Math.ceil(leftMs / 1000)}s (the rest of ${backoffSeconds}s) before ${retryLabel}`
+        : `backoff ${backoffSeconds}s before ${retryLabel}`;
+      if (!(await sleepUnlessHealed(leftMs, summary))) return false;
+    }
+    delete retries.retryDueAt;
+    return true;
+  }
+
+  /** A durable timer that a heal arriving (or already waiting) cancels; true when it fired. */
+  async function sleepUnlessHealed(ms: number, summary: string): Promise<boolean> {
+    const healWaiting = () => state.pendingHeals.length > 0;
+    if (healWaiting() && patched(PATCH.healCutsBackoffShort)) return false;
+    const scope = new CancellationScope();
+    let fired = false;
+    const timer = scope.run(() => sleep(ms, { summary })).then(() => {
+      fired = true;
+    });
+    await condition(() => fired || healWaiting());
+    if (fired || !patched(PATCH.healCutsBackoffShort)) {
+      await timer;
+      return true;
+    }
+    scope.cancel();
+    await timer.catch((err: unknown) => {
+      if (!isCancellation(err)) throw err;
+    });
+    return false;
+  }
+
   function finishCycle(startedAt: string, requests: HealRequest[], actions: string[], health: GoalHealth): false {
     state.health = health;
     publishSearchAttributes();
@@ -429,7 +483,13 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
   function noteGoal(goal: NonNullable<EnsureGoalTaskResult['goal']>): void {
     const previous = state.goal;
     state.goal = goal;
-    if (previous?.description !== goal.description || previous?.workspaceId !== goal.workspaceId) {
+    // (patched: workflows recorded before this left the memo's metric type as it first was.)
+    const metricTypeChanged = previous !== null && previous.metricType !== goal.metricType;
+    if (
+      previous?.description !== goal.description ||
+      previous?.workspaceId !== goal.workspaceId ||
+      (metricTypeChanged && patched(PATCH.memoFollowsMetricType))
+    ) {
       upsertMemo({ goal: goal.description ?? goal.metricType, workspaceId: goal.workspaceId, metricType: goal.metricType });
     }
   }

@@ -16,7 +16,7 @@ export interface HealRequest {
   policy?: HealPolicy;
   /** Who asked: an operator's heal gives every task whose retry budget is spent a fresh one; a
    * heal sent because of a change event (task failed, agent lost, goal closed) only cuts the wait
-   * short, so automation never lifts an exhaustion that is waiting for a human. Absent (senders
+   * short (between cycles, or a retry's backoff), so automation never lifts an exhaustion that is waiting for a human. Absent (senders
    * that predate this field): only tasks already marked exhausted get a fresh budget, the rule the
    * histories of those senders were recorded under. */
   origin?: 'operator' | 'event';
@@ -28,6 +28,9 @@ export interface TaskRetryState {
   /** Retries made of this task in all, across budgets. */
   total: number;
   exhausted: boolean;
+  /** When the next retry is due, while a heal that cut its backoff short is being served (the
+   * backoff is not restarted: the next cycle waits only what is left). Absent otherwise. */
+  retryDueAt?: string;
 }
 
 export interface CycleSummary {

@@ -13,4 +13,6 @@ export const GOAL_WORKFLOW_PATCHES = {
   operatorHealReachesEveryTask: 'operator-heal-reaches-every-task',
   healAgainBeforeEnding: 'heal-again-before-ending',
   agentAlertOutlastsFailedStep: 'agent-alert-outlasts-failed-step',
+  healCutsBackoffShort: 'heal-cuts-backoff-short',
+  memoFollowsMetricType: 'memo-follows-metric-type',
 } as const;

@@ -11,7 +11,7 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { startEmbeddedPostgres } from '../../src/embedded/postgres';
 import { goalWorkflowId } from '../../workflows/messages';
 import { createTestDatabase, insertAgent, insertGoal, insertTask, insertWorkspace, withFunctionMissing, type TestDatabase } from './db';
-import { startWorkflowHarness, testPolicy, type WorkflowHarness } from './workflow-env';
+import { inRealTime, startWorkflowHarness, testPolicy, type WorkflowHarness } from './workflow-env';
 import { closeAndReopenMidRead } from './goal-lock';
 import { Dispatcher } from '../../src/dispatch';
 
@@ -221,7 +221,33 @@ const agentStepFailsWhileShort: Scenario = async (h, db) => {
   return closeGoal(h, db, goal, handle, 'completed');
 };
 
+/** A failed task waits out its backoff; a task inserted without an agent meanwhile gets one at
+ * once (the heal cuts the backoff short) and the retry comes when it was due; the goal's metric
+ * type changes (the memo follows); the task fails again and the goal is completed during the
+ * second backoff: the close event ends the workflow without waiting it out. */
+const healDuringBackoff: Scenario = async (h, db) => {
+  const ws = await insertWorkspace(db.pool, 'heal-during-backoff');
+  const agent = await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  const task = await insertTask(db.pool, ws, goal, { status: 'failed', agentId: agent });
+  const handle = await h.startGoal(goal, testPolicy({ retryBackoffSeconds: 30 }));
+  const backoffBegun = () => inRealTime(async () => (await h.status(goal)).retries[task]?.retryDueAt !== undefined, 'a backoff begun');
+  await backoffBegun();
+  const unassigned = await insertTask(db.pool, ws, goal, { status: 'pending', agentId: null });
+  await h.heal(goal, 'task_without_agent (notify)', { origin: 'event' });
+  await inRealTime(async () => (await db.pool.query('select agent_id from tasks where id = $1', [unassigned])).rows[0].agent_id !== null, 'agent given');
+  await h.eventually(async () => (await h.status(goal)).retries[task]?.used === 1, 'retried when due');
+  await db.pool.query(`update workspace_goals set metric_type = 'case_studies' where id = $1`, [goal]);
+  await h.heal(goal, 'operator: metric type changed', { origin: 'operator', requestId: 'metric' });
+  await h.eventually(async () => (await h.status(goal)).lastCycle?.healRequestIds.includes('metric'), 'metric type read');
+  await db.pool.query(`update tasks set status = 'failed' where id = $1`, [task]);
+  await h.heal(goal, 'task_failed (notify)', { origin: 'event' });
+  await backoffBegun();
+  return closeGoal(h, db, goal, handle, 'completed');
+};
+
 export const SCENARIOS: Record<string, Scenario> = {
+  'heal-during-backoff': healDuringBackoff,
   'agent-step-fails-while-short': agentStepFailsWhileShort,
   'reopened-while-closing': reopenedWhileClosing,
   'operator-heal-reaches-spent-task': operatorHealReachesSpentTask,

@@ -16,7 +16,7 @@ import {
   withFunctionMissing,
   type TestDatabase,
 } from '../support/db';
-import { startWorkflowHarness, testPolicy, type WorkflowHarness } from '../support/workflow-env';
+import { inRealTime, startWorkflowHarness, testPolicy, type WorkflowHarness } from '../support/workflow-env';
 import { closeAndReopenMidRead } from '../support/goal-lock';
 import { Dispatcher } from '../../src/dispatch';
 
@@ -286,9 +286,15 @@ test('a heal signal carrying a new policy applies it from the next cycle; garbag
   // Garbage: no reason, a policy that makes no sense, an unknown field. Nothing breaks.
   await h.env.client.workflow.getHandle(goalWorkflowId(goal)).signal('heal', { policy: { maxTaskRetries: -1 }, junk: [1, 2] });
   await h.env.client.workflow.getHandle(goalWorkflowId(goal)).signal('heal', 42 as never);
-  const survived = await statusWhen(goal, (s) => s.lastCycle?.actions.includes('heal requested: unspecified'), 'a cycle served the garbage signals');
+  // The first one's fresh budget is spent again (the second, if it comes during the backoff, only
+  // cuts it short: the cycle that serves it waits what is left and retries).
+  const survived = await statusWhen(
+    goal,
+    (s) => s.lastCycle?.actions.includes('heal requested: unspecified') && s.retries[task]?.total === 2,
+    'the garbage signals served and the task retried',
+  );
   expect((await h.env.client.workflow.getHandle(goalWorkflowId(goal)).describe()).status.name).toBe('RUNNING');
-  expect(survived.retries[task]?.total).toBe(2); // the reset budget of one was spent again
+  expect(survived.retries[task]).toMatchObject({ used: 1, exhausted: false });
 
   // A valid new policy raises the budget to three: with one retry of this budget spent, two more
   // follow before the next failure exhausts it.
@@ -476,16 +482,96 @@ test('a goal completed during a retry backoff gets no task put back to work, and
   const handle = await h.startGoal(goal, testPolicy({ retryBackoffSeconds: 60 }));
   // The cycle gave the failed task an agent and now waits out the 60 s backoff (no time skips
   // until the test waits on the workflow's result).
-  const deadline = Date.now() + 30_000;
-  while ((await taskRow(db.pool, task)).agent_id !== agent) {
-    if (Date.now() > deadline) throw new Error('the failed task never got its agent');
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await inRealTime(async () => (await taskRow(db.pool, task)).agent_id === agent, 'the failed task given its agent');
   await db.pool.query(`update workspace_goals set status = 'completed' where id = $1`, [goal]);
   expect(await handle.result()).toMatchObject({ goalId: goal, closedReason: 'goal_completed' });
   expect((await taskRow(db.pool, task)).status).toBe('failed');
   const attempts = await db.pool.query('select count(*)::int as n from goalkeeper_task_attempts where task_id = $1', [task]);
   expect(attempts.rows[0].n).toBe(0);
+});
+
+/** The goal's backoff timers in virtual time: when each started, how long it was set for, and
+ * whether it was cancelled; and when each retryTask was scheduled. */
+async function backoffsAndRetries(goalId: string) {
+  const history = await h.env.client.workflow.getHandle(goalWorkflowId(goalId)).fetchHistory();
+  const events = history.events ?? [];
+  const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) => Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
+  const cancelled = new Set(events.flatMap((e) => (e.timerCanceledEventAttributes ? [e.timerCanceledEventAttributes.timerId] : [])));
+  const timers = events.flatMap((e) => {
+    const t = e.timerStartedEventAttributes;
+    // The 300 s timers are the waits between cycles.
+    return t && ms(t.startToFireTimeout) !== 300_000
+      ? [{ startedAt: ms(e.eventTime), durationMs: ms(t.startToFireTimeout), cancelled: cancelled.has(t.timerId) }]
+      : [];
+  });
+  const retries = events.flatMap((e) => (e.activityTaskScheduledEventAttributes?.activityType?.name === 'retryTask' ? [ms(e.eventTime)] : []));
+  const completedAt = events.flatMap((e) => (e.workflowExecutionCompletedEventAttributes ? [ms(e.eventTime)] : []))[0];
+  return { timers, retries, completedAt };
+}
+
+test('a heal during a retry backoff is served at once; the retry keeps its due time instead of starting the backoff again', async () => {
+  const ws = await insertWorkspace(db.pool);
+  const agent = await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  const failed = await insertTask(db.pool, ws, goal, { status: 'failed', agentId: agent });
+  await h.startGoal(goal, testPolicy({ retryBackoffSeconds: 60 }));
+  await inRealTime(async () => (await h.status(goal)).retries[failed]?.retryDueAt !== undefined, 'the backoff begun');
+
+  // Meanwhile another task of the goal is inserted without an agent; its trigger's heal arrives.
+  const unassigned = await insertTask(db.pool, ws, goal, { status: 'pending', agentId: null });
+  await h.heal(goal, 'task_without_agent (notify)', { origin: 'event' });
+  await inRealTime(async () => (await taskRow(db.pool, unassigned)).agent_id !== null, 'the new task given an agent within the backoff');
+  expect((await taskRow(db.pool, failed)).status).toBe('failed');
+  const served = await h.status(goal);
+  const due = served.retries[failed]?.retryDueAt;
+  expect(served.retries[failed]).toMatchObject({ used: 0 });
+  expect(served.lastCycle?.actions).toContain(`retry 1/3 of task ${failed} still due at ${due}: a heal came during its backoff and is served first`);
+
+  const retried = await statusWhen(goal, (s) => s.retries[failed]?.used === 1 && s.health === 'healthy', 'retried when due');
+  expect(retried.retries[failed]?.retryDueAt).toBeUndefined();
+  // The first 60 s timer was cancelled by the heal; the second ran only what was left of it, so
+  // the retry came 60 s after the backoff began, not 60 s after the heal.
+  const { timers, retries } = await backoffsAndRetries(goal);
+  expect(timers.map((t) => t.cancelled)).toEqual([true, false]);
+  expect(timers[0].durationMs).toBe(60_000);
+  expect(timers[1].durationMs).toBeLessThan(60_000);
+  // (Event times are when the workflow task completed, a few ms after the workflow's clock read.)
+  const dueMs = Date.parse(due!);
+  expect(Math.abs(timers[1].startedAt + timers[1].durationMs - dueMs)).toBeLessThan(1000);
+  expect(Math.abs(dueMs - timers[0].startedAt - 60_000)).toBeLessThan(1000);
+  expect(retries).toHaveLength(1);
+  expect(retries[0]).toBeGreaterThanOrEqual(dueMs);
+});
+
+test('a goal closed during a retry backoff ends its workflow as soon as the close event reaches it', async () => {
+  const ws = await insertWorkspace(db.pool);
+  const agent = await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  const task = await insertTask(db.pool, ws, goal, { status: 'failed', agentId: agent });
+  const handle = await h.startGoal(goal, testPolicy({ retryBackoffSeconds: 60 }));
+  await inRealTime(async () => (await h.status(goal)).retries[task]?.retryDueAt !== undefined, 'the backoff begun');
+  await db.pool.query(`update workspace_goals set status = 'completed' where id = $1`, [goal]);
+  await h.heal(goal, 'goal_closed (notify)', { origin: 'event' });
+  expect(await handle.result()).toMatchObject({ goalId: goal, closedReason: 'goal_completed' });
+  const { timers, retries, completedAt } = await backoffsAndRetries(goal);
+  expect(timers).toMatchObject([{ durationMs: 60_000, cancelled: true }]);
+  expect(completedAt - timers[0].startedAt).toBeLessThan(60_000);
+  expect(retries).toEqual([]);
+  expect((await taskRow(db.pool, task)).status).toBe('failed');
+});
+
+test("a goal whose metric type changes has it in the memo and in GoalMetricType from the next cycle", async () => {
+  const ws = await insertWorkspace(db.pool);
+  await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws, { metricType: 'deliverables' });
+  const handle = await h.startGoal(goal, testPolicy());
+  await statusWhen(goal, (s) => s.health === 'healthy', 'healthy');
+  await db.pool.query(`update workspace_goals set metric_type = 'case_studies' where id = $1`, [goal]);
+  await h.heal(goal, 'operator: metric type changed', { requestId: 'metric-changed' });
+  await statusWhen(goal, (s) => s.lastCycle?.healRequestIds.includes('metric-changed'), 'the cycle that read it');
+  const described = await handle.describe();
+  expect(described.memo).toMatchObject({ metricType: 'case_studies', workspaceId: ws });
+  expect(described.searchAttributes.GoalMetricType).toEqual(['case_studies']);
 });
 
 test('a goal reopened while its closing cycle reads it keeps its workflow: the reopen heals the run that was about to end', async () => {
