@@ -63,9 +63,19 @@ export class GoalState {
    * An operator's heal gives every task whose budget is spent a fresh one; a task with retries
    * left keeps its count. A heal sent because of a change event never does: lifting an exhaustion
    * is a human's call. A request that does not say who sent it predates `origin` and keeps the
-   * rule it was recorded under (only tasks already marked exhausted), so old histories replay. */
-  requestHeal(request: HealRequest, maxTaskRetries: number): void {
-    if (this.pendingHeals.length < MAX_PENDING_HEALS) this.pendingHeals.push(request);
+   * rule it was recorded under (only tasks already marked exhausted), so old histories replay.
+   *
+   * With the queue full, an event heal that nobody waits for is one of many that each only ask for
+   * a cycle, so it is dropped. An operator's heal, or one someone waits for (`heal --wait` names it
+   * by requestId), is not: it takes the place of such an event heal, when `keepWhenFull` allows
+   * (the workflow's patch check: runs recorded before this dropped it too). */
+  requestHeal(request: HealRequest, maxTaskRetries: number, keepWhenFull: () => boolean = () => false): void {
+    if (this.pendingHeals.length < MAX_PENDING_HEALS) {
+      this.pendingHeals.push(request);
+    } else if (request.origin === 'operator' || request.requestId !== undefined) {
+      const interchangeable = this.pendingHeals.findIndex((r) => r.origin !== 'operator' && r.requestId === undefined);
+      if (interchangeable >= 0 && keepWhenFull()) this.pendingHeals[interchangeable] = request;
+    }
     if (request.origin === 'event') return;
     const spent = (s: TaskRetryState) => s.exhausted || (request.origin === 'operator' && s.used >= maxTaskRetries);
     for (const state of Object.values(this.retries)) {

@@ -116,7 +116,9 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
       if (problem) log.warn('heal signal carried an invalid policy; keeping the current one', { goalId, problem });
       else nextPolicy = request.policy;
     }
-    state.requestHeal({ reason: reason ?? 'unspecified', requestId, origin }, (nextPolicy ?? policy).maxTaskRetries);
+    state.requestHeal({ reason: reason ?? 'unspecified', requestId, origin }, (nextPolicy ?? policy).maxTaskRetries, () =>
+      patched(PATCH.operatorHealKeptWhenQueueFull),
+    );
   });
   setHandler(statusQuery, () => state.status());
 

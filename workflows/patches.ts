@@ -15,4 +15,5 @@ export const GOAL_WORKFLOW_PATCHES = {
   agentAlertOutlastsFailedStep: 'agent-alert-outlasts-failed-step',
   healCutsBackoffShort: 'heal-cuts-backoff-short',
   memoFollowsMetricType: 'memo-follows-metric-type',
+  operatorHealKeptWhenQueueFull: 'operator-heal-kept-when-queue-full',
 } as const;

@@ -6,7 +6,7 @@
  */
 import { Client, type Pool } from 'pg';
 import type { Dispatcher } from '../../src/dispatch';
-import { goalWorkflowId } from '../../workflows/messages';
+import { goalWorkflowId, type HealRequest } from '../../workflows/messages';
 import type { TestDatabase } from './db';
 import { eventually } from './services-env';
 import type { WorkflowHarness } from './workflow-env';
@@ -77,4 +77,18 @@ export async function closeAndReopenMidRead(h: WorkflowHarness, db: TestDatabase
   await eventually(async () => (await waiting()) >= 1, 'the next cycle reading the goal again');
   await reopening.commit();
   return { closed, reopened };
+}
+
+/**
+ * Heals that reach a goal's workflow together: the goal row's lock is held so that a heal's
+ * cycle waits in its first step; `heals` are sent meanwhile (the server holds them while that
+ * workflow task is open, then delivers them in one activation), then the step goes on.
+ */
+export async function healsWhileStepWaits(h: WorkflowHarness, db: TestDatabase, goalId: string, heals: HealRequest[]): Promise<void> {
+  const held = await goalStatusChangeInFlight(db.url, goalId, 'active');
+  await held.updated;
+  await h.heal(goalId, 'event: a cycle that waits for the goal row', { origin: 'event' });
+  await eventually(async () => (await backendsWaitingForLocks(db.pool)) >= 1, 'the cycle waiting for the goal row');
+  for (const heal of heals) await h.heal(goalId, heal.reason, { ...heal });
+  await held.commit();
 }

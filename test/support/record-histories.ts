@@ -12,7 +12,7 @@ import { startEmbeddedPostgres } from '../../src/embedded/postgres';
 import { goalWorkflowId } from '../../workflows/messages';
 import { createTestDatabase, insertAgent, insertGoal, insertTask, insertWorkspace, withFunctionMissing, type TestDatabase } from './db';
 import { inRealTime, startWorkflowHarness, testPolicy, type WorkflowHarness } from './workflow-env';
-import { closeAndReopenMidRead } from './goal-lock';
+import { closeAndReopenMidRead, healsWhileStepWaits } from './goal-lock';
 import { Dispatcher } from '../../src/dispatch';
 
 export const HISTORIES_DIR = join(__dirname, '..', '..', '..', 'test', 'histories');
@@ -246,7 +246,22 @@ const healDuringBackoff: Scenario = async (h, db) => {
   return closeGoal(h, db, goal, handle, 'completed');
 };
 
+/** Twenty-five event heals and an operator's heal reach the workflow together: the queue keeps
+ * twenty, the operator's among them; the goal completes. */
+const operatorHealAfterFlood: Scenario = async (h, db) => {
+  const ws = await insertWorkspace(db.pool, 'flood');
+  await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  const handle = await h.startGoal(goal, testPolicy());
+  await h.eventually(async () => (await h.status(goal)).health === 'healthy', 'healthy');
+  const flood = Array.from({ length: 25 }, (_, i) => ({ reason: `task_failed (flood ${i})`, origin: 'event' as const }));
+  await healsWhileStepWaits(h, db, goal, [...flood, { reason: 'operator: look now', origin: 'operator', requestId: 'operator' }]);
+  await h.eventually(async () => (await h.status(goal)).lastCycle?.healRequestIds.includes('operator'), 'the operator heal served');
+  return closeGoal(h, db, goal, handle, 'completed');
+};
+
 export const SCENARIOS: Record<string, Scenario> = {
+  'operator-heal-after-flood': operatorHealAfterFlood,
   'heal-during-backoff': healDuringBackoff,
   'agent-step-fails-while-short': agentStepFailsWhileShort,
   'reopened-while-closing': reopenedWhileClosing,

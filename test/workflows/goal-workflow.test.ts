@@ -3,7 +3,7 @@
  * backoff timers, retry exhaustion, heal signals, closed goals, continueAsNew.
  */
 import type { temporal } from '@temporalio/proto';
-import { goalWorkflowId, healSignal, type GoalStatus } from '../../workflows/messages';
+import { goalWorkflowId, healSignal, type GoalStatus, type HealRequest } from '../../workflows/messages';
 import {
   createTestDatabase,
   goalTasks,
@@ -17,7 +17,7 @@ import {
   type TestDatabase,
 } from '../support/db';
 import { inRealTime, startWorkflowHarness, testPolicy, type WorkflowHarness } from '../support/workflow-env';
-import { closeAndReopenMidRead } from '../support/goal-lock';
+import { closeAndReopenMidRead, healsWhileStepWaits } from '../support/goal-lock';
 import { Dispatcher } from '../../src/dispatch';
 
 let db: TestDatabase;
@@ -572,6 +572,26 @@ test("a goal whose metric type changes has it in the memo and in GoalMetricType 
   const described = await handle.describe();
   expect(described.memo).toMatchObject({ metricType: 'case_studies', workspaceId: ws });
   expect(described.searchAttributes.GoalMetricType).toEqual(['case_studies']);
+});
+
+test("an operator's heal, and one someone waits for, are served even when a flood of event heals has filled the queue", async () => {
+  const ws = await insertWorkspace(db.pool);
+  await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  await h.startGoal(goal, testPolicy());
+  await statusWhen(goal, (s) => s.health === 'healthy', 'healthy');
+  const flood = Array.from({ length: 25 }, (_, i): HealRequest => ({ reason: `task_failed (flood ${i})`, origin: 'event' }));
+  await healsWhileStepWaits(h, db, goal, [
+    ...flood,
+    { reason: 'operator: look now', origin: 'operator', requestId: 'operator-after-flood' },
+    { reason: 'task_failed (webhook)', origin: 'event', requestId: 'waited-for-after-flood' },
+  ]);
+  const served = await statusWhen(goal, (s) => s.lastCycle?.healRequestIds.includes('operator-after-flood'), 'the operator heal served');
+  const requested = served.lastCycle!.actions.filter((a) => a.startsWith('heal requested:'));
+  expect(requested).toHaveLength(20); // the queue's bound holds
+  expect(requested).toEqual(expect.arrayContaining(['heal requested: operator: look now', 'heal requested: task_failed (webhook)']));
+  expect(served.lastCycle?.healRequestIds).toEqual(['operator-after-flood', 'waited-for-after-flood']);
+  expect(served.health).toBe('healthy');
 });
 
 test('a goal reopened while its closing cycle reads it keeps its workflow: the reopen heals the run that was about to end', async () => {
