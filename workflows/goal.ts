@@ -14,18 +14,15 @@
 import {
   ActivityFailure,
   ApplicationFailure,
-  CancellationScope,
   CancelledFailure,
   allHandlersFinished,
   condition,
   continueAsNew,
-  isCancellation,
   log,
   patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
-  sleep,
   upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
@@ -33,7 +30,9 @@ import {
 } from '@temporalio/workflow';
 import type { GoalActivities } from '../activities';
 import { GoalState, type GoalStateSnapshot } from './goal-state';
+import { sleepUnlessInterrupted } from './interruptible-sleep';
 import { GOAL_WORKFLOW_PATCHES as PATCH } from './patches';
+import { policyProblem } from './policy';
 import {
   GoalHealthKey,
   GoalMetricTypeKey,
@@ -433,39 +432,21 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
    */
   async function waitOutBackoff(retries: TaskRetryState, backoffSeconds: number, retryLabel: string): Promise<boolean> {
     const now = Date.now();
-    const resumed = retries.retryDueAt !== undefined;
-    const dueAt = resumed ? Date.parse(retries.retryDueAt!) : now + backoffSeconds * 1000;
+    const dueBefore = retries.retryDueAt;
+    const resumed = dueBefore !== undefined;
+    const dueAt = resumed ? Date.parse(dueBefore) : now + backoffSeconds * 1000;
     retries.retryDueAt = new Date(dueAt).toISOString();
     const leftMs = dueAt - now;
     if (leftMs > 0) {
       const summary = resumed
         ? `backoff ${Math.ceil(leftMs / 1000)}s (the rest of ${backoffSeconds}s) before ${retryLabel}`
         : `backoff ${backoffSeconds}s before ${retryLabel}`;
-      if (!(await sleepUnlessHealed(leftMs, summary))) return false;
+      const healWaiting = () => state.pendingHeals.length > 0;
+      const cut = () => patched(PATCH.healCutsBackoffShort);
+      if (!(await sleepUnlessInterrupted({ ms: leftMs, summary, interrupted: healWaiting, mayCutShort: cut }))) return false;
     }
     delete retries.retryDueAt;
     return true;
-  }
-
-  /** A durable timer that a heal arriving (or already waiting) cancels; true when it fired. */
-  async function sleepUnlessHealed(ms: number, summary: string): Promise<boolean> {
-    const healWaiting = () => state.pendingHeals.length > 0;
-    if (healWaiting() && patched(PATCH.healCutsBackoffShort)) return false;
-    const scope = new CancellationScope();
-    let fired = false;
-    const timer = scope.run(() => sleep(ms, { summary })).then(() => {
-      fired = true;
-    });
-    await condition(() => fired || healWaiting());
-    if (fired || !patched(PATCH.healCutsBackoffShort)) {
-      await timer;
-      return true;
-    }
-    scope.cancel();
-    await timer.catch((err: unknown) => {
-      if (!isCancellation(err)) throw err;
-    });
-    return false;
   }
 
   function finishCycle(startedAt: string, requests: HealRequest[], actions: string[], health: GoalHealth): false {
@@ -534,26 +515,4 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
     // Open until a cycle passes without a failed step, so a lasting failure alerts once.
     await raiseAlert('HEAL_STEP_FAILED', taskId, 'warning', `${step} failed: ${cause}`, actions);
   }
-}
-
-/** Why a policy from a signal cannot be used, or null when it can. */
-function policyProblem(p: unknown): string | null {
-  const policy = p as Partial<HealPolicy> | null;
-  if (typeof policy !== 'object' || policy === null) return 'not an object';
-  const statuses = policy.assignableStatuses;
-  if (!Array.isArray(statuses) || statuses.length === 0 || !statuses.every((s) => typeof s === 'string' && s.length > 0)) {
-    return 'assignableStatuses must be a non-empty list of statuses';
-  }
-  const counts: Array<[keyof HealPolicy, number]> = [
-    ['maxTaskRetries', 0],
-    ['retryBackoffSeconds', 1],
-    ['healthCheckIntervalSeconds', 1],
-    ['maxAutoProvisionedAgents', 0],
-    ['maxCyclesPerRun', 1],
-  ];
-  for (const [key, min] of counts) {
-    const value = policy[key];
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < min) return `${key} must be an integer ≥ ${min}`;
-  }
-  return null;
 }
