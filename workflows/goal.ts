@@ -40,8 +40,8 @@ import {
   healSignal,
   statusQuery,
   type HealRequest,
+  type TaskRetryState,
 } from './messages';
-import type { TaskRetryState } from './messages';
 import type { EnsureGoalTaskResult, GoalHealth, GoalTaskView, HealPolicy, IssueType, Severity } from './types';
 
 export interface GoalWorkflowInput {
