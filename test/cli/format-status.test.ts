@@ -1,0 +1,56 @@
+/**
+ * `goalkeeper status` without --json: the table an operator reads. Pure formatting of the
+ * workflow's status query answer, so no server is needed to hold it to what it must show.
+ */
+import { formatStatus } from '../../src/cli';
+import type { GoalStatus } from '../../workflows/messages';
+
+const status = (overrides: Partial<GoalStatus> = {}): GoalStatus => ({
+  goalId: '11111111-1111-4111-8111-111111111111',
+  workspaceId: '22222222-2222-4222-8222-222222222222',
+  health: 'healing',
+  taskId: '33333333-3333-4333-8333-333333333333',
+  agentId: null,
+  retries: {},
+  lastCycle: null,
+  openAlerts: [],
+  cycles: 2,
+  closedReason: null,
+  ...overrides,
+});
+
+test('a task whose retry a heal cut short shows when that retry is due; a spent budget says so', () => {
+  const text = formatStatus(
+    status({
+      retries: {
+        'task-a': { used: 1, total: 1, exhausted: false, retryDueAt: '2026-12-01T15:30:00.000Z' },
+        'task-b': { used: 3, total: 5, exhausted: true },
+      },
+    }),
+  );
+  expect(text).toMatch(/^retries +task-a: 1 used, 1 in all, next retry due 2026-12-01T15:30:00.000Z; task-b: 3 used \(exhausted\), 5 in all$/m);
+});
+
+test("the last cycle's actions are listed one per line under it, and a closed goal says why", () => {
+  const text = formatStatus(
+    status({
+      health: 'closed',
+      closedReason: 'goal_completed',
+      lastCycle: {
+        number: 7,
+        startedAt: '2026-12-01T15:00:00.000Z',
+        finishedAt: '2026-12-01T15:00:01.000Z',
+        actions: ['heal requested: goal_closed (notify)', 'goal closed (goal_completed); workflow ends'],
+        healRequestIds: [],
+        health: 'closed',
+      },
+    }),
+  );
+  const lines = text.split('\n');
+  expect(lines).toContain('last cycle   #7 at 2026-12-01T15:00:01.000Z');
+  expect(lines).toContain('actions      heal requested: goal_closed (notify)');
+  expect(lines).toContain('             goal closed (goal_completed); workflow ends');
+  expect(lines[lines.length - 1]).toBe('closed       goal_completed');
+  expect(text).toMatch(/^agent +-$/m);
+  expect(text).toMatch(/^retries +-$/m);
+});
