@@ -492,8 +492,8 @@ test('a goal completed during a retry backoff gets no task put back to work, and
 
 /** The goal's backoff timers in virtual time: when each started, how long it was set for, and
  * whether it was cancelled; and when each retryTask was scheduled. */
-async function backoffsAndRetries(goalId: string) {
-  const history = await h.env.client.workflow.getHandle(goalWorkflowId(goalId)).fetchHistory();
+async function backoffsAndRetries(goalId: string, runId?: string) {
+  const history = await h.env.client.workflow.getHandle(goalWorkflowId(goalId), runId).fetchHistory();
   const events = history.events ?? [];
   const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) => Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
   const cancelled = new Set(events.flatMap((e) => (e.timerCanceledEventAttributes ? [e.timerCanceledEventAttributes.timerId] : [])));
@@ -541,6 +541,35 @@ test('a heal during a retry backoff is served at once; the retry keeps its due t
   expect(Math.abs(dueMs - timers[0].startedAt - 60_000)).toBeLessThan(1000);
   expect(retries).toHaveLength(1);
   expect(retries[0]).toBeGreaterThanOrEqual(dueMs);
+});
+
+test("a retry's due time survives continue-as-new: the next run waits only what was left of the backoff", async () => {
+  const ws = await insertWorkspace(db.pool);
+  const agent = await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  const failed = await insertTask(db.pool, ws, goal, { status: 'failed', agentId: agent });
+  // One cycle per run: the cycle a heal cuts short is the run's last.
+  const handle = await h.startGoal(goal, testPolicy({ retryBackoffSeconds: 60, maxCyclesPerRun: 1 }));
+  await inRealTime(async () => (await h.status(goal)).retries[failed]?.retryDueAt !== undefined, 'the backoff begun');
+  const { retryDueAt } = (await h.status(goal)).retries[failed]!;
+  await h.heal(goal, 'task_without_agent (notify)', { origin: 'event', requestId: 'cut-short' });
+  // Not queried until the new run exists: a query sent while the run continues as new is held by
+  // the time-skipping test server for a minute or more.
+  await inRealTime(async () => (await handle.describe()).runId !== handle.firstExecutionRunId, 'the run continued as new');
+  const carried = await statusWhen(goal, (s) => s.retries[failed]?.used === 1, 'retried by the next run');
+  expect(carried.lastCycle?.healRequestIds).toEqual(['cut-short']);
+
+  // The first run ended (continued as new) with its 60 s timer unfired and no retry made.
+  const first = await backoffsAndRetries(goal, handle.firstExecutionRunId);
+  expect(first.timers.map((t) => t.durationMs)).toEqual([60_000]);
+  expect(first.retries).toEqual([]);
+  const next = await backoffsAndRetries(goal);
+  const dueMs = Date.parse(retryDueAt!);
+  expect(next.timers).toHaveLength(1);
+  expect(next.timers[0].durationMs).toBeLessThan(60_000);
+  expect(Math.abs(next.timers[0].startedAt + next.timers[0].durationMs - dueMs)).toBeLessThan(1000);
+  expect(next.retries).toHaveLength(1);
+  expect(next.retries[0]).toBeGreaterThanOrEqual(dueMs);
 });
 
 test('a goal closed during a retry backoff ends its workflow as soon as the close event reaches it', async () => {
