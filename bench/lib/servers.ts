@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { Client as PgClient } from 'pg';
 import { Connection } from '@temporalio/client';
 import { freePort } from '../../src/embedded/postgres';
+import { keepStderr } from '../../src/embedded/process-output';
 import { migrate } from '../../src/store/migrate';
 import { ensureSearchAttributes } from '../../src/temporal/search-attributes';
 import { searchAttributeArgs } from '../../src/embedded/temporal';
@@ -66,20 +67,27 @@ export interface DevServerOptions {
   dbDir?: string;
 }
 
+/** Start-up attempts of a dev server before giving up. The CLI picks the ports of its internal
+ * services itself (bind to port 0, close, bind again later), as we pick ours, so now and then two
+ * picks meet and the server panics at start-up with the port taken: that is worth a new attempt,
+ * a real fault is not, and three attempts tell them apart. */
+const DEV_SERVER_START_ATTEMPTS = 3;
+
 export async function startDevServer(options: DevServerOptions = {}): Promise<DevServer> {
-  const port = await freePort();
-  const httpPort = await freePort();
-  const metricsPort = await freePort();
-  const dbFile = options.dbFile ?? join(mkdtempSync(join(options.dbDir ?? tmpdir(), 'gk-temporal-')), 'temporal.db');
+  const pickPorts = async () => ({ port: await freePort(), httpPort: await freePort(), metricsPort: await freePort() });
+  let ports = await pickPorts();
+  let started = false;
+  const newDbFile = () => options.dbFile ?? join(mkdtempSync(join(options.dbDir ?? tmpdir(), 'gk-temporal-')), 'temporal.db');
+  let dbFile = newDbFile();
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
-  let stderr = '';
-  const address = `127.0.0.1:${port}`;
+  const address = () => `127.0.0.1:${ports.port}`;
 
-  async function start(): Promise<void> {
+  /** One launch: ready, or the reason the process exited before it was. */
+  async function launch(): Promise<'ready' | { exitedWith: string }> {
     const args = [
-      'server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port),
-      '--http-port', String(httpPort), '--metrics-port', String(metricsPort), '--db-filename', dbFile,
+      'server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(ports.port),
+      '--http-port', String(ports.httpPort), '--metrics-port', String(ports.metricsPort), '--db-filename', dbFile,
       '--log-level', 'error',
       // Registered at launch rather than through the operator API afterwards: with the server's
       // search-attribute cache on (the bench's default, DEV_SERVER_SEARCH_ATTRIBUTE_CACHE in
@@ -89,33 +97,53 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       ...(options.sqlitePragmas ?? []).flatMap((p) => ['--sqlite-pragma', p]),
       ...(options.dynamicConfig ?? []).flatMap((d) => ['--dynamic-config-value', d]),
     ];
-    stderr = '';
     const c = spawn(temporalCli(), args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    c.stderr!.on('data', (d) => (stderr = (stderr + String(d)).slice(-4000)));
+    const stderr = keepStderr(c);
     child = c;
     exited = new Promise((r) => c.once('exit', () => r()));
-    await waitFor(
-      `the Temporal dev server on ${address}`,
+    const outcome = await waitFor(
+      `the Temporal dev server on ${address()}`,
       async () => {
-        if (c.exitCode !== null) throw new Error(`dev server exited ${c.exitCode}: ${stderr}`);
-        const conn = await Connection.connect({ address, connectTimeout: 1000 });
+        if (c.exitCode !== null) return { exitedWith: `exit code ${c.exitCode}: ${stderr()}` };
+        const conn = await Connection.connect({ address: address(), connectTimeout: 1000 });
         try {
           await conn.workflowService.getSystemInfo({});
           await ensureSearchAttributes(conn, 'default');
-          return true;
+          return 'ready' as const;
         } finally {
           await conn.close();
         }
       },
       { timeoutMs: 60_000, intervalMs: 250 },
     );
+    return outcome;
+  }
+
+  /** Starts the server; a restart keeps its address (clients hold it) and its history. */
+  async function start(): Promise<void> {
+    for (let attempt = 1; ; attempt += 1) {
+      const outcome = await launch();
+      if (outcome === 'ready') {
+        started = true;
+        return;
+      }
+      if (attempt === DEV_SERVER_START_ATTEMPTS) {
+        throw new Error(`the Temporal dev server exited while starting, ${attempt} times; last: ${outcome.exitedWith}`);
+      }
+      console.warn(`the Temporal dev server exited while starting (attempt ${attempt} of ${DEV_SERVER_START_ATTEMPTS}), starting it again: ${outcome.exitedWith.slice(0, 500)}`);
+      // A first start may move (new ports, and a new file: the failed one may have half made it).
+      if (!started) {
+        ports = await pickPorts();
+        dbFile = newDbFile();
+      }
+    }
   }
 
   await start();
   return {
-    address,
-    port,
-    metricsPort,
+    address: address(),
+    port: ports.port,
+    metricsPort: ports.metricsPort,
     dbFile,
     pid: () => child?.pid,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {

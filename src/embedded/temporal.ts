@@ -9,6 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { freePort } from './postgres';
+import { keepStderr } from './process-output';
 
 export interface EmbeddedTemporalHandle {
   address: string;
@@ -148,15 +149,12 @@ export async function startEmbeddedTemporal(options: EmbeddedTemporalOptions = {
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
   child.once('exit', () => process.removeListener('exit', killOnExit));
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr = (stderr + chunk.toString()).slice(-4000); // kept for the error message if it dies
-  });
+  const stderr = keepStderr(child);
   try {
     await waitForFrontend(address, child, options.startTimeoutMs ?? 60_000);
   } catch (err) {
     await stopChild(child);
-    throw new Error(`${(err as Error).message}${stderr ? `\n${stderr.trim()}` : ''}`);
+    throw new Error(`${(err as Error).message}${stderr() ? `\n${stderr()}` : ''}`);
   }
   return { address, uiUrl, port, uiPort, source: 'cli', stop: () => stopChild(child) };
 }

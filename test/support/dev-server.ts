@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { freePort } from '../../src/embedded/postgres';
+import { keepStderr } from '../../src/embedded/process-output';
 import { devServerExecutable } from './temporal';
 
 export interface DevServer {
@@ -18,45 +19,55 @@ export interface DevServer {
   stop(): Promise<void>;
 }
 
+/** Start-up attempts before giving up: the CLI picks its internal services' ports itself, as we
+ * pick ours (bind to port 0, close, bind later), and now and then two picks meet and it panics at
+ * start-up with the port taken. That is worth a new attempt on new ports; a real fault fails all. */
+const START_ATTEMPTS = 3;
+
 export async function startDevServer(options: { ui?: boolean; dbFile?: string; port?: number } = {}): Promise<DevServer> {
   const executable = devServerExecutable();
-  const port = options.port ?? (await freePort());
-  const uiPort = options.ui ? await freePort() : null;
-  const dbFile = options.dbFile ?? join(mkdtempSync(join(tmpdir(), 'goalkeeper-temporal-')), 'temporal.db');
-  if (!executable) {
-    // No `temporal` here: the SDK downloads one (a machine with internet access).
-    const env = await TestWorkflowEnvironment.createLocal({
-      server: { ip: '127.0.0.1', port, ui: uiPort !== null, uiPort: uiPort ?? undefined, dbFilename: dbFile, searchAttributes: [] },
-    });
-    return { address: `127.0.0.1:${port}`, uiPort, process: null, stop: () => env.teardown() };
+  for (let attempt = 1; ; attempt += 1) {
+    // Each attempt on a new file unless one is given: a failed start may have half made it.
+    const dbFile = options.dbFile ?? join(mkdtempSync(join(tmpdir(), 'goalkeeper-temporal-')), 'temporal.db');
+    const port = options.port ?? (await freePort());
+    const uiPort = options.ui ? await freePort() : null;
+    if (!executable) {
+      // No `temporal` here: the SDK downloads one (a machine with internet access).
+      const env = await TestWorkflowEnvironment.createLocal({
+        server: { ip: '127.0.0.1', port, ui: uiPort !== null, uiPort: uiPort ?? undefined, dbFilename: dbFile, searchAttributes: [] },
+      });
+      return { address: `127.0.0.1:${port}`, uiPort, process: null, stop: () => env.teardown() };
+    }
+    const started = await launch(executable.path, port, uiPort, dbFile);
+    if ('process' in started) return started;
+    if (attempt === START_ATTEMPTS) throw new Error(`temporal dev server exited while starting, ${attempt} times; last: ${started.exitedWith}`);
+    console.warn(`temporal dev server exited while starting (attempt ${attempt} of ${START_ATTEMPTS}), starting it again: ${started.exitedWith.slice(0, 500)}`);
   }
+}
+
+async function launch(executable: string, port: number, uiPort: number | null, dbFile: string): Promise<DevServer | { exitedWith: string }> {
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--db-filename', dbFile, '--log-level', 'error'];
   args.push(...(uiPort ? ['--ui-port', String(uiPort)] : ['--headless']));
-  const child = spawn(executable.path, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr?.on('data', (chunk) => (stderr = (stderr + chunk).slice(-4000)));
+  const child = spawn(executable, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const stderr = keepStderr(child);
   const address = `127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`temporal dev server exited with ${child.exitCode}: ${stderr}`);
+    if (child.exitCode !== null) return { exitedWith: `exit code ${child.exitCode}: ${stderr()}` };
     try {
       const connection = await Connection.connect({ address, connectTimeout: 1_000 });
       await connection.workflowService.getSystemInfo({});
       await connection.close();
       break;
     } catch {
-      if (Date.now() > deadline) throw new Error(`temporal dev server did not answer on ${address}: ${stderr}`);
+      if (Date.now() > deadline) {
+        await stopProcess(child);
+        throw new Error(`temporal dev server did not answer on ${address}: ${stderr()}`);
+      }
       await new Promise((r) => setTimeout(r, 250));
     }
   }
-  return {
-    address,
-    uiPort,
-    process: child,
-    stop: async () => {
-      await stopProcess(child);
-    },
-  };
+  return { address, uiPort, process: child, stop: async () => void (await stopProcess(child)) };
 }
 
 /** SIGTERM by pid, SIGKILL if it has not exited within 10 s. */
