@@ -101,7 +101,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     const stderr = keepStderr(c);
     child = c;
     exited = new Promise((r) => c.once('exit', () => r()));
-    const outcome = await waitFor(
+    return waitFor(
       `the Temporal dev server on ${address()}`,
       async () => {
         if (c.exitCode !== null) return { exitedWith: `exit code ${c.exitCode}: ${stderr()}` };
@@ -116,7 +116,6 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       },
       { timeoutMs: 60_000, intervalMs: 250 },
     );
-    return outcome;
   }
 
   /** Starts the server; a restart keeps its address (clients hold it) and its history. */
