@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { Client as PgClient } from 'pg';
 import { Connection } from '@temporalio/client';
 import { freePort } from '../../src/embedded/postgres';
-import { keepStderr } from '../../src/embedded/process-output';
+import { keepStderr, startWithRetries, type ExitedWhileStarting } from '../../src/embedded/child-start';
 import { migrate } from '../../src/store/migrate';
 import { ensureSearchAttributes } from '../../src/temporal/search-attributes';
 import { searchAttributeArgs } from '../../src/embedded/temporal';
@@ -67,12 +67,6 @@ export interface DevServerOptions {
   dbDir?: string;
 }
 
-/** Start-up attempts of a dev server before giving up. The CLI picks the ports of its internal
- * services itself (bind to port 0, close, bind again later), as we pick ours, so now and then two
- * picks meet and the server panics at start-up with the port taken: that is worth a new attempt,
- * a real fault is not, and three attempts tell them apart. */
-const DEV_SERVER_START_ATTEMPTS = 3;
-
 export async function startDevServer(options: DevServerOptions = {}): Promise<DevServer> {
   const pickPorts = async () => ({ port: await freePort(), httpPort: await freePort(), metricsPort: await freePort() });
   let ports = await pickPorts();
@@ -84,7 +78,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   const address = () => `127.0.0.1:${ports.port}`;
 
   /** One launch: ready, or the reason the process exited before it was. */
-  async function launch(): Promise<'ready' | { exitedWith: string }> {
+  async function launch(): Promise<{ ready: true } | ExitedWhileStarting> {
     const args = [
       'server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(ports.port),
       '--http-port', String(ports.httpPort), '--metrics-port', String(ports.metricsPort), '--db-filename', dbFile,
@@ -109,7 +103,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
         try {
           await conn.workflowService.getSystemInfo({});
           await ensureSearchAttributes(conn, 'default');
-          return 'ready' as const;
+          return { ready: true as const };
         } finally {
           await conn.close();
         }
@@ -118,24 +112,17 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     );
   }
 
-  /** Starts the server; a restart keeps its address (clients hold it) and its history. */
+  /** Starts the server; a restart keeps its address (clients hold it) and its history, while a
+   * first start that failed moves (new ports, and a new file: the failed one may be half made). */
   async function start(): Promise<void> {
-    for (let attempt = 1; ; attempt += 1) {
-      const outcome = await launch();
-      if (outcome === 'ready') {
-        started = true;
-        return;
-      }
-      if (attempt === DEV_SERVER_START_ATTEMPTS) {
-        throw new Error(`the Temporal dev server exited while starting, ${attempt} times; last: ${outcome.exitedWith}`);
-      }
-      console.warn(`the Temporal dev server exited while starting (attempt ${attempt} of ${DEV_SERVER_START_ATTEMPTS}), starting it again: ${outcome.exitedWith.slice(0, 500)}`);
-      // A first start may move (new ports, and a new file: the failed one may have half made it).
-      if (!started) {
+    await startWithRetries('the Temporal dev server', launch, {
+      beforeRetry: async () => {
+        if (started) return;
         ports = await pickPorts();
         dbFile = newDbFile();
-      }
-    }
+      },
+    });
+    started = true;
   }
 
   await start();

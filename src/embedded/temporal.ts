@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { freePort } from './postgres';
-import { keepStderr } from './process-output';
+import { keepStderr } from './child-start';
 
 export interface EmbeddedTemporalHandle {
   address: string;

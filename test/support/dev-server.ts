@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { freePort } from '../../src/embedded/postgres';
-import { keepStderr } from '../../src/embedded/process-output';
+import { keepStderr, startWithRetries, type ExitedWhileStarting } from '../../src/embedded/child-start';
 import { devServerExecutable } from './temporal';
 
 export interface DevServer {
@@ -19,33 +19,26 @@ export interface DevServer {
   stop(): Promise<void>;
 }
 
-/** Start-up attempts before giving up: the CLI picks its internal services' ports itself, as we
- * pick ours (bind to port 0, close, bind later), and now and then two picks meet and it panics at
- * start-up with the port taken. That is worth a new attempt on new ports; a real fault fails all. */
-const START_ATTEMPTS = 3;
-
 export async function startDevServer(options: { ui?: boolean; dbFile?: string; port?: number } = {}): Promise<DevServer> {
   const executable = devServerExecutable();
-  for (let attempt = 1; ; attempt += 1) {
-    // Each attempt on a new file unless one is given: a failed start may have half made it.
-    const dbFile = options.dbFile ?? join(mkdtempSync(join(tmpdir(), 'goalkeeper-temporal-')), 'temporal.db');
+  const newDbFile = () => options.dbFile ?? join(mkdtempSync(join(tmpdir(), 'goalkeeper-temporal-')), 'temporal.db');
+  if (!executable) {
+    // No `temporal` here: the SDK downloads one (a machine with internet access).
     const port = options.port ?? (await freePort());
     const uiPort = options.ui ? await freePort() : null;
-    if (!executable) {
-      // No `temporal` here: the SDK downloads one (a machine with internet access).
-      const env = await TestWorkflowEnvironment.createLocal({
-        server: { ip: '127.0.0.1', port, ui: uiPort !== null, uiPort: uiPort ?? undefined, dbFilename: dbFile, searchAttributes: [] },
-      });
-      return { address: `127.0.0.1:${port}`, uiPort, process: null, stop: () => env.teardown() };
-    }
-    const started = await launch(executable.path, port, uiPort, dbFile);
-    if ('process' in started) return started;
-    if (attempt === START_ATTEMPTS) throw new Error(`temporal dev server exited while starting, ${attempt} times; last: ${started.exitedWith}`);
-    console.warn(`temporal dev server exited while starting (attempt ${attempt} of ${START_ATTEMPTS}), starting it again: ${started.exitedWith.slice(0, 500)}`);
+    const env = await TestWorkflowEnvironment.createLocal({
+      server: { ip: '127.0.0.1', port, ui: uiPort !== null, uiPort: uiPort ?? undefined, dbFilename: newDbFile(), searchAttributes: [] },
+    });
+    return { address: `127.0.0.1:${port}`, uiPort, process: null, stop: () => env.teardown() };
   }
+  // Each attempt on new ports (unless a port is given) and a new file: a failed start may have
+  // half made it.
+  return startWithRetries('temporal dev server', async () =>
+    launch(executable.path, options.port ?? (await freePort()), options.ui ? await freePort() : null, newDbFile()),
+  );
 }
 
-async function launch(executable: string, port: number, uiPort: number | null, dbFile: string): Promise<DevServer | { exitedWith: string }> {
+async function launch(executable: string, port: number, uiPort: number | null, dbFile: string): Promise<DevServer | ExitedWhileStarting> {
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--db-filename', dbFile, '--log-level', 'error'];
   args.push(...(uiPort ? ['--ui-port', String(uiPort)] : ['--headless']));
   const child = spawn(executable, args, { stdio: ['ignore', 'ignore', 'pipe'] });

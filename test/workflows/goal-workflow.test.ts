@@ -19,6 +19,7 @@ import {
 import { inRealTime, startWorkflowHarness, testPolicy, type WorkflowHarness } from '../support/workflow-env';
 import { closeAndReopenMidRead, healsWhileStepWaits } from '../support/goal-lock';
 import { Dispatcher } from '../../src/dispatch';
+import type { HealPolicy } from '../../workflows/types';
 
 let db: TestDatabase;
 let h: WorkflowHarness;
@@ -519,13 +520,20 @@ function expectResumedUntilDue(resumed: { startedAt: number; durationMs: number 
   expect(retries[0]).toBeGreaterThanOrEqual(dueMs);
 }
 
-test('a heal during a retry backoff is served at once; the retry keeps its due time instead of starting the backoff again', async () => {
+/** A goal whose only task failed, with an agent, and whose workflow now waits out that task's
+ * first 60 s retry backoff (polled in real time, so no virtual time passes meanwhile). */
+async function goalInRetryBackoff(policy: Partial<HealPolicy> = {}) {
   const ws = await insertWorkspace(db.pool);
   const agent = await insertAgent(db.pool, ws);
   const goal = await insertGoal(db.pool, ws);
-  const failed = await insertTask(db.pool, ws, goal, { status: 'failed', agentId: agent });
-  await h.startGoal(goal, testPolicy({ retryBackoffSeconds: 60 }));
-  await inRealTime(async () => (await h.status(goal)).retries[failed]?.retryDueAt !== undefined, 'the backoff begun');
+  const task = await insertTask(db.pool, ws, goal, { status: 'failed', agentId: agent });
+  const handle = await h.startGoal(goal, testPolicy({ retryBackoffSeconds: 60, ...policy }));
+  await inRealTime(async () => (await h.status(goal)).retries[task]?.retryDueAt !== undefined, 'the backoff begun');
+  return { ws, goal, task, handle };
+}
+
+test('a heal during a retry backoff is served at once; the retry keeps its due time instead of starting the backoff again', async () => {
+  const { ws, goal, task: failed } = await goalInRetryBackoff();
 
   // Meanwhile another task of the goal is inserted without an agent; its trigger's heal arrives.
   const unassigned = await insertTask(db.pool, ws, goal, { status: 'pending', agentId: null });
@@ -550,13 +558,8 @@ test('a heal during a retry backoff is served at once; the retry keeps its due t
 });
 
 test("a retry's due time survives continue-as-new: the next run waits only what was left of the backoff", async () => {
-  const ws = await insertWorkspace(db.pool);
-  const agent = await insertAgent(db.pool, ws);
-  const goal = await insertGoal(db.pool, ws);
-  const failed = await insertTask(db.pool, ws, goal, { status: 'failed', agentId: agent });
   // One cycle per run: the cycle a heal cuts short is the run's last.
-  const handle = await h.startGoal(goal, testPolicy({ retryBackoffSeconds: 60, maxCyclesPerRun: 1 }));
-  await inRealTime(async () => (await h.status(goal)).retries[failed]?.retryDueAt !== undefined, 'the backoff begun');
+  const { goal, task: failed, handle } = await goalInRetryBackoff({ maxCyclesPerRun: 1 });
   const { retryDueAt } = (await h.status(goal)).retries[failed]!;
   await h.heal(goal, 'task_without_agent (notify)', { origin: 'event', requestId: 'cut-short' });
   // Not queried until the new run exists: a query sent while the run continues as new is held by
@@ -575,12 +578,7 @@ test("a retry's due time survives continue-as-new: the next run waits only what 
 });
 
 test('a goal closed during a retry backoff ends its workflow as soon as the close event reaches it', async () => {
-  const ws = await insertWorkspace(db.pool);
-  const agent = await insertAgent(db.pool, ws);
-  const goal = await insertGoal(db.pool, ws);
-  const task = await insertTask(db.pool, ws, goal, { status: 'failed', agentId: agent });
-  const handle = await h.startGoal(goal, testPolicy({ retryBackoffSeconds: 60 }));
-  await inRealTime(async () => (await h.status(goal)).retries[task]?.retryDueAt !== undefined, 'the backoff begun');
+  const { goal, task, handle } = await goalInRetryBackoff();
   await db.pool.query(`update workspace_goals set status = 'completed' where id = $1`, [goal]);
   await h.heal(goal, 'goal_closed (notify)', { origin: 'event' });
   expect(await handle.result()).toMatchObject({ goalId: goal, closedReason: 'goal_completed' });

@@ -3,7 +3,7 @@
  * Against a real child process writing to its stderr in several chunks.
  */
 import { spawn } from 'node:child_process';
-import { keepStderr } from '../../src/embedded/process-output';
+import { keepStderr, startWithRetries } from '../../src/embedded/child-start';
 
 function stderrOf(script: string, keepChars: number): Promise<string> {
   const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -26,4 +26,19 @@ test('a long stderr keeps its beginning and its end, and marks what it dropped b
 
 test('a short stderr is kept whole, with no mark', async () => {
   expect(await stderrOf(`process.stderr.write('flag provided but not defined: -nope\\n')`, 300)).toBe('flag provided but not defined: -nope');
+});
+
+test('a start that exits early is tried again, up to the attempts allowed, each retry prepared first', async () => {
+  const outcomes = [{ exitedWith: 'exit code 2: panic: bind: address already in use' }, { exitedWith: 'exit code 2: again' }, { ready: 3 }];
+  const prepared: number[] = [];
+  const launched = await startWithRetries('a server', async () => outcomes.shift()!, { beforeRetry: () => void prepared.push(outcomes.length) });
+  expect(launched).toEqual({ ready: 3 });
+  expect(prepared).toEqual([2, 1]);
+});
+
+test('a start that exits early every time fails after the last attempt, naming its last cause', async () => {
+  let launches = 0;
+  const failing = startWithRetries('a server', async () => ({ exitedWith: `exit code 2: panic number ${(launches += 1)}` }), { attempts: 2 });
+  await expect(failing).rejects.toThrow('a server exited while starting, 2 times; last: exit code 2: panic number 2');
+  expect(launches).toBe(2);
 });

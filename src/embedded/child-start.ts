@@ -1,0 +1,49 @@
+/**
+ * Starting a child server process: what it wrote to stderr, kept for the error message if it dies
+ * while starting, and trying a start again when the process exited before it was ready.
+ */
+import type { ChildProcess } from 'node:child_process';
+
+/**
+ * A child's stderr, bounded: its beginning, where a Go panic names its cause ("bind: address
+ * already in use"), and its end, the latest lines, so a chatty server cannot grow it.
+ */
+export function keepStderr(child: ChildProcess, keepChars = 2000): () => string {
+  let head = '';
+  let tail = '';
+  let dropped = false;
+  child.stderr?.on('data', (chunk: Buffer | string) => {
+    const text = String(chunk);
+    const room = Math.max(0, keepChars - head.length);
+    head += text.slice(0, room);
+    const rest = tail + text.slice(room);
+    dropped ||= rest.length > keepChars;
+    tail = rest.slice(-keepChars);
+  });
+  return () => (tail === '' ? head : `${head}${dropped ? '\n…\n' : ''}${tail}`).trim();
+}
+
+/** A launch that did not get ready: the process exited first, and why. */
+export interface ExitedWhileStarting {
+  exitedWith: string;
+}
+
+/**
+ * Runs `launch` until it is ready, at most `attempts` times. The Temporal CLI picks the ports of
+ * its internal services itself (bind to port 0, close, bind later), as its callers pick theirs,
+ * so now and then two picks meet and the server panics at start-up with the port taken: worth a
+ * new attempt (`beforeRetry` may move it to new ports), where a real fault fails every one.
+ */
+export async function startWithRetries<T extends object>(
+  what: string,
+  launch: () => Promise<T | ExitedWhileStarting>,
+  { attempts = 3, beforeRetry }: { attempts?: number; beforeRetry?: () => Promise<void> | void } = {},
+): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    const outcome = await launch();
+    if (!('exitedWith' in outcome)) return outcome;
+    if (attempt === attempts) throw new Error(`${what} exited while starting, ${attempt} times; last: ${outcome.exitedWith}`);
+    console.warn(`${what} exited while starting (attempt ${attempt} of ${attempts}), starting it again: ${outcome.exitedWith.slice(0, 500)}`);
+    await beforeRetry?.();
+  }
+}
