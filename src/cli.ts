@@ -7,7 +7,7 @@ import { ConfigError, loadConfig, type Config } from './config';
 import { createLogger, redactUrl } from './log';
 import { migrate } from './store/migrate';
 import { warnAboutAgentStatuses } from './agent-status-audit';
-import { startObservability } from './metrics';
+import { startObservability } from './observability';
 import { createStore } from './store';
 import { connectClient, connectWorker, clientConnectionOptions } from './temporal/connection';
 import { ensureSearchAttributesOrWarn } from './temporal/search-attributes';

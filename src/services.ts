@@ -12,7 +12,8 @@ import type { BurstHealOptions } from './burst-heal-queue';
 import type { Config } from './config';
 import { Dispatcher } from './dispatch';
 import { workspaceHealth } from './health';
-import { buildHttpServer, type ComponentState } from './http/server';
+import { componentStates } from './component-states';
+import { buildHttpServer } from './http/server';
 import { createLogger } from './log';
 import { countBurstHeal, countGoalStart } from './metrics';
 import { CATCH_UP_BULK_HEAL, sweepOnce } from './reconcile';
@@ -145,7 +146,7 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
         dispatcher,
         webhookSecret: config.env.WEBHOOK_SECRET,
         log,
-        health: () => componentStates({ parts, worker, listener, client, store }),
+        health: () => componentStates({ workerEnabled: parts.worker, worker, listener, client, store }),
         workspaceHealth: (id) => workspaceHealth(store, client, id, config.policy.assignableStatuses),
       });
       await app.listen({ port: config.env.HTTP_PORT, host: config.env.HTTP_HOST });
@@ -186,39 +187,4 @@ function untilStopped(signal: AbortSignal | undefined, workerDone: Promise<void>
       process.off('SIGTERM', done);
     });
   });
-}
-
-async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function componentStates(s: {
-  parts: ServiceParts;
-  worker: Worker | null;
-  listener: GoalEventListener | null;
-  client: Client;
-  store: { listActiveGoals(after: string | null, limit: number): Promise<unknown> };
-}): Promise<Record<string, ComponentState>> {
-  const check = async (work: () => Promise<unknown>, okState: string): Promise<ComponentState> => {
-    try {
-      await withTimeout(work(), 3_000);
-      return { ok: true, state: okState };
-    } catch (err) {
-      return { ok: false, state: 'unreachable', detail: (err as Error).message };
-    }
-  };
-  const workerState = s.worker?.getState();
-  return {
-    worker: !s.parts.worker ? { ok: true, state: 'disabled' } : { ok: workerState === 'RUNNING', state: (workerState ?? 'absent').toLowerCase() },
-    listener: !s.listener
-      ? { ok: true, state: 'disabled' }
-      : { ok: s.listener.state === 'listening', state: s.listener.state, ...(s.listener.lastError ? { detail: s.listener.lastError } : {}) },
-    temporal: await check(() => s.client.workflowService.getSystemInfo({}), 'reachable'),
-    database: await check(() => s.store.listActiveGoals(null, 1), 'reachable'),
-  };
 }

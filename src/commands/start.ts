@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config';
 import { createLogger } from '../log';
-import { startObservability } from '../metrics';
+import { startObservability } from '../observability';
 import { runServices } from '../services';
 
 export function register(program: Command): void {

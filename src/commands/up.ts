@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { startEmbeddedStack, writeRunningStack } from '../embedded/stack';
 import { loadConfig } from '../config';
 import { createLogger, redactUrl } from '../log';
-import { startObservability } from '../metrics';
+import { startObservability } from '../observability';
 import { runServices } from '../services';
 
 /** Aborts on SIGINT/SIGTERM; a second signal exits at once (for a stuck shutdown). */

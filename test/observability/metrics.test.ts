@@ -7,7 +7,7 @@
 import { Writable } from 'node:stream';
 import { freePort } from '../../src/embedded/postgres';
 import { createLogger } from '../../src/log';
-import { installRuntime, startMetricsServer, type MetricsServer } from '../../src/metrics';
+import { installRuntime, startMetricsServer, type MetricsServer } from '../../src/observability';
 import { createTestDatabase, insertAgent, insertGoal, insertTask, insertWorkspace, type TestDatabase } from '../support/db';
 import { startWorkflowHarness, testPolicy, type WorkflowHarness } from '../support/workflow-env';
 

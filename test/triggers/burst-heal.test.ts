@@ -10,7 +10,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { Config } from '../../src/config';
 import { Dispatcher } from '../../src/dispatch';
-import { startMetricsServer, type MetricsServer } from '../../src/metrics';
+import { startMetricsServer, type MetricsServer } from '../../src/observability';
 import { sweepOnce } from '../../src/reconcile';
 import { PgStore } from '../../src/store/pg-store';
 import { goalWorkflowId, statusQuery } from '../../workflows/messages';

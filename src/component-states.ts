@@ -1,0 +1,46 @@
+/**
+ * What /healthz reports of a running `goalkeeper start`: each part's state, with a reason when one
+ * is not ok.
+ */
+import type { Client } from '@temporalio/client';
+import type { Worker } from '@temporalio/worker';
+import type { ComponentState } from './http/server';
+import type { GoalEventListener } from './triggers/listener';
+
+/** `work`, or an error once `ms` have passed without an answer. */
+async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Each part's state for /healthz: the worker's and the listener's as they report it, Temporal and
+ * the database by a cheap call that must answer within 3 s. */
+export async function componentStates(s: {
+  workerEnabled: boolean;
+  worker: Pick<Worker, 'getState'> | null;
+  listener: Pick<GoalEventListener, 'state' | 'lastError'> | null;
+  client: Client;
+  store: { listActiveGoals(after: string | null, limit: number): Promise<unknown> };
+}): Promise<Record<string, ComponentState>> {
+  const check = async (work: () => Promise<unknown>, okState: string): Promise<ComponentState> => {
+    try {
+      await withTimeout(work(), 3_000);
+      return { ok: true, state: okState };
+    } catch (err) {
+      return { ok: false, state: 'unreachable', detail: (err as Error).message };
+    }
+  };
+  const workerState = s.worker?.getState();
+  return {
+    worker: !s.workerEnabled ? { ok: true, state: 'disabled' } : { ok: workerState === 'RUNNING', state: (workerState ?? 'absent').toLowerCase() },
+    listener: !s.listener
+      ? { ok: true, state: 'disabled' }
+      : { ok: s.listener.state === 'listening', state: s.listener.state, ...(s.listener.lastError ? { detail: s.listener.lastError } : {}) },
+    temporal: await check(() => s.client.workflowService.getSystemInfo({}), 'reachable'),
+    database: await check(() => s.store.listActiveGoals(null, 1), 'reachable'),
+  };
+}
