@@ -19,6 +19,7 @@ import { register as registerStart } from './commands/start';
 import { register as registerSetup } from './commands/setup';
 import { register as registerReconcile } from './commands/reconcile';
 import { register as registerHealth } from './commands/health';
+import { register as registerGoals } from './commands/goals';
 import type { GoalStatus } from '../workflows/messages';
 import { register as registerUp } from './commands/up';
 import { register as registerDemo } from './commands/demo';
@@ -126,6 +127,7 @@ export function buildProgram(): Command {
   registerSetup(program);
   registerReconcile(program);
   registerHealth(program);
+  registerGoals(program);
 
   registerUp(program);
   registerDemo(program);

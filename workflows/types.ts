@@ -16,7 +16,9 @@ export interface HealPolicy {
   maxCyclesPerRun: number;
 }
 
-export type GoalHealth = 'starting' | 'healthy' | 'healing' | 'degraded' | 'needs_intervention' | 'closed';
+/** Every health a goal workflow reports (its status query and the GoalHealth search attribute). */
+export const GOAL_HEALTHS = ['starting', 'healthy', 'healing', 'degraded', 'needs_intervention', 'closed'] as const;
+export type GoalHealth = (typeof GOAL_HEALTHS)[number];
 
 export type IssueType =
   | 'NO_TASKS_FOR_GOAL'

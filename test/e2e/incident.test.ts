@@ -116,6 +116,47 @@ test('a task that keeps failing gets exactly MAX_TASK_RETRIES retries and one RE
   expect(status).toMatchObject({ health: 'needs_intervention', retries: { [taskId]: { used: 3, exhausted: true } } });
 });
 
+test('`goalkeeper goals` finds the goal that needs intervention, a workspace\'s goals and the closed ones, from Temporal alone', async () => {
+  const goals = async (...args: string[]) => {
+    const result = await runCli(['goals', ...args, '--json'], env);
+    expect({ args, code: result.code, stderr: result.stderr }).toEqual({ args, code: 0, stderr: '' });
+    return JSON.parse(result.stdout) as { query: string; truncated: boolean; goals: Array<Record<string, unknown>> };
+  };
+  // Visibility follows the workflows' search attribute upserts a moment later: wait for it.
+  const spent = incident.failedGoals[1].goalId;
+  const needing = await eventually(async () => {
+    const list = await goals('--health', 'needs_intervention');
+    return list.goals.length > 0 && list;
+  }, 'the spent goal to show in visibility');
+  expect(needing.goals).toEqual([
+    expect.objectContaining({ goalId: spent, workspaceId: incident.incidentWorkspace, health: 'needs_intervention', metricType: 'deliverables', status: 'running' }),
+  ]);
+
+  // The incident workspace's running goals: the six that failed (five healthy now, one spent) and
+  // the one that had no task, with its description from the memo.
+  const inWorkspace = [...incident.failedGoals.map((g) => g.goalId), incident.emptyGoal].sort();
+  const listed = await eventually(async () => {
+    const list = await goals('--workspace', incident.incidentWorkspace);
+    return list.goals.length === inWorkspace.length && list.goals.every((g) => g.health !== 'starting') && list;
+  }, "the incident workspace's goals in visibility");
+  expect(listed.goals.map((g) => g.goalId).sort()).toEqual(inWorkspace);
+  expect(listed.goals.filter((g) => g.health === 'healthy')).toHaveLength(inWorkspace.length - 1);
+  expect(listed.goals.find((g) => g.goalId === incident.emptyGoal)).toMatchObject({ description: 'Grow the newsletter', metricType: 'signups' });
+  expect(listed.truncated).toBe(false);
+  const firstTwo = await goals('--workspace', incident.incidentWorkspace, '--limit', '2');
+  expect({ shown: firstTwo.goals.length, truncated: firstTwo.truncated }).toEqual({ shown: 2, truncated: true });
+
+  // A completed goal's workflow ended: it is listed as closed, and never among the running.
+  const closed = await goals('--health', 'closed');
+  expect(closed.goals.map((g) => g.goalId)).toContain(incident.completedGoal);
+  expect((await goals('--workspace', incident.healthyWorkspace)).goals.map((g) => g.goalId)).toEqual([incident.healthyGoal]);
+
+  // The table an operator reads.
+  const table = await runCli(['goals', '--health', 'needs_intervention'], env);
+  expect(table.stdout).toContain(spent);
+  expect(table.stdout).toMatch(/^1 goal\(s\)$/m);
+});
+
 test("the worker's Prometheus metrics count what it healed", async () => {
   const response = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
   expect(response.status).toBe(200);
@@ -149,6 +190,10 @@ test('bad input on the other commands: exit 2, a message naming the option, vari
     { args: ['reconcile', '--batch-size', '6000'], message: '--batch-size must be at most 5000' },
     { args: ['reconcile'], env: { RECONCILE_BATCH_SIZE: '6000' }, message: 'RECONCILE_BATCH_SIZE must be at most 5000' },
     { args: ['health', 'not-a-workspace'], message: 'workspace id must be a UUID, got "not-a-workspace"' },
+    // The values go into a visibility query: refused unless they are what the query expects.
+    { args: ['goals', '--health', 'sick"'], message: '--health must be one of starting, healthy, healing, degraded, needs_intervention, closed, got "sick\\""' },
+    { args: ['goals', '--workspace', 'x" OR 1=1'], message: 'workspace id must be a UUID, got "x\\" OR 1=1"' },
+    { args: ['goals', '--limit', '0'], message: '--limit must be a whole number from 1 to 10000, got "0"' },
     {
       args: ['worker'],
       env: { DATABASE_URL: '', SUPABASE_URL: '' },

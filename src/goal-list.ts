@@ -1,0 +1,82 @@
+/**
+ * The goals an operator looks for across workspaces, from Temporal's visibility: the goal
+ * workflows by health (the ones that need intervention, say) and by workspace, with the goal's
+ * description from the memo. No worker and no database needed: the search attributes the
+ * workflows keep current answer it.
+ */
+import type { Client } from '@temporalio/client';
+import Table from 'cli-table3';
+import { GoalHealthKey, GoalMetricTypeKey, WorkspaceIdKey } from '../workflows/messages';
+import type { GoalHealth } from '../workflows/types';
+
+export interface GoalListFilter {
+  health?: GoalHealth;
+  workspaceId?: string;
+  /** At most this many rows (the list says when there were more). */
+  limit: number;
+}
+
+export interface GoalListRow {
+  goalId: string;
+  workspaceId: string | null;
+  health: string | null;
+  metricType: string | null;
+  description: string | null;
+  /** When the goal's current run started (a run continued as new starts again). */
+  runStartedAt: string;
+  status: string;
+}
+
+export interface GoalList {
+  query: string;
+  goals: GoalListRow[];
+  /** True when more goals matched than `limit`. */
+  truncated: boolean;
+}
+
+/**
+ * The visibility query of a filter. Its values are checked by the caller's parsers (a health of
+ * GOAL_HEALTHS, a UUID), so nothing a user types reaches the query unchecked. A goal's live run is
+ * the one that tells its health; `closed` goals are those whose workflow completed.
+ */
+export function goalListQuery(filter: Omit<GoalListFilter, 'limit'>): string {
+  const clauses = ['WorkflowType = "goalWorkflow"'];
+  clauses.push(filter.health === 'closed' ? 'ExecutionStatus = "Completed"' : 'ExecutionStatus = "Running"');
+  if (filter.health && filter.health !== 'closed') clauses.push(`${GoalHealthKey.name} = "${filter.health}"`);
+  if (filter.workspaceId) clauses.push(`${WorkspaceIdKey.name} = "${filter.workspaceId}"`);
+  return clauses.join(' AND ');
+}
+
+export async function listGoals(client: Client, filter: GoalListFilter): Promise<GoalList> {
+  const query = goalListQuery(filter);
+  const goals: GoalListRow[] = [];
+  let truncated = false;
+  for await (const run of client.workflow.list({ query, pageSize: Math.min(filter.limit + 1, 1000) })) {
+    if (goals.length === filter.limit) {
+      truncated = true;
+      break;
+    }
+    const description = run.memo?.goal;
+    goals.push({
+      goalId: run.workflowId.replace(/^goal-/, ''),
+      workspaceId: run.typedSearchAttributes.get(WorkspaceIdKey) ?? null,
+      health: run.typedSearchAttributes.get(GoalHealthKey) ?? null,
+      metricType: run.typedSearchAttributes.get(GoalMetricTypeKey) ?? null,
+      description: typeof description === 'string' ? description : null,
+      runStartedAt: run.startTime.toISOString(),
+      status: run.status.name.toLowerCase(),
+    });
+  }
+  return { query, goals, truncated };
+}
+
+export function formatGoalList(list: GoalList): string {
+  if (list.goals.length === 0) return `no goals match (${list.query})`;
+  const table = new Table({ head: ['goal', 'workspace', 'health', 'metric', 'goal description', 'run started'] });
+  const short = (text: string | null, max: number) => (text === null ? '-' : text.length > max ? `${text.slice(0, max - 1)}…` : text);
+  for (const g of list.goals) {
+    table.push([g.goalId, g.workspaceId ?? '-', g.health ?? '-', g.metricType ?? '-', short(g.description, 40), g.runStartedAt]);
+  }
+  const count = list.truncated ? `the first ${list.goals.length} goal(s); more match (--limit shows more)` : `${list.goals.length} goal(s)`;
+  return `${table.toString()}\n${count}`;
+}
