@@ -7,7 +7,25 @@
 import type { Client } from '@temporalio/client';
 import Table from 'cli-table3';
 import { GoalHealthKey, GoalMetricTypeKey, WorkspaceIdKey } from '../workflows/messages';
-import type { GoalHealth } from '../workflows/types';
+import { GOAL_HEALTHS, type GoalHealth } from '../workflows/types';
+
+/** The most goals one list returns (a page of visibility is at most 1,000; ten pages at most). */
+export const MAX_GOAL_LIST_LIMIT = 10_000;
+export const DEFAULT_GOAL_LIST_LIMIT = 100;
+
+/** Why `raw` is not a health to list by, or null. The CLI and HTTP check with it, so a value
+ * reaches the visibility query only when it is one of GOAL_HEALTHS. */
+export function healthProblem(raw: string): string | null {
+  return (GOAL_HEALTHS as readonly string[]).includes(raw) ? null : `must be one of ${GOAL_HEALTHS.join(', ')}, got ${JSON.stringify(raw)}`;
+}
+
+/** Why `raw` is not a list limit, or null. */
+export function limitProblem(raw: string): string | null {
+  const value = /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+  return Number.isSafeInteger(value) && value >= 1 && value <= MAX_GOAL_LIST_LIMIT
+    ? null
+    : `must be a whole number from 1 to ${MAX_GOAL_LIST_LIMIT}, got ${JSON.stringify(raw)}`;
+}
 
 export interface GoalListFilter {
   health?: GoalHealth;

@@ -11,6 +11,7 @@ import { warnAboutAgentStatuses } from './agent-status-audit';
 import type { BurstHealOptions } from './burst-heal-queue';
 import type { Config } from './config';
 import { Dispatcher } from './dispatch';
+import { listGoals } from './goal-list';
 import { workspaceHealth } from './health';
 import { componentStates } from './component-states';
 import { buildHttpServer } from './http/server';
@@ -148,6 +149,7 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
         log,
         health: () => componentStates({ workerEnabled: parts.worker, worker, listener, client, store }),
         workspaceHealth: (id) => workspaceHealth(store, client, id, config.policy.assignableStatuses),
+        goals: (filter) => listGoals(client, filter),
       });
       await app.listen({ port: config.env.HTTP_PORT, host: config.env.HTTP_HOST });
       cleanup.push({ name: 'http', run: () => app.close() });

@@ -1,13 +1,15 @@
 /**
- * The HTTP face of goalkeeper (fastify): the Supabase Database Webhook receiver, /healthz and a
- * workspace's health. The webhook proves its caller with a shared secret compared in constant
+ * The HTTP face of goalkeeper (fastify): the Supabase Database Webhook receiver, /healthz, a
+ * workspace's health and the goal list (by health and workspace). The webhook proves its caller with a shared secret compared in constant
  * time, reads at most bodyLimit bytes, and answers 202 once the goal's workflow has the event.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Dispatcher } from '../dispatch';
+import { DEFAULT_GOAL_LIST_LIMIT, healthProblem, limitProblem, type GoalList, type GoalListFilter } from '../goal-list';
 import type { WorkspaceHealthReport } from '../health';
+import type { GoalHealth } from '../../workflows/types';
 import { WebhookPayloadError, toGoalEvent } from './webhook';
 
 export type ComponentState = { ok: boolean; state: string; detail?: string };
@@ -20,6 +22,8 @@ export interface HttpDeps {
   /** Each component's current state for /healthz. */
   health: () => Promise<Record<string, ComponentState>>;
   workspaceHealth?: (workspaceId: string) => Promise<WorkspaceHealthReport>;
+  /** Goal workflows by health and workspace, from Temporal's visibility (GET /goals). */
+  goals?: (filter: GoalListFilter) => Promise<GoalList>;
   log?: Logger;
 }
 
@@ -120,6 +124,34 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     const report = await deps.workspaceHealth(request.params.id);
     if (!report.workspaceExists) return reply.code(404).send({ error: 'workspace_not_found', message: `no workspace ${request.params.id}` });
     return reply.send(report);
+  });
+
+  // The CLI's `goalkeeper goals`: each parameter checked before it reaches the visibility query,
+  // and one that is misspelt, repeated or unknown refused, never silently ignored.
+  app.get<{ Querystring: Record<string, string | string[]> }>('/goals', { onRequest: requireSecret('goal list calls') }, async (request, reply) => {
+    const bad = (error: string, message: string) => reply.code(400).send({ error, message });
+    const params: Record<string, string> = {};
+    for (const [name, value] of Object.entries(request.query)) {
+      if (!['health', 'workspace', 'limit'].includes(name)) return bad('unknown_parameter', `unknown parameter ${JSON.stringify(name)}: use health, workspace or limit`);
+      if (typeof value !== 'string') return bad('repeated_parameter', `${name} is given more than once`);
+      params[name] = value;
+    }
+    const checks: Array<[string, (raw: string) => string | null]> = [
+      ['health', healthProblem],
+      ['workspace', (raw) => (UUID.test(raw) ? null : `must be a UUID, got ${JSON.stringify(raw)}`)],
+      ['limit', limitProblem],
+    ];
+    for (const [name, problemOf] of checks) {
+      const problem = params[name] === undefined ? null : problemOf(params[name]);
+      if (problem) return bad('invalid_parameter', `${name} ${problem}`);
+    }
+    if (!deps.goals) return reply.code(503).send({ error: 'unavailable', message: 'the goal list needs Temporal' });
+    const list = await deps.goals({
+      health: params.health as GoalHealth | undefined,
+      workspaceId: params.workspace,
+      limit: params.limit !== undefined ? Number(params.limit) : DEFAULT_GOAL_LIST_LIMIT,
+    });
+    return reply.send(list);
   });
 
   return app;

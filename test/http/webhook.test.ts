@@ -1,5 +1,5 @@
 /**
- * POST /webhooks/supabase, /healthz and workspace health over real HTTP, with runServices on a real
+ * POST /webhooks/supabase, /healthz, workspace health and the goal list over real HTTP, with runServices on a real
  * Temporal dev server and a real Postgres. The listener is off, so the webhook is the only path.
  */
 import { WorkflowNotFoundError } from '@temporalio/client';
@@ -199,6 +199,38 @@ test('GET /workspaces/:id/health scores goals without tasks, unassigned and fail
   expect(report.goals.map((g: { workflow: { status: string } }) => g.workflow.status)).toEqual(['missing', 'missing']);
   expect((await fetch(`${base}/workspaces/not-a-uuid/health`, auth)).status).toBe(400);
   expect((await fetch(`${base}/workspaces/00000000-0000-4000-8000-00000000beef/health`, auth)).status).toBe(404);
+});
+
+test('GET /goals lists goal workflows by health and workspace, and refuses a parameter it cannot use', async () => {
+  const ws = await insertWorkspace(db.pool);
+  await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws, { description: 'Ship the pricing page' });
+  expect((await post(goalInsert({ id: goal, workspace_id: ws, status: 'active' }))).status).toBe(202);
+  await healedTasks(goal);
+  const auth = { headers: { authorization: `Bearer ${SECRET}` } };
+  const list = (query: string) => fetch(`${base}/goals?${query}`, auth);
+  expect((await fetch(`${base}/goals?workspace=${ws}`)).status).toBe(401);
+  // The healthy goal shows once visibility has the workflow's search attributes.
+  const listed = await eventually(async () => {
+    const body = (await (await list(`workspace=${ws}&health=healthy`)).json()) as { goals: Array<Record<string, unknown>>; truncated: boolean };
+    return body.goals.length === 1 && body;
+  }, 'the healthy goal in visibility');
+  expect(listed.goals[0]).toMatchObject({ goalId: goal, workspaceId: ws, health: 'healthy', description: 'Ship the pricing page', status: 'running' });
+  expect(listed.truncated).toBe(false);
+  const none = (await (await list(`workspace=${ws}&health=needs_intervention`)).json()) as { goals: unknown[] };
+  expect(none.goals).toEqual([]);
+
+  const refused: Array<[string, string]> = [
+    ['health=sick', 'health must be one of starting, healthy, healing, degraded, needs_intervention, closed, got "sick"'],
+    ['workspace=x%22%20OR%201%3D1', 'workspace must be a UUID, got "x\\" OR 1=1"'],
+    ['limit=0', 'limit must be a whole number from 1 to 10000, got "0"'],
+    ['heath=healthy', 'unknown parameter "heath": use health, workspace or limit'],
+    ['health=healthy&health=degraded', 'health is given more than once'],
+  ];
+  for (const [query, message] of refused) {
+    const res = await list(query);
+    expect({ query, status: res.status, message: ((await res.json()) as { message: string }).message }).toEqual({ query, status: 400, message });
+  }
 });
 
 test('the dispatcher answers a repeat within its window from memory, and asks Temporal again after it', async () => {
