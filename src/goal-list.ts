@@ -52,12 +52,20 @@ export interface GoalList {
   truncated: boolean;
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /**
- * The visibility query of a filter. Its values are checked by the caller's parsers (a health of
- * GOAL_HEALTHS, a UUID), so nothing a user types reaches the query unchecked. A goal's live run is
- * the one that tells its health; `closed` goals are those whose workflow completed.
+ * The visibility query of a filter. The CLI and HTTP check their values first, with messages of
+ * their own; checked again here, so that nothing unchecked can ever be spliced into a query. A
+ * goal's live run is the one that tells its health; `closed` goals are those whose workflow
+ * completed.
  */
 export function goalListQuery(filter: Omit<GoalListFilter, 'limit'>): string {
+  const healthIs = filter.health !== undefined ? healthProblem(filter.health) : null;
+  if (healthIs) throw new Error(`goal list: health ${healthIs}`);
+  if (filter.workspaceId !== undefined && !UUID.test(filter.workspaceId)) {
+    throw new Error(`goal list: workspace must be a UUID, got ${JSON.stringify(filter.workspaceId)}`);
+  }
   const clauses = ['WorkflowType = "goalWorkflow"'];
   clauses.push(filter.health === 'closed' ? 'ExecutionStatus = "Completed"' : 'ExecutionStatus = "Running"');
   if (filter.health && filter.health !== 'closed') clauses.push(`${GoalHealthKey.name} = "${filter.health}"`);

@@ -1,7 +1,8 @@
 /**
  * The HTTP face of goalkeeper (fastify): the Supabase Database Webhook receiver, /healthz, a
- * workspace's health and the goal list (by health and workspace). The webhook proves its caller with a shared secret compared in constant
- * time, reads at most bodyLimit bytes, and answers 202 once the goal's workflow has the event.
+ * workspace's health and the goal list (by health and workspace). The webhook proves its caller
+ * with a shared secret compared in constant time, reads at most bodyLimit bytes, and answers 202
+ * once the goal's workflow has the event.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
