@@ -13,7 +13,7 @@ import { connectClient, connectWorker, clientConnectionOptions } from './tempora
 import { ensureSearchAttributesOrWarn } from './temporal/search-attributes';
 import { createGoalkeeperWorker } from './temporal/worker';
 import { InvalidGoalIdError, assertGoalId, defaultHealWaitSeconds, goalStatus, healGoal, waitForHeal } from './temporal/goal-client';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { createReconcileActivities } from '../activities/reconcile';
 import { register as registerStart } from './commands/start';
 import { register as registerSetup } from './commands/setup';
@@ -116,7 +116,10 @@ export function buildProgram(): Command {
       const config = loadConfig();
       const client = await connectClient(config);
       try {
-        const status = await goalStatus(client, goalId);
+        const status = await goalStatus(client, goalId).catch((err: unknown) => {
+          if (!(err instanceof WorkflowNotFoundError)) throw err;
+          throw new Error(`no workflow for goal ${goalId} (never started, or past the namespace's retention): \`goalkeeper heal ${goalId}\` starts one`);
+        });
         console.log(opts.json ? JSON.stringify(status, null, 2) : formatStatus(status));
       } finally {
         await client.connection.close();

@@ -40,7 +40,7 @@ test('CLI: a goal that does not exist: status fails clearly, heal ends its workf
   const missing = randomUUID();
   const status = await stack.cli(['status', missing]);
   expect(status.code).not.toBe(0);
-  expect(status.stderr).toMatch(/not found|no workflow/i);
+  expect(status.stderr).toContain(`no workflow for goal ${missing} (never started, or past the namespace's retention): \`goalkeeper heal ${missing}\` starts one`);
   const heal = await stack.cli(['heal', missing, '--wait', '--timeout', '60']);
   expect(heal.code).toBe(0);
   expect(heal.stdout).toMatch(/goal_not_found/);
