@@ -108,11 +108,12 @@ let processMetrics: GoalkeeperMetrics | undefined;
 let processLog: Logger | undefined;
 
 /** Makes `metrics` the process's (what processHealingEvents and the count functions feed), or,
- * with `undefined`, none; `log` is where healing actions and alerts are logged. */
+ * with `undefined`, none. */
 export function useProcessMetrics(metrics: GoalkeeperMetrics | undefined): void {
   processMetrics = metrics;
 }
 
+/** Where processHealingEvents logs healing actions (AUTO-HEALING) and alerts. */
 export function useProcessLog(log: Logger): void {
   processLog = log;
 }
