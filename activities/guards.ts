@@ -5,12 +5,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { StoreError } from '../src/store/port';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-export function isUuid(value: unknown): value is string {
-  return typeof value === 'string' && UUID.test(value);
-}
+import { isUuid } from '../workflows/uuid';
 
 export function requireUuid(label: string, value: unknown): string {
   if (!isUuid(value)) {

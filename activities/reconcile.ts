@@ -7,7 +7,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { HealingStore } from '../src/store/port';
 import type { GoalTarget } from '../src/temporal/goal-client';
 import { reconcileBatch, type BatchResult } from '../src/reconcile';
-import { isUuid, storeCall } from './guards';
+import { isUuid } from '../workflows/uuid';
+import { storeCall } from './guards';
 
 export interface ReconcileActivityDeps {
   store: HealingStore;

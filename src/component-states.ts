@@ -4,18 +4,9 @@
  */
 import type { Client } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
+import { withTimeout } from './concurrency';
 import type { ComponentState } from './http/server';
 import type { GoalEventListener } from './triggers/listener';
-
-/** `work`, or an error once `ms` have passed without an answer. */
-async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Each part's state for /healthz: the worker's and the listener's as they report it, Temporal and
  * the database by a cheap call that must answer within 3 s. */

@@ -8,6 +8,7 @@ import type { Client } from '@temporalio/client';
 import Table from 'cli-table3';
 import { GoalHealthKey, GoalMetricTypeKey, WorkspaceIdKey } from '../workflows/messages';
 import { GOAL_HEALTHS, type GoalHealth } from '../workflows/types';
+import { isUuid } from '../workflows/uuid';
 
 /** The most goals one list returns (a page of visibility is at most 1,000; ten pages at most). */
 export const MAX_GOAL_LIST_LIMIT = 10_000;
@@ -52,8 +53,6 @@ export interface GoalList {
   truncated: boolean;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /**
  * The visibility query of a filter. The CLI and HTTP check their values first, with messages of
  * their own; checked again here, so that nothing unchecked can ever be spliced into a query. A
@@ -63,7 +62,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export function goalListQuery(filter: Omit<GoalListFilter, 'limit'>): string {
   const healthIs = filter.health !== undefined ? healthProblem(filter.health) : null;
   if (healthIs) throw new Error(`goal list: health ${healthIs}`);
-  if (filter.workspaceId !== undefined && !UUID.test(filter.workspaceId)) {
+  if (filter.workspaceId !== undefined && !isUuid(filter.workspaceId)) {
     throw new Error(`goal list: workspace must be a UUID, got ${JSON.stringify(filter.workspaceId)}`);
   }
   const clauses = ['WorkflowType = "goalWorkflow"'];

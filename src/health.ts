@@ -9,6 +9,7 @@
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import Table from 'cli-table3';
+import { withTimeout } from './concurrency';
 import type { HealingStore } from './store/port';
 import { GoalHealthKey, goalWorkflowId } from '../workflows/messages';
 
@@ -41,12 +42,7 @@ const DESCRIBE_TIMEOUT_MS = 3_000;
 async function workflowHealth(client: Client | null, goalId: string): Promise<GoalHealthRow['workflow']> {
   if (!client) return { status: 'unknown', health: null };
   try {
-    const describe = client.workflow.getHandle(goalWorkflowId(goalId)).describe();
-    const timeout = new Promise<never>((_, reject) => {
-      const t = setTimeout(() => reject(new Error('timeout')), DESCRIBE_TIMEOUT_MS);
-      describe.finally(() => clearTimeout(t)).catch(() => undefined);
-    });
-    const d = await Promise.race([describe, timeout]);
+    const d = await withTimeout(client.workflow.getHandle(goalWorkflowId(goalId)).describe(), DESCRIBE_TIMEOUT_MS);
     return { status: d.status.name.toLowerCase(), health: d.typedSearchAttributes.get(GoalHealthKey) ?? null };
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return { status: 'missing', health: null };

@@ -35,6 +35,7 @@ import { runStep } from './store-calls';
 import { retryFailedTasks, settleRecoveredTasks, trackSpentBudgets } from './task-retries';
 import type { EnsureGoalTaskResult, GoalHealth, HealPolicy } from './types';
 import { noteGoal, publishSearchAttributes } from './visibility';
+import { isUuid } from './uuid';
 
 export interface GoalWorkflowInput {
   goalId: string;
@@ -50,10 +51,8 @@ export interface GoalWorkflowSummary {
   retries: GoalState['retries'];
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkflowSummary> {
-  if (typeof input?.goalId !== 'string' || !UUID.test(input.goalId)) {
+  if (!isUuid(input?.goalId)) {
     throw ApplicationFailure.nonRetryable(`goalId must be a UUID, got ${JSON.stringify(input?.goalId)}`, 'InvalidInput');
   }
   const startProblem = policyProblem(input.policy);

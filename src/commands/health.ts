@@ -5,12 +5,11 @@ import { loadConfig } from '../config';
 import { formatWorkspaceHealth, workspaceHealth } from '../health';
 import { createStore } from '../store';
 import { connectClient } from '../temporal/connection';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import { isUuid } from '../../workflows/uuid';
 
 /** Refused by commander (exit 2, like a bad goal id) before anything connects. */
 export function parseWorkspaceId(raw: string): string {
-  if (!UUID.test(raw)) throw new InvalidArgumentError(`workspace id must be a UUID, got ${JSON.stringify(raw)}`);
+  if (!isUuid(raw)) throw new InvalidArgumentError(`workspace id must be a UUID, got ${JSON.stringify(raw)}`);
   return raw;
 }
 

@@ -12,6 +12,7 @@ import { DEFAULT_GOAL_LIST_LIMIT, healthProblem, limitProblem, type GoalList, ty
 import type { WorkspaceHealthReport } from '../health';
 import type { GoalHealth } from '../../workflows/types';
 import { WebhookPayloadError, toGoalEvent } from './webhook';
+import { isUuid } from '../../workflows/uuid';
 
 export type ComponentState = { ok: boolean; state: string; detail?: string };
 
@@ -29,8 +30,6 @@ export interface HttpDeps {
 }
 
 export const DEFAULT_WEBHOOK_BODY_LIMIT = 64 * 1024;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /** Equal-length digests, so neither the comparison time nor an early length check tells a caller
  * anything about the secret. */
 export function secretMatches(presented: string, secret: string): boolean {
@@ -116,7 +115,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   // Workspace data: the same bearer secret guards it (liveness probes use /healthz, which is open
   // and tells nothing about any workspace).
   app.get<{ Params: { id: string } }>('/workspaces/:id/health', { onRequest: requireSecret('workspace health calls') }, async (request, reply) => {
-    if (!UUID.test(request.params.id)) {
+    if (!isUuid(request.params.id)) {
       return reply.code(400).send({ error: 'invalid_workspace_id', message: `workspace id must be a UUID, got ${JSON.stringify(request.params.id)}` });
     }
     if (!deps.workspaceHealth) {
@@ -139,7 +138,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     }
     const checks: Array<[string, (raw: string) => string | null]> = [
       ['health', healthProblem],
-      ['workspace', (raw) => (UUID.test(raw) ? null : `must be a UUID, got ${JSON.stringify(raw)}`)],
+      ['workspace', (raw) => (isUuid(raw) ? null : `must be a UUID, got ${JSON.stringify(raw)}`)],
       ['limit', limitProblem],
     ];
     for (const [name, problemOf] of checks) {

@@ -4,6 +4,7 @@
  * goalkeeper over HTTP instead of a direct Postgres connection.
  */
 import type { GoalEvent, GoalEventKind } from '../dispatch';
+import { isUuid } from '../../workflows/uuid';
 
 export class WebhookPayloadError extends Error {
   constructor(readonly problem: string, message: string) {
@@ -17,7 +18,6 @@ export const SERVED_TABLES = ['workspace_goals', 'tasks'] as const;
  * schema is someone else's, and its ids name no goal of ours. */
 export const SERVED_SCHEMA = 'public';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 type Row = Record<string, unknown>;
 
 function isRow(value: unknown): value is Row {
@@ -34,7 +34,7 @@ function statusOf(row: Row, where: string): string | null | undefined {
 
 function requireId(row: Row, field: string, where: string): string {
   const value = row[field];
-  if (typeof value !== 'string' || !UUID.test(value)) {
+  if (!isUuid(value)) {
     throw new WebhookPayloadError('missing_id', `${where}.${field} must be a UUID, got ${JSON.stringify(value ?? null)}`);
   }
   return value;

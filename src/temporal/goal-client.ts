@@ -10,6 +10,7 @@ import { goalWorkflowId, healSignal, statusQuery, type GoalStatus, type HealRequ
 import type { burstHealWorkflow } from '../../workflows/burst-heal';
 import type { goalWorkflow } from '../../workflows/goal';
 import type { BurstHealTotals, HealPolicy } from '../../workflows/types';
+import { isUuid } from '../../workflows/uuid';
 
 export interface GoalTarget {
   client: Client;
@@ -26,8 +27,6 @@ export interface GoalTarget {
   eagerStart?: boolean;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 export class InvalidGoalIdError extends Error {
   constructor(goalId: string) {
     super(`goal id must be a UUID, got ${JSON.stringify(goalId)}`);
@@ -36,7 +35,7 @@ export class InvalidGoalIdError extends Error {
 }
 
 export function assertGoalId(goalId: string): void {
-  if (!UUID.test(goalId)) throw new InvalidGoalIdError(goalId);
+  if (!isUuid(goalId)) throw new InvalidGoalIdError(goalId);
 }
 
 function startOptions(target: GoalTarget, goalId: string) {

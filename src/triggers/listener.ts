@@ -8,6 +8,7 @@
 import { Client } from 'pg';
 import type { Logger } from 'pino';
 import { isGoalEventKind, type Dispatcher, type GoalEvent } from '../dispatch';
+import { isUuid } from '../../workflows/uuid';
 
 export const EVENTS_CHANNEL = 'goalkeeper_events';
 
@@ -26,8 +27,6 @@ export interface ListenerOptions {
   maxBackoffMs?: number;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /** Parses a NOTIFY payload; null for anything that is not a goal event (logged by the caller). */
 export function parseNotification(payload: string | undefined): GoalEvent | null {
   if (!payload) return null;
@@ -38,7 +37,7 @@ export function parseNotification(payload: string | undefined): GoalEvent | null
     return null;
   }
   const { goal_id: goalId, kind, task_id: taskId } = (body ?? {}) as Record<string, unknown>;
-  if (typeof goalId !== 'string' || !UUID.test(goalId) || !isGoalEventKind(kind)) return null;
+  if (!isUuid(goalId) || !isGoalEventKind(kind)) return null;
   return { goalId, kind, taskId: typeof taskId === 'string' ? taskId : null, source: 'listener' };
 }
 

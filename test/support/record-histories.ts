@@ -11,9 +11,12 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { startEmbeddedPostgres } from '../../src/embedded/postgres';
 import { goalWorkflowId } from '../../workflows/messages';
 import { createTestDatabase, insertAgent, insertGoal, insertTask, insertWorkspace, withFunctionMissing, type TestDatabase } from './db';
-import { inRealTime, startWorkflowHarness, testPolicy, type WorkflowHarness } from './workflow-env';
+import { startWorkflowHarness, testPolicy, type WorkflowHarness } from './workflow-env';
 import { closeAndReopenMidRead, healsWhileStepWaits } from './goal-lock';
 import { Dispatcher } from '../../src/dispatch';
+// Polls in real time: unlike the harness's eventually it skips no virtual time, so a durable
+// timer cannot fire while it waits (to act during a retry backoff, say).
+import { eventually } from './services-env';
 
 export const HISTORIES_DIR = join(__dirname, '..', '..', '..', 'test', 'histories');
 
@@ -231,11 +234,11 @@ const healDuringBackoff: Scenario = async (h, db) => {
   const goal = await insertGoal(db.pool, ws);
   const task = await insertTask(db.pool, ws, goal, { status: 'failed', agentId: agent });
   const handle = await h.startGoal(goal, testPolicy({ retryBackoffSeconds: 30 }));
-  const backoffBegun = () => inRealTime(async () => (await h.status(goal)).retries[task]?.retryDueAt !== undefined, 'a backoff begun');
+  const backoffBegun = () => eventually(async () => (await h.status(goal)).retries[task]?.retryDueAt !== undefined, 'a backoff begun', 30_000, 50);
   await backoffBegun();
   const unassigned = await insertTask(db.pool, ws, goal, { status: 'pending', agentId: null });
   await h.heal(goal, 'task_without_agent (notify)', { origin: 'event' });
-  await inRealTime(async () => (await db.pool.query('select agent_id from tasks where id = $1', [unassigned])).rows[0].agent_id !== null, 'agent given');
+  await eventually(async () => (await db.pool.query('select agent_id from tasks where id = $1', [unassigned])).rows[0].agent_id !== null, 'agent given', 30_000, 50);
   await h.eventually(async () => (await h.status(goal)).retries[task]?.used === 1, 'retried when due');
   await db.pool.query(`update workspace_goals set metric_type = 'case_studies' where id = $1`, [goal]);
   await h.heal(goal, 'operator: metric type changed', { origin: 'operator', requestId: 'metric' });

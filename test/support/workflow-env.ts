@@ -49,16 +49,6 @@ export interface WorkflowHarness {
   close(): Promise<void>;
 }
 
-/** Polls in real time until `check` holds, failing after 30 s: no virtual time is skipped, so a
- * workflow's durable timer cannot fire meanwhile (say, to act during a retry backoff). */
-export async function inRealTime(check: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 let runtimeInstalled = false;
 /** Workers log at WARN in tests: state changes would drown the test output. */
 export function quietRuntime(): void {

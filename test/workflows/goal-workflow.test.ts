@@ -16,10 +16,13 @@ import {
   withFunctionMissing,
   type TestDatabase,
 } from '../support/db';
-import { inRealTime, startWorkflowHarness, testPolicy, type WorkflowHarness } from '../support/workflow-env';
+import { startWorkflowHarness, testPolicy, type WorkflowHarness } from '../support/workflow-env';
 import { closeAndReopenMidRead, healsWhileStepWaits } from '../support/goal-lock';
 import { Dispatcher } from '../../src/dispatch';
 import type { HealPolicy } from '../../workflows/types';
+// Polls in real time: unlike the harness's eventually it skips no virtual time, so a durable
+// timer cannot fire while it waits (to act during a retry backoff, say).
+import { eventually } from '../support/services-env';
 
 let db: TestDatabase;
 let h: WorkflowHarness;
@@ -483,7 +486,7 @@ test('a goal completed during a retry backoff gets no task put back to work, and
   const handle = await h.startGoal(goal, testPolicy({ retryBackoffSeconds: 60 }));
   // The cycle gave the failed task an agent and now waits out the 60 s backoff (no time skips
   // until the test waits on the workflow's result).
-  await inRealTime(async () => (await taskRow(db.pool, task)).agent_id === agent, 'the failed task given its agent');
+  await eventually(async () => (await taskRow(db.pool, task)).agent_id === agent, 'the failed task given its agent', 30_000, 50);
   await db.pool.query(`update workspace_goals set status = 'completed' where id = $1`, [goal]);
   expect(await handle.result()).toMatchObject({ goalId: goal, closedReason: 'goal_completed' });
   expect((await taskRow(db.pool, task)).status).toBe('failed');
@@ -528,7 +531,7 @@ async function goalInRetryBackoff(policy: Partial<HealPolicy> = {}) {
   const goal = await insertGoal(db.pool, ws);
   const task = await insertTask(db.pool, ws, goal, { status: 'failed', agentId: agent });
   const handle = await h.startGoal(goal, testPolicy({ retryBackoffSeconds: 60, ...policy }));
-  await inRealTime(async () => (await h.status(goal)).retries[task]?.retryDueAt !== undefined, 'the backoff begun');
+  await eventually(async () => (await h.status(goal)).retries[task]?.retryDueAt !== undefined, 'the backoff begun', 30_000, 50);
   return { ws, goal, task, handle };
 }
 
@@ -538,7 +541,7 @@ test('a heal during a retry backoff is served at once; the retry keeps its due t
   // Meanwhile another task of the goal is inserted without an agent; its trigger's heal arrives.
   const unassigned = await insertTask(db.pool, ws, goal, { status: 'pending', agentId: null });
   await h.heal(goal, 'task_without_agent (notify)', { origin: 'event' });
-  await inRealTime(async () => (await taskRow(db.pool, unassigned)).agent_id !== null, 'the new task given an agent within the backoff');
+  await eventually(async () => (await taskRow(db.pool, unassigned)).agent_id !== null, 'the new task given an agent within the backoff', 30_000, 50);
   expect((await taskRow(db.pool, failed)).status).toBe('failed');
   const served = await h.status(goal);
   const due = served.retries[failed]?.retryDueAt;
@@ -564,7 +567,7 @@ test("a retry's due time survives continue-as-new: the next run waits only what 
   await h.heal(goal, 'task_without_agent (notify)', { origin: 'event', requestId: 'cut-short' });
   // Not queried until the new run exists: a query sent while the run continues as new is held by
   // the time-skipping test server for a minute or more.
-  await inRealTime(async () => (await handle.describe()).runId !== handle.firstExecutionRunId, 'the run continued as new');
+  await eventually(async () => (await handle.describe()).runId !== handle.firstExecutionRunId, 'the run continued as new', 30_000, 50);
   const carried = await statusWhen(goal, (s) => s.retries[failed]?.used === 1, 'retried by the next run');
   expect(carried.lastCycle?.healRequestIds).toEqual(['cut-short']);
 
