@@ -57,7 +57,7 @@ export interface GoalList {
  * The visibility query of a filter. The CLI and HTTP check their values first, with messages of
  * their own; checked again here, so that nothing unchecked can ever be spliced into a query. A
  * goal's live run is the one that tells its health; `closed` goals are those whose workflow
- * completed.
+ * completed (listGoals keeps each goal once, and only when it has no running run).
  */
 export function goalListQuery(filter: Omit<GoalListFilter, 'limit'>): string {
   const healthIs = filter.health !== undefined ? healthProblem(filter.health) : null;
@@ -74,15 +74,22 @@ export function goalListQuery(filter: Omit<GoalListFilter, 'limit'>): string {
 
 export async function listGoals(client: Client, filter: GoalListFilter): Promise<GoalList> {
   const query = goalListQuery(filter);
+  const closed = filter.health === 'closed';
   const goals: GoalListRow[] = [];
-  let truncated = false;
+  // A closed list holds each goal once, and only while no run of it is live: a goal closed twice
+  // has two completed runs (the latest is listed, visibility giving the latest closing first), and
+  // a goal reopened since it closed is running again, so it is not closed.
+  const seen = new Set<string>();
+  let unchecked: GoalListRow[] = [];
+  const keepStillClosed = async () => {
+    const running = await runningGoalIds(client, unchecked.map((g) => g.goalId));
+    goals.push(...unchecked.filter((g) => !running.has(g.goalId)));
+    unchecked = [];
+  };
   for await (const run of client.workflow.list({ query, pageSize: Math.min(filter.limit + 1, 1000) })) {
-    if (goals.length === filter.limit) {
-      truncated = true;
-      break;
-    }
+    if (goals.length > filter.limit) break;
     const description = run.memo?.goal;
-    goals.push({
+    const row: GoalListRow = {
       goalId: run.workflowId.replace(/^goal-/, ''),
       workspaceId: run.typedSearchAttributes.get(WorkspaceIdKey) ?? null,
       health: run.typedSearchAttributes.get(GoalHealthKey) ?? null,
@@ -90,9 +97,34 @@ export async function listGoals(client: Client, filter: GoalListFilter): Promise
       description: typeof description === 'string' ? description : null,
       runStartedAt: run.startTime.toISOString(),
       status: run.status.name.toLowerCase(),
-    });
+    };
+    if (!closed) {
+      goals.push(row);
+      continue;
+    }
+    if (seen.has(row.goalId)) continue;
+    seen.add(row.goalId);
+    unchecked.push(row);
+    if (unchecked.length === RUNNING_CHECK_BATCH) await keepStillClosed();
   }
-  return { query, goals, truncated };
+  if (unchecked.length > 0) await keepStillClosed();
+  // One more than the limit was looked for, to say whether more match.
+  const truncated = goals.length > filter.limit;
+  return { query, goals: goals.slice(0, filter.limit), truncated };
+}
+
+/** How many goals one visibility query checks for a live run. */
+const RUNNING_CHECK_BATCH = 100;
+
+/** Which of these goals have a running goal workflow. The ids come from visibility itself; only
+ * UUIDs go into the query all the same. */
+async function runningGoalIds(client: Client, goalIds: string[]): Promise<Set<string>> {
+  const ids = goalIds.filter(isUuid);
+  const running = new Set<string>();
+  if (ids.length === 0) return running;
+  const query = `WorkflowType = "goalWorkflow" AND ExecutionStatus = "Running" AND WorkflowId IN (${ids.map((id) => `"goal-${id}"`).join(', ')})`;
+  for await (const run of client.workflow.list({ query, pageSize: ids.length })) running.add(run.workflowId.replace(/^goal-/, ''));
+  return running;
 }
 
 export function formatGoalList(list: GoalList): string {

@@ -157,6 +157,30 @@ test('`goalkeeper goals` finds the goal that needs intervention, a workspace\'s 
   expect(table.stdout).toMatch(/^1 goal\(s\)$/m);
 });
 
+test('`goals --health closed` lists the goals closed now, each once: reopened, a goal is running; closed again, it is listed once', async () => {
+  const goal = incident.completedGoal;
+  const closedGoals = async () => {
+    const result = await runCli(['goals', '--health', 'closed', '--json'], env);
+    expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
+    return (JSON.parse(result.stdout) as { goals: Array<{ goalId: string; health: string }> }).goals.filter((g) => g.goalId === goal);
+  };
+  // Reopened (the completed goal's done task still counts as its task: nothing to create).
+  await db.pool.query(`update workspace_goals set status = 'active' where id = $1`, [goal]);
+  expect((await runCli(['heal', goal, '--wait', '--reason', 'reopened'], env)).code).toBe(0);
+  await eventually(async () => (await closedGoals()).length === 0, 'the reopened goal to leave the closed list');
+  const running = await runCli(['goals', '--workspace', incident.healthyWorkspace, '--json'], env);
+  expect(JSON.parse(running.stdout).goals.map((g: { goalId: string }) => g.goalId).sort()).toEqual([incident.healthyGoal, goal].sort());
+
+  // Closed again: two completed runs, one goal in the list.
+  await db.pool.query(`update workspace_goals set status = 'completed' where id = $1`, [goal]);
+  expect((await runCli(['heal', goal, '--wait', '--reason', 'completed again'], env)).code).toBe(0);
+  const listed = await eventually(async () => {
+    const found = await closedGoals();
+    return found.length > 0 && found;
+  }, 'the goal closed again in the closed list');
+  expect(listed).toEqual([expect.objectContaining({ goalId: goal, health: 'closed' })]);
+});
+
 test("the worker's Prometheus metrics count what it healed", async () => {
   const response = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
   expect(response.status).toBe(200);
