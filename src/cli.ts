@@ -84,16 +84,20 @@ export function buildProgram(): Command {
     .option('--wait', "wait for the heal cycle and print its outcome")
     .option('--reason <text>', 'why the heal is asked for', 'operator')
     .option(
+      '--apply-config',
+      "send this shell's healing settings (AGENT_ASSIGNABLE_STATUSES, MAX_TASK_RETRIES, …) to the running workflow: they replace the goal's from its next cycle",
+    )
+    .option(
       '--timeout <seconds>',
       'how long --wait waits (default: the longest retry backoff of one cycle, TASK_RETRY_BACKOFF_SECONDS × 2^(MAX_TASK_RETRIES−1), plus 60 s)',
       parseTimeoutSeconds,
     )
-    .action(async (goalId: string, opts: { wait?: boolean; reason: string; timeout?: number }) => {
+    .action(async (goalId: string, opts: { wait?: boolean; reason: string; timeout?: number; applyConfig?: boolean }) => {
       assertGoalId(goalId);
       const config = loadConfig();
       const client = await connectClient(config);
       try {
-        const target = { client, taskQueue: config.temporal.taskQueue, policy: config.policy };
+        const target = { client, taskQueue: config.temporal.taskQueue, policy: config.policy, sendsPolicy: opts.applyConfig === true };
         const requestId = await healGoal(target, goalId, opts.reason);
         if (!opts.wait) {
           console.log(`heal signalled to goal-${goalId} (request ${requestId})`);

@@ -16,7 +16,7 @@
 import type { Logger } from 'pino';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { BurstHealQueue, type BurstHealCounts, type BurstHealOptions } from './burst-heal-queue';
-import { healGoal, signalHeal, startGoal, type GoalTarget } from './temporal/goal-client';
+import { healOnEvent, startGoal, type GoalTarget } from './temporal/goal-client';
 
 export const GOAL_EVENT_KINDS = [
   'goal_created',
@@ -147,14 +147,14 @@ export class Dispatcher {
         // last cycle found the goal closed, and a start that finds it running does nothing. A
         // heal makes it look again (signal-with-start: should it have ended meanwhile, this
         // starts the next run).
-        await healGoal(this.target, event.goalId, `${event.kind} (${event.source}): the run may be ending`, 'event');
+        await healOnEvent(this.target, event.goalId, `${event.kind} (${event.source}): the run may be ending`, 'start-if-missing');
         this.counts.signalled += 1;
         return 'signalled';
       }
       const reason = `${event.kind} (${event.source})`;
       if (CLOSE_KINDS.has(event.kind)) {
         try {
-          await signalHeal(this.target, event.goalId, reason, 'event');
+          await healOnEvent(this.target, event.goalId, reason, 'running-only');
         } catch (err) {
           if (!(err instanceof WorkflowNotFoundError)) throw err;
           this.counts.notRunning += 1;
@@ -162,7 +162,7 @@ export class Dispatcher {
           return 'not_running';
         }
       } else {
-        await healGoal(this.target, event.goalId, reason, 'event');
+        await healOnEvent(this.target, event.goalId, reason, 'start-if-missing');
       }
       this.counts.signalled += 1;
       this.options.log?.debug(event, 'goal workflow signalled to heal');

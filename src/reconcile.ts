@@ -10,7 +10,7 @@ import type { BurstHealOptions } from './burst-heal-queue';
 import { MAX_RECONCILE_BATCH_SIZE } from './config';
 import { forEachConcurrently } from './concurrency';
 import type { HealingStore } from './store/port';
-import { healGoal, startGoal, type GoalTarget } from './temporal/goal-client';
+import { healOnEvent, startGoal, type GoalTarget } from './temporal/goal-client';
 
 export interface BatchResult {
   seen: number;
@@ -79,7 +79,7 @@ export async function reconcileBatch(
   await forEachConcurrently(goals, START_CONCURRENCY, async (goal) => {
     try {
       if (options.healGoalsNeedingIt && goal.needsHeal) {
-        await healGoal(target, goal.id, CATCH_UP_HEAL_REASON, 'event');
+        await healOnEvent(target, goal.id, CATCH_UP_HEAL_REASON, 'start-if-missing');
         result.signalled += 1;
         return;
       }

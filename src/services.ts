@@ -77,6 +77,8 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
       client,
       taskQueue: config.temporal.taskQueue,
       policy: config.policy,
+      // This process runs with the deployment's configuration: its heals bring it to running goals.
+      sendsPolicy: true,
       eagerStart: workerConnection !== null,
     };
     const burstThreshold = config.env.BURST_HEAL_THRESHOLD;

@@ -9,10 +9,11 @@ import type { GoalHealth, HealPolicy } from './types';
 export interface HealRequest {
   /** Why a heal was asked for: "operator", "task_failed", "goal_reopened", … (kept ≤ 200 chars). */
   reason: string;
-  /** Lets `goalkeeper heal --wait` find the cycle that served its request. */
+  /** Lets `goalkeeper heal --wait` find the cycle that served its request. Operators' heals carry
+   * one; event heals none (nobody waits for them, so a full queue makes room by dropping them). */
   requestId?: string;
   /** The sender's current policy: replaces the workflow's from the next cycle on (ignored, with a
-   * warning, when invalid). */
+   * warning, when invalid). Sent by the service's processes, and by `heal --apply-config`. */
   policy?: HealPolicy;
   /** Who asked: an operator's heal gives every task whose retry budget is spent a fresh one; a
    * heal sent because of a change event (task failed, agent lost, goal closed) only cuts the wait

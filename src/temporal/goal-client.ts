@@ -25,6 +25,15 @@ export interface GoalTarget {
    * the workflow task timeout.
    */
   eagerStart?: boolean;
+  /**
+   * Heals carry `policy`, which replaces the running goal's from its next cycle on. For the
+   * service's own processes (`goalkeeper start`), whose configuration is the deployment's; an
+   * operator's shell only when asked (`heal --apply-config`): a shell missing a production
+   * setting would otherwise put the goal back on the defaults (the incident's disagreement on
+   * assignable statuses, set by whoever signalled last). A start always carries `policy`: a new
+   * workflow needs one.
+   */
+  sendsPolicy?: boolean;
 }
 
 export class InvalidGoalIdError extends Error {
@@ -105,45 +114,45 @@ export async function healBurst(target: GoalTarget, goalIds: string[], whose = '
   });
 }
 
-/** Signals a heal, starting the workflow if it is not running. Returns the request id that the
- * status query's lastCycle.healRequestIds will carry once a cycle has served it. */
-export async function healGoal(
-  target: GoalTarget,
-  goalId: string,
-  reason: string,
-  origin: HealRequest['origin'] = 'operator',
-): Promise<string> {
+/** An operator's heal: signal-with-start (a goal with no running workflow gets one). Returns the
+ * request id that the status query's lastCycle.healRequestIds will carry once a cycle has served
+ * it (`heal --wait`). */
+export async function healGoal(target: GoalTarget, goalId: string, reason: string): Promise<string> {
   assertGoalId(goalId);
-  const request = healRequest(target, reason, origin);
+  const requestId = randomUUID();
   await target.client.workflow.signalWithStart('goalWorkflow', {
     ...startOptions(target, goalId),
     signal: healSignal,
-    signalArgs: [request],
+    signalArgs: [{ ...healRequest(target, reason, 'operator'), requestId }],
   });
-  return request.requestId;
+  return requestId;
 }
 
 /**
- * Signals `heal` to the running goal-<id> only; it never starts one. For events that make sense
- * only to a workflow that exists (a goal closed: a fresh run would just read the goal, find it
- * closed and end). Same request shape as healGoal. Throws WorkflowNotFoundError when no run of
- * goal-<id> is running.
+ * A heal because something changed (a task failed or lost its agent, a goal reopened or closed,
+ * a sweep found a task needing care). `start-if-missing`: signal-with-start; `running-only`: for
+ * events that make sense only to a workflow that exists (a goal closed: a fresh run would just
+ * read the goal, find it closed and end), and throws WorkflowNotFoundError when none runs. It
+ * carries no request id: nobody waits for it, so with the workflow's heal queue full an
+ * operator's heal may take its place (GoalState.requestHeal).
  */
-export async function signalHeal(
+export async function healOnEvent(
   target: GoalTarget,
   goalId: string,
   reason: string,
-  origin: HealRequest['origin'] = 'operator',
-): Promise<string> {
+  reach: 'start-if-missing' | 'running-only',
+): Promise<void> {
   assertGoalId(goalId);
-  const request = healRequest(target, reason, origin);
-  await target.client.workflow.getHandle(goalWorkflowId(goalId)).signal(healSignal, request);
-  return request.requestId;
+  const request = healRequest(target, reason, 'event');
+  if (reach === 'running-only') {
+    await target.client.workflow.getHandle(goalWorkflowId(goalId)).signal(healSignal, request);
+    return;
+  }
+  await target.client.workflow.signalWithStart('goalWorkflow', { ...startOptions(target, goalId), signal: healSignal, signalArgs: [request] });
 }
 
-/** A heal request with a fresh id, carrying the sender's policy (see HealRequest). */
-function healRequest(target: GoalTarget, reason: string, origin: HealRequest['origin']): HealRequest & { requestId: string } {
-  return { reason, requestId: randomUUID(), policy: target.policy, origin };
+function healRequest(target: GoalTarget, reason: string, origin: HealRequest['origin']): HealRequest {
+  return { reason, origin, ...(target.sendsPolicy ? { policy: target.policy } : {}) };
 }
 
 export async function goalStatus(client: Client, goalId: string): Promise<GoalStatus> {

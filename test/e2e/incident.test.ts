@@ -4,6 +4,9 @@
  * `temporal server start-dev`, and one `goalkeeper heal --wait` per goal.
  */
 import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import type { HealRequest } from '../../workflows/messages';
 import type { ChildProcess } from 'node:child_process';
 import { freePort } from '../../src/embedded/postgres';
 import { createTestDatabase, goalTasks, logsFor, type TestDatabase } from '../support/db';
@@ -179,6 +182,29 @@ test('`goals --health closed` lists the goals closed now, each once: reopened, a
     return found.length > 0 && found;
   }, 'the goal closed again in the closed list');
   expect(listed).toEqual([expect.objectContaining({ goalId: goal, health: 'closed' })]);
+});
+
+test("an operator's heal keeps the goal's healing settings; --apply-config sends the shell's", async () => {
+  const goal = incident.healthyGoal;
+  // A shell whose settings differ from the deployment's: its heal must not put them on the goal.
+  const shell = { ...env, MAX_TASK_RETRIES: '5' };
+  const connection = await Connection.connect({ address: temporal.address });
+  const lastHealPolicy = async () => {
+    const history = await new Client({ connection }).workflow.getHandle(`goal-${goal}`).fetchHistory();
+    const signals = (history.events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes);
+    const payload = signals[signals.length - 1].workflowExecutionSignaledEventAttributes!.input!.payloads![0];
+    return defaultPayloadConverter.fromPayload<HealRequest>(payload);
+  };
+  try {
+    expect((await runCli(['heal', goal, '--wait', '--reason', 'from a shell'], shell)).code).toBe(0);
+    const kept = await lastHealPolicy();
+    expect(kept).toMatchObject({ reason: 'from a shell', origin: 'operator' });
+    expect(kept.policy).toBeUndefined();
+    expect((await runCli(['heal', goal, '--wait', '--reason', 'new settings', '--apply-config'], shell)).code).toBe(0);
+    expect(await lastHealPolicy()).toMatchObject({ reason: 'new settings', policy: { maxTaskRetries: 5 } });
+  } finally {
+    await connection.close();
+  }
 });
 
 test("the worker's Prometheus metrics count what it healed", async () => {

@@ -84,11 +84,17 @@ export async function closeAndReopenMidRead(h: WorkflowHarness, db: TestDatabase
  * cycle waits in its first step; `heals` are sent meanwhile (the server holds them while that
  * workflow task is open, then delivers them in one activation), then the step goes on.
  */
-export async function healsWhileStepWaits(h: WorkflowHarness, db: TestDatabase, goalId: string, heals: HealRequest[]): Promise<void> {
+export async function healsWhileStepWaits(
+  h: WorkflowHarness,
+  db: TestDatabase,
+  goalId: string,
+  heals: HealRequest[] | (() => Promise<void>),
+): Promise<void> {
   const held = await goalStatusChangeInFlight(db.url, goalId, 'active');
   await held.updated;
   await h.heal(goalId, 'event: a cycle that waits for the goal row', { origin: 'event' });
   await eventually(async () => (await backendsWaitingForLocks(db.pool)) >= 1, 'the cycle waiting for the goal row');
-  for (const heal of heals) await h.heal(goalId, heal.reason, { ...heal });
+  if (typeof heals === 'function') await heals();
+  else for (const heal of heals) await h.heal(goalId, heal.reason, { ...heal });
   await held.commit();
 }

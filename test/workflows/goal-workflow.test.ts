@@ -19,6 +19,7 @@ import {
 import { startWorkflowHarness, testPolicy, type WorkflowHarness } from '../support/workflow-env';
 import { closeAndReopenMidRead, healsWhileStepWaits } from '../support/goal-lock';
 import { Dispatcher } from '../../src/dispatch';
+import { healGoal, healOnEvent } from '../../src/temporal/goal-client';
 import type { HealPolicy } from '../../workflows/types';
 // Polls in real time: unlike the harness's eventually it skips no virtual time, so a durable
 // timer cannot fire while it waits (to act during a retry backoff, say).
@@ -624,6 +625,25 @@ test("an operator's heal, and one someone waits for, are served even when a floo
   expect(requested).toEqual(expect.arrayContaining(['heal requested: operator: look now', 'heal requested: task_failed (webhook)']));
   expect(served.lastCycle?.healRequestIds).toEqual(['operator-after-flood', 'waited-for-after-flood']);
   expect(served.health).toBe('healthy');
+});
+
+test("the event heals the dispatcher sends never crowd out an operator's heal: a flood of them fills the queue, the operator's is served", async () => {
+  const ws = await insertWorkspace(db.pool);
+  await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  await h.startGoal(goal, testPolicy());
+  await statusWhen(goal, (s) => s.health === 'healthy', 'healthy');
+  const target = { client: h.env.client, taskQueue: h.taskQueue, policy: testPolicy(), sendsPolicy: true };
+  let requestId = '';
+  await healsWhileStepWaits(h, db, goal, async () => {
+    for (let i = 0; i < 25; i += 1) await healOnEvent(target, goal, `task_failed (flood ${i})`, 'running-only');
+    requestId = await healGoal(target, goal, 'operator: look now');
+  });
+  const served = await statusWhen(goal, (s) => s.lastCycle?.healRequestIds.includes(requestId), 'the operator heal served');
+  const requested = served.lastCycle!.actions.filter((a) => a.startsWith('heal requested:'));
+  expect(requested).toHaveLength(20);
+  expect(requested).toContain('heal requested: operator: look now');
+  expect(served.lastCycle?.healRequestIds).toEqual([requestId]);
 });
 
 test('a goal reopened while its closing cycle reads it keeps its workflow: the reopen heals the run that was about to end', async () => {
