@@ -6,6 +6,10 @@ import { RpcStore } from './rpc-store';
 import { StoreError, isRetryableSqlState } from './port';
 import * as map from './mapping';
 
+/** Below the healing calls' start-to-close timeout (workflows/store-calls.ts), with room for the
+ * round trip; the longest calls, a 1,000-goal burst heal and a sweep page, take 2–8 s here. */
+export const STATEMENT_TIMEOUT_MS = 25_000;
+
 export class PgStore extends RpcStore {
   readonly kind = 'pg' as const;
   readonly pool: Pool;
@@ -18,6 +22,11 @@ export class PgStore extends RpcStore {
       // Fail fast when the database is unreachable: Temporal retries the activity, which is
       // better than a call hanging until its start-to-close timeout.
       connectionTimeoutMillis: 5_000,
+      // Postgres cancels a call that outlives its activity attempt (30 s start-to-close): a call
+      // waiting on a row the platform holds locked would otherwise go on after Temporal gave up
+      // on it, and each retry would pin one more of the pool's connections until every goal's
+      // calls wait for a connection. Cancelled (57014) is retryable: the next attempt tries again.
+      statement_timeout: STATEMENT_TIMEOUT_MS,
       application_name: 'goalkeeper',
       ...options,
     });

@@ -73,6 +73,36 @@ describe('goalkeeper_ensure_goal_task', () => {
     expect(rows).toEqual([{ name: 'goalkeeper-provisioned generalist agent', status: 'active' }]);
   });
 
+  test("a call stuck behind a row the platform holds locked is cancelled by Postgres, retryable, its connection freed; once the lock goes it works", async () => {
+    const defaults = await store.pool.query('show statement_timeout');
+    expect(defaults.rows[0].statement_timeout).toBe('25s');
+    const ws = await insertWorkspace(db.pool);
+    await insertAgent(db.pool, ws);
+    const goal = await insertGoal(db.pool, ws);
+    const platform = await db.pool.connect();
+    const impatient = new PgStore(db.url, { max: 1, statement_timeout: 300 });
+    try {
+      await platform.query('begin');
+      await platform.query('select 1 from workspace_goals where id = $1 for update', [goal]);
+      const stuck = await impatient.ensureGoalTask(goal, rules).then(
+        () => null,
+        (err: unknown) => err,
+      );
+      expect(stuck).toMatchObject({ name: 'StoreError', code: '57014', retryable: true });
+      // Nothing is left waiting on the lock, and nothing was written.
+      const waiting = await db.pool.query(`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`);
+      expect(waiting.rows[0].n).toBe(0);
+      expect(await goalTasks(db.pool, goal)).toHaveLength(0);
+      await platform.query('commit');
+      expect((await impatient.ensureGoalTask(goal, rules)).outcome).toBe('created');
+      expect(await goalTasks(db.pool, goal)).toHaveLength(1);
+    } finally {
+      await platform.query('rollback').catch(() => undefined);
+      platform.release();
+      await impatient.close();
+    }
+  });
+
   test('a goal that is not active, or missing, is closed and gets no task', async () => {
     const ws = await insertWorkspace(db.pool);
     await insertAgent(db.pool, ws);
