@@ -3,6 +3,7 @@
  * with a message that names the variable and what it expects (see ConfigError).
  */
 import { z } from 'zod';
+import { MAX_WAIT_SECONDS, longestBackoffSeconds } from '../workflows/policy';
 import type { HealPolicy } from '../workflows/types';
 
 export type { HealPolicy };
@@ -137,7 +138,9 @@ const envSchema = z.object({
   AGENT_ASSIGNABLE_STATUSES: statusList,
   MAX_TASK_RETRIES: nonNegativeInt('MAX_TASK_RETRIES', 3),
   TASK_RETRY_BACKOFF_SECONDS: positiveInt('TASK_RETRY_BACKOFF_SECONDS', 60),
-  GOAL_TASK_HEALTH_CHECK_INTERVAL: positiveInt('GOAL_TASK_HEALTH_CHECK_INTERVAL', 300),
+  GOAL_TASK_HEALTH_CHECK_INTERVAL: positiveInt('GOAL_TASK_HEALTH_CHECK_INTERVAL', 300, (value) =>
+    value > MAX_WAIT_SECONDS ? `must be at most ${MAX_WAIT_SECONDS} seconds (a year)` : null,
+  ),
   MAX_AUTO_PROVISIONED_AGENTS: nonNegativeInt('MAX_AUTO_PROVISIONED_AGENTS', 3),
   MAX_CYCLES_PER_RUN: positiveInt('MAX_CYCLES_PER_RUN', 100),
   RECONCILE_INTERVAL: positiveInt('RECONCILE_INTERVAL', 300),
@@ -223,6 +226,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     // The SDK would lower it to the cache size with only a log line: say so before it starts.
     problems.push(
       `WORKER_MAX_CONCURRENT_WORKFLOW_TASKS must be at most WORKER_MAX_CACHED_WORKFLOWS (${env.WORKER_MAX_CACHED_WORKFLOWS}), got ${env.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS}`,
+    );
+  }
+  if (longestBackoffSeconds({ retryBackoffSeconds: env.TASK_RETRY_BACKOFF_SECONDS, maxTaskRetries: env.MAX_TASK_RETRIES }) > MAX_WAIT_SECONDS) {
+    problems.push(
+      `TASK_RETRY_BACKOFF_SECONDS × 2^(MAX_TASK_RETRIES−1), the longest retry backoff, must be at most ${MAX_WAIT_SECONDS} seconds (a year), ` +
+        `got ${env.TASK_RETRY_BACKOFF_SECONDS} × 2^${env.MAX_TASK_RETRIES - 1}`,
     );
   }
   if (Boolean(env.TEMPORAL_TLS_CERT_PATH) !== Boolean(env.TEMPORAL_TLS_KEY_PATH)) {

@@ -5,6 +5,25 @@
  */
 import type { HealPolicy } from './types';
 
+/** The longest durable wait a policy may ask for: a year. A timer far beyond it is one the server
+ * refuses (a protobuf Duration holds about 10,000 years, and 60 s doubled per retry passes that at
+ * retry 33), and the goal's workflow task would fail on every attempt. */
+export const MAX_WAIT_SECONDS = 365 * 24 * 60 * 60;
+
+/** The longest backoff one task's retries sleep: the last of MAX_TASK_RETRIES doublings. */
+export function longestBackoffSeconds(p: Pick<HealPolicy, 'retryBackoffSeconds' | 'maxTaskRetries'>): number {
+  return p.maxTaskRetries > 0 ? p.retryBackoffSeconds * 2 ** (p.maxTaskRetries - 1) : 0;
+}
+
+/** Why a policy's waits are too long for a timer, or null. Named by setting, for config and signals alike. */
+export function waitProblem(p: Pick<HealPolicy, 'retryBackoffSeconds' | 'maxTaskRetries' | 'healthCheckIntervalSeconds'>): string | null {
+  if (longestBackoffSeconds(p) > MAX_WAIT_SECONDS) {
+    return `the longest retry backoff, retryBackoffSeconds × 2^(maxTaskRetries−1) = ${p.retryBackoffSeconds} × 2^${p.maxTaskRetries - 1}, must be at most ${MAX_WAIT_SECONDS} seconds (a year)`;
+  }
+  if (p.healthCheckIntervalSeconds > MAX_WAIT_SECONDS) return `healthCheckIntervalSeconds must be at most ${MAX_WAIT_SECONDS} seconds (a year)`;
+  return null;
+}
+
 /** Why a policy cannot be used, or null when it can. */
 export function policyProblem(p: unknown): string | null {
   const policy = p as Partial<HealPolicy> | null;
@@ -24,5 +43,5 @@ export function policyProblem(p: unknown): string | null {
     const value = policy[key];
     if (typeof value !== 'number' || !Number.isInteger(value) || value < min) return `${key} must be an integer ≥ ${min}`;
   }
-  return null;
+  return waitProblem(policy as HealPolicy);
 }

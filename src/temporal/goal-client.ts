@@ -10,6 +10,7 @@ import { goalWorkflowId, healSignal, statusQuery, type GoalStatus, type HealRequ
 import type { burstHealWorkflow } from '../../workflows/burst-heal';
 import type { goalWorkflow } from '../../workflows/goal';
 import type { BurstHealTotals, HealPolicy } from '../../workflows/types';
+import { longestBackoffSeconds } from '../../workflows/policy';
 import { isUuid } from '../../workflows/uuid';
 
 export interface GoalTarget {
@@ -167,8 +168,7 @@ export async function goalStatus(client: Client, goalId: string): Promise<GoalSt
  * the cycle's own work. With no retries there is no backoff.
  */
 export function defaultHealWaitSeconds(policy: Pick<HealPolicy, 'retryBackoffSeconds' | 'maxTaskRetries'>): number {
-  const longestBackoff = policy.maxTaskRetries > 0 ? policy.retryBackoffSeconds * 2 ** (policy.maxTaskRetries - 1) : 0;
-  return longestBackoff + 60;
+  return longestBackoffSeconds(policy) + 60;
 }
 
 /** Polls the status query until a cycle has served `requestId` (or the workflow has closed). */

@@ -37,6 +37,13 @@ test('workflow-task slots follow a smaller cache when they are not set', () => {
   expect(loadConfig({ WORKER_MAX_CACHED_WORKFLOWS: '1' }).worker.maxConcurrentWorkflowTaskExecutions).toBe(1);
 });
 
+test('the longest retry backoff may reach a year, and no further', () => {
+  // 60 s × 2^19 = 364 days.
+  expect(loadConfig({ MAX_TASK_RETRIES: '20' }).policy.maxTaskRetries).toBe(20);
+  expect(() => loadConfig({ MAX_TASK_RETRIES: '21' })).toThrow('got 60 × 2^20');
+  expect(loadConfig({ MAX_TASK_RETRIES: '0', TASK_RETRY_BACKOFF_SECONDS: '999999999' }).policy.maxTaskRetries).toBe(0);
+});
+
 test('AGENT_ASSIGNABLE_STATUSES is trimmed and de-duplicated', () => {
   expect(loadConfig({ AGENT_ASSIGNABLE_STATUSES: ' available, idle ,available' }).policy.assignableStatuses).toEqual(['available', 'idle']);
 });
@@ -45,6 +52,9 @@ test.each([
   [{ MAX_TASK_RETRIES: '-1' }, 'MAX_TASK_RETRIES must be a whole number ≥ 0, got "-1"'],
   [{ TASK_RETRY_BACKOFF_SECONDS: '1.5' }, 'TASK_RETRY_BACKOFF_SECONDS must be a positive integer, got "1.5"'],
   [{ GOAL_TASK_HEALTH_CHECK_INTERVAL: '0' }, 'GOAL_TASK_HEALTH_CHECK_INTERVAL must be a positive integer, got "0"'],
+  // A timer the server would refuse would fail the goal's workflow task on every attempt.
+  [{ MAX_TASK_RETRIES: '40' }, 'TASK_RETRY_BACKOFF_SECONDS × 2^(MAX_TASK_RETRIES−1), the longest retry backoff, must be at most 31536000 seconds (a year), got 60 × 2^39'],
+  [{ GOAL_TASK_HEALTH_CHECK_INTERVAL: '40000000' }, 'GOAL_TASK_HEALTH_CHECK_INTERVAL must be at most 31536000 seconds (a year), got "40000000"'],
   [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL must use postgres: or postgresql:, got "mysql:"'],
   [{ TEMPORAL_ADDRESS: 'http://localhost:7233' }, 'TEMPORAL_ADDRESS must be host:port with a port from 1 to 65535 (e.g. localhost:7233), got "http://localhost:7233"'],
   [{ TEMPORAL_ADDRESS: 'localhost:99999' }, 'TEMPORAL_ADDRESS must be host:port with a port from 1 to 65535 (e.g. localhost:7233), got "localhost:99999"'],
