@@ -51,6 +51,10 @@ const REOPEN_KINDS: ReadonlySet<GoalEventKind> = new Set(['goal_reopened']);
  * signal, never signal-with-start, so a closed goal with no workflow gets no throwaway run. */
 const CLOSE_KINDS: ReadonlySet<GoalEventKind> = new Set(['goal_closed']);
 
+/** Events that change whether a goal is open: a repeat of one is a duplicate only while no other
+ * of them came in between (reopened → closed → reopened is three changes, not a repeat). */
+const LIFECYCLE_KINDS: ReadonlySet<GoalEventKind> = new Set([...START_KINDS, ...CLOSE_KINDS]);
+
 export function isGoalEventKind(value: unknown): value is GoalEventKind {
   return typeof value === 'string' && (GOAL_EVENT_KINDS as readonly string[]).includes(value);
 }
@@ -81,6 +85,8 @@ export interface DispatchCounts extends BurstHealCounts {
 
 export class Dispatcher {
   private readonly recent = new Map<string, { at: number; result: Promise<DispatchOutcome> }>();
+  /** Each goal's latest lifecycle event within the dedupe window (insertion order = age). */
+  private readonly lastLifecycle = new Map<string, { at: number; kind: GoalEventKind }>();
   private readonly dedupeMs: number;
   private readonly maxInFlight: number;
   private inFlight = 0;
@@ -112,7 +118,7 @@ export class Dispatcher {
     const key = `${event.goalId}|${event.kind}|${event.taskId ?? ''}`;
     const now = Date.now();
     this.forgetOlderThan(now - this.dedupeMs);
-    const seen = this.recent.get(key);
+    const seen = this.lifecycleTurned(event, now) ? undefined : this.recent.get(key);
     if (seen && this.dedupeMs > 0) {
       // Ride on the first call's outcome; if it failed, this one fails too and its path retries.
       await seen.result;
@@ -178,10 +184,24 @@ export class Dispatcher {
     }
   }
 
+  /** Whether this lifecycle event follows a different one of the same goal (so it is no repeat,
+   * whatever the window remembers), noting it as the goal's latest. */
+  private lifecycleTurned(event: GoalEvent, now: number): boolean {
+    if (!LIFECYCLE_KINDS.has(event.kind) || this.dedupeMs === 0) return false;
+    const previous = this.lastLifecycle.get(event.goalId);
+    this.lastLifecycle.delete(event.goalId); // re-inserted last: the map stays in age order
+    this.lastLifecycle.set(event.goalId, { at: now, kind: event.kind });
+    return previous !== undefined && previous.kind !== event.kind;
+  }
+
   private forgetOlderThan(cutoff: number): void {
     for (const [key, entry] of this.recent) {
       if (entry.at >= cutoff) break; // Map keeps insertion order: the rest are newer
       this.recent.delete(key);
+    }
+    for (const [goalId, entry] of this.lastLifecycle) {
+      if (entry.at >= cutoff) break;
+      this.lastLifecycle.delete(goalId);
     }
   }
 }

@@ -122,6 +122,10 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
       });
       worker = w;
       workerDone = w.run();
+      // Handled from here on: should the worker fail while the listener and the HTTP server are
+      // still starting, Node must not end the process on an unhandled rejection before stopAll
+      // runs. untilStopped reports that failure once they are up.
+      workerDone.catch(() => undefined);
       cleanup.push({
         name: 'worker',
         run: async () => {

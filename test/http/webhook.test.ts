@@ -251,6 +251,31 @@ test('the dispatcher answers a repeat within its window from memory, and asks Te
   expect(await healedTasks(goal)).toHaveLength(1);
 });
 
+test('within the dedupe window a reopen after a close is no repeat: reopened, closed, reopened again, the goal keeps a workflow', async () => {
+  const ws = await insertWorkspace(db.pool);
+  await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  const dispatcher = new Dispatcher({ client: env.client, taskQueue: config.temporal.taskQueue, policy: config.policy }, { dedupeMs: 60_000 });
+  const send = (kind: 'goal_reopened' | 'goal_closed', source: 'listener' | 'webhook' = 'listener') => dispatcher.dispatch({ goalId: goal, kind, source });
+  expect(await send('goal_reopened')).toBe('started');
+  await healedTasks(goal);
+  expect(await send('goal_reopened', 'webhook')).toBe('deduplicated'); // the same change by a second path
+
+  // Closed: the workflow ends.
+  await db.pool.query(`update workspace_goals set status = 'completed' where id = $1`, [goal]);
+  expect(await send('goal_closed')).toBe('signalled');
+  const handle = env.client.workflow.getHandle(goalWorkflowId(goal));
+  await handle.result();
+
+  // Reopened again, still within the window: it must reach Temporal, or the goal has no workflow.
+  await db.pool.query(`update workspace_goals set status = 'active' where id = $1`, [goal]);
+  expect(await send('goal_reopened')).toBe('started');
+  expect((await handle.describe()).status.name).toBe('RUNNING');
+  expect(await send('goal_reopened', 'webhook')).toBe('deduplicated');
+  expect(dispatcher.counts).toMatchObject({ started: 2, deduplicated: 2, failed: 0 });
+  expect(await healedTasks(goal)).toHaveLength(1);
+});
+
 test('goal_closed signals only a running workflow: a closed goal with none gets no throwaway run', async () => {
   const ws = await insertWorkspace(db.pool);
   await insertAgent(db.pool, ws);
