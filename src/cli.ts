@@ -42,6 +42,8 @@ export function formatStatus(status: GoalStatus): string {
     ['agent', status.agentId ?? '-'],
     ['retries', retries || '-'],
     ['open alerts', status.openAlerts.join(', ') || '-'],
+    // Open, but the platform, which reads alerts from logs, has not seen them yet.
+    ...(status.unwrittenAlerts?.length ? [['not in logs yet', status.unwrittenAlerts.join(', ')] as [string, string]] : []),
     ['cycles', String(status.cycles)],
     ['last cycle', status.lastCycle ? `#${status.lastCycle.number} at ${status.lastCycle.finishedAt}` : '-'],
     ...(status.lastCycle?.actions ?? []).map((a, i): [string, string] => [i === 0 ? 'actions' : '', a]),

@@ -2,24 +2,62 @@
  * The goal workflow's alerts: each raised once while its condition lasts, as a logs row written
  * by an activity. Workflow code only.
  */
-import { ActivityFailure, log } from '@temporalio/workflow';
+import { ActivityFailure, log, patched } from '@temporalio/workflow';
 import type { Cycle } from './cycle';
+import type { UnwrittenAlert } from './goal-state';
+import { GOAL_WORKFLOW_PATCHES as PATCH } from './patches';
 import { recordEvent } from './store-calls';
 import type { IssueType, Severity } from './types';
 
 /** Raises an alert once while its condition lasts (keyed by issue and task), as a logs row. */
 export async function raiseAlert(cycle: Cycle, issue: IssueType, taskId: string | null, severity: Severity, text: string): Promise<void> {
-  const { state, goalId, actions } = cycle;
+  const { state } = cycle;
   const key = taskId ? `${issue}:${taskId}` : issue;
   if (!state.openAlert(key)) return;
-  actions.push(`alert ${issue}${taskId ? ` for task ${taskId}` : ''}`);
+  cycle.actions.push(`alert ${issue}${taskId ? ` for task ${taskId}` : ''}`);
+  if (await writeAlert(cycle, issue, taskId, severity, text)) return;
+  // The alert stays open (health and the status query show it), and the platform, which reads
+  // alerts from logs, has not seen it: a later cycle writes it while it stays open. (patched:
+  // workflows recorded before this left it unwritten.)
+  if (patched(PATCH.unwrittenAlertWrittenLater)) state.unwrittenAlerts.push({ key, issue, taskId, severity, text, cycle: state.cycles });
+}
+
+/**
+ * Writes the alerts earlier cycles could not, as long as they are open (one whose condition has
+ * ended since is dropped: it would tell the platform of something over). Run after a cycle's heal
+ * steps, so a database that is still away fails those first, and never for the cycle whose own
+ * write just failed (it waited out the activity's retries already).
+ */
+export async function writeUnwrittenAlerts(cycle: Cycle): Promise<void> {
+  const { state } = cycle;
+  if (state.unwrittenAlerts.length === 0) return;
+  const still: UnwrittenAlert[] = [];
+  for (const alert of state.unwrittenAlerts) {
+    if (!state.openAlerts.has(alert.key)) continue;
+    if (alert.cycle === state.cycles) {
+      still.push(alert);
+      continue;
+    }
+    if (await writeAlert(cycle, alert.issue, alert.taskId, alert.severity, alert.text)) {
+      cycle.actions.push(`alert ${alert.issue}${alert.taskId ? ` for task ${alert.taskId}` : ''} written (cycle ${alert.cycle} could not)`);
+    } else {
+      still.push({ ...alert, cycle: state.cycles });
+    }
+  }
+  state.unwrittenAlerts = still;
+}
+
+/** The alert's logs row; false when writing it failed (after the activity's own retries). */
+async function writeAlert(cycle: Cycle, issue: IssueType, taskId: string | null, severity: Severity, text: string): Promise<boolean> {
+  const { state, goalId } = cycle;
   try {
     await recordEvent.executeWithOptions({ summary: `alert ${issue}` }, [
       { kind: 'alert', workspaceId: state.goal?.workspaceId ?? null, goalId, taskId, issueType: issue, severity, text },
     ]);
+    return true;
   } catch (err) {
-    // The alert stays open in the workflow's state (and its query); writing it is best effort.
     log.error('could not record alert', { goalId, issue, error: String(err) });
+    return false;
   }
 }
 

@@ -4,7 +4,7 @@
  * can carry a snapshot and tests can reason about it.
  */
 import type { CycleSummary, GoalStatus, HealRequest, TaskRetryState } from './messages';
-import type { GoalHealth, GoalView } from './types';
+import type { GoalHealth, GoalView, IssueType, Severity } from './types';
 
 export interface GoalStateSnapshot {
   goal: GoalView | null;
@@ -20,6 +20,20 @@ export interface GoalStateSnapshot {
   publishedAttributes?: PublishedAttributes | null;
   /** When a cycle first found the goal active with every task completed (absent in older runs). */
   tasksDoneSince?: string | null;
+  /** Alerts raised whose logs row could not be written (absent in older runs). */
+  unwrittenAlerts?: UnwrittenAlert[];
+}
+
+/** An alert that is open but whose logs row, where the platform reads alerts, failed to be
+ * written: a later cycle writes it while the alert stays open. */
+export interface UnwrittenAlert {
+  key: string;
+  issue: IssueType;
+  taskId: string | null;
+  severity: Severity;
+  text: string;
+  /** The cycle whose write failed: the next cycles try again, not that one. */
+  cycle: number;
 }
 
 export interface PublishedAttributes {
@@ -44,6 +58,7 @@ export class GoalState {
   publishedAttributes: PublishedAttributes | null;
   /** ISO time a cycle first found the goal active with every task completed; null otherwise. */
   tasksDoneSince: string | null;
+  unwrittenAlerts: UnwrittenAlert[];
 
   constructor(readonly goalId: string, snapshot?: GoalStateSnapshot) {
     this.goal = snapshot?.goal ?? null;
@@ -57,6 +72,7 @@ export class GoalState {
     this.pendingHeals = snapshot?.pendingHeals ?? [];
     this.publishedAttributes = snapshot?.publishedAttributes ?? null;
     this.tasksDoneSince = snapshot?.tasksDoneSince ?? null;
+    this.unwrittenAlerts = snapshot?.unwrittenAlerts ?? [];
   }
 
   /** A heal request: queue it (bounded: a flood of signals is one more cycle, not a thousand).
@@ -146,6 +162,7 @@ export class GoalState {
       pendingHeals: this.pendingHeals,
       publishedAttributes: this.publishedAttributes,
       tasksDoneSince: this.tasksDoneSince,
+      unwrittenAlerts: this.unwrittenAlerts,
     };
   }
 
@@ -161,6 +178,7 @@ export class GoalState {
       openAlerts: [...this.openAlerts],
       cycles: this.cycles,
       closedReason: this.closedReason,
+      unwrittenAlerts: this.unwrittenAlerts.map((a) => a.key),
     };
   }
 }

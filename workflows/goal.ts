@@ -25,7 +25,7 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import { raiseAlert, stepFailed } from './alerts';
+import { raiseAlert, stepFailed, writeUnwrittenAlerts } from './alerts';
 import type { Cycle } from './cycle';
 import { GoalState, type GoalStateSnapshot } from './goal-state';
 import { healSignal, statusQuery, type HealRequest } from './messages';
@@ -202,6 +202,7 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
     if ([...state.openAlerts].some(agentAlertResolved) && patched(PATCH.taskAgentAlertCloses)) state.closeAlertsWhere(agentAlertResolved);
     state.keepRetriesFor(ensured.tasks.map((t) => t.id));
     if (cycle.stepFailures === 0) state.closeAlertsWhere((k) => k.startsWith('HEAL_STEP_FAILED'));
+    await writeUnwrittenAlerts(cycle);
 
     const primary = ensured.tasks.find((t) => t.status !== 'failed') ?? ensured.tasks[0];
     state.taskId = primary?.id ?? null;

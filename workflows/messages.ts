@@ -55,6 +55,9 @@ export interface GoalStatus {
   openAlerts: string[];
   cycles: number;
   closedReason: string | null;
+  /** Open alerts whose logs row could not be written yet (a later cycle writes it). Absent from
+   * the answers of workers that predate it. */
+  unwrittenAlerts?: string[];
 }
 
 export const healSignal = defineSignal<[HealRequest]>('heal');

@@ -16,4 +16,5 @@ export const GOAL_WORKFLOW_PATCHES = {
   healCutsBackoffShort: 'heal-cuts-backoff-short',
   memoFollowsMetricType: 'memo-follows-metric-type',
   operatorHealKeptWhenQueueFull: 'operator-heal-kept-when-queue-full',
+  unwrittenAlertWrittenLater: 'unwritten-alert-written-later',
 } as const;

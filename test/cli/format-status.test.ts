@@ -54,3 +54,10 @@ test("the last cycle's actions are listed one per line under it, and a closed go
   expect(text).toMatch(/^agent +-$/m);
   expect(text).toMatch(/^retries +-$/m);
 });
+
+test('open alerts whose logs row is not written yet are named; none, no row', () => {
+  const text = formatStatus(status({ openAlerts: ['NO_TASKS_FOR_GOAL', 'NO_AGENTS_AVAILABLE'], unwrittenAlerts: ['NO_TASKS_FOR_GOAL'] }));
+  expect(text).toMatch(/^open alerts +NO_TASKS_FOR_GOAL, NO_AGENTS_AVAILABLE$/m);
+  expect(text).toMatch(/^not in logs yet +NO_TASKS_FOR_GOAL$/m);
+  expect(formatStatus(status({ openAlerts: ['NO_TASKS_FOR_GOAL'], unwrittenAlerts: [] }))).not.toContain('not in logs yet');
+});

@@ -224,6 +224,25 @@ const agentStepFailsWhileShort: Scenario = async (h, db) => {
   return closeGoal(h, db, goal, handle, 'completed');
 };
 
+/** A goal that cannot get a task (no agent, no provisioning) while alerts cannot be written (the
+ * function missing): they stay open and unwritten; the next cycle writes them; an agent joins,
+ * the goal heals, the alerts close; then the goal completes. */
+const alertWrittenLater: Scenario = async (h, db) => {
+  const ws = await insertWorkspace(db.pool, 'alerts-unwritten');
+  const goal = await insertGoal(db.pool, ws);
+  let handle: Awaited<ReturnType<WorkflowHarness['startGoal']>> | undefined;
+  await withFunctionMissing(db.pool, 'goalkeeper_record_event', 'text, text, uuid, uuid, uuid, text, text, text, text, jsonb', async () => {
+    handle = await h.startGoal(goal, testPolicy({ maxAutoProvisionedAgents: 0 }));
+    await h.eventually(async () => (await h.status(goal)).unwrittenAlerts?.includes('NO_TASKS_FOR_GOAL'), 'the alerts unwritten');
+  });
+  await h.heal(goal, 'the database is back', { origin: 'event', requestId: 'back' });
+  await h.eventually(async () => (await h.status(goal)).unwrittenAlerts?.length === 0, 'the alerts written');
+  await insertAgent(db.pool, ws);
+  await h.heal(goal, 'an agent joined', { origin: 'event', requestId: 'agent' });
+  await h.eventually(async () => (await h.status(goal)).health === 'healthy', 'healed');
+  return closeGoal(h, db, goal, handle!, 'completed');
+};
+
 /** A failed task waits out its backoff; a task inserted without an agent meanwhile gets one at
  * once (the heal cuts the backoff short) and the retry comes when it was due; the goal's metric
  * type changes (the memo follows); the task fails again and the goal is completed during the
@@ -276,6 +295,7 @@ export const SCENARIOS: Record<string, Scenario> = {
   'new-run-counts-recorded-retries': newRunCountsRecordedRetries,
   'two-failed-tasks': twoFailedTasks,
   'goal-stalled-then-new-task': goalStalledThenNewTask,
+  'alert-written-later': alertWrittenLater,
 };
 
 async function main() {

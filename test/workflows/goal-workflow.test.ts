@@ -627,6 +627,48 @@ test("an operator's heal, and one someone waits for, are served even when a floo
   expect(served.health).toBe('healthy');
 });
 
+/** Runs `during` with goalkeeper_record_event missing: every alert's logs row fails to be written. */
+const withRecordEventMissing = (during: () => Promise<void>) =>
+  withFunctionMissing(db.pool, 'goalkeeper_record_event', 'text, text, uuid, uuid, uuid, text, text, text, text, jsonb', during);
+
+test('an alert whose logs row could not be written is written by a later cycle while it stays open, and only once', async () => {
+  const ws = await insertWorkspace(db.pool); // no agent, and no provisioning: the goal cannot get a task
+  const goal = await insertGoal(db.pool, ws);
+  const alertRows = () => logsFor(db.pool, goal, 'WORKSPACE HEALTH ALERT: NO_TASKS_FOR_GOAL');
+  await withRecordEventMissing(async () => {
+    await h.startGoal(goal, testPolicy({ maxAutoProvisionedAgents: 0 }));
+    const unwritten = await statusWhen(goal, (s) => s.unwrittenAlerts?.includes('NO_TASKS_FOR_GOAL'), 'the alert open but unwritten');
+    expect(unwritten).toMatchObject({ health: 'degraded', openAlerts: expect.arrayContaining(['NO_TASKS_FOR_GOAL', 'NO_AGENTS_AVAILABLE']) });
+  });
+  expect(await alertRows()).toHaveLength(0);
+
+  await h.heal(goal, 'the database is back', { requestId: 'back', origin: 'event' });
+  const written = await statusWhen(goal, (s) => s.lastCycle?.healRequestIds.includes('back'), 'the cycle after');
+  expect(written.unwrittenAlerts).toEqual([]);
+  expect(written.lastCycle?.actions).toEqual(expect.arrayContaining([expect.stringMatching(/^alert NO_TASKS_FOR_GOAL written \(cycle \d+ could not\)$/)]));
+  expect(await alertRows()).toHaveLength(1);
+  expect(await logsFor(db.pool, goal, 'WORKSPACE HEALTH ALERT: NO_AGENTS_AVAILABLE')).toHaveLength(1);
+
+  // Still open, already written: later cycles write nothing more.
+  await h.heal(goal, 'look again', { requestId: 'again', origin: 'event' });
+  await statusWhen(goal, (s) => s.lastCycle?.healRequestIds.includes('again'), 'another cycle');
+  expect(await alertRows()).toHaveLength(1);
+});
+
+test('an unwritten alert whose condition ends first is dropped, not written late', async () => {
+  const ws = await insertWorkspace(db.pool);
+  const goal = await insertGoal(db.pool, ws);
+  await withRecordEventMissing(async () => {
+    await h.startGoal(goal, testPolicy({ maxAutoProvisionedAgents: 0 }));
+    await statusWhen(goal, (s) => s.unwrittenAlerts?.includes('NO_TASKS_FOR_GOAL'), 'the alert open but unwritten');
+  });
+  await insertAgent(db.pool, ws);
+  await h.heal(goal, 'an agent joined', { requestId: 'agent', origin: 'event' });
+  const healed = await statusWhen(goal, (s) => s.lastCycle?.healRequestIds.includes('agent'), 'the cycle after');
+  expect(healed).toMatchObject({ health: 'healthy', openAlerts: [], unwrittenAlerts: [] });
+  expect(await logsFor(db.pool, goal, 'WORKSPACE HEALTH ALERT')).toHaveLength(0);
+});
+
 test("the event heals the dispatcher sends never crowd out an operator's heal: a flood of them fills the queue, the operator's is served", async () => {
   const ws = await insertWorkspace(db.pool);
   await insertAgent(db.pool, ws);
