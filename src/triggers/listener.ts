@@ -38,7 +38,7 @@ export function parseNotification(payload: string | undefined): GoalEvent | null
   }
   const { goal_id: goalId, kind, task_id: taskId } = (body ?? {}) as Record<string, unknown>;
   if (!isUuid(goalId) || !isGoalEventKind(kind)) return null;
-  return { goalId, kind, taskId: typeof taskId === 'string' ? taskId : null, source: 'listener' };
+  return { goalId, kind, taskId: isUuid(taskId) ? taskId : null, source: 'listener' };
 }
 
 export class GoalEventListener {
