@@ -67,7 +67,9 @@ export function goalListQuery(filter: Omit<GoalListFilter, 'limit'>): string {
   }
   const clauses = ['WorkflowType = "goalWorkflow"'];
   clauses.push(filter.health === 'closed' ? 'ExecutionStatus = "Completed"' : 'ExecutionStatus = "Running"');
-  if (filter.health && filter.health !== 'closed') clauses.push(`${GoalHealthKey.name} = "${filter.health}"`);
+  // A goal's workflow publishes its health after its first cycle: until then it has none.
+  if (filter.health === 'starting') clauses.push(`${GoalHealthKey.name} IS NULL`);
+  else if (filter.health && filter.health !== 'closed') clauses.push(`${GoalHealthKey.name} = "${filter.health}"`);
   if (filter.workspaceId) clauses.push(`${WorkspaceIdKey.name} = "${filter.workspaceId}"`);
   return clauses.join(' AND ');
 }

@@ -12,6 +12,8 @@ test('running goals by default, narrowed by health and workspace; closed ones ar
   expect(goalListQuery({ health: 'needs_intervention', workspaceId: WS })).toBe(
     `WorkflowType = "goalWorkflow" AND ExecutionStatus = "Running" AND GoalHealth = "needs_intervention" AND WorkspaceId = "${WS}"`,
   );
+  // Before its first cycle a goal's workflow has published no health.
+  expect(goalListQuery({ health: 'starting' })).toBe('WorkflowType = "goalWorkflow" AND ExecutionStatus = "Running" AND GoalHealth IS NULL');
   expect(goalListQuery({ health: 'closed', workspaceId: WS })).toBe(
     `WorkflowType = "goalWorkflow" AND ExecutionStatus = "Completed" AND WorkspaceId = "${WS}"`,
   );

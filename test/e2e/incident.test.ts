@@ -184,6 +184,26 @@ test('`goals --health closed` lists the goals closed now, each once: reopened, a
   expect(listed).toEqual([expect.objectContaining({ goalId: goal, health: 'closed' })]);
 });
 
+test('`goals --health starting` lists a goal whose workflow has run no cycle yet (no worker on its queue)', async () => {
+  const goal = randomUUID();
+  const noWorker = { ...env, TEMPORAL_TASK_QUEUE: `nobody-polls-${randomUUID()}` };
+  expect((await runCli(['heal', goal, '--reason', 'waits for a worker'], noWorker)).code).toBe(0);
+  const connection = await Connection.connect({ address: temporal.address });
+  try {
+    const listed = await eventually(async () => {
+      const result = await runCli(['goals', '--health', 'starting', '--json'], env);
+      const goals = (JSON.parse(result.stdout) as { goals: Array<{ goalId: string }> }).goals;
+      return goals.some((g) => g.goalId === goal) && goals;
+    }, 'the goal listed as starting');
+    expect(listed.find((g) => g.goalId === goal)).toMatchObject({ health: null, status: 'running' });
+    // The incident's goals have all run cycles: none of them is starting.
+    expect(listed.map((g) => g.goalId)).not.toContain(incident.healthyGoal);
+  } finally {
+    await new Client({ connection }).workflow.getHandle(`goal-${goal}`).terminate('test over');
+    await connection.close();
+  }
+});
+
 test("an operator's heal keeps the goal's healing settings; --apply-config sends the shell's", async () => {
   const goal = incident.healthyGoal;
   // A shell whose settings differ from the deployment's: its heal must not put them on the goal.
