@@ -4,7 +4,7 @@
  */
 import { ActivityFailure, log, patched } from '@temporalio/workflow';
 import type { Cycle } from './cycle';
-import type { UnwrittenAlert } from './goal-state';
+import { alertKey, type UnwrittenAlert } from './goal-state';
 import { GOAL_WORKFLOW_PATCHES as PATCH } from './patches';
 import { recordEvent } from './store-calls';
 import type { IssueType, Severity } from './types';
@@ -12,14 +12,13 @@ import type { IssueType, Severity } from './types';
 /** Raises an alert once while its condition lasts (keyed by issue and task), as a logs row. */
 export async function raiseAlert(cycle: Cycle, issue: IssueType, taskId: string | null, severity: Severity, text: string): Promise<void> {
   const { state } = cycle;
-  const key = taskId ? `${issue}:${taskId}` : issue;
-  if (!state.openAlert(key)) return;
-  cycle.actions.push(`alert ${issue}${taskId ? ` for task ${taskId}` : ''}`);
+  if (!state.openAlert(alertKey(issue, taskId))) return;
+  cycle.actions.push(alertLabel(issue, taskId));
   if (await writeAlert(cycle, issue, taskId, severity, text)) return;
   // The alert stays open (health and the status query show it), and the platform, which reads
   // alerts from logs, has not seen it: a later cycle writes it while it stays open. (patched:
   // workflows recorded before this left it unwritten.)
-  if (patched(PATCH.unwrittenAlertWrittenLater)) state.unwrittenAlerts.push({ key, issue, taskId, severity, text, cycle: state.cycles });
+  if (patched(PATCH.unwrittenAlertWrittenLater)) state.unwrittenAlerts.push({ issue, taskId, severity, text, cycle: state.cycles });
 }
 
 /**
@@ -33,19 +32,22 @@ export async function writeUnwrittenAlerts(cycle: Cycle): Promise<void> {
   if (state.unwrittenAlerts.length === 0) return;
   const still: UnwrittenAlert[] = [];
   for (const alert of state.unwrittenAlerts) {
-    if (!state.openAlerts.has(alert.key)) continue;
+    if (!state.openAlerts.has(alertKey(alert.issue, alert.taskId))) continue;
     if (alert.cycle === state.cycles) {
       still.push(alert);
       continue;
     }
     if (await writeAlert(cycle, alert.issue, alert.taskId, alert.severity, alert.text)) {
-      cycle.actions.push(`alert ${alert.issue}${alert.taskId ? ` for task ${alert.taskId}` : ''} written (cycle ${alert.cycle} could not)`);
+      cycle.actions.push(`${alertLabel(alert.issue, alert.taskId)} written (cycle ${alert.cycle} could not)`);
     } else {
       still.push({ ...alert, cycle: state.cycles });
     }
   }
   state.unwrittenAlerts = still;
 }
+
+/** How a cycle's actions name an alert. */
+const alertLabel = (issue: IssueType, taskId: string | null): string => `alert ${issue}${taskId ? ` for task ${taskId}` : ''}`;
 
 /** The alert's logs row; false when writing it failed (after the activity's own retries). */
 async function writeAlert(cycle: Cycle, issue: IssueType, taskId: string | null, severity: Severity, text: string): Promise<boolean> {

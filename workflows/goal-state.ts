@@ -27,7 +27,6 @@ export interface GoalStateSnapshot {
 /** An alert that is open but whose logs row, where the platform reads alerts, failed to be
  * written: a later cycle writes it while the alert stays open. */
 export interface UnwrittenAlert {
-  key: string;
   issue: IssueType;
   taskId: string | null;
   severity: Severity;
@@ -41,6 +40,9 @@ export interface PublishedAttributes {
   metricType: string | null;
   health: GoalHealth;
 }
+
+/** An alert's key among the open ones: its issue, and the task it is about when it is about one. */
+export const alertKey = (issue: IssueType, taskId: string | null): string => (taskId ? `${issue}:${taskId}` : issue);
 
 const MAX_PENDING_HEALS = 20;
 
@@ -178,7 +180,7 @@ export class GoalState {
       openAlerts: [...this.openAlerts],
       cycles: this.cycles,
       closedReason: this.closedReason,
-      unwrittenAlerts: this.unwrittenAlerts.map((a) => a.key),
+      unwrittenAlerts: this.unwrittenAlerts.map((a) => alertKey(a.issue, a.taskId)),
     };
   }
 }

@@ -121,11 +121,7 @@ export async function healBurst(target: GoalTarget, goalIds: string[], whose = '
 export async function healGoal(target: GoalTarget, goalId: string, reason: string): Promise<string> {
   assertGoalId(goalId);
   const requestId = randomUUID();
-  await target.client.workflow.signalWithStart('goalWorkflow', {
-    ...startOptions(target, goalId),
-    signal: healSignal,
-    signalArgs: [{ ...healRequest(target, reason, 'operator'), requestId }],
-  });
+  await signalWithStartHeal(target, goalId, { ...healRequest(target, reason, 'operator'), requestId });
   return requestId;
 }
 
@@ -149,6 +145,11 @@ export async function healOnEvent(
     await target.client.workflow.getHandle(goalWorkflowId(goalId)).signal(healSignal, request);
     return;
   }
+  await signalWithStartHeal(target, goalId, request);
+}
+
+/** Signals `heal` to goal-<id>, starting it first if no run of it is running. */
+async function signalWithStartHeal(target: GoalTarget, goalId: string, request: HealRequest): Promise<void> {
   await target.client.workflow.signalWithStart('goalWorkflow', { ...startOptions(target, goalId), signal: healSignal, signalArgs: [request] });
 }
 
