@@ -8,7 +8,7 @@
  * USE_EXISTING (one workflow per goal, no matter how many callers), heals are signal-with-start
  * (a closed goal's is a plain signal: see CLOSE_KINDS), and the healing SQL functions are
  * idempotent. The in-memory dedupe only saves calls when one event arrives by several paths
- * within a moment.
+ * within a moment, and never drops an occurrence the workflow has not yet been told of.
  *
  * Bursts: when `burstHeal` is given and `burstHeal.threshold` calls wait for a slot, new
  * goals get their first heal in bulk before their starts (src/burst-heal-queue.ts).
@@ -60,7 +60,8 @@ export function isGoalEventKind(value: unknown): value is GoalEventKind {
 }
 
 export interface DispatcherOptions {
-  /** How long the same (goal, kind, task) is answered from memory. 0 turns dedupe off. */
+  /** How long the same start (goal, kind) is answered from memory; the same heal (goal, kind,
+   * task) is answered from memory only while its signal is in flight. 0 turns dedupe off. */
   dedupeMs?: number;
   /** Temporal calls in flight at once; the rest wait their turn (a 10,000-row INSERT must not
    * open 10,000 calls at once). */
@@ -70,6 +71,8 @@ export interface DispatcherOptions {
   onStarted?: (eagerly: boolean) => void;
   /** Absent: every goal's first heal is its own workflow's. */
   burstHeal?: BurstHealOptions;
+  /** Milliseconds now, for the dedupe window (tests step it by hand). */
+  clock?: () => number;
 }
 
 export interface DispatchCounts extends BurstHealCounts {
@@ -92,6 +95,7 @@ export class Dispatcher {
   private inFlight = 0;
   private readonly waiting: Array<() => void> = [];
   private readonly burst: BurstHealQueue | null;
+  private readonly clock: () => number;
   readonly counts: DispatchCounts = {
     started: 0,
     startedEagerly: 0,
@@ -111,14 +115,16 @@ export class Dispatcher {
   ) {
     this.dedupeMs = options.dedupeMs ?? 1_000;
     this.maxInFlight = options.maxInFlight ?? 64;
+    this.clock = options.clock ?? Date.now;
     this.burst = options.burstHeal ? new BurstHealQueue(options.burstHeal, this.counts, options.log) : null;
   }
 
   async dispatch(event: GoalEvent): Promise<DispatchOutcome> {
     const key = `${event.goalId}|${event.kind}|${event.taskId ?? ''}`;
-    const now = Date.now();
+    const now = this.clock();
     this.forgetOlderThan(now - this.dedupeMs);
-    const seen = this.lifecycleTurned(event, now) ? undefined : this.recent.get(key);
+    const remembered = this.lifecycleTurned(event, now) ? undefined : this.recent.get(key);
+    const seen = remembered && remembered.at >= now - this.dedupeMs ? remembered : undefined;
     if (seen && this.dedupeMs > 0) {
       // Ride on the first call's outcome; if it failed, this one fails too and its path retries.
       await seen.result;
@@ -130,9 +136,21 @@ export class Dispatcher {
         ? this.burst.enqueue(event.goalId, () => this.send(event))
         : this.send(event);
     if (this.dedupeMs > 0) {
-      this.recent.set(key, { at: now, result });
-      // A failed call must not shield the next attempt from being made.
-      result.catch(() => this.recent.delete(key));
+      const entry = { at: now, result };
+      // Deleted first so the map stays in age order (set on a present key keeps its old place,
+      // and forgetOlderThan stops at the first entry still in the window).
+      this.recent.delete(key);
+      this.recent.set(key, entry);
+      const forget = () => {
+        if (this.recent.get(key) === entry) this.recent.delete(key);
+      };
+      // A failed call must not shield the next attempt from being made. A heal is remembered
+      // only while it is in flight: an event that rides on it happened before the signal
+      // reached the workflow, whose next cycle reads after that; once delivered, the same event
+      // again may be a new occurrence (an agent cleared again, a task failed again) that the
+      // cycle already under way did not see, so it goes to Temporal.
+      if (START_KINDS.has(event.kind)) result.catch(forget);
+      else result.then(forget, forget);
     }
     return result;
   }

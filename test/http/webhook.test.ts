@@ -276,6 +276,50 @@ test('within the dedupe window a reopen after a close is no repeat: reopened, cl
   expect(await healedTasks(goal)).toHaveLength(1);
 });
 
+test('the dedupe window forgets by age even after a lifecycle turn refreshed an older key: a later start is not taken for a repeat', async () => {
+  const ws = await insertWorkspace(db.pool);
+  await insertAgent(db.pool, ws);
+  const [first, second] = [await insertGoal(db.pool, ws), await insertGoal(db.pool, ws)];
+  let now = 1_000_000;
+  const dispatcher = new Dispatcher({ client: env.client, taskQueue: config.temporal.taskQueue, policy: config.policy }, { dedupeMs: 300, clock: () => now });
+  const send = (goalId: string, kind: 'goal_created' | 'goal_reopened' | 'goal_closed') => dispatcher.dispatch({ goalId, kind, source: 'listener' });
+  expect(await send(first, 'goal_reopened')).toBe('started'); // remembered at 0
+  now += 10;
+  expect(await send(second, 'goal_created')).toBe('started'); // remembered at 10
+  now += 10;
+  await send(first, 'goal_closed');
+  now += 230;
+  // A turn back to open: the first goal's reopen key is remembered again, now at 250.
+  expect(await send(first, 'goal_reopened')).not.toBe('deduplicated');
+  now += 150;
+  // At 400 the second goal's start (at 10) is out of the window, while the first goal's (250) is not.
+  expect(await send(second, 'goal_created')).toBe('already_running');
+  expect(await send(first, 'goal_reopened')).toBe('deduplicated');
+  expect(dispatcher.counts).toMatchObject({ deduplicated: 1, failed: 0 });
+});
+
+test('a heal is answered from memory only while its signal is in flight: the same event once delivered reaches the workflow again', async () => {
+  const ws = await insertWorkspace(db.pool);
+  await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  const dispatcher = new Dispatcher({ client: env.client, taskQueue: config.temporal.taskQueue, policy: config.policy }, { dedupeMs: 60_000 });
+  expect(await dispatcher.dispatch({ goalId: goal, kind: 'goal_created', source: 'listener' })).toBe('started');
+  const [task] = await healedTasks(goal);
+  const event = { goalId: goal, kind: 'task_without_agent' as const, taskId: task.id, source: 'listener' as const };
+  const together = await Promise.all([dispatcher.dispatch(event), dispatcher.dispatch({ ...event, source: 'webhook' })]);
+  expect(together.sort()).toEqual(['deduplicated', 'signalled']);
+  // Delivered: the same event again is a new occurrence as far as the dispatcher can tell (the
+  // agent may have been cleared again after the cycle read it), well within the 60 s window.
+  expect(await dispatcher.dispatch(event)).toBe('signalled');
+  expect(dispatcher.counts).toMatchObject({ signalled: 2, deduplicated: 1, failed: 0 });
+  const handle = env.client.workflow.getHandle(goalWorkflowId(goal));
+  // (A signal that comes in while a workflow task runs is written to history after that task.)
+  await eventually(async () => {
+    const heals = (await handle.fetchHistory()).events?.filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'heal') ?? [];
+    return heals.length === 2;
+  }, 'both heal signals in the history');
+});
+
 test('goal_closed signals only a running workflow: a closed goal with none gets no throwaway run', async () => {
   const ws = await insertWorkspace(db.pool);
   await insertAgent(db.pool, ws);
