@@ -26,6 +26,9 @@ function isRow(value: unknown): value is Row {
 
 /** A row's status: a string, or null where the column allows it (workspace_goals). Anything else
  * is refused here, before any rule compares or prints it. Absent: the column's default. */
+/** The task statuses the healing functions give an agent to when it has none (the trigger's). */
+const AGENT_NEEDING_STATUSES: readonly string[] = ['pending', 'in_progress'];
+
 function statusOf(row: Row, where: string): string | null | undefined {
   const value = row.status;
   if (value === undefined || value === null || typeof value === 'string') return value;
@@ -92,10 +95,14 @@ export function toGoalEvent(body: unknown): { event: GoalEvent | null; ignored?:
   if (!('goal_id' in row)) throw new WebhookPayloadError('missing_id', 'record.goal_id is missing (null is fine for tasks of no goal)');
   if (row.goal_id === null) return { event: null, ignored: 'task has no goal' };
   const goalId = requireId(row, 'goal_id', 'record');
-  const status = statusOf(row, 'record');
-  const openStatus = !['completed', 'cancelled', 'failed'].includes(status ?? '');
-  if (status === 'failed' && (type === 'INSERT' || (old ? statusOf(old, 'old_record') : undefined) !== 'failed')) return event(goalId, 'task_failed', taskId);
-  const lostAgent = type === 'INSERT' ? true : old ? old.agent_id != null : true;
-  if (row.agent_id == null && openStatus && lostAgent) return event(goalId, 'task_without_agent', taskId);
+  // A record that leaves status out means the column's default, pending.
+  const status = statusOf(row, 'record') ?? (row.status === null ? null : 'pending');
+  const oldStatus = old ? statusOf(old, 'old_record') : undefined;
+  if (status === 'failed' && (type === 'INSERT' || oldStatus !== 'failed')) return event(goalId, 'task_failed', taskId);
+  // As the trigger: a task the healing functions would give an agent, that just became one (an
+  // update without old_record cannot tell, and a heal is harmless).
+  const needsAgent = (r: Row, s: string | null | undefined) => r.agent_id == null && s != null && AGENT_NEEDING_STATUSES.includes(s);
+  const becameOne = type === 'INSERT' || !old || !needsAgent(old, oldStatus) || old.goal_id !== row.goal_id;
+  if (needsAgent(row, status) && becameOne) return event(goalId, 'task_without_agent', taskId);
   return { event: null, ignored: 'task change needs no healing' };
 }

@@ -70,6 +70,17 @@ test('a task failing, losing its agent or inserted without one notifies its goal
   ]);
   expect(await notified(() => insertTask(db.pool, ws, null, { agentId: null }))).toEqual([]);
   expect(await notified(() => insertTask(db.pool, ws, goal, { status: 'completed', agentId: null }))).toEqual([]);
+  // The incident's shape: a task that failed with no agent, put back to pending still without one.
+  let agentless = '';
+  expect(await notified(async () => (agentless = await insertTask(db.pool, ws, goal, { status: 'failed', agentId: null })))).toEqual([
+    { goal_id: goal, kind: 'task_failed', task_id: agentless },
+  ]);
+  expect(await notified(() => db.pool.query(`update tasks set status = 'pending' where id = $1`, [agentless]))).toEqual([
+    { goal_id: goal, kind: 'task_without_agent', task_id: agentless },
+  ]);
+  expect(await notified(() => db.pool.query(`update tasks set status = 'in_progress' where id = $1`, [agentless]))).toEqual([]);
+  // A status the healing functions leave alone: nothing for the workflow to do.
+  expect(await notified(() => insertTask(db.pool, ws, goal, { status: 'review', agentId: null }))).toEqual([]);
 });
 
 test('the triggers change no row: a change reads back exactly as written', async () => {
@@ -145,6 +156,12 @@ test('the webhook maps every change as the triggers do, a null goal status and d
   await check('failed task lost its agent', 'tasks', 'UPDATE', setTask, [task, 'failed', null]);
   await check('failed task retried', 'tasks', 'UPDATE', setTask, [task, 'pending', agent]);
   await check('task failed and lost its agent at once', 'tasks', 'UPDATE', setTask, [task, 'failed', null]);
+  await check('failed agentless task re-queued without an agent', 'tasks', 'UPDATE', setTask, [task, 'pending', null]);
+  await check('agentless task started', 'tasks', 'UPDATE', setTask, [task, 'in_progress', null]);
+  const other = await check('another goal inserted', 'workspace_goals', 'INSERT', insertGoalSql, [ws, 'active']);
+  await check('agentless task moved to another goal', 'tasks', 'UPDATE', `update tasks set goal_id = $2 where id = $1 returning *`, [task, other]);
+  await check('agentless task put in review', 'tasks', 'UPDATE', setTask, [task, 'review', null]);
+  await check('task inserted in review without an agent', 'tasks', 'INSERT', insertTaskSql, [ws, goal, 'review', null]);
   await check('task deleted', 'tasks', 'DELETE', `delete from tasks where id = $1 returning *`, [task]);
   await check('goal deleted', 'workspace_goals', 'DELETE', `delete from workspace_goals where id = $1 returning *`, [goal]);
 
