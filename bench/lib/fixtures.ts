@@ -83,6 +83,10 @@ export interface Invariants {
   goalsWithMoreThanOneTask: number;
   workspacesOverCap: number;
   maxProvisionedInAWorkspace: number;
+  /** Workspaces goalkeeper gave more than one agent. These fixtures' tasks have no role, so one
+   * provisioned agent serves all of a workspace's tasks: a second means two healers both saw
+   * the workspace without one (a race under the cap that the cap alone would not catch). */
+  workspacesProvisionedTwice: number;
 }
 
 export async function checkInvariants(pool: Pool, goalIds: string[], cap: number): Promise<Invariants> {
@@ -92,7 +96,8 @@ export async function checkInvariants(pool: Pool, goalIds: string[], cap: number
     [goalIds],
   );
   const over = await pool.query(
-    `select coalesce(max(n), 0)::int max_n, count(*) filter (where n > $1)::int over_n
+    `select coalesce(max(n), 0)::int max_n, count(*) filter (where n > $1)::int over_n,
+            count(*) filter (where n > 1)::int twice_n
        from (select workspace_id, count(*) n from goalkeeper_provisioned_agents group by workspace_id) p`,
     [cap],
   );
@@ -102,6 +107,7 @@ export async function checkInvariants(pool: Pool, goalIds: string[], cap: number
     goalsWithMoreThanOneTask: dup.rows[0].n,
     workspacesOverCap: over.rows[0].over_n,
     maxProvisionedInAWorkspace: over.rows[0].max_n,
+    workspacesProvisionedTwice: over.rows[0].twice_n,
   };
 }
 

@@ -79,6 +79,6 @@ test('five copies of goal-created through every path: one workflow, one task per
   const { rows } = await stack.pool.query(`select count(*)::int n from tasks where goal_id = any($1::uuid[])`, [ids]);
   console.log(`duplicate-events: ${sends.length} sends for ${GOALS} goals → ${rows[0].n} tasks; ${JSON.stringify(inv)}`);
   expect(rows[0].n).toBe(GOALS);
-  expect(inv).toMatchObject({ healed: GOALS, goalsWithMoreThanOneTask: 0, workspacesOverCap: 0 });
+  expect(inv).toMatchObject({ healed: GOALS, goalsWithMoreThanOneTask: 0, workspacesOverCap: 0, workspacesProvisionedTwice: 0 });
   expect(services.exited()).toBe(false);
 });

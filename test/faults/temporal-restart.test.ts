@@ -35,6 +35,6 @@ test('dev server restarted mid-run: all healed, no duplicates, caps held', async
   const inv = await stack.invariants(goalIds);
   const running = await stack.client.workflow.count(`WorkflowType = "goalWorkflow" AND ExecutionStatus = "Running"`);
   console.log(`temporal-restart: ${healedWhileDown} healed when the server went down; after ${JSON.stringify(inv)}; running workflows ${running.count}`);
-  expect(inv).toMatchObject({ healed: GOALS, goalsWithMoreThanOneTask: 0, workspacesOverCap: 0 });
+  expect(inv).toMatchObject({ healed: GOALS, goalsWithMoreThanOneTask: 0, workspacesOverCap: 0, workspacesProvisionedTwice: 0 });
   expect(running.count).toBe(GOALS);
 });

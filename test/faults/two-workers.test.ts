@@ -40,6 +40,6 @@ test('two goalkeeper start processes: one workflow and one task per goal, caps h
   const schedules = [];
   for await (const schedule of stack.client.schedule.list()) schedules.push(schedule.scheduleId);
   expect(schedules).toEqual(['goalkeeper-reconcile']);
-  expect(inv).toMatchObject({ healed: GOALS, goalsWithMoreThanOneTask: 0, workspacesOverCap: 0 });
+  expect(inv).toMatchObject({ healed: GOALS, goalsWithMoreThanOneTask: 0, workspacesOverCap: 0, workspacesProvisionedTwice: 0 });
   for (const w of stack.workers) expect(w.exited()).toBe(false);
 });

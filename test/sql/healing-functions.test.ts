@@ -2,6 +2,7 @@
  * The healing SQL functions against a real Postgres: idempotency, concurrency, the provisioning
  * cap, the assignable status set, retries and alerts.
  */
+import { Client } from 'pg';
 import { PgStore } from '../../src/store/pg-store';
 import type { AgentRules } from '../../workflows/types';
 import {
@@ -14,6 +15,8 @@ import {
   taskRow,
   type TestDatabase,
 } from '../support/db';
+import { backendsWaitingForLocks } from '../support/goal-lock';
+import { eventually } from '../support/services-env';
 
 const rules: AgentRules = { assignableStatuses: ['available', 'active'], maxAutoProvisionedAgents: 3, workflowId: 'test' };
 
@@ -254,6 +257,43 @@ describe('goalkeeper_ensure_task_agent', () => {
     expect(await store.ensureTaskAgent(t, capped)).toMatchObject({ outcome: 'no_agent' });
     expect((await taskRow(db.pool, t)).agent_id).toBeNull();
     expect(await provisionedCount(ws)).toBe(2);
+  });
+
+  test('the cap counts provisioned agents that still exist: one the platform deleted frees its place', async () => {
+    const ws = await insertWorkspace(db.pool);
+    const capped = { ...rules, maxAutoProvisionedAgents: 1 };
+    const first = await insertTask(db.pool, ws, null);
+    const provisioned = await store.ensureTaskAgent(first, capped);
+    expect(provisioned).toMatchObject({ outcome: 'assigned', provisioned: true });
+    await db.pool.query(`update agents set status = 'busy' where id = $1`, [provisioned.agentId]);
+    const second = await insertTask(db.pool, ws, null);
+    expect(await store.ensureTaskAgent(second, capped)).toMatchObject({ outcome: 'no_agent' });
+    // The platform retires the busy agent for good.
+    await db.pool.query(`delete from agents where id = $1`, [provisioned.agentId]);
+    expect(await store.ensureTaskAgent(second, capped)).toMatchObject({ outcome: 'assigned', provisioned: true });
+    expect(await provisionedCount(ws)).toBe(2); // the record of both stays
+  });
+
+  test('an agent deleted while it is being picked is not assigned: the pick waits for the delete and picks again', async () => {
+    const ws = await insertWorkspace(db.pool);
+    const expert = await insertAgent(db.pool, ws, { seniority: 'expert' }); // the first choice
+    const junior = await insertAgent(db.pool, ws, { seniority: 'junior' });
+    const task = await insertTask(db.pool, ws, null);
+    // The platform deletes the first choice in a transaction that has not committed yet.
+    const platform = new Client({ connectionString: db.url });
+    await platform.connect();
+    try {
+      await platform.query('begin');
+      await platform.query('delete from agents where id = $1', [expert]);
+      const ensured = store.ensureTaskAgent(task, rules);
+      await eventually(async () => (await backendsWaitingForLocks(db.pool)) > 0, 'the pick to wait for the delete', 10_000, 10);
+      await platform.query('commit');
+      // Without the lock the pick's agent was gone by the task's update: a foreign key violation.
+      expect(await ensured).toMatchObject({ outcome: 'assigned', agentId: junior });
+    } finally {
+      await platform.end();
+    }
+    expect((await taskRow(db.pool, task)).agent_id).toBe(junior);
   });
 
   test('a completed task is not touched; an unknown task is not_found', async () => {
