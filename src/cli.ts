@@ -4,7 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig, type Config } from './config';
-import { createLogger, redactUrl } from './log';
+import { loggerFor, redactUrl } from './log';
 import { migrate } from './store/migrate';
 import { warnAboutAgentStatuses } from './agent-status-audit';
 import { startObservability } from './observability';
@@ -144,7 +144,7 @@ export function buildProgram(): Command {
 }
 
 export async function runWorker(config: Config): Promise<void> {
-  const log = createLogger(config.env.LOG_LEVEL);
+  const log = loggerFor(config.env);
   // First: a missing database is a configuration error, reported before anything is opened.
   const store = createStore(config);
   // Before any Temporal connection: the SDK runtime's metrics are fixed when it is created.

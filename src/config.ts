@@ -122,6 +122,15 @@ const logLevel = optionalText.transform((raw, ctx) => {
   return level as 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 });
 
+const logFormat = optionalText.transform((raw, ctx) => {
+  const format = raw ?? 'auto';
+  if (!['auto', 'json', 'pretty'].includes(format)) {
+    ctx.addIssue({ code: 'custom', message: `LOG_FORMAT must be auto (pretty in a terminal, JSON otherwise), json or pretty, got "${format}"` });
+    return z.NEVER;
+  }
+  return format as 'auto' | 'json' | 'pretty';
+});
+
 const envSchema = z.object({
   DATABASE_URL: url('DATABASE_URL', ['postgres:', 'postgresql:']),
   SUPABASE_URL: url('SUPABASE_URL', ['http:', 'https:']),
@@ -153,8 +162,13 @@ const envSchema = z.object({
   /** Interface the HTTP server binds (0.0.0.0: reachable from Supabase webhooks and probes). */
   HTTP_HOST: optionalText.transform((v) => v ?? '0.0.0.0'),
   WEBHOOK_SECRET: optionalText,
+  /** A Supabase UPDATE payload carries the row twice (record, old_record), jsonb columns and all. */
+  WEBHOOK_BODY_LIMIT_BYTES: positiveInt('WEBHOOK_BODY_LIMIT_BYTES', 1024 * 1024, (value) =>
+    value > 64 * 1024 * 1024 ? 'must be at most 67108864 (64 MiB)' : null,
+  ),
   METRICS_PORT: listenPort('METRICS_PORT', 0),
   LOG_LEVEL: logLevel,
+  LOG_FORMAT: logFormat,
   // Worker tuning, defaults as measured (README, Performance). The SDK's own cache default grows
   // with the heap (2,311 workflows under Node's default heap on a 24 GB machine) with 40
   // workflow-task slots; a cache of 200 (with 200 slots then) let most new goals start eagerly on

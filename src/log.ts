@@ -68,7 +68,15 @@ export function scrubSecrets(value: unknown, depth = 0): unknown {
   return out;
 }
 
-export function createLogger(level = 'info', destination?: pino.DestinationStream): Logger {
+export type LogFormat = 'auto' | 'json' | 'pretty';
+
+/** The process's logger as the configuration says (LOG_LEVEL, LOG_FORMAT). */
+export function loggerFor(env: { LOG_LEVEL: string; LOG_FORMAT: LogFormat }): Logger {
+  return createLogger(env.LOG_LEVEL, undefined, env.LOG_FORMAT);
+}
+
+/** auto: pretty lines in a terminal, JSON otherwise. A destination always gets JSON. */
+export function createLogger(level = 'info', destination?: pino.DestinationStream, format: LogFormat = 'auto'): Logger {
   const redact = { paths: SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]), censor: '[redacted]' };
   const formatters = { log: (object: Record<string, unknown>) => scrubSecrets(object) as Record<string, unknown> };
   const hooks = {
@@ -78,7 +86,7 @@ export function createLogger(level = 'info', destination?: pino.DestinationStrea
     },
   };
   if (destination) return pino({ level, redact, formatters, hooks, base: { service: 'goalkeeper' } }, destination);
-  const pretty = process.stdout.isTTY && process.env.LOG_FORMAT !== 'json';
+  const pretty = format === 'pretty' || (format === 'auto' && process.stdout.isTTY === true);
   return pino({
     level,
     redact,

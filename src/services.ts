@@ -15,7 +15,7 @@ import { listGoals } from './goal-list';
 import { workspaceHealth } from './health';
 import { componentStates } from './component-states';
 import { buildHttpServer } from './http/server';
-import { createLogger } from './log';
+import { loggerFor } from './log';
 import { countBurstHeal, countGoalStart } from './metrics';
 import { CATCH_UP_BULK_HEAL, sweepOnce } from './reconcile';
 import { createStore } from './store';
@@ -50,7 +50,7 @@ export interface ServicesOptions {
 }
 
 export async function runServices(config: Config, parts: ServiceParts, opts: ServicesOptions = {}): Promise<void> {
-  const log = opts.log ?? createLogger(config.env.LOG_LEVEL);
+  const log = opts.log ?? loggerFor(config.env);
   const cleanup: Array<{ name: string; run: () => Promise<unknown> }> = [];
   const stopAll = async () => {
     for (const step of cleanup.reverse()) {
@@ -152,6 +152,7 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
       const app = buildHttpServer({
         dispatcher,
         webhookSecret: config.env.WEBHOOK_SECRET,
+        bodyLimit: config.env.WEBHOOK_BODY_LIMIT_BYTES,
         log,
         health: () => componentStates({ workerEnabled: parts.worker, worker, listener, client, store }),
         workspaceHealth: (id) => workspaceHealth(store, client, id, config.policy.assignableStatuses),

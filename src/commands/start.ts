@@ -1,7 +1,7 @@
 /** `goalkeeper start`: worker, listener, HTTP server and schedule set-up in one process. */
 import type { Command } from 'commander';
 import { loadConfig } from '../config';
-import { createLogger } from '../log';
+import { loggerFor } from '../log';
 import { startObservability } from '../observability';
 import { runServices } from '../services';
 
@@ -15,7 +15,7 @@ export function register(program: Command): void {
     .option('--no-schedule', 'do not create or update the reconcile schedule')
     .action(async (opts: { worker: boolean; listener: boolean; http: boolean; schedule: boolean }) => {
       const config = loadConfig();
-      const log = createLogger(config.env.LOG_LEVEL);
+      const log = loggerFor(config.env);
       // Before any Temporal connection: the SDK runtime's metrics are fixed when it is created.
       const metrics = await startObservability(config.env.METRICS_PORT, log);
       try {

@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import { startEmbeddedStack, writeRunningStack } from '../embedded/stack';
 import { loadConfig } from '../config';
-import { createLogger, redactUrl } from '../log';
+import { loggerFor, redactUrl } from '../log';
 import { startObservability } from '../observability';
 import { runServices } from '../services';
 
@@ -38,7 +38,7 @@ export async function runUp(env: NodeJS.ProcessEnv = process.env): Promise<void>
   // Validated before anything starts: a bad LOG_LEVEL or METRICS_PORT is a ConfigError naming it,
   // not pino's or the HTTP server's own error. (The embedded parts are filled in later.)
   const early = loadConfig(env);
-  const log = createLogger(early.env.LOG_LEVEL);
+  const log = loggerFor(early.env);
   const { signal, dispose } = abortOnSignals(log);
   const metrics = await startObservability(early.env.METRICS_PORT, log);
   const stack = await startEmbeddedStack(env, { onStep: (m) => log.info(m) });

@@ -29,7 +29,8 @@ export interface HttpDeps {
   log?: Logger;
 }
 
-export const DEFAULT_WEBHOOK_BODY_LIMIT = 64 * 1024;
+/** WEBHOOK_BODY_LIMIT_BYTES's default: a Supabase UPDATE payload holds the row twice. */
+export const DEFAULT_WEBHOOK_BODY_LIMIT = 1024 * 1024;
 /** Equal-length digests, so neither the comparison time nor an early length check tells a caller
  * anything about the secret. */
 export function secretMatches(presented: string, secret: string): boolean {

@@ -66,6 +66,7 @@ test.each([
   [{ SUPABASE_URL: 'https://x.supabase.co' }, 'SUPABASE_SERVICE_ROLE_KEY must be set when SUPABASE_URL is set'],
   [{ TEMPORAL_TLS_CERT_PATH: '/c.pem' }, 'TEMPORAL_TLS_CERT_PATH and TEMPORAL_TLS_KEY_PATH must be set together'],
   [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "loud"'],
+  [{ LOG_FORMAT: 'jsno' }, 'LOG_FORMAT must be auto (pretty in a terminal, JSON otherwise), json or pretty, got "jsno"'],
   // The sweep's SQL page function returns at most 5000 rows: a larger page would end every sweep
   // after its first page.
   [{ RECONCILE_BATCH_SIZE: '6000' }, 'RECONCILE_BATCH_SIZE must be at most 5000 (the sweep reads at most 5000 goals per page), got "6000"'],

@@ -94,11 +94,21 @@ test('malformed bodies get 400 naming the problem', async () => {
   expect(await taskNoGoalField.json()).toMatchObject({ error: 'missing_id', message: expect.stringContaining('goal_id') });
 });
 
-test('a body over the limit gets 413', async () => {
-  const huge = goalInsert({ id: '00000000-0000-4000-8000-000000000001', status: 'active', description: 'x'.repeat(70 * 1024) });
+test('a body over the limit (WEBHOOK_BODY_LIMIT_BYTES, 1 MiB) gets 413; a large row under it is taken', async () => {
+  const huge = goalInsert({ id: '00000000-0000-4000-8000-000000000001', status: 'active', description: 'x'.repeat(1100 * 1024) });
   const res = await post(huge);
   expect(res.status).toBe(413);
-  expect(await res.json()).toMatchObject({ error: 'body_too_large' });
+  expect(await res.json()).toMatchObject({ error: 'body_too_large', message: 'the body exceeds 1048576 bytes' });
+  // An UPDATE of a task whose jsonb and description run to hundreds of KiB, sent twice over.
+  const ws = await insertWorkspace(db.pool);
+  await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  const task = await insertTask(db.pool, ws, goal);
+  const { rows } = await db.pool.query(`select * from tasks where id = $1`, [task]);
+  const row = { ...rows[0], description: 'y'.repeat(200 * 1024), context_data: { notes: 'z'.repeat(200 * 1024) } };
+  const large = await post({ type: 'UPDATE', table: 'tasks', schema: 'public', record: { ...row, status: 'failed' }, old_record: row });
+  expect(large.status).toBe(202);
+  expect(await large.json()).toMatchObject({ kind: 'task_failed', goalId: goal });
 });
 
 test('the same event three times, by three paths, gives one workflow and one task', async () => {
