@@ -73,6 +73,8 @@ export interface DispatcherOptions {
   burstHeal?: BurstHealOptions;
   /** Milliseconds now, for the dedupe window (tests step it by hand). */
   clock?: () => number;
+  /** Told of each call that failed: the event is lost unless someone sweeps (RecoverySweep). */
+  onFailed?: (event: GoalEvent) => void;
 }
 
 export interface DispatchCounts extends BurstHealCounts {
@@ -96,6 +98,8 @@ export class Dispatcher {
   private readonly waiting: Array<() => void> = [];
   private readonly burst: BurstHealQueue | null;
   private readonly clock: () => number;
+  /** Calls not yet settled, for drain(). */
+  private readonly outstanding = new Set<Promise<unknown>>();
   readonly counts: DispatchCounts = {
     started: 0,
     startedEagerly: 0,
@@ -135,6 +139,12 @@ export class Dispatcher {
       this.burst && START_KINDS.has(event.kind) && this.burst.takes(this.waiting.length)
         ? this.burst.enqueue(event.goalId, () => this.send(event))
         : this.send(event);
+    const settled = result.then(
+      () => undefined,
+      () => this.options.onFailed?.(event),
+    );
+    this.outstanding.add(settled);
+    void settled.finally(() => this.outstanding.delete(settled));
     if (this.dedupeMs > 0) {
       const entry = { at: now, result };
       // Deleted first so the map stays in age order (set on a present key keeps its old place,
@@ -153,6 +163,28 @@ export class Dispatcher {
       else result.then(forget, forget);
     }
     return result;
+  }
+
+  /**
+   * Waits, at most `timeoutMs`, for every call taken so far to settle: on shutdown, once no new
+   * events come in, the ones already taken (queued for a slot, held for a burst heal) still reach
+   * Temporal before its connection closes. Returns how many were still unsettled at the deadline.
+   */
+  async drain(timeoutMs: number): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.outstanding.size > 0) {
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all([...this.outstanding]),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, left);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    return this.outstanding.size;
   }
 
   private async send(event: GoalEvent): Promise<DispatchOutcome> {

@@ -16,6 +16,7 @@ import { workspaceHealth } from './health';
 import { componentStates } from './component-states';
 import { buildHttpServer } from './http/server';
 import { loggerFor } from './log';
+import { RecoverySweep } from './recovery-sweep';
 import { countBurstHeal, countGoalStart } from './metrics';
 import { CATCH_UP_BULK_HEAL, sweepOnce } from './reconcile';
 import { createStore } from './store';
@@ -48,6 +49,9 @@ export interface ServicesOptions {
   /** Worker tuning (tests pass a prebuilt workflow bundle). */
   workerOptions?: Partial<WorkerOptions>;
 }
+
+/** How long stopping waits for the dispatcher's calls already taken. */
+const DRAIN_TIMEOUT_MS = 15_000;
 
 export async function runServices(config: Config, parts: ServiceParts, opts: ServicesOptions = {}): Promise<void> {
   const log = opts.log ?? loggerFor(config.env);
@@ -84,14 +88,22 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
     const burstThreshold = config.env.BURST_HEAL_THRESHOLD;
     const burstHeal = (whose?: string): BurstHealOptions | undefined =>
       burstThreshold > 0 ? { threshold: burstThreshold, run: (goalIds) => healBurst(target, goalIds, whose), onDone: countBurstHeal } : undefined;
-    const dispatcher = new Dispatcher(target, { log, onStarted: countGoalStart, burstHeal: burstHeal() });
     // The listener's catch-up after a (re)connect: also re-delivers missed task events, and heals
-    // in bulk the goals created while nobody listened.
+    // in bulk the goals created while nobody listened. The same sweep follows failed dispatches
+    // (either path's), once Temporal answers again.
     const sweep = () =>
       sweepOnce(store, target, config.env.RECONCILE_BATCH_SIZE, undefined, {
         healGoalsNeedingIt: true,
         bulkHeal: burstHeal(CATCH_UP_BULK_HEAL),
       });
+    const recovery = new RecoverySweep({ sweep, log });
+    cleanup.push({ name: 'recovery sweep', run: () => recovery.stop() });
+    const dispatcher = new Dispatcher(target, {
+      log,
+      onStarted: countGoalStart,
+      burstHeal: burstHeal(),
+      onFailed: () => recovery.dispatchFailed(),
+    });
 
     if (parts.worker || parts.schedule) {
       // A worker on a cluster where it lacks operator rights still runs (a warning only):
@@ -135,6 +147,17 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
       });
       log.info({ taskQueue: config.temporal.taskQueue }, 'worker running');
     }
+    // Stopped after the listener and the HTTP server (cleanup runs in reverse), before the worker
+    // and the connection: events already taken still reach Temporal (eager starts and burst heals
+    // need this process's worker).
+    cleanup.push({
+      name: 'dispatcher',
+      run: async () => {
+        const left = await dispatcher.drain(DRAIN_TIMEOUT_MS);
+        await recovery.stop();
+        if (left > 0) log.warn({ left }, 'goal events not dispatched before stopping; the next catch-up or scheduled sweep covers them');
+      },
+    });
 
     if (parts.listener) {
       if (!config.env.DATABASE_URL) {

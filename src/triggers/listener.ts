@@ -152,7 +152,8 @@ export class GoalEventListener {
       this.options.log?.warn({ payload }, 'ignored a malformed goal event');
       return;
     }
-    // A failed dispatch is logged by the dispatcher; the goal's next cycle or the sweep covers it.
+    // A failed dispatch is logged by the dispatcher, and its onFailed books a catch-up sweep
+    // (RecoverySweep, in `goalkeeper start`).
     this.options.dispatcher.dispatch(event).catch(() => undefined);
   }
 
