@@ -34,14 +34,18 @@ export interface HealingEvents {
 export interface ActivityDeps {
   store: HealingStore;
   events?: HealingEvents;
+  /**
+   * The worker's own AGENT_ASSIGNABLE_STATUSES and MAX_AUTO_PROVISIONED_AGENTS. Given, every store
+   * call uses them whatever rules the workflow carries (those come from whoever started it, a
+   * shell's `goalkeeper heal` perhaps), so one definition of an assignable agent is in force on
+   * every step this worker runs. Absent (the workflow tests), the workflow's rules are used.
+   */
+  rules?: RulesInput;
 }
 
-function rulesFor(input: RulesInput): AgentRules {
-  return {
-    assignableStatuses: input.assignableStatuses,
-    maxAutoProvisionedAgents: input.maxAutoProvisionedAgents,
-    workflowId: currentWorkflowId(),
-  };
+function sameRules(a: RulesInput, b: RulesInput): boolean {
+  const statuses = (r: RulesInput) => [...new Set(r.assignableStatuses)].sort().join(',');
+  return a.maxAutoProvisionedAgents === b.maxAutoProvisionedAgents && statuses(a) === statuses(b);
 }
 
 function currentWorkflowId(): string | null {
@@ -54,7 +58,24 @@ function activityKey(): string {
   return `${workflowExecution?.workflowId ?? 'standalone'}/${workflowExecution?.runId ?? ''}/${activityId}`;
 }
 
-export function createActivities({ store, events = {} }: ActivityDeps) {
+export function createActivities({ store, events = {}, rules: workerRules }: ActivityDeps) {
+  /** Carried rules already warned about (once each per process, not once per call). */
+  const warned = new Set<string>();
+  const rulesFor = (carried: RulesInput): AgentRules => {
+    let used = carried;
+    if (workerRules) {
+      used = workerRules;
+      const key = JSON.stringify(carried);
+      if (!sameRules(carried, workerRules) && !warned.has(key)) {
+        warned.add(key);
+        Context.current().log.warn("a goal workflow carries agent rules that differ from this worker's; the worker's are in force", {
+          carried: { assignableStatuses: carried.assignableStatuses, maxAutoProvisionedAgents: carried.maxAutoProvisionedAgents },
+          used: { assignableStatuses: workerRules.assignableStatuses, maxAutoProvisionedAgents: workerRules.maxAutoProvisionedAgents },
+        });
+      }
+    }
+    return { assignableStatuses: used.assignableStatuses, maxAutoProvisionedAgents: used.maxAutoProvisionedAgents, workflowId: currentWorkflowId() };
+  };
   return {
     async ensureGoalTask(input: { goalId: string; rules: RulesInput }): Promise<EnsureGoalTaskResult> {
       const goalId = requireUuid('goalId', input.goalId);

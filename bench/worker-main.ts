@@ -8,7 +8,7 @@
  *                      worker), tuned by the production WORKER_* settings; the store is runServices'.
  */
 import { NativeConnection } from '@temporalio/worker';
-import { loadConfig, type Config } from '../src/config';
+import { loadConfig, workerRules, type Config } from '../src/config';
 import { runServices } from '../src/services';
 import { PgStore } from '../src/store/pg-store';
 import { createGoalkeeperWorker } from '../src/temporal/worker';
@@ -26,6 +26,7 @@ async function main(): Promise<void> {
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     store,
+    rules: workerRules(config),
     options,
   });
   console.log(JSON.stringify({ msg: 'worker running', pid: process.pid, options, poolMax }));

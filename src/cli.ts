@@ -3,7 +3,7 @@
  * validated before anything runs; a bad value exits 2 with a message naming the variable.
  */
 import { Command, CommanderError } from 'commander';
-import { ConfigError, loadConfig, type Config } from './config';
+import { ConfigError, loadConfig, workerRules, type Config } from './config';
 import { loggerFor, redactUrl } from './log';
 import { migrate } from './store/migrate';
 import { warnAboutAgentStatuses } from './agent-status-audit';
@@ -161,6 +161,7 @@ export async function runWorker(config: Config): Promise<void> {
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     store,
+    rules: workerRules(config),
     extraActivities: createReconcileActivities({
       store,
       target: { client: reconcileClient, taskQueue: config.temporal.taskQueue, policy: config.policy },

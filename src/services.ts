@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { createReconcileActivities } from '../activities/reconcile';
 import { warnAboutAgentStatuses } from './agent-status-audit';
 import type { BurstHealOptions } from './burst-heal-queue';
-import type { Config } from './config';
+import { workerRules, type Config } from './config';
 import { Dispatcher } from './dispatch';
 import { listGoals } from './goal-list';
 import { workspaceHealth } from './health';
@@ -129,6 +129,7 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
         namespace: config.temporal.namespace,
         taskQueue: config.temporal.taskQueue,
         store,
+        rules: workerRules(config),
         extraActivities: createReconcileActivities({ store, target }),
         options: { ...config.worker, ...opts.workerOptions },
       });

@@ -5,7 +5,7 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import { startEmbeddedStack, readRunningStack, type EmbeddedStack } from '../embedded/stack';
-import { loadConfig } from '../config';
+import { loadConfig, workerRules } from '../config';
 import { createStore } from '../store';
 import { clientConnectionOptions, connectWorker } from '../temporal/connection';
 import { createGoalkeeperWorker } from '../temporal/worker';
@@ -72,7 +72,7 @@ export async function runDemo(env: NodeJS.ProcessEnv = process.env, options: Dem
     if (!attached) {
       const store = createStore(config);
       const connection = await connectWorker(config);
-      const worker = await createGoalkeeperWorker({ connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, store });
+      const worker = await createGoalkeeperWorker({ connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, store, rules: workerRules(config) });
       const runPromise = worker.run();
       cleanups.push(async () => {
         worker.shutdown();

@@ -16,7 +16,9 @@ import {
   withFunctionMissing,
   type TestDatabase,
 } from '../support/db';
-import { startWorkflowHarness, testPolicy, type WorkflowHarness } from '../support/workflow-env';
+import { startWorkflowHarness, testPolicy, workflowBundle, type WorkflowHarness } from '../support/workflow-env';
+import { createGoalkeeperWorker } from '../../src/temporal/worker';
+import type { goalWorkflow } from '../../workflows/goal';
 import { closeAndReopenMidRead, healsWhileStepWaits } from '../support/goal-lock';
 import { Dispatcher } from '../../src/dispatch';
 import { healGoal, healOnEvent } from '../../src/temporal/goal-client';
@@ -701,4 +703,33 @@ test('a goal reopened while its closing cycle reads it keeps its workflow: the r
   expect(after.lastCycle?.actions.some((a) => a.includes('goal_reopened'))).toBe(true);
   expect((await h.env.client.workflow.getHandle(goalWorkflowId(goal)).describe()).status.name).toBe('RUNNING');
   expect(await goalTasks(db.pool, goal)).toHaveLength(1);
+});
+
+test("a worker holds every step to its own agent rules, whatever rules the goal's workflow was started with", async () => {
+  const ws = await insertWorkspace(db.pool);
+  // Under the workflow's rules (available, active) the expert would be picked; under the worker's
+  // (active only) it is not assignable.
+  await insertAgent(db.pool, ws, { status: 'available', seniority: 'expert' });
+  const activeJunior = await insertAgent(db.pool, ws, { status: 'active', seniority: 'junior' });
+  const goal = await insertGoal(db.pool, ws);
+  const taskQueue = `${h.taskQueue}-worker-rules`;
+  const worker = await createGoalkeeperWorker({
+    connection: h.env.nativeConnection,
+    namespace: h.env.namespace ?? 'default',
+    taskQueue,
+    store: h.store,
+    rules: { assignableStatuses: ['active'], maxAutoProvisionedAgents: 0 },
+    options: { workflowBundle: await workflowBundle() },
+  });
+  await worker.runUntil(async () => {
+    await h.env.client.workflow.start<typeof goalWorkflow>('goalWorkflow', {
+      taskQueue,
+      workflowId: goalWorkflowId(goal),
+      args: [{ goalId: goal, policy: testPolicy({ assignableStatuses: ['available', 'active'], maxAutoProvisionedAgents: 3 }) }],
+    });
+    await statusWhen(goal, (s) => s.lastCycle !== null, 'the first cycle');
+  });
+  const tasks = await goalTasks(db.pool, goal);
+  expect(tasks.map((t) => t.agent_id)).toEqual([activeJunior]);
+  await h.env.client.workflow.getHandle(goalWorkflowId(goal)).terminate('test done');
 });
