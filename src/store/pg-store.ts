@@ -3,12 +3,8 @@
  */
 import { Pool, type PoolConfig } from 'pg';
 import { RpcStore } from './rpc-store';
-import { StoreError, isRetryableSqlState } from './port';
+import { STATEMENT_TIMEOUT_MS, StoreError, isRetryableSqlState } from './port';
 import * as map from './mapping';
-
-/** Below the healing calls' start-to-close timeout (workflows/store-calls.ts), with room for the
- * round trip; the longest calls, a 1,000-goal burst heal and a sweep page, take 2–8 s here. */
-export const STATEMENT_TIMEOUT_MS = 25_000;
 
 export class PgStore extends RpcStore {
   readonly kind = 'pg' as const;

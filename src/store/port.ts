@@ -62,8 +62,25 @@ export class StoreError extends Error {
 /** SQLSTATE classes that a retry can fix: connection exceptions, resource limits, operator
  * intervention (shutdown, restart), transaction rollbacks (serialization failure, deadlock). */
 const RETRYABLE_SQLSTATE_CLASSES = ['08', '53', '57', '40', '58'];
+/** Retryable codes of classes that are not: lock_not_available (55P03, a lock_timeout expiring
+ * while another transaction holds the row) passes once that transaction ends. */
+const RETRYABLE_SQLSTATES = ['55P03'];
 
+/** A store call's deadline, below the healing calls' start-to-close timeout
+ * (workflows/store-calls.ts) with room for the round trip: the pg adapter's statement_timeout and
+ * the Supabase adapter's request timeout. The longest calls, a 1,000-goal burst heal and a sweep
+ * page, take 2–8 s here. */
+export const STATEMENT_TIMEOUT_MS = 25_000;
+
+/** Whether a code has a SQLSTATE's shape (five digits or upper-case letters): an error Postgres
+ * raised, whichever adapter carried it (pg hands it over as is, PostgREST forwards it in `code`). */
+export function isSqlState(code: string | null | undefined): boolean {
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code);
+}
+
+/** The one SQLSTATE verdict both adapters use, so a failure is typed the same whichever way the
+ * call travelled (the Supabase adapter consults it before PostgREST's HTTP status). */
 export function isRetryableSqlState(code: string | null | undefined): boolean {
-  if (!code || !/^[0-9A-Z]{5}$/.test(code)) return true; // not from Postgres: network, timeout
-  return RETRYABLE_SQLSTATE_CLASSES.includes(code.slice(0, 2));
+  if (!code || !isSqlState(code)) return true; // not from Postgres: network, timeout
+  return RETRYABLE_SQLSTATE_CLASSES.includes(code.slice(0, 2)) || RETRYABLE_SQLSTATES.includes(code);
 }

@@ -4,6 +4,9 @@
  * the way a Supabase project is (anon, authenticated, service_role and their default privileges)
  * before goalkeeper's migrations run, so the grants migration is what keeps anon out.
  */
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Client as TemporalClient, Connection } from '@temporalio/client';
 import { Client } from 'pg';
 import { storeCall } from '../../activities/guards';
@@ -12,7 +15,7 @@ import { loadConfig } from '../../src/config';
 import type { GoalTarget } from '../../src/temporal/goal-client';
 import { migrate } from '../../src/store/migrate';
 import { PgStore } from '../../src/store/pg-store';
-import { StoreError, type ActiveGoalRef, type HealingStore } from '../../src/store/port';
+import { StoreError, isRetryableSqlState, type ActiveGoalRef, type HealingStore } from '../../src/store/port';
 import { SupabaseStore, isRetryableRestFailure } from '../../src/store/supabase-store';
 import { freePort } from '../../src/embedded/postgres';
 import type { AgentRules } from '../../workflows/types';
@@ -307,22 +310,228 @@ describe('Supabase adapter: how PostgREST failures are typed', () => {
   });
 
   test.each([
-    [0, '', true, 'fetch failed (refused, reset, DNS)'],
+    [0, '', true, 'fetch failed (refused, reset, DNS, request timeout)'],
     [503, 'PGRST000', true, 'database unreachable'],
     [503, 'PGRST001', true, 'database client error'],
     [503, 'PGRST002', true, 'schema cache not loaded'],
     [504, 'PGRST003', true, 'pool acquisition timeout'],
     [502, '', true, 'gateway in front of PostgREST'],
+    [500, '', true, 'a 500 without a code: not PostgREST answering'],
+    [200, '', true, 'an error on a 2xx: a body a proxy garbled'],
     [500, '40001', true, 'serialization failure'],
+    [500, '40P01', true, 'deadlock'],
+    [500, '57014', true, 'statement timeout (query canceled)'],
+    [500, '58030', true, 'I/O error'],
+    [503, '53300', true, 'too many connections'],
     [408, '', true, 'request timeout'],
     [429, '', true, 'rate limited'],
+    [500, '55P03', true, 'lock not available (a lock_timeout: passes once the holder ends)'],
+    // PostgREST answers 500 for these, yet no retry fixes them: the SQLSTATE decides, as in pg.
+    [500, 'XX000', false, 'internal error'],
+    [500, '42P17', false, 'infinite recursion'],
+    [500, 'P0004', false, 'assert failure'],
+    [500, '25P02', false, 'in failed transaction'],
+    [500, '2D000', false, 'invalid transaction termination'],
+    [500, '38000', false, 'external routine exception'],
+    [500, '39000', false, 'external routine invocation'],
+    [500, '54001', false, 'statement too complex'],
+    [500, 'F0000', false, 'config file error'],
+    [500, 'HV000', false, 'foreign data wrapper error'],
+    [500, '09000', false, 'triggered action exception'],
+    [405, '25006', false, 'read-only transaction'],
     [400, '22023', false, 'invalid parameter value'],
     [401, '42501', false, 'anon lacks EXECUTE'],
     [401, 'PGRST301', false, 'bad JWT'],
+    [401, 'PGRST302', false, 'anonymous role disabled'],
+    [500, 'PGRST300', false, 'JWT secret missing from the configuration'],
+    [400, 'PGRST102', false, 'invalid request body'],
+    [500, 'PGRST121', false, 'RAISE PGRST JSON unparseable'],
     [404, 'PGRST202', false, 'unknown function'],
+    [500, 'PGRSTX00', false, 'internal library error'],
     [409, '23505', false, 'unique violation'],
   ])('HTTP %i with code %j → retryable %s (%s)', (status, code, retryable) => {
     expect(isRetryableRestFailure(status, code)).toBe(retryable);
+  });
+
+  test("a SQLSTATE gets the pg adapter's verdict whatever HTTP status carries it", () => {
+    const codes = ['08006', '09000', '22023', '23505', '25P02', '2D000', '38000', '39000', '40001', '40P01', '42501', '42P17', '53300', '53400', '54001', '55P03', '57014', '57P01', '58030', 'F0000', 'HV000', 'P0001', 'P0004', 'PT402', 'XX000', 'XX001'];
+    for (const code of codes) {
+      for (const status of [0, 200, 400, 401, 403, 404, 405, 409, 500, 502, 503, 504]) {
+        expect([code, status, isRetryableRestFailure(status, code)]).toEqual([code, status, isRetryableSqlState(code)]);
+      }
+    }
+  });
+});
+
+/** An event whose idempotency key the test decides: the key is what the test triggers key on. */
+function eventWithKey(idempotencyKey: string, workspaceId: string | null = null) {
+  return {
+    idempotencyKey,
+    kind: 'alert' as const,
+    workspaceId,
+    goalId: null,
+    taskId: null,
+    issueType: 'CONTRACT_TEST',
+    severity: 'info' as const,
+    text: 'store contract test event',
+    workflowId: null,
+  };
+}
+
+/** The verdict a caller sees: the StoreError, and the ApplicationFailure the activities make of it. */
+async function verdict(call: () => Promise<unknown>) {
+  const err = await storeError(call());
+  const failure = (await storeCall('record event', call).then(
+    () => undefined,
+    (e: unknown) => e,
+  )) as { nonRetryable?: boolean; type?: string } | undefined;
+  return { retryable: err.retryable, code: err.code, nonRetryable: failure?.nonRetryable, type: failure?.type, message: err.message };
+}
+
+describe('both adapters type an error Postgres raised the same way, whatever HTTP status PostgREST gives it', () => {
+  // A test-only trigger in this suite's own database: goalkeeper_record_event's first step (claiming
+  // the idempotency key) raises the SQLSTATE named in the key, as a platform trigger or a failing
+  // statement inside goalkeeper's functions would.
+  beforeAll(async () => {
+    await db.pool.query(`
+      create function gk_test_raise_from_key() returns trigger language plpgsql as $$
+      begin
+        raise exception 'raised for the test: %', split_part(new.idempotency_key, ':', 2)
+          using errcode = split_part(new.idempotency_key, ':', 2);
+      end $$;
+      create trigger gk_test_raise before insert on goalkeeper_log_keys
+        for each row when (new.idempotency_key like 'gk-test-raise:%') execute function gk_test_raise_from_key();`);
+  });
+  afterAll(async () => {
+    await db.pool.query('drop trigger gk_test_raise on goalkeeper_log_keys; drop function gk_test_raise_from_key()');
+  });
+
+  const pg = () => new PgStore(db.url);
+  /** Records the HTTP status of each answer, to show which of PostgREST's statuses was in play. */
+  const statuses: number[] = [];
+  const supabase = () =>
+    new SupabaseStore(rest.url, rest.serviceRoleKey, {
+      fetch: async (input, init) => {
+        const response = await fetch(input, init);
+        statuses.push(response.status);
+        return response;
+      },
+    });
+  let stores: { pg: HealingStore; supabase: HealingStore };
+  beforeAll(() => {
+    stores = { pg: pg(), supabase: supabase() };
+  });
+  afterAll(async () => {
+    await stores.pg.close();
+    await stores.supabase.close();
+  });
+
+  // [SQLSTATE, what it is, HTTP status PostgREST answers it with (its documented table), retryable]
+  test.each([
+    ['XX000', 'internal error', 500, false],
+    ['XX001', 'data corrupted', 500, false],
+    ['55P03', 'lock not available', 500, true],
+    ['55006', 'object in use', 500, false],
+    ['42P17', 'infinite recursion', 500, false],
+    ['P0002', 'no data found', 500, false],
+    ['P0004', 'assert failure', 500, false],
+    ['25P02', 'in failed transaction', 500, false],
+    ['2D000', 'invalid transaction termination', 500, false],
+    ['38000', 'external routine exception', 500, false],
+    ['39000', 'external routine invocation', 500, false],
+    ['54001', 'statement too complex', 500, false],
+    ['F0000', 'config file error', 500, false],
+    ['HV000', 'foreign data wrapper error', 500, false],
+    ['09000', 'triggered action exception', 500, false],
+    ['P0001', 'raise exception', 400, false],
+    ['22023', 'invalid parameter value', 400, false],
+    ['23505', 'unique violation', 409, false],
+    ['25006', 'read-only transaction', 405, false],
+    ['42501', 'insufficient privilege (service role: authenticated)', 403, false],
+    ['40001', 'serialization failure', 500, true],
+    ['40P01', 'deadlock detected', 500, true],
+    ['57014', 'query canceled', 500, true],
+    ['58030', 'I/O error', 500, true],
+    ['53400', 'configuration limit exceeded', 500, true],
+    ['53300', 'too many connections', 503, true],
+  ])('%s (%s): HTTP %i through PostgREST, retryable %s through either adapter', async (sqlstate, _what, httpStatus, retryable) => {
+    const key = (kind: string) => `gk-test-raise:${sqlstate}:${kind}:${randomUUID()}`;
+    const viaPg = await verdict(() => stores.pg.recordEvent(eventWithKey(key('pg'))));
+    statuses.length = 0;
+    const viaSupabase = await verdict(() => stores.supabase.recordEvent(eventWithKey(key('supabase'))));
+    expect(statuses).toEqual([httpStatus, httpStatus]);
+    const expected = { retryable, code: sqlstate, nonRetryable: !retryable, type: retryable ? 'StoreUnavailable' : 'StoreRejected' };
+    expect(viaPg).toMatchObject(expected);
+    expect(viaSupabase).toMatchObject(expected);
+    for (const v of [viaPg, viaSupabase]) expect(v.message).toContain(`raised for the test: ${sqlstate}`);
+  });
+});
+
+describe('a call that stalls fails retryable at its timeout, which the error names', () => {
+  /** Until `done` says so, within a bound: a condition to wait for, not a guess at how long. */
+  async function waitUntil(what: string, done: () => Promise<boolean>) {
+    const deadline = Date.now() + 10_000;
+    while (!(await done())) {
+      if (Date.now() > deadline) throw new Error(`still waiting after 10 s: ${what}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+  const lockWaiters = async () =>
+    (await db.pool.query(`select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`)).rowCount ?? 0;
+
+  // The pg adapter's statement_timeout and the Supabase adapter's request timeout, both shortened.
+  const timeoutMs = 300;
+  test.each([
+    ['pg', () => new PgStore(db.url, { statement_timeout: timeoutMs }), /statement timeout/],
+    ['supabase', () => new SupabaseStore(rest.url, rest.serviceRoleKey, { requestTimeoutMs: timeoutMs }), new RegExp(`request timeout \\(${timeoutMs} ms`)],
+  ] as Array<[string, () => HealingStore, RegExp]>)('%s adapter: held at a row lock past the timeout', async (kind, make, namesTimeout) => {
+    const ws = await insertWorkspace(db.pool);
+    const key = `stall-${kind}-${randomUUID()}`;
+    // Another transaction claims the same idempotency key and keeps it uncommitted: the call's own
+    // claim waits on it (the wait goalkeeper_record_event documents), until the holder ends.
+    const holder = new Client({ connectionString: db.url });
+    await holder.connect();
+    const store = make();
+    try {
+      await holder.query('begin');
+      await holder.query('insert into goalkeeper_log_keys (idempotency_key, log_id) values ($1, gen_random_uuid())', [key]);
+      const started = Date.now();
+      const stalled = await verdict(() => store.recordEvent(eventWithKey(key, ws)));
+      expect(Date.now() - started).toBeGreaterThanOrEqual(2 * timeoutMs - 20); // two calls, each its full timeout
+      expect(stalled).toMatchObject({ retryable: true, nonRetryable: false, type: 'StoreUnavailable' });
+      expect(stalled.message).toMatch(namesTimeout);
+    } finally {
+      await holder.query('rollback').catch(() => undefined);
+      await holder.end();
+      await store.close();
+    }
+    // PostgREST keeps running a call whose client gave up: once the holder is gone it finishes.
+    await waitUntil('the abandoned calls to finish', async () => (await lockWaiters()) === 0);
+  });
+
+  test('a body that stalls after the status line times out too', async () => {
+    const sockets = new Set<import('node:net').Socket>();
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('['); // and never the rest
+    });
+    server.on('connection', (s) => sockets.add(s));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const store = new SupabaseStore(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, rest.serviceRoleKey, { requestTimeoutMs: timeoutMs });
+    try {
+      const err = await storeError(store.listActiveGoals(null, 1));
+      expect(err).toMatchObject({ retryable: true, code: null });
+      expect(err.message).toMatch(new RegExp(`^goalkeeper_list_active_goals: RequestTimeoutError: no response within the store request timeout \\(${timeoutMs} ms`));
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  test('the request timeout must be a positive whole number of milliseconds', () => {
+    for (const bad of [0, -1, 1.5, Number.NaN]) {
+      expect(() => new SupabaseStore(rest.url, rest.serviceRoleKey, { requestTimeoutMs: bad })).toThrow(RangeError);
+    }
   });
 });
 
