@@ -22,6 +22,8 @@ export interface GoalStateSnapshot {
   tasksDoneSince?: string | null;
   /** Alerts raised whose logs row could not be written (absent in older runs). */
   unwrittenAlerts?: UnwrittenAlert[];
+  /** The latest cycles that served operator heals (absent in older runs). */
+  servedHealCycles?: CycleSummary[];
 }
 
 /** An alert that is open but whose logs row, where the platform reads alerts, failed to be
@@ -45,6 +47,9 @@ export interface PublishedAttributes {
 export const alertKey = (issue: IssueType, taskId: string | null): string => (taskId ? `${issue}:${taskId}` : issue);
 
 const MAX_PENDING_HEALS = 20;
+/** Cycles kept that served an operator's heal (one with a request id), newest last: enough for
+ * `heal --wait` to find its cycle after the cycles that event heals ran right behind it. */
+const MAX_SERVED_HEAL_CYCLES = 10;
 
 export class GoalState {
   goal: GoalView | null;
@@ -61,6 +66,7 @@ export class GoalState {
   /** ISO time a cycle first found the goal active with every task completed; null otherwise. */
   tasksDoneSince: string | null;
   unwrittenAlerts: UnwrittenAlert[];
+  servedHealCycles: CycleSummary[];
 
   constructor(readonly goalId: string, snapshot?: GoalStateSnapshot) {
     this.goal = snapshot?.goal ?? null;
@@ -75,6 +81,15 @@ export class GoalState {
     this.publishedAttributes = snapshot?.publishedAttributes ?? null;
     this.tasksDoneSince = snapshot?.tasksDoneSince ?? null;
     this.unwrittenAlerts = snapshot?.unwrittenAlerts ?? [];
+    this.servedHealCycles = snapshot?.servedHealCycles ?? [];
+  }
+
+  /** A cycle has ended: it is the last one, and kept among the served ones if it served a request. */
+  finishCycle(summary: CycleSummary): void {
+    this.lastCycle = summary;
+    if (summary.healRequestIds.length > 0) {
+      this.servedHealCycles = [...this.servedHealCycles, summary].slice(-MAX_SERVED_HEAL_CYCLES);
+    }
   }
 
   /** A heal request: queue it (bounded: a flood of signals is one more cycle, not a thousand).
@@ -165,6 +180,7 @@ export class GoalState {
       publishedAttributes: this.publishedAttributes,
       tasksDoneSince: this.tasksDoneSince,
       unwrittenAlerts: this.unwrittenAlerts,
+      servedHealCycles: this.servedHealCycles,
     };
   }
 
@@ -181,6 +197,7 @@ export class GoalState {
       cycles: this.cycles,
       closedReason: this.closedReason,
       unwrittenAlerts: this.unwrittenAlerts.map((a) => alertKey(a.issue, a.taskId)),
+      servedHealCycles: this.servedHealCycles,
     };
   }
 }

@@ -243,14 +243,14 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
   function finishCycle(startedAt: string, requests: HealRequest[], actions: string[], health: GoalHealth): false {
     state.health = health;
     publishSearchAttributes(state);
-    state.lastCycle = {
+    state.finishCycle({
       number: state.cycles,
       startedAt,
       finishedAt: new Date().toISOString(),
       actions,
       healRequestIds: requests.flatMap((r) => (r.requestId ? [r.requestId] : [])),
       health,
-    };
+    });
     return false;
   }
 }

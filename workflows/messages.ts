@@ -58,6 +58,9 @@ export interface GoalStatus {
   /** Open alerts whose logs row could not be written yet (a later cycle writes it). Absent from
    * the answers of workers that predate it. */
   unwrittenAlerts?: string[];
+  /** The latest cycles that served operator heals, newest last (`heal --wait` looks here when
+   * later cycles ran since). Absent from the answers of workers that predate it. */
+  servedHealCycles?: CycleSummary[];
 }
 
 export const healSignal = defineSignal<[HealRequest]>('heal');

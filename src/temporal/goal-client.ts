@@ -172,7 +172,9 @@ export function defaultHealWaitSeconds(policy: Pick<HealPolicy, 'retryBackoffSec
   return longestBackoffSeconds(policy) + 60;
 }
 
-/** Polls the status query until a cycle has served `requestId` (or the workflow has closed). */
+/** Polls the status query until a cycle has served `requestId` (or the workflow has closed). The
+ * answer's lastCycle is the cycle that served it, even when later ones ran since (event heals
+ * that came in while it ran start the next cycle at once, maybe between two polls). */
 export async function waitForHeal(
   client: Client,
   goalId: string,
@@ -188,7 +190,8 @@ export async function waitForHeal(
       return handle.query(statusQuery);
     }
     const status = await handle.query(statusQuery);
-    if (status.lastCycle?.healRequestIds.includes(requestId)) return status;
+    const served = [status.lastCycle, ...(status.servedHealCycles ?? [])].find((c) => c?.healRequestIds.includes(requestId));
+    if (served) return { ...status, lastCycle: served };
     if (Date.now() > deadline) throw new Error(`goal ${goalId}: no heal cycle served the request within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, pollMs));
   }

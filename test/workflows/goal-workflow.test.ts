@@ -21,7 +21,7 @@ import { createGoalkeeperWorker } from '../../src/temporal/worker';
 import type { goalWorkflow } from '../../workflows/goal';
 import { closeAndReopenMidRead, healsWhileStepWaits } from '../support/goal-lock';
 import { Dispatcher } from '../../src/dispatch';
-import { healGoal, healOnEvent } from '../../src/temporal/goal-client';
+import { healGoal, healOnEvent, waitForHeal } from '../../src/temporal/goal-client';
 import type { HealPolicy } from '../../workflows/types';
 // Polls in real time: unlike the harness's eventually it skips no virtual time, so a durable
 // timer cannot fire while it waits (to act during a retry backoff, say).
@@ -732,4 +732,22 @@ test("a worker holds every step to its own agent rules, whatever rules the goal'
   const tasks = await goalTasks(db.pool, goal);
   expect(tasks.map((t) => t.agent_id)).toEqual([activeJunior]);
   await h.env.client.workflow.getHandle(goalWorkflowId(goal)).terminate('test done');
+});
+
+test('heal --wait finds the cycle that served its request after later cycles ran (event heals right behind it)', async () => {
+  const ws = await insertWorkspace(db.pool);
+  await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  await h.startGoal(goal, testPolicy());
+  await statusWhen(goal, (s) => s.health === 'healthy', 'healthy');
+  const target = { client: h.env.client, taskQueue: h.taskQueue, policy: testPolicy() };
+  const requestId = await healGoal(target, goal, 'operator: look now');
+  const served = await statusWhen(goal, (s) => s.lastCycle?.healRequestIds.includes(requestId), 'the operator heal served');
+  // Event heals run more cycles before `heal --wait` polls again.
+  await healOnEvent(target, goal, 'task_without_agent (listener)', 'running-only');
+  await statusWhen(goal, (s) => s.cycles > served.cycles, 'a later cycle');
+  expect((await h.status(goal)).lastCycle?.healRequestIds).toEqual([]);
+  const answer = await waitForHeal(h.env.client, goal, requestId, { timeoutMs: 5_000 });
+  expect(answer.lastCycle).toEqual(served.lastCycle);
+  expect(answer.cycles).toBeGreaterThan(served.cycles);
 });
