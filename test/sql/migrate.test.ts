@@ -77,9 +77,11 @@ describe('on an empty database', () => {
       ]) {
         expect(has(t, col)).toBe(true);
       }
+      // The production CHECK on target_value, not the foreign key: the workspace exists.
+      const workspace = await c.query(`insert into workspaces (name, user_id) values ('w', gen_random_uuid()) returning id`);
       await expect(
-        c.query(`insert into workspace_goals (workspace_id, metric_type, target_value) values (gen_random_uuid(), 'x', 0)`),
-      ).rejects.toThrow(/check|foreign key/);
+        c.query(`insert into workspace_goals (workspace_id, metric_type, target_value) values ($1, 'x', 0)`, [workspace.rows[0].id]),
+      ).rejects.toThrow(/violates check constraint/);
     } finally {
       await c.end();
     }

@@ -124,25 +124,42 @@ test('a failed task is retried after doubling durable timers, exactly MAX_TASK_R
   expect(provisioned.rows[0].n).toBe(1);
 });
 
-test('a heal signal gives an exhausted task a fresh budget but leaves a task with retries left as it is', async () => {
+test("an operator's heal gives an exhausted task a fresh budget but leaves a task with retries left as it is", async () => {
   const ws = await insertWorkspace(db.pool);
   await insertAgent(db.pool, ws, { status: 'available' });
   const goal = await insertGoal(db.pool, ws);
   const spent = await insertTask(db.pool, ws, goal, { status: 'failed' });
-  await h.startGoal(goal, testPolicy({ maxTaskRetries: 1, retryBackoffSeconds: 10 }));
-  await h.eventually(async () => (await h.status(goal)).retries[spent]?.used === 1, 'first retry');
+  const partly = await insertTask(db.pool, ws, goal, { status: 'failed' });
+  const policy = testPolicy({ maxTaskRetries: 2, retryBackoffSeconds: 10 });
+  const target = { client: h.env.client, taskQueue: h.taskQueue, policy };
+  await h.startGoal(goal, policy);
+  await statusWhen(goal, (s) => s.retries[spent]?.used === 1 && s.retries[partly]?.used === 1, 'both retried once');
+  // `spent` fails twice more: its second retry, then its budget is spent.
   await failTask(spent);
-  await h.heal(goal, 'failed again');
-  await h.eventually(async () => (await h.status(goal)).health === 'needs_intervention', 'exhausted');
+  await healOnEvent(target, goal, 'task_failed (listener)', 'running-only');
+  await statusWhen(goal, (s) => s.retries[spent]?.used === 2, 'spent retried twice');
+  await failTask(spent);
+  await healOnEvent(target, goal, 'task_failed (listener)', 'running-only');
+  const exhausted = await statusWhen(goal, (s) => s.health === 'needs_intervention', 'spent exhausted');
+  expect(exhausted.retries[spent]).toMatchObject({ used: 2, total: 2, exhausted: true });
+  expect(exhausted.retries[partly]).toMatchObject({ used: 1, total: 1, exhausted: false });
 
-  // A second task with its budget untouched fails once meanwhile.
-  const fresh = await insertTask(db.pool, ws, goal, { status: 'failed' });
-  await h.heal(goal, 'operator: try again');
-  const after = await statusWhen(goal, (s) => s.retries[spent]?.total === 2 && s.retries[fresh]?.used === 1, 'both retried');
-  expect(after.retries[spent]).toMatchObject({ used: 1, total: 2, exhausted: false });
-  expect(after.retries[fresh]).toMatchObject({ used: 1, total: 1, exhausted: false });
+  // The operator's heal: a fresh budget for `spent` only.
+  await healGoal(target, goal, 'operator: try again');
+  const after = await statusWhen(goal, (s) => s.retries[spent]?.total === 3, 'spent retried on its fresh budget');
+  expect(after.retries[spent]).toMatchObject({ used: 1, total: 3, exhausted: false });
+  expect(after.retries[partly]).toMatchObject({ used: 1, total: 1, exhausted: false });
   expect((await taskRow(db.pool, spent)).status).toBe('pending');
-  expect(after.health).toBe('healthy');
+
+  // `partly` kept its count: one retry left, then exhausted (a reset would have given it two).
+  await failTask(partly);
+  await healOnEvent(target, goal, 'task_failed (listener)', 'running-only');
+  await statusWhen(goal, (s) => s.retries[partly]?.used === 2, 'partly retried its last');
+  await failTask(partly);
+  await healOnEvent(target, goal, 'task_failed (listener)', 'running-only');
+  const last = await statusWhen(goal, (s) => s.retries[partly]?.exhausted === true, 'partly exhausted');
+  expect(last.retries[partly]).toMatchObject({ used: 2, total: 2, exhausted: true });
+  expect((await taskRow(db.pool, partly)).status).toBe('failed');
 });
 
 test("two failed tasks of one goal wait out their backoffs side by side: the second does not wait for the first's retry", async () => {
