@@ -8,6 +8,7 @@ import { loggerFor, redactUrl } from './log';
 import { migrate } from './store/migrate';
 import { warnAboutAgentStatuses } from './agent-status-audit';
 import { startObservability } from './observability';
+import { episodeSettleMs } from './metrics';
 import { createStore } from './store';
 import { connectClient, connectWorker, clientConnectionOptions } from './temporal/connection';
 import { ensureSearchAttributesOrWarn } from './temporal/search-attributes';
@@ -148,7 +149,7 @@ export async function runWorker(config: Config): Promise<void> {
   // First: a missing database is a configuration error, reported before anything is opened.
   const store = createStore(config);
   // Before any Temporal connection: the SDK runtime's metrics are fixed when it is created.
-  const metrics = await startObservability(config.env.METRICS_PORT, log);
+  const metrics = await startObservability(config.env.METRICS_PORT, log, { settleMs: episodeSettleMs(config.policy) });
   await warnAboutAgentStatuses(store, config, log);
   const clientConnection = await Connection.connect(clientConnectionOptions(config));
   // Same rule as `start`: without operator rights the worker still runs, with a warning.

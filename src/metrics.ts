@@ -7,13 +7,18 @@
  *
  * When is a goal "healed"? The activities see actions, not health, so a heal episode is a goal's
  * run of healing actions (task created, agent assigned, task retried) with no gap longer than
- * `settleMs`; it counts once in goals_healed, and time_to_heal spans its first to its last action.
- * settleMs defaults to 125 s, twice the default retry backoff plus 5 s: long enough that the agent
- * assignment and the retry that follows one backoff later belong to the same episode.
+ * `settleMs`; it counts once in goals_healed, and time_to_heal spans its first to its last action
+ * (0 for a one-step heal). A process built from the configuration sets settleMs from its policy
+ * (episodeSettleMs: the longest retry backoff plus 5 s), so a failing task's whole retry series,
+ * each retry one backoff after the last, is one episode, whatever it ends in (the
+ * RETRIES_EXHAUSTED alerts count the ones that did not end well). 125 s otherwise: twice the
+ * default first backoff plus 5 s.
  */
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from 'pino';
 import type { HealingEvents } from '../activities';
+import { longestBackoffSeconds } from '../workflows/policy';
+import type { HealPolicy } from '../workflows/types';
 
 export type HealKind = Parameters<NonNullable<HealingEvents['onHealed']>>[0];
 
@@ -28,6 +33,11 @@ export interface GoalkeeperMetrics {
   onBurstHeal(outcome: 'healed' | 'failed', goals: number): void;
   /** Closes open episodes now (on shutdown, so a last heal is counted). */
   flush(): void;
+}
+
+/** The gap that ends a heal episode under `policy`: its longest retry backoff plus 5 s. */
+export function episodeSettleMs(policy: Pick<HealPolicy, 'retryBackoffSeconds' | 'maxTaskRetries'>): number {
+  return (Math.max(longestBackoffSeconds(policy), 60) + 5) * 1000;
 }
 
 export function createMetrics(options: { settleMs?: number; defaultMetrics?: boolean } = {}): GoalkeeperMetrics {

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config';
 import { loggerFor } from '../log';
 import { startObservability } from '../observability';
+import { episodeSettleMs } from '../metrics';
 import { runServices } from '../services';
 
 export function register(program: Command): void {
@@ -17,7 +18,7 @@ export function register(program: Command): void {
       const config = loadConfig();
       const log = loggerFor(config.env);
       // Before any Temporal connection: the SDK runtime's metrics are fixed when it is created.
-      const metrics = await startObservability(config.env.METRICS_PORT, log);
+      const metrics = await startObservability(config.env.METRICS_PORT, log, { settleMs: episodeSettleMs(config.policy) });
       try {
         await runServices(config, { worker: opts.worker, listener: opts.listener, http: opts.http, schedule: opts.schedule }, { log });
       } finally {
