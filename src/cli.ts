@@ -4,7 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig, workerRules, type Config } from './config';
-import { loggerFor, redactUrl } from './log';
+import { loggerFor, redactUrl, scrubSecrets } from './log';
 import { migrate } from './store/migrate';
 import { warnAboutAgentStatuses } from './agent-status-audit';
 import { startObservability } from './observability';
@@ -190,11 +190,12 @@ export async function main(argv = process.argv): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    // Scrubbed as the logs are: a driver's or the SDK's message may quote a connection string.
     if (err instanceof ConfigError || err instanceof InvalidGoalIdError) {
-      console.error(`goalkeeper: ${err.message}`);
+      console.error(`goalkeeper: ${scrubSecrets(err.message)}`);
       return 2;
     }
-    console.error(`goalkeeper: ${(err as Error).message ?? err}`);
+    console.error(`goalkeeper: ${scrubSecrets(String((err as Error).message ?? err))}`);
     return 1;
   }
 }

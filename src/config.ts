@@ -161,7 +161,12 @@ const envSchema = z.object({
   HTTP_PORT: listenPort('HTTP_PORT', 8787),
   /** Interface the HTTP server binds (0.0.0.0: reachable from Supabase webhooks and probes). */
   HTTP_HOST: optionalText.transform((v) => v ?? '0.0.0.0'),
-  WEBHOOK_SECRET: optionalText,
+  // Long enough to resist guessing, and for the log scrubber to take out of any text (src/log.ts).
+  WEBHOOK_SECRET: optionalText.superRefine((raw, ctx) => {
+    if (raw !== undefined && raw.length < 16) {
+      ctx.addIssue({ code: 'custom', message: `WEBHOOK_SECRET must be at least 16 characters (e.g. openssl rand -hex 32), got ${raw.length}` });
+    }
+  }),
   /** A Supabase UPDATE payload carries the row twice (record, old_record), jsonb columns and all. */
   WEBHOOK_BODY_LIMIT_BYTES: positiveInt('WEBHOOK_BODY_LIMIT_BYTES', 1024 * 1024, (value) =>
     value > 64 * 1024 * 1024 ? 'must be at most 67108864 (64 MiB)' : null,

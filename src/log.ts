@@ -16,6 +16,8 @@ const SECRET_KEYS = [
   'TEMPORAL_API_KEY',
   'DATABASE_URL',
   'apikey',
+  'AUTHENTICATOR_PASSWORD',
+  'PGPASSWORD',
 ];
 
 const SECRET_KEY_SET = new Set(SECRET_KEYS.map((k) => k.toLowerCase()));
@@ -24,9 +26,18 @@ const URL_PASSWORD = /(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s]+:)[^@\s]+@/gi;
 
 /** Settings whose values are secrets: whatever text carries one (an SDK message, a driver error, a
  * field under an innocent key) loses it, not only values under a secret-looking key. */
-const SECRET_ENV = ['WEBHOOK_SECRET', 'SUPABASE_SERVICE_ROLE_KEY', 'TEMPORAL_API_KEY', 'POSTGRES_PASSWORD', 'JWT_SECRET'];
+const SECRET_ENV = [
+  'WEBHOOK_SECRET',
+  'SUPABASE_SERVICE_ROLE_KEY',
+  'TEMPORAL_API_KEY',
+  'POSTGRES_PASSWORD',
+  'AUTHENTICATOR_PASSWORD',
+  'PGPASSWORD',
+  'JWT_SECRET',
+];
 // A short value is likely an ordinary word too ("postgres", "goalkeeper" as a dev password) and
 // would redact it from every line; such a password still loses its place in any connection string.
+// WEBHOOK_SECRET is refused under 16 characters (config), and the keys and JWT secrets are long.
 const MIN_SECRET_LENGTH = 12;
 
 /** The secret values in an environment: the settings above and the password in DATABASE_URL. */

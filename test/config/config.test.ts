@@ -66,6 +66,7 @@ test.each([
   [{ SUPABASE_URL: 'https://x.supabase.co' }, 'SUPABASE_SERVICE_ROLE_KEY must be set when SUPABASE_URL is set'],
   [{ TEMPORAL_TLS_CERT_PATH: '/c.pem' }, 'TEMPORAL_TLS_CERT_PATH and TEMPORAL_TLS_KEY_PATH must be set together'],
   [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "loud"'],
+  [{ WEBHOOK_SECRET: 'short-secret' }, 'WEBHOOK_SECRET must be at least 16 characters (e.g. openssl rand -hex 32), got 12'],
   [{ LOG_FORMAT: 'jsno' }, 'LOG_FORMAT must be auto (pretty in a terminal, JSON otherwise), json or pretty, got "jsno"'],
   // The sweep's SQL page function returns at most 5000 rows: a larger page would end every sweep
   // after its first page.
