@@ -68,6 +68,16 @@ export async function runDemo(env: NodeJS.ProcessEnv = process.env, options: Dem
   if (!databaseUrl) throw new Error('the demo seeds through DATABASE_URL; set it (a Supabase project gives one under Database settings)');
 
   const cleanups: Array<() => Promise<unknown>> = [];
+  // Ctrl-C stops watching at once (the SDK stops the demo's worker on it too) and cleans up,
+  // instead of polling on to the deadline and blaming the goals.
+  const interrupted = new AbortController();
+  const interrupt = () => interrupted.abort();
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
+  cleanups.push(async () => {
+    process.off('SIGINT', interrupt);
+    process.off('SIGTERM', interrupt);
+  });
   try {
     if (!attached) {
       const store = createStore(config);
@@ -124,6 +134,7 @@ export async function runDemo(env: NodeJS.ProcessEnv = process.env, options: Dem
     };
 
     for (;;) {
+      if (interrupted.signal.aborted) throw new Error('interrupted: the goals go on healing in their workflows once a worker runs');
       const rows = await rowsNow();
       table.update(rows);
       if (healedAt.size === incident.goals.length) {
@@ -141,7 +152,15 @@ export async function runDemo(env: NodeJS.ProcessEnv = process.env, options: Dem
           });
         throw new Error(`${stuck.length} of ${incident.goals.length} goals not healed within ${timeoutMs / 1000}s:\n  ${stuck.join('\n  ')}`);
       }
-      await new Promise((r) => setTimeout(r, options.pollMs ?? 300));
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          interrupted.signal.removeEventListener('abort', wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, options.pollMs ?? 300);
+        interrupted.signal.addEventListener('abort', wake);
+      });
     }
     say(`\nall ${incident.goals.length} goals healed in ${(Math.max(...healedAt.values()) / 1000).toFixed(1)}s.`);
     if (uiUrl) say(`their histories: ${uiUrl}/namespaces/${config.temporal.namespace}/workflows  (GoalHealth="healthy", WorkspaceId="${incident.workspaceId}")`);

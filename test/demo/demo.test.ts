@@ -23,13 +23,22 @@ function embeddedEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return env;
 }
 
-function runCli(args: string[], env: NodeJS.ProcessEnv, deadlineMs: number): Promise<{ code: number | null; output: string }> {
+function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  deadlineMs: number,
+  onOutput?: (output: string, child: ReturnType<typeof spawn>) => void,
+): Promise<{ code: number | null; output: string }> {
   if (!existsSync(join(root, 'dist', 'src', 'cli.js'))) throw new Error('dist/ is missing: run `npm run build` (npm test does)');
   return new Promise((resolveRun, reject) => {
     const child = spawn(process.execPath, [join(root, 'bin', 'goalkeeper.js'), ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
-    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+    const take = (c: Buffer) => {
+      output += c.toString();
+      onOutput?.(output, child);
+    };
+    child.stdout.on('data', take);
+    child.stderr.on('data', take);
     const timer = setTimeout(() => {
       child.kill('SIGKILL'); // by handle
       reject(new Error(`demo still running after ${deadlineMs} ms:\n${output}`));
@@ -64,5 +73,21 @@ test('exits non-zero with the reason when the goals cannot be healed in time', a
   expect(code).toBe(1);
   expect(output).toMatch(/6 of 6 goals not healed within 6s/);
   expect(output).toContain('NO_AGENTS_AVAILABLE');
+  expect(existsSync(join(dataDir, 'pg', 'postmaster.pid'))).toBe(false);
+});
+
+test('Ctrl-C stops it at once, says so, and stops what it started', async () => {
+  // Healing is impossible (as above), so without the interrupt it would poll on for 60 s.
+  let sentAt = 0;
+  const { code, output } = await runCli(['demo', '--timeout', '60'], embeddedEnv({ MAX_AUTO_PROVISIONED_AGENTS: '0' }), 90_000, (out, child) => {
+    if (!sentAt && out.includes('seeded the 2025-09-04 incident')) {
+      sentAt = Date.now();
+      child.kill('SIGINT'); // by handle, as a terminal's Ctrl-C reaches the CLI
+    }
+  });
+  expect(sentAt).toBeGreaterThan(0);
+  expect({ code, tail: output.slice(-2000) }).toMatchObject({ code: 1 });
+  expect(output).toContain('interrupted');
+  expect(output).not.toMatch(/not healed within/);
   expect(existsSync(join(dataDir, 'pg', 'postmaster.pid'))).toBe(false);
 });
