@@ -6,7 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig, workerRules, type Config } from './config';
 import { loggerFor, redactUrl, scrubSecrets } from './log';
 import { migrate } from './store/migrate';
-import { warnAboutAgentStatuses } from './agent-status-audit';
+import { warnAboutAgentStatuses, watchAgentStatuses } from './agent-status-audit';
 import { startObservability } from './observability';
 import { episodeSettleMs } from './metrics';
 import { createStore } from './store';
@@ -150,7 +150,9 @@ export async function runWorker(config: Config): Promise<void> {
   const store = createStore(config);
   // Before any Temporal connection: the SDK runtime's metrics are fixed when it is created.
   const metrics = await startObservability(config.env.METRICS_PORT, log, { settleMs: episodeSettleMs(config.policy) });
-  await warnAboutAgentStatuses(store, config, log);
+  const statusesSeen = new Map<string, number>();
+  await warnAboutAgentStatuses(store, config, log, { seen: statusesSeen });
+  const stopStatusWatch = watchAgentStatuses(store, config, log, config.env.RECONCILE_INTERVAL * 1000, statusesSeen);
   const clientConnection = await Connection.connect(clientConnectionOptions(config));
   // Same rule as `start`: without operator rights the worker still runs, with a warning.
   await ensureSearchAttributesOrWarn(clientConnection, config.temporal.namespace, log);
@@ -176,6 +178,7 @@ export async function runWorker(config: Config): Promise<void> {
   try {
     await worker.run(); // resolves after SIGINT/SIGTERM once in-flight tasks drained
   } finally {
+    stopStatusWatch();
     await store.close();
     await connection.close();
     await clientConnection.close();

@@ -7,7 +7,7 @@ import { Client, type Connection } from '@temporalio/client';
 import type { Worker, WorkerOptions } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createReconcileActivities } from '../activities/reconcile';
-import { warnAboutAgentStatuses } from './agent-status-audit';
+import { warnAboutAgentStatuses, watchAgentStatuses } from './agent-status-audit';
 import type { BurstHealOptions } from './burst-heal-queue';
 import { workerRules, type Config } from './config';
 import { Dispatcher } from './dispatch';
@@ -68,7 +68,11 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
   try {
     const store = createStore(config);
     cleanup.push({ name: 'store', run: () => store.close() });
-    await warnAboutAgentStatuses(store, config, log);
+    const statusesSeen = new Map<string, number>();
+    await warnAboutAgentStatuses(store, config, log, { seen: statusesSeen });
+    // Again every RECONCILE_INTERVAL: a status that appears while the process runs is told too.
+    const stopStatusWatch = watchAgentStatuses(store, config, log, config.env.RECONCILE_INTERVAL * 1000, statusesSeen);
+    cleanup.push({ name: 'agent status watch', run: async () => stopStatusWatch() });
     // With the worker in this process, the client rides the worker's NativeConnection, so the goal
     // workflows this process starts can be started eagerly on that worker (GoalTarget.eagerStart).
     // Closed last (cleanup runs in reverse): the worker drains over it first.
