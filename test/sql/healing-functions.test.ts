@@ -15,7 +15,7 @@ import {
   taskRow,
   type TestDatabase,
 } from '../support/db';
-import { backendsWaitingForLocks } from '../support/goal-lock';
+import { backendsWaitingForLocks, goalStatusChangeInFlight } from '../support/goal-lock';
 import { eventually } from '../support/services-env';
 
 const rules: AgentRules = { assignableStatuses: ['available', 'active'], maxAutoProvisionedAgents: 3, workflowId: 'test' };
@@ -331,6 +331,21 @@ describe('goalkeeper_retry_task', () => {
     expect(result.outcome).toBe('goal_closed');
     expect((await taskRow(db.pool, task)).status).toBe('failed');
     expect(await provisionedCount(ws)).toBe(0);
+  });
+
+  test('a retry while the platform closes the goal waits for the close, then leaves the task failed', async () => {
+    const ws = await insertWorkspace(db.pool);
+    await insertAgent(db.pool, ws);
+    const goal = await insertGoal(db.pool, ws);
+    const task = await insertTask(db.pool, ws, goal, { status: 'failed' });
+    const close = await goalStatusChangeInFlight(db.url, goal, 'completed');
+    await close.updated;
+    const retry = store.retryTask(task, 'close-in-flight-key', rules);
+    // It waits on the goal row the close holds (a plain read would see it still active).
+    await eventually(async () => (await backendsWaitingForLocks(db.pool)) > 0, 'the retry to wait for the close', 10_000, 10);
+    await close.commit();
+    expect((await retry).outcome).toBe('goal_closed');
+    expect((await taskRow(db.pool, task)).status).toBe('failed');
   });
 
   test('the same retry asked by ten callers at once retries once', async () => {
