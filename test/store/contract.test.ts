@@ -569,16 +569,35 @@ describe('only the service role may call the healing functions', () => {
     expect(await response.json()).toMatchObject({ code: '42501' });
   });
 
-  test('a forged token is refused before reaching the database', async () => {
+  test('a forged token is refused before reaching the database: by the gateway as an apikey, by PostgREST as a bearer', async () => {
     const { signJwt } = await import('../support/postgrest-standin');
     const forged = signJwt({ role: 'service_role' }, 'not-the-project-secret-not-the-project-secret');
+    const call = (apikey: string, bearer: string) =>
+      fetch(`${rest.url}/rest/v1/rpc/goalkeeper_list_active_goals`, {
+        method: 'POST',
+        headers: { apikey, authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ p_after: null, p_limit: 1 }),
+      });
+    const asKey = await call(forged, forged);
+    expect(asKey.status).toBe(401);
+    expect(await asKey.json()).toMatchObject({ message: 'Invalid API key' });
+    const asBearer = await call(rest.anonKey, forged);
+    expect(asBearer.status).toBe(401);
+    expect(await asBearer.json()).toMatchObject({ code: 'PGRST301' });
+    // Through the adapter: refused for good, not retried.
+    expect(await storeError(new SupabaseStore(rest.url, forged).ensureGoalTask('00000000-0000-4000-8000-000000000001', rules))).toMatchObject({ retryable: false });
+  });
+
+  test('a valid token without a role claim runs as anon, which may not call the functions', async () => {
+    const { signJwt } = await import('../support/postgrest-standin');
+    const roleless = signJwt({ sub: 'someone' }, 'goalkeeper-test-jwt-secret-at-least-32-chars');
     const response = await fetch(`${rest.url}/rest/v1/rpc/goalkeeper_list_active_goals`, {
       method: 'POST',
-      headers: { apikey: forged, authorization: `Bearer ${forged}`, 'content-type': 'application/json' },
+      headers: { apikey: rest.anonKey, authorization: `Bearer ${roleless}`, 'content-type': 'application/json' },
       body: JSON.stringify({ p_after: null, p_limit: 1 }),
     });
     expect(response.status).toBe(401);
-    expect(await response.json()).toMatchObject({ code: 'PGRST301' });
+    expect(await response.json()).toMatchObject({ code: '42501' });
   });
 
   test('an unknown function is 404 PGRST202, a non-retryable store error', async () => {

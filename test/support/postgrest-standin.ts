@@ -170,21 +170,37 @@ async function findFunction(pool: Pool, name: string, given: string[]) {
   });
 }
 
-async function handleRpc(pool: Pool, jwtSecret: string, req: IncomingMessage, res: ServerResponse, fn: string) {
-  if (!req.headers.apikey) {
-    return send(res, 401, { message: 'No API key found in request', hint: 'No `apikey` request header or url param was found.' });
+/**
+ * Supabase's API gateway, in front of PostgREST: a request needs an `apikey` header holding one of
+ * the project's keys (JWTs signed with its secret), or it never reaches PostgREST. True when it
+ * refused the request (its answer sent).
+ */
+function gatewayRefuses(jwtSecret: string, apikey: string | string[] | undefined, res: ServerResponse): boolean {
+  if (!apikey) {
+    send(res, 401, { message: 'No API key found in request', hint: 'No `apikey` request header or url param was found.' });
+    return true;
   }
+  if (typeof apikey !== 'string' || !verifyJwt(apikey, jwtSecret)) {
+    send(res, 401, { message: 'Invalid API key', hint: 'Double check your Supabase `anon` or `service_role` API key.' });
+    return true;
+  }
+  return false;
+}
+
+async function handleRpc(pool: Pool, jwtSecret: string, req: IncomingMessage, res: ServerResponse, fn: string) {
+  if (gatewayRefuses(jwtSecret, req.headers.apikey, res)) return;
   let role = 'anon';
   let claims: Record<string, unknown> = { role: 'anon' };
   const auth = req.headers.authorization;
   if (auth) {
     const token = /^Bearer (.+)$/i.exec(auth)?.[1];
     const verified = token ? verifyJwt(token, jwtSecret) : null;
-    if (!verified || typeof verified.role !== 'string') {
+    if (!verified) {
       return send(res, 401, { code: 'PGRST301', message: 'JWSError JWSInvalidSignature', details: null, hint: null });
     }
     claims = verified;
-    role = verified.role;
+    // PostgREST: a valid token without a role claim runs as the anonymous role.
+    role = typeof verified.role === 'string' ? verified.role : 'anon';
   }
   let args: Record<string, unknown>;
   try {
@@ -289,10 +305,10 @@ async function startRealPostgrest(binary: string, databaseUrl: string, jwtSecret
   return { base, child };
 }
 
-async function forward(base: string, req: IncomingMessage, res: ServerResponse, path: string) {
+async function forward(base: string, jwtSecret: string, req: IncomingMessage, res: ServerResponse, path: string) {
+  if (gatewayRefuses(jwtSecret, req.headers.apikey, res)) return;
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && k !== 'host') headers[k] = v;
-  if (!headers.apikey) return send(res, 401, { message: 'No API key found in request' });
   const upstream = await fetch(`${base}${path}`, { method: req.method, headers, body: req.method === 'POST' ? await readBody(req) : undefined });
   res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'application/json' });
   res.end(Buffer.from(await upstream.arrayBuffer()));
@@ -314,7 +330,7 @@ export async function startPostgrestStandin(
     const rpc = match && /^\/rpc\/([^/]+)$/.exec(match[1]);
     const done = (err: unknown) =>
       send(res, 500, { code: 'XX000', message: `stand-in: ${(err as Error).message}`, details: null, hint: null });
-    if (real && match) return void forward(real.base, req, res, match[1] + url.search).catch(done);
+    if (real && match) return void forward(real.base, jwtSecret, req, res, match[1] + url.search).catch(done);
     if (!rpc) return send(res, 404, { code: 'PGRST125', message: `Invalid path ${url.pathname}`, details: null, hint: null });
     if (req.method !== 'POST') return send(res, 405, { code: 'PGRST101', message: 'only POST is supported for rpc here', details: null, hint: null });
     handleRpc(pool, jwtSecret, req, res, decodeURIComponent(rpc[1])).catch(done);
