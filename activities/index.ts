@@ -43,10 +43,8 @@ export interface ActivityDeps {
   rules?: RulesInput;
 }
 
-function sameRules(a: RulesInput, b: RulesInput): boolean {
-  const statuses = (r: RulesInput) => [...new Set(r.assignableStatuses)].sort().join(',');
-  return a.maxAutoProvisionedAgents === b.maxAutoProvisionedAgents && statuses(a) === statuses(b);
-}
+/** Equal for the same rules whatever the order or repeats of the statuses. */
+const rulesKey = (r: RulesInput): string => `${r.maxAutoProvisionedAgents}|${[...new Set(r.assignableStatuses)].sort().join(',')}`;
 
 function currentWorkflowId(): string | null {
   return Context.current().info.workflowExecution?.workflowId ?? null;
@@ -59,14 +57,14 @@ function activityKey(): string {
 }
 
 export function createActivities({ store, events = {}, rules: workerRules }: ActivityDeps) {
+  const workerKey = workerRules ? rulesKey(workerRules) : null;
   /** Carried rules already warned about (once each per process, not once per call). */
   const warned = new Set<string>();
   const rulesFor = (carried: RulesInput): AgentRules => {
-    let used = carried;
+    const used = workerRules ?? carried;
     if (workerRules) {
-      used = workerRules;
-      const key = JSON.stringify(carried);
-      if (!sameRules(carried, workerRules) && !warned.has(key)) {
+      const key = rulesKey(carried);
+      if (key !== workerKey && !warned.has(key)) {
         warned.add(key);
         Context.current().log.warn("a goal workflow carries agent rules that differ from this worker's; the worker's are in force", {
           carried: { assignableStatuses: carried.assignableStatuses, maxAutoProvisionedAgents: carried.maxAutoProvisionedAgents },

@@ -8,7 +8,8 @@
  *                      worker), tuned by the production WORKER_* settings; the store is runServices'.
  */
 import { NativeConnection } from '@temporalio/worker';
-import { loadConfig, workerRules, type Config } from '../src/config';
+import { loadConfig, type Config } from '../src/config';
+import { agentRulesOf } from '../workflows/policy';
 import { runServices } from '../src/services';
 import { PgStore } from '../src/store/pg-store';
 import { createGoalkeeperWorker } from '../src/temporal/worker';
@@ -26,7 +27,7 @@ async function main(): Promise<void> {
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     store,
-    rules: workerRules(config),
+    rules: agentRulesOf(config.policy),
     options,
   });
   console.log(JSON.stringify({ msg: 'worker running', pid: process.pid, options, poolMax }));

@@ -55,12 +55,14 @@ export async function warnAboutAgentStatuses(
 }
 
 /**
- * The audit again every `intervalMs` while the process runs: an agent the platform moves into a
- * status nobody configured (a new "paused", say) is warned about within one interval, not only at
- * the next restart. `seen` carries what the start-up audit warned about, so nothing repeats. Each
- * status once, and again when more agents hold it. Returns a stop function.
+ * The start-up audit, then the audit again every `intervalMs` while the process runs: an agent the
+ * platform moves into a status nobody configured (a new "paused", say) is warned about within one
+ * interval, not only at the next restart. Each status once, and again when more agents hold it.
+ * Resolves, once the start-up audit has run, with a stop function.
  */
-export function watchAgentStatuses(store: HealingStore, config: Config, log: Logger, intervalMs: number, seen: Map<string, number>): () => void {
+export async function watchAgentStatuses(store: HealingStore, config: Config, log: Logger, intervalMs: number): Promise<() => void> {
+  const seen = new Map<string, number>();
+  await warnAboutAgentStatuses(store, config, log, { seen });
   let running = false;
   const timer = setInterval(() => {
     if (running) return;

@@ -3,10 +3,11 @@
  * validated before anything runs; a bad value exits 2 with a message naming the variable.
  */
 import { Command, CommanderError } from 'commander';
-import { ConfigError, loadConfig, workerRules, type Config } from './config';
+import { ConfigError, loadConfig, type Config } from './config';
+import { agentRulesOf } from '../workflows/policy';
 import { loggerFor, redactUrl, scrubSecrets } from './log';
 import { migrate } from './store/migrate';
-import { warnAboutAgentStatuses, watchAgentStatuses } from './agent-status-audit';
+import { watchAgentStatuses } from './agent-status-audit';
 import { startObservability } from './observability';
 import { episodeSettleMs } from './metrics';
 import { createStore } from './store';
@@ -150,9 +151,7 @@ export async function runWorker(config: Config): Promise<void> {
   const store = createStore(config);
   // Before any Temporal connection: the SDK runtime's metrics are fixed when it is created.
   const metrics = await startObservability(config.env.METRICS_PORT, log, { settleMs: episodeSettleMs(config.policy) });
-  const statusesSeen = new Map<string, number>();
-  await warnAboutAgentStatuses(store, config, log, { seen: statusesSeen });
-  const stopStatusWatch = watchAgentStatuses(store, config, log, config.env.RECONCILE_INTERVAL * 1000, statusesSeen);
+  const stopStatusWatch = await watchAgentStatuses(store, config, log, config.env.RECONCILE_INTERVAL * 1000);
   const clientConnection = await Connection.connect(clientConnectionOptions(config));
   // Same rule as `start`: without operator rights the worker still runs, with a warning.
   await ensureSearchAttributesOrWarn(clientConnection, config.temporal.namespace, log);
@@ -164,7 +163,7 @@ export async function runWorker(config: Config): Promise<void> {
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     store,
-    rules: workerRules(config),
+    rules: agentRulesOf(config.policy),
     extraActivities: createReconcileActivities({
       store,
       target: { client: reconcileClient, taskQueue: config.temporal.taskQueue, policy: config.policy },

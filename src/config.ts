@@ -291,8 +291,3 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     },
   };
 }
-
-/** The agent rules a worker built from this configuration holds every step to (ActivityDeps.rules). */
-export function workerRules(config: Pick<Config, 'policy'>): { assignableStatuses: string[]; maxAutoProvisionedAgents: number } {
-  return { assignableStatuses: config.policy.assignableStatuses, maxAutoProvisionedAgents: config.policy.maxAutoProvisionedAgents };
-}

@@ -35,7 +35,8 @@ export interface GoalkeeperMetrics {
   flush(): void;
 }
 
-/** The gap that ends a heal episode under `policy`: its longest retry backoff plus 5 s. */
+/** The gap that ends a heal episode under `policy`: its longest retry backoff (at least 60 s, one
+ * default backoff, when it retries little or not at all) plus 5 s. */
 export function episodeSettleMs(policy: Pick<HealPolicy, 'retryBackoffSeconds' | 'maxTaskRetries'>): number {
   return (Math.max(longestBackoffSeconds(policy), 60) + 5) * 1000;
 }

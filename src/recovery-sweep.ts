@@ -67,7 +67,7 @@ export class RecoverySweep {
       this.owed = true;
       this.options.log?.warn({ err: (err as Error).message }, 'catch-up sweep after failed dispatches failed; trying again');
     }
-    if (this.owed) queueMicrotask(() => this.book());
+    if (this.owed) this.book();
   }
 
   /** Cancels a booked sweep and waits for a running one. */

@@ -7,9 +7,10 @@ import { Client, type Connection } from '@temporalio/client';
 import type { Worker, WorkerOptions } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createReconcileActivities } from '../activities/reconcile';
-import { warnAboutAgentStatuses, watchAgentStatuses } from './agent-status-audit';
+import { watchAgentStatuses } from './agent-status-audit';
 import type { BurstHealOptions } from './burst-heal-queue';
-import { workerRules, type Config } from './config';
+import type { Config } from './config';
+import { agentRulesOf } from '../workflows/policy';
 import { Dispatcher } from './dispatch';
 import { listGoals } from './goal-list';
 import { workspaceHealth } from './health';
@@ -68,10 +69,8 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
   try {
     const store = createStore(config);
     cleanup.push({ name: 'store', run: () => store.close() });
-    const statusesSeen = new Map<string, number>();
-    await warnAboutAgentStatuses(store, config, log, { seen: statusesSeen });
-    // Again every RECONCILE_INTERVAL: a status that appears while the process runs is told too.
-    const stopStatusWatch = watchAgentStatuses(store, config, log, config.env.RECONCILE_INTERVAL * 1000, statusesSeen);
+    // At start, then every RECONCILE_INTERVAL: a status that appears while the process runs is told too.
+    const stopStatusWatch = await watchAgentStatuses(store, config, log, config.env.RECONCILE_INTERVAL * 1000);
     cleanup.push({ name: 'agent status watch', run: async () => stopStatusWatch() });
     // With the worker in this process, the client rides the worker's NativeConnection, so the goal
     // workflows this process starts can be started eagerly on that worker (GoalTarget.eagerStart).
@@ -133,7 +132,7 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
         namespace: config.temporal.namespace,
         taskQueue: config.temporal.taskQueue,
         store,
-        rules: workerRules(config),
+        rules: agentRulesOf(config.policy),
         extraActivities: createReconcileActivities({ store, target }),
         options: { ...config.worker, ...opts.workerOptions },
       });

@@ -30,7 +30,7 @@ import type { Cycle } from './cycle';
 import { GoalState, type GoalStateSnapshot } from './goal-state';
 import { healSignal, statusQuery, type HealRequest } from './messages';
 import { GOAL_WORKFLOW_PATCHES as PATCH } from './patches';
-import { policyProblem } from './policy';
+import { agentRulesOf, policyProblem } from './policy';
 import { runStep } from './store-calls';
 import { retryFailedTasks, settleRecoveredTasks, trackSpentBudgets } from './task-retries';
 import type { EnsureGoalTaskResult, GoalHealth, HealPolicy } from './types';
@@ -62,8 +62,7 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
   // configuration change reaches running goals without restarting them.
   let policy = input.policy;
   const state = new GoalState(goalId, input.state);
-  const rulesOf = (p: HealPolicy) => ({ assignableStatuses: p.assignableStatuses, maxAutoProvisionedAgents: p.maxAutoProvisionedAgents });
-  let rules = rulesOf(policy);
+  let rules = agentRulesOf(policy);
   let nextPolicy: HealPolicy | null = null;
 
   // Handlers, in one block.
@@ -115,7 +114,7 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
     const startedAt = new Date().toISOString();
     if (nextPolicy) {
       policy = nextPolicy;
-      rules = rulesOf(policy);
+      rules = agentRulesOf(policy);
       nextPolicy = null;
     }
     state.cycles += 1;

@@ -3,7 +3,12 @@
  * a workflow must refuse a bad one with a reason instead of healing under nonsense. Pure code, so
  * the workflow bundle can import it.
  */
-import type { HealPolicy } from './types';
+import type { HealPolicy, RulesInput } from './types';
+
+/** The agent rules of a policy: what the store calls need to pick or provision an agent. */
+export function agentRulesOf(p: HealPolicy): RulesInput {
+  return { assignableStatuses: p.assignableStatuses, maxAutoProvisionedAgents: p.maxAutoProvisionedAgents };
+}
 
 /** The longest durable wait a policy may ask for: a year. A timer far beyond it is one the server
  * refuses (a protobuf Duration holds about 10,000 years, and 60 s doubled per retry passes that at

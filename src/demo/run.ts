@@ -5,7 +5,8 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import { startEmbeddedStack, readRunningStack, type EmbeddedStack } from '../embedded/stack';
-import { loadConfig, workerRules } from '../config';
+import { loadConfig } from '../config';
+import { agentRulesOf } from '../../workflows/policy';
 import { createStore } from '../store';
 import { clientConnectionOptions, connectWorker } from '../temporal/connection';
 import { createGoalkeeperWorker } from '../temporal/worker';
@@ -82,7 +83,7 @@ export async function runDemo(env: NodeJS.ProcessEnv = process.env, options: Dem
     if (!attached) {
       const store = createStore(config);
       const connection = await connectWorker(config);
-      const worker = await createGoalkeeperWorker({ connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, store, rules: workerRules(config) });
+      const worker = await createGoalkeeperWorker({ connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, store, rules: agentRulesOf(config.policy) });
       const runPromise = worker.run();
       cleanups.push(async () => {
         worker.shutdown();

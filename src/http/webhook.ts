@@ -24,10 +24,11 @@ function isRow(value: unknown): value is Row {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** A row's status: a string, or null where the column allows it (workspace_goals). Anything else
- * is refused here, before any rule compares or prints it. Absent: the column's default. */
 /** The task statuses the healing functions give an agent to when it has none (the trigger's). */
 const AGENT_NEEDING_STATUSES: readonly string[] = ['pending', 'in_progress'];
+
+/** A row's status: a string, or null where the column allows it (workspace_goals). Anything else
+ * is refused here, before any rule compares or prints it. Absent: the column's default. */
 
 function statusOf(row: Row, where: string): string | null | undefined {
   const value = row.status;
