@@ -26,6 +26,7 @@ import type { GoalStatus } from '../workflows/messages';
 import { register as registerUp } from './commands/up';
 import { register as registerDemo } from './commands/demo';
 import { parseTimeoutSeconds } from './commands/options';
+import { databaseName, isStoreUnreachable, isTemporalUnreachable, temporalName, untilReachable } from './startup-wait';
 
 function requireDatabaseUrl(config: Config): string {
   if (!config.env.DATABASE_URL) throw new ConfigError(['DATABASE_URL must be set (postgres://user:pass@host:port/db)']);
@@ -151,8 +152,21 @@ export async function runWorker(config: Config): Promise<void> {
   const store = createStore(config);
   // Before any Temporal connection: the SDK runtime's metrics are fixed when it is created.
   const metrics = await startObservability(config.env.METRICS_PORT, log, { settleMs: episodeSettleMs(config.policy) });
-  const stopStatusWatch = await watchAgentStatuses(store, config, log, config.env.RECONCILE_INTERVAL * 1000);
-  const clientConnection = await Connection.connect(clientConnectionOptions(config));
+  const wait = { waitSeconds: config.env.STARTUP_WAIT_SECONDS, log };
+  // The start-up audit is the first database call, the client connection the first Temporal one:
+  // each waits for its server (src/startup-wait.ts).
+  const stopStatusWatch = await untilReachable(
+    databaseName(store),
+    () => watchAgentStatuses(store, config, log, config.env.RECONCILE_INTERVAL * 1000),
+    isStoreUnreachable,
+    wait,
+  );
+  const clientConnection = await untilReachable(
+    temporalName(config),
+    () => Connection.connect(clientConnectionOptions(config)),
+    isTemporalUnreachable,
+    wait,
+  );
   // Same rule as `start`: without operator rights the worker still runs, with a warning.
   await ensureSearchAttributesOrWarn(clientConnection, config.temporal.namespace, log);
   // Kept open: the reconcile sweep's activities start goal workflows through it.

@@ -153,6 +153,8 @@ const envSchema = z.object({
   MAX_AUTO_PROVISIONED_AGENTS: nonNegativeInt('MAX_AUTO_PROVISIONED_AGENTS', 3),
   MAX_CYCLES_PER_RUN: positiveInt('MAX_CYCLES_PER_RUN', 100),
   RECONCILE_INTERVAL: positiveInt('RECONCILE_INTERVAL', 300),
+  /** How long `start` and `worker` wait for Postgres and Temporal to answer at launch (src/startup-wait.ts). */
+  STARTUP_WAIT_SECONDS: nonNegativeInt('STARTUP_WAIT_SECONDS', 60),
   RECONCILE_BATCH_SIZE: positiveInt('RECONCILE_BATCH_SIZE', 500, aboveSweepPage),
   /** Calls queued in the dispatcher, or goals without a task found by a catch-up sweep, at
    * which new goals are healed in bulk by burst heals (src/burst-heal-queue.ts, src/reconcile.ts);

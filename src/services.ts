@@ -27,6 +27,7 @@ import { ensureReconcileSchedule } from './temporal/schedule';
 import { ensureSearchAttributesOrWarn } from './temporal/search-attributes';
 import { createGoalkeeperWorker } from './temporal/worker';
 import { GoalEventListener } from './triggers/listener';
+import { databaseName, isStoreUnreachable, isTemporalUnreachable, temporalName, untilReachable } from './startup-wait';
 
 export interface ServiceParts {
   worker: boolean;
@@ -69,16 +70,23 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
   try {
     const store = createStore(config);
     cleanup.push({ name: 'store', run: () => store.close() });
-    // At start, then every RECONCILE_INTERVAL: a status that appears while the process runs is told too.
-    const stopStatusWatch = await watchAgentStatuses(store, config, log, config.env.RECONCILE_INTERVAL * 1000);
+    const wait = { waitSeconds: config.env.STARTUP_WAIT_SECONDS, log, signal: opts.signal };
+    // At start, then every RECONCILE_INTERVAL: a status that appears while the process runs is told
+    // too. The start-up audit is the first database call: it is what waits for the database.
+    const stopStatusWatch = await untilReachable(
+      databaseName(store),
+      () => watchAgentStatuses(store, config, log, config.env.RECONCILE_INTERVAL * 1000),
+      isStoreUnreachable,
+      wait,
+    );
     cleanup.push({ name: 'agent status watch', run: async () => stopStatusWatch() });
     // With the worker in this process, the client rides the worker's NativeConnection, so the goal
     // workflows this process starts can be started eagerly on that worker (GoalTarget.eagerStart).
     // Closed last (cleanup runs in reverse): the worker drains over it first.
-    const workerConnection = parts.worker ? await connectWorker(config) : null;
+    const workerConnection = parts.worker ? await untilReachable(temporalName(config), () => connectWorker(config), isTemporalUnreachable, wait) : null;
     const client: Client = workerConnection
       ? new Client({ connection: workerConnection, namespace: config.temporal.namespace })
-      : await connectClient(config);
+      : await untilReachable(temporalName(config), () => connectClient(config), isTemporalUnreachable, wait);
     cleanup.push({ name: 'temporal connection', run: () => client.connection.close() });
     const target: GoalTarget = {
       client,
