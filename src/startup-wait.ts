@@ -3,7 +3,7 @@
  * Temporal answers (a compose stack coming up, a database failing over, a host rebooting) retry
  * the first connection with capped exponential backoff for up to STARTUP_WAIT_SECONDS, saying
  * what they wait for, instead of exiting and leaving the restart to a supervisor. Only failures a
- * wait can fix are retried: a wrong password, a missing goalkeeper function or a refused API key
+ * wait can fix are retried: a wrong password, a missing database or an unauthenticated caller
  * stops the process at once, with the server's own message.
  */
 import { backOff } from 'exponential-backoff';
