@@ -54,14 +54,15 @@ export async function untilReachable<T>(
       startingDelay: firstDelayMs,
       maxDelay: maxDelayMs,
       numOfAttempts: Number.POSITIVE_INFINITY,
-      retry: (err: unknown, nextAttempt: number) => {
+      // The library passes the number of attempts made so far (1 after the first failure).
+      retry: (err: unknown, attemptsMade: number) => {
         const leftMs = opts.waitSeconds * 1000 - (Date.now() - started);
         if (!transient(err) || leftMs <= 0 || opts.signal?.aborted) return false;
         waited = true;
-        // The library's delay before attempt n (n ≥ 2): the first delay, doubled each time, capped.
-        const retryInMs = Math.min(maxDelayMs, firstDelayMs * 2 ** (nextAttempt - 1));
+        // The library's delay before the next attempt: the first delay, doubled after each failure, capped.
+        const retryInMs = Math.min(maxDelayMs, firstDelayMs * 2 ** (attemptsMade - 1));
         opts.log.warn(
-          { err: (err as Error).message, attempt: nextAttempt - 1, retryInMs, leftSeconds: Math.ceil(leftMs / 1000) },
+          { err: (err as Error).message, attempt: attemptsMade, retryInMs, leftSeconds: Math.ceil(leftMs / 1000) },
           `${what} is not reachable yet; retrying`,
         );
         return true;

@@ -30,6 +30,20 @@ test('transient failures are retried until the server answers', async () => {
   expect(server.calls()).toBe(4);
 });
 
+test('each wait is logged with the attempt made and the delay before the next, doubling up to the cap', async () => {
+  const lines: Array<{ attempt: number; retryInMs: number; msg: string }> = [];
+  const recording = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+  const refused = new StoreError('connect ECONNREFUSED', true, 'ECONNREFUSED');
+  const server = failingThen([refused, refused, refused, refused]);
+  await untilReachable('Postgres', server.connect, isStoreUnreachable, { log: recording, firstDelayMs: 1, maxDelayMs: 4, waitSeconds: 60 });
+  expect(lines.map((l) => [l.msg, l.attempt, l.retryInMs])).toEqual([
+    ['Postgres is not reachable yet; retrying', 1, 1],
+    ['Postgres is not reachable yet; retrying', 2, 2],
+    ['Postgres is not reachable yet; retrying', 3, 4],
+    ['Postgres is not reachable yet; retrying', 4, 4],
+  ]);
+});
+
 test('a failure no wait can fix is thrown as it is, after one attempt', async () => {
   const missing = new StoreError('database "x" does not exist', false, '3D000');
   const server = failingThen([missing]);
