@@ -3,6 +3,7 @@
  * `goalkeeper up` when there is one (its worker heals), else starts the embedded default and its own
  * worker. Resolves once every goal is healed; rejects with the reason if not within the deadline.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import { startEmbeddedStack, readRunningStack, type EmbeddedStack } from '../embedded/stack';
 import { loadConfig } from '../config';
@@ -153,15 +154,8 @@ export async function runDemo(env: NodeJS.ProcessEnv = process.env, options: Dem
           });
         throw new Error(`${stuck.length} of ${incident.goals.length} goals not healed within ${timeoutMs / 1000}s:\n  ${stuck.join('\n  ')}`);
       }
-      await new Promise<void>((resolve) => {
-        const wake = () => {
-          clearTimeout(timer);
-          interrupted.signal.removeEventListener('abort', wake);
-          resolve();
-        };
-        const timer = setTimeout(wake, options.pollMs ?? 300);
-        interrupted.signal.addEventListener('abort', wake);
-      });
+      // Cut short by Ctrl-C (the abort rejects the sleep; the check above then reports it).
+      await sleep(options.pollMs ?? 300, undefined, { signal: interrupted.signal }).catch(() => undefined);
     }
     say(`\nall ${incident.goals.length} goals healed in ${(Math.max(...healedAt.values()) / 1000).toFixed(1)}s.`);
     if (uiUrl) say(`their histories: ${uiUrl}/namespaces/${config.temporal.namespace}/workflows  (GoalHealth="healthy", WorkspaceId="${incident.workspaceId}")`);

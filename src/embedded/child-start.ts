@@ -47,3 +47,29 @@ export async function startWithRetries<T extends object>(
     await beforeRetry?.();
   }
 }
+
+/** Exited (or never started: a failed spawn has no pid and emits no 'exit'). */
+export function hasExited(child: ChildProcess): boolean {
+  return child.pid === undefined || child.exitCode !== null || child.signalCode !== null;
+}
+
+/**
+ * Sends `signal`, then each escalation's signal `afterMs` from now while the child still runs;
+ * resolves once it has exited, also when it had exited already (a stop must never wait for an
+ * 'exit' event that fired before it was called, or that a failed spawn never emits).
+ */
+export function stopChildProcess(
+  child: ChildProcess,
+  signal: NodeJS.Signals,
+  escalations: Array<{ afterMs: number; signal: NodeJS.Signals }>,
+): Promise<void> {
+  if (hasExited(child)) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timers = escalations.map((next) => setTimeout(() => child.kill(next.signal), next.afterMs));
+    child.once('exit', () => {
+      timers.forEach(clearTimeout);
+      resolve();
+    });
+    child.kill(signal);
+  });
+}

@@ -14,7 +14,7 @@ import { chmodSync, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { keepStderr } from './child-start';
+import { hasExited, keepStderr, stopChildProcess } from './child-start';
 
 export interface EmbeddedPostgresHandle {
   url: string;
@@ -64,30 +64,17 @@ function runAs(): { uid?: number; gid?: number } {
   }
 }
 
-/** Exited (or never started: a failed spawn has no pid and emits no 'exit'). */
-function hasExited(child: ChildProcess): boolean {
-  return child.pid === undefined || child.exitCode !== null || child.signalCode !== null;
-}
-
 /**
- * Stops the server and resolves once it has exited, also when it had exited already (a stop must
- * never wait for an 'exit' event that fired before it was called). SIGINT is Postgres' fast
+ * Stops the server and resolves once it has exited (at once if it had). SIGINT is Postgres' fast
  * shutdown (sessions ended, a checkpoint, a clean data directory); if that takes longer than
  * `graceMs`, SIGQUIT (immediate shutdown: crash recovery at the next start, nothing committed
  * lost), then SIGKILL.
  */
 export function stopPostgresProcess(child: ChildProcess, graceMs = 30_000): Promise<void> {
-  if (hasExited(child)) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timers: NodeJS.Timeout[] = [];
-    child.once('exit', () => {
-      timers.forEach(clearTimeout);
-      resolve();
-    });
-    timers.push(setTimeout(() => child.kill('SIGQUIT'), graceMs));
-    timers.push(setTimeout(() => child.kill('SIGKILL'), graceMs + 10_000));
-    child.kill('SIGINT');
-  });
+  return stopChildProcess(child, 'SIGINT', [
+    { afterMs: graceMs, signal: 'SIGQUIT' },
+    { afterMs: graceMs + 10_000, signal: 'SIGKILL' },
+  ]);
 }
 
 export async function startEmbeddedPostgres(options: {

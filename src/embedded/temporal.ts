@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { freePort } from './postgres';
-import { keepStderr } from './child-start';
+import { keepStderr, stopChildProcess } from './child-start';
+import { withTimeout } from '../concurrency';
 
 export interface EmbeddedTemporalHandle {
   address: string;
@@ -100,18 +101,9 @@ async function waitForFrontend(address: string, child: ChildProcess | undefined,
   }
 }
 
-/** Resolves once the child has exited, also when it had exited already (a stop must never wait
- * for an 'exit' event that fired before it was called, or that a failed spawn never emits). */
+/** SIGTERM, then SIGKILL after `graceMs`; resolves once the server has exited (at once if it had). */
 function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const force = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    child.once('exit', () => {
-      clearTimeout(force);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
+  return stopChildProcess(child, 'SIGTERM', [{ afterMs: graceMs, signal: 'SIGKILL' }]);
 }
 
 export async function startEmbeddedTemporal(options: EmbeddedTemporalOptions = {}): Promise<EmbeddedTemporalHandle> {
@@ -147,7 +139,7 @@ export async function startEmbeddedTemporal(options: EmbeddedTemporalOptions = {
         ],
       },
     });
-    const teardown = () => withDeadline(env.teardown(), 20_000);
+    const teardown = () => withTimeout(env.teardown(), 20_000).catch(() => undefined);
     return { address, uiUrl, port, uiPort, source: 'sdk', stop: teardown };
   }
 
@@ -180,18 +172,6 @@ export async function startEmbeddedTemporal(options: EmbeddedTemporalOptions = {
   return { address, uiUrl, port, uiPort, source, pid: child.pid, stop: () => stopChild(child) };
 }
 
-/** Resolves when `work` settles or after `ms`, whichever is first; never rejects. */
-function withDeadline(work: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    work.then(
-      () => undefined,
-      () => undefined,
-    ),
-    new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))),
-  ]).finally(() => clearTimeout(timer));
-}
-
 /**
  * The dev server binary @temporalio/testing downloads, to run it like any other binary (a process
  * group of its own, stopped after the worker has drained). The SDK keeps it in a directory (here:
@@ -208,6 +188,6 @@ export async function sdkDownloadedCli(downloadDir = tmpdir()): Promise<string |
   const env = await TestWorkflowEnvironment.createLocal({
     server: { ip: '127.0.0.1', ui: false, executable: { type: 'cached-download', downloadDir } },
   });
-  await withDeadline(env.teardown(), 20_000);
+  await withTimeout(env.teardown(), 20_000).catch(() => undefined);
   return existsSync(exe) ? exe : undefined;
 }
