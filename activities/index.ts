@@ -12,6 +12,7 @@ import type {
   BurstHealTotals,
   EnsureGoalTaskResult,
   EnsureTaskAgentResult,
+  HealPolicy,
   RecordEventInput,
   RecordEventResult,
   RetryTaskResult,
@@ -41,6 +42,13 @@ export interface ActivityDeps {
    * every step this worker runs. Absent (the workflow tests), the workflow's rules are used.
    */
   rules?: RulesInput;
+  /**
+   * The worker's whole healing policy, from its configuration: what a goal workflow started by
+   * someone who does not speak for the deployment (an operator's shell) takes instead of the
+   * starter's (GoalWorkflowInput.adoptWorkerPolicy). Absent (the workflow tests), such a workflow
+   * keeps the starter's.
+   */
+  healingSettings?: HealPolicy;
 }
 
 /** Equal for the same rules whatever the order or repeats of the statuses. */
@@ -56,7 +64,7 @@ function activityKey(): string {
   return `${workflowExecution?.workflowId ?? 'standalone'}/${workflowExecution?.runId ?? ''}/${activityId}`;
 }
 
-export function createActivities({ store, events = {}, rules: workerRules }: ActivityDeps) {
+export function createActivities({ store, events = {}, rules: workerRules, healingSettings }: ActivityDeps) {
   const workerKey = workerRules ? rulesKey(workerRules) : null;
   /** Carried rules already warned about (once each per process, not once per call). */
   const warned = new Set<string>();
@@ -75,6 +83,12 @@ export function createActivities({ store, events = {}, rules: workerRules }: Act
     return { assignableStatuses: used.assignableStatuses, maxAutoProvisionedAgents: used.maxAutoProvisionedAgents, workflowId: currentWorkflowId() };
   };
   return {
+    /** This worker's healing settings, or null when it was given none. Reads no I/O: the
+     * workflow asks once per start, and its history keeps the answer for every replay. */
+    async workerHealingSettings(): Promise<HealPolicy | null> {
+      return healingSettings ?? null;
+    },
+
     async ensureGoalTask(input: { goalId: string; rules: RulesInput }): Promise<EnsureGoalTaskResult> {
       const goalId = requireUuid('goalId', input.goalId);
       const result = await storeCall('ensure goal task', () => store.ensureGoalTask(goalId, rulesFor(input.rules)));

@@ -23,6 +23,7 @@ import { register as registerReconcile } from './commands/reconcile';
 import { register as registerHealth } from './commands/health';
 import { register as registerGoals } from './commands/goals';
 import type { GoalStatus } from '../workflows/messages';
+import type { HealPolicy } from '../workflows/types';
 import { register as registerUp } from './commands/up';
 import { register as registerDemo } from './commands/demo';
 import { parseTimeoutSeconds } from './commands/options';
@@ -31,6 +32,13 @@ import { databaseName, isStoreUnreachable, isTemporalUnreachable, temporalName, 
 function requireDatabaseUrl(config: Config): string {
   if (!config.env.DATABASE_URL) throw new ConfigError(['DATABASE_URL must be set (postgres://user:pass@host:port/db)']);
   return config.env.DATABASE_URL;
+}
+
+function formatPolicy(p: HealPolicy): string {
+  return (
+    `assignable ${p.assignableStatuses.join(', ')}; ${p.maxTaskRetries} retries per task, backoff ${p.retryBackoffSeconds}s doubling; ` +
+    `health check every ${p.healthCheckIntervalSeconds}s; at most ${p.maxAutoProvisionedAgents} provisioned agents per workspace`
+  );
 }
 
 export function formatStatus(status: GoalStatus): string {
@@ -48,6 +56,8 @@ export function formatStatus(status: GoalStatus): string {
     // Open, but the platform, which reads alerts from logs, has not seen them yet.
     ...(status.unwrittenAlerts?.length ? [['not in logs yet', status.unwrittenAlerts.join(', ')] as [string, string]] : []),
     ['cycles', String(status.cycles)],
+    // The settings in force: the worker's, the deployment's last heal's, or a shell's sent with --apply-config.
+    ...(status.policy ? [['settings', formatPolicy(status.policy)] as [string, string]] : []),
     ['last cycle', status.lastCycle ? `#${status.lastCycle.number} at ${status.lastCycle.finishedAt}` : '-'],
     ...(status.lastCycle?.actions ?? []).map((a, i): [string, string] => [i === 0 ? 'actions' : '', a]),
     ...(status.closedReason ? [['closed', status.closedReason] as [string, string]] : []),
@@ -85,12 +95,12 @@ export function buildProgram(): Command {
 
   program
     .command('heal <goalId>')
-    .description("signal a goal's workflow to heal now (starting it if needed)")
+    .description("signal a goal's workflow to heal now (starting it if needed, on the worker's healing settings)")
     .option('--wait', "wait for the heal cycle and print its outcome")
     .option('--reason <text>', 'why the heal is asked for', 'operator')
     .option(
       '--apply-config',
-      "send this shell's healing settings (AGENT_ASSIGNABLE_STATUSES, MAX_TASK_RETRIES, …) to the running workflow: they replace the goal's from its next cycle",
+      "send this shell's healing settings (AGENT_ASSIGNABLE_STATUSES, MAX_TASK_RETRIES, …) to the workflow: they replace the goal's from its next cycle (and a workflow this starts runs on them)",
     )
     .option(
       '--timeout <seconds>',
@@ -102,7 +112,10 @@ export function buildProgram(): Command {
       const config = loadConfig();
       const client = await connectClient(config);
       try {
-        const target = { client, taskQueue: config.temporal.taskQueue, policy: config.policy, sendsPolicy: opts.applyConfig === true };
+        const applyConfig = opts.applyConfig === true;
+        // A shell speaks for the deployment only when asked: otherwise a goal this heal starts
+        // takes the worker's settings, and a running one keeps its own.
+        const target = { client, taskQueue: config.temporal.taskQueue, policy: config.policy, sendsPolicy: applyConfig, startsOnWorkerSettings: !applyConfig };
         const requestId = await healGoal(target, goalId, opts.reason);
         if (!opts.wait) {
           console.log(`heal signalled to goal-${goalId} (request ${requestId})`);
@@ -178,6 +191,7 @@ export async function runWorker(config: Config): Promise<void> {
     taskQueue: config.temporal.taskQueue,
     store,
     rules: agentRulesOf(config.policy),
+    healingSettings: config.policy,
     extraActivities: createReconcileActivities({
       store,
       target: { client: reconcileClient, taskQueue: config.temporal.taskQueue, policy: config.policy },

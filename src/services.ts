@@ -141,6 +141,7 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
         taskQueue: config.temporal.taskQueue,
         store,
         rules: agentRulesOf(config.policy),
+        healingSettings: config.policy,
         extraActivities: createReconcileActivities({ store, target }),
         options: { ...config.worker, ...opts.workerOptions },
       });

@@ -31,7 +31,7 @@ import { GoalState, type GoalStateSnapshot } from './goal-state';
 import { healSignal, statusQuery, type HealRequest } from './messages';
 import { GOAL_WORKFLOW_PATCHES as PATCH } from './patches';
 import { agentRulesOf, policyProblem } from './policy';
-import { runStep } from './store-calls';
+import { runStep, workerHealingSettings } from './store-calls';
 import { retryFailedTasks, settleRecoveredTasks, trackSpentBudgets } from './task-retries';
 import type { EnsureGoalTaskResult, GoalHealth, HealPolicy } from './types';
 import { noteGoal, publishSearchAttributes } from './visibility';
@@ -42,6 +42,12 @@ export interface GoalWorkflowInput {
   policy: HealPolicy;
   /** Present when continued-as-new: the state the previous run handed over. */
   state?: GoalStateSnapshot;
+  /**
+   * The starter does not speak for the deployment (an operator's shell running `goalkeeper heal`
+   * or `reconcile`): `policy` is a stand-in, and the worker's own healing settings replace it
+   * before the first cycle. Continue-as-new carries the settings taken, not this flag.
+   */
+  adoptWorkerPolicy?: boolean;
 }
 
 export interface GoalWorkflowSummary {
@@ -80,7 +86,10 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
       patched(PATCH.operatorHealKeptWhenQueueFull),
     );
   });
-  setHandler(statusQuery, () => state.status());
+  setHandler(statusQuery, () => ({ ...state.status(), policy }));
+
+  // What the first cycle reports before its own steps (where this run's settings came from).
+  const startNotes: string[] = input.adoptWorkerPolicy === true ? [await adoptWorkerSettings()] : [];
 
   let cyclesThisRun = 0;
   for (;;) {
@@ -108,6 +117,27 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
     }
   }
 
+  /**
+   * Takes the worker's healing settings in place of the starter's stand-in. Where the worker has
+   * none (the workflow tests), cannot answer or answers with settings that cannot be used, the
+   * starter's stay, and the first cycle says why.
+   */
+  async function adoptWorkerSettings(): Promise<string> {
+    let settings: HealPolicy | null;
+    try {
+      settings = await workerHealingSettings();
+    } catch (err) {
+      log.warn("could not read the worker's healing settings; keeping the starter's", { goalId, error: String(err) });
+      return "kept the starter's healing settings: the worker's could not be read";
+    }
+    if (settings === null) return "kept the starter's healing settings: the worker has none configured";
+    const problem = policyProblem(settings);
+    if (problem) return `kept the starter's healing settings: the worker's are invalid (${problem})`;
+    policy = settings;
+    rules = agentRulesOf(policy);
+    return "healing settings: the worker's (the goal's workflow was started from a shell)";
+  }
+
   /** One heal cycle. Returns true when the goal is closed and the workflow should end. */
   async function healCycle(): Promise<boolean> {
     const requests = state.takeHealRequests();
@@ -118,8 +148,8 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
       nextPolicy = null;
     }
     state.cycles += 1;
-    const cycle: Cycle = { goalId, state, policy, rules, actions: requests.map((r) => `heal requested: ${r.reason}`), stepFailures: 0 };
-    const { actions } = cycle;
+    const actions = [...startNotes.splice(0), ...requests.map((r) => `heal requested: ${r.reason}`)];
+    const cycle: Cycle = { goalId, state, policy, rules, actions, stepFailures: 0 };
 
     let ensured: EnsureGoalTaskResult;
     try {

@@ -61,6 +61,8 @@ export interface GoalStatus {
   /** The latest cycles that served operator heals, newest last (`heal --wait` looks here when
    * later cycles ran since). Absent from the answers of workers that predate it. */
   servedHealCycles?: CycleSummary[];
+  /** The healing settings in force. Absent from the answers of workers that predate it. */
+  policy?: HealPolicy;
 }
 
 export const healSignal = defineSignal<[HealRequest]>('heal');

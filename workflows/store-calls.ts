@@ -32,6 +32,12 @@ const local = proxyLocalActivities<GoalActivities>({
 // here too, for the rare re-run of a step the worker cancelled (see runStep).
 const remote = proxyActivities<GoalActivities>(STORE_CALL_OPTIONS);
 export const { retryTask, recordEvent } = remote;
+// The worker's healing settings: no I/O behind it, so a short timeout and a few attempts; a
+// local activity, so one marker event in the history, which keeps the answer for every replay.
+export const { workerHealingSettings } = proxyLocalActivities<GoalActivities>({
+  startToCloseTimeout: '10 seconds',
+  retry: { maximumAttempts: 3 },
+});
 
 export type StepProxies = Pick<typeof local, 'ensureGoalTask' | 'ensureTaskAgent'>;
 

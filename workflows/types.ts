@@ -5,7 +5,8 @@
 
 /** The healing policy a goal workflow runs under. It travels in the workflow's input (and through
  * continueAsNew), so a workflow's decisions never depend on the environment of whichever worker
- * happens to replay it. */
+ * happens to replay it; a start from a shell takes the worker's instead, read once through a
+ * local activity whose answer the history keeps (GoalWorkflowInput.adoptWorkerPolicy). */
 export interface HealPolicy {
   /** The one definition of which agent statuses count as assignable (AGENT_ASSIGNABLE_STATUSES). */
   assignableStatuses: string[];

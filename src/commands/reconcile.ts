@@ -50,7 +50,8 @@ export function register(program: Command): void {
       try {
         const total = await countActiveGoals(config);
         bar.start(total ?? batchSize, 0, { started: 0, running: 0 });
-        const target: GoalTarget = { client, taskQueue: config.temporal.taskQueue, policy: config.policy };
+        // Run from a shell: the goal workflows it starts take the worker's settings.
+        const target: GoalTarget = { client, taskQueue: config.temporal.taskQueue, policy: config.policy, startsOnWorkerSettings: true };
         // Goals without a task, once BURST_HEAL_THRESHOLD of them are found, are healed in bulk
         // before their workflows start (burst heals, run by the worker).
         const threshold = config.env.BURST_HEAL_THRESHOLD;

@@ -32,9 +32,16 @@ export interface GoalTarget {
    * operator's shell only when asked (`heal --apply-config`): a shell missing a production
    * setting would otherwise put the goal back on the defaults (the incident's disagreement on
    * assignable statuses, set by whoever signalled last). A start always carries `policy`: a new
-   * workflow needs one.
+   * workflow needs one (and with `startsOnWorkerSettings` it is only a stand-in).
    */
   sendsPolicy?: boolean;
+  /**
+   * For an operator's shell: a goal workflow this target starts runs on the worker's healing
+   * settings, not on `policy` (GoalWorkflowInput.adoptWorkerPolicy), so a shell missing a
+   * production setting starts no goal on the defaults. Not with `sendsPolicy`, which says this
+   * process's settings are the ones meant.
+   */
+  startsOnWorkerSettings?: boolean;
 }
 
 export class InvalidGoalIdError extends Error {
@@ -52,7 +59,9 @@ function startOptions(target: GoalTarget, goalId: string) {
   return {
     taskQueue: target.taskQueue,
     workflowId: goalWorkflowId(goalId),
-    args: [{ goalId, policy: target.policy }] as Parameters<typeof goalWorkflow>,
+    args: [
+      { goalId, policy: target.policy, ...(target.startsOnWorkerSettings && !target.sendsPolicy ? { adoptWorkerPolicy: true } : {}) },
+    ] as Parameters<typeof goalWorkflow>,
     staticSummary: `keeps goal ${goalId} healthy`,
   };
 }

@@ -5,7 +5,7 @@
 import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type HealingEvents } from '../../activities';
 import type { HealingStore } from '../store/port';
-import type { RulesInput } from '../../workflows/types';
+import type { HealPolicy, RulesInput } from '../../workflows/types';
 import { processHealingEvents } from '../metrics';
 
 /** The workflow sources: workflows/index.ts under ts-jest, dist/workflows/index.js when built. */
@@ -22,6 +22,8 @@ export interface GoalkeeperWorkerDeps {
   /** This worker's AGENT_ASSIGNABLE_STATUSES and MAX_AUTO_PROVISIONED_AGENTS, in force on every
    * step it runs (ActivityDeps.rules). Every process built from the configuration gives them. */
   rules?: RulesInput;
+  /** This worker's healing policy, for goal workflows started from a shell (ActivityDeps.healingSettings). */
+  healingSettings?: HealPolicy;
   /** Extra activities (the reconcile sweep's) merged with the healing ones. */
   extraActivities?: Record<string, (...args: never[]) => Promise<unknown>>;
   /** Tuning and test hooks (a prebuilt bundle, cache size, concurrency). */
@@ -35,7 +37,7 @@ export async function createGoalkeeperWorker(deps: GoalkeeperWorkerDeps): Promis
     namespace: deps.namespace,
     taskQueue: deps.taskQueue,
     ...(options.workflowBundle ? {} : { workflowsPath: WORKFLOWS_PATH }),
-    activities: { ...createActivities({ store: deps.store, events: deps.events ?? processHealingEvents(), rules: deps.rules }), ...deps.extraActivities },
+    activities: { ...createActivities({ store: deps.store, events: deps.events ?? processHealingEvents(), rules: deps.rules, healingSettings: deps.healingSettings }), ...deps.extraActivities },
     ...options,
   });
 }

@@ -3,6 +3,7 @@
  * workflow's status query answer, so no server is needed to hold it to what it must show.
  */
 import { formatStatus } from '../../src/cli';
+import { loadConfig } from '../../src/config';
 import type { GoalStatus } from '../../workflows/messages';
 
 const status = (overrides: Partial<GoalStatus> = {}): GoalStatus => ({
@@ -60,4 +61,17 @@ test('open alerts whose logs row is not written yet are named; none, no row', ()
   expect(text).toMatch(/^open alerts +NO_TASKS_FOR_GOAL, NO_AGENTS_AVAILABLE$/m);
   expect(text).toMatch(/^not in logs yet +NO_TASKS_FOR_GOAL$/m);
   expect(formatStatus(status({ openAlerts: ['NO_TASKS_FOR_GOAL'], unwrittenAlerts: [] }))).not.toContain('not in logs yet');
+});
+
+test('the healing settings in force are shown when the workflow reports them', () => {
+  const text = formatStatus(
+    status({
+      // The defaults: statuses available, active; 3 retries, 60 s backoff, 300 s interval, cap 3.
+      policy: loadConfig({}).policy,
+    }),
+  );
+  expect(text).toMatch(
+    /^settings +assignable available, active; 3 retries per task, backoff 60s doubling; health check every 300s; at most 3 provisioned agents per workspace$/m,
+  );
+  expect(formatStatus(status())).not.toMatch(/^settings/m);
 });

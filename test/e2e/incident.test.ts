@@ -204,7 +204,7 @@ test('`goals --health starting` lists a goal whose workflow has run no cycle yet
   }
 });
 
-test("an operator's heal keeps the goal's healing settings; --apply-config sends the shell's", async () => {
+test("an operator's heal keeps the goal's healing settings; --apply-config sends the shell's; a start takes the worker's", async () => {
   const goal = incident.healthyGoal;
   // A shell whose settings differ from the deployment's: its heal must not put them on the goal.
   const shell = { ...env, MAX_TASK_RETRIES: '5' };
@@ -222,6 +222,15 @@ test("an operator's heal keeps the goal's healing settings; --apply-config sends
     expect(kept.policy).toBeUndefined();
     expect((await runCli(['heal', goal, '--wait', '--reason', 'new settings', '--apply-config'], shell)).code).toBe(0);
     expect(await lastHealPolicy()).toMatchObject({ reason: 'new settings', policy: { maxTaskRetries: 5 } });
+    expect(JSON.parse((await runCli(['status', goal, '--json'], shell)).stdout).policy).toMatchObject({ maxTaskRetries: 5 });
+
+    // A heal that has to start the goal's workflow (the completed goal's ended) starts it on the
+    // worker's settings, not the shell's.
+    const started = await runCli(['heal', incident.completedGoal, '--wait', '--reason', 'from a shell'], shell);
+    expect(started.code).toBe(0);
+    const status = JSON.parse((await runCli(['status', incident.completedGoal, '--json'], shell)).stdout);
+    expect(status.policy).toMatchObject({ maxTaskRetries: 3, retryBackoffSeconds: 1 });
+    expect(status.lastCycle.actions[0]).toBe("healing settings: the worker's (the goal's workflow was started from a shell)");
   } finally {
     await connection.close();
   }

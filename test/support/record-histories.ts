@@ -11,7 +11,9 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { startEmbeddedPostgres } from '../../src/embedded/postgres';
 import { goalWorkflowId } from '../../workflows/messages';
 import { createTestDatabase, insertAgent, insertGoal, insertTask, insertWorkspace, withFunctionMissing, type TestDatabase } from './db';
-import { startWorkflowHarness, testPolicy, type WorkflowHarness } from './workflow-env';
+import { startWorkflowHarness, testPolicy, workflowBundle, type WorkflowHarness } from './workflow-env';
+import { createGoalkeeperWorker } from '../../src/temporal/worker';
+import { healGoal } from '../../src/temporal/goal-client';
 import { closeAndReopenMidRead, healsWhileStepWaits } from './goal-lock';
 import { Dispatcher } from '../../src/dispatch';
 // Polls in real time: unlike the harness's eventually it skips no virtual time, so a durable
@@ -282,7 +284,36 @@ const operatorHealAfterFlood: Scenario = async (h, db) => {
   return closeGoal(h, db, goal, handle, 'completed');
 };
 
+/** An operator's shell heals a goal with no workflow: the start takes the worker's healing
+ * settings (a local activity), its failed task is retried under them; the goal completes. */
+const startedFromAShell: Scenario = async (h, db) => {
+  const ws = await insertWorkspace(db.pool, 'shell');
+  await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  const task = await insertTask(db.pool, ws, goal, { status: 'failed' });
+  const taskQueue = `${h.taskQueue}-shell`;
+  const worker = await createGoalkeeperWorker({
+    connection: h.env.nativeConnection,
+    namespace: h.env.namespace ?? 'default',
+    taskQueue,
+    store: h.store,
+    healingSettings: testPolicy({ maxTaskRetries: 1, retryBackoffSeconds: 5 }),
+    options: { workflowBundle: await workflowBundle() },
+  });
+  return worker.runUntil(async () => {
+    await healGoal({ client: h.env.client, taskQueue, policy: testPolicy({ maxTaskRetries: 5 }), startsOnWorkerSettings: true }, goal, 'operator: from a shell');
+    await h.eventually(async () => (await h.status(goal)).retries[task]?.used === 1, 'the retry');
+    const handle = h.env.client.workflow.getHandle(goalWorkflowId(goal));
+    const { runId } = await handle.describe();
+    await db.pool.query(`update workspace_goals set status = 'completed' where id = $1`, [goal]);
+    await h.heal(goal, 'goal_closed (notify)', { origin: 'event' });
+    await handle.result();
+    return { goalId: goal, runId };
+  });
+};
+
 export const SCENARIOS: Record<string, Scenario> = {
+  'started-from-a-shell': startedFromAShell,
   'operator-heal-after-flood': operatorHealAfterFlood,
   'heal-during-backoff': healDuringBackoff,
   'agent-step-fails-while-short': agentStepFailsWhileShort,

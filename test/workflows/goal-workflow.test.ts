@@ -751,6 +751,53 @@ test("a worker holds every step to its own agent rules, whatever rules the goal'
   await h.env.client.workflow.getHandle(goalWorkflowId(goal)).terminate('test done');
 });
 
+test("a goal workflow started from an operator's shell runs on the worker's healing settings, not the shell's", async () => {
+  const ws = await insertWorkspace(db.pool);
+  await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  const task = await insertTask(db.pool, ws, goal, { status: 'failed' });
+  const taskQueue = `${h.taskQueue}-worker-settings`;
+  // The deployment's worker: one retry per task. The shell left MAX_TASK_RETRIES at 5.
+  const workerSettings = testPolicy({ maxTaskRetries: 1, retryBackoffSeconds: 5 });
+  const worker = await createGoalkeeperWorker({
+    connection: h.env.nativeConnection,
+    namespace: h.env.namespace ?? 'default',
+    taskQueue,
+    store: h.store,
+    healingSettings: workerSettings,
+    options: { workflowBundle: await workflowBundle() },
+  });
+  const shell = { client: h.env.client, taskQueue, policy: testPolicy({ maxTaskRetries: 5 }), startsOnWorkerSettings: true };
+  await worker.runUntil(async () => {
+    const requestId = await healGoal(shell, goal, 'operator: from a shell');
+    const first = await statusWhen(goal, (s) => s.lastCycle?.healRequestIds.includes(requestId), 'the first cycle');
+    expect(first.policy).toEqual(workerSettings);
+    expect(first.lastCycle?.actions[0]).toBe("healing settings: the worker's (the goal's workflow was started from a shell)");
+    expect(first.retries[task]).toMatchObject({ used: 1 });
+    // Under the worker's budget of one, the next failure is the last: no second retry.
+    await failTask(task);
+    await h.heal(goal, 'task failed again', { origin: 'event' });
+    const spent = await statusWhen(goal, (s) => s.health === 'needs_intervention', 'the budget spent');
+    expect(spent).toMatchObject({ health: 'needs_intervention', retries: { [task]: { used: 1, exhausted: true } } });
+  });
+  expect(await logsFor(db.pool, goal, 'WORKSPACE HEALTH ALERT: RETRIES_EXHAUSTED')).toHaveLength(1);
+  await h.env.client.workflow.getHandle(goalWorkflowId(goal)).terminate('test done');
+});
+
+test("a shell-started goal workflow keeps the shell's settings, and says why, on a worker that has none", async () => {
+  const ws = await insertWorkspace(db.pool);
+  await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  // The harness's worker is given no healing settings.
+  const shellPolicy = testPolicy({ maxTaskRetries: 5 });
+  const requestId = await healGoal({ client: h.env.client, taskQueue: h.taskQueue, policy: shellPolicy, startsOnWorkerSettings: true }, goal, 'operator');
+  const first = await statusWhen(goal, (s) => s.lastCycle?.healRequestIds.includes(requestId), 'the first cycle');
+  expect(first.policy).toEqual(shellPolicy);
+  expect(first.lastCycle?.actions[0]).toBe("kept the starter's healing settings: the worker has none configured");
+  expect(first.health).toBe('healthy');
+  await h.env.client.workflow.getHandle(goalWorkflowId(goal)).terminate('test done');
+});
+
 test('heal --wait finds the cycle that served its request after later cycles ran (event heals right behind it)', async () => {
   const ws = await insertWorkspace(db.pool);
   await insertAgent(db.pool, ws);
