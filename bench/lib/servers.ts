@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { Client as PgClient } from 'pg';
 import { Connection } from '@temporalio/client';
 import { freePort } from '../../src/embedded/postgres';
-import { keepStderr, startWithRetries, type ExitedWhileStarting } from '../../src/embedded/child-start';
+import { exitReason, keepStderr, startWithRetries, type ExitedWhileStarting } from '../../src/embedded/child-start';
 import { migrate } from '../../src/store/migrate';
 import { ensureSearchAttributes } from '../../src/temporal/search-attributes';
 import { searchAttributeArgs } from '../../src/embedded/temporal';
@@ -98,7 +98,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     return waitFor(
       `the Temporal dev server on ${address()}`,
       async () => {
-        if (c.exitCode !== null) return { exitedWith: `exit code ${c.exitCode}: ${stderr()}` };
+        if (c.exitCode !== null) return { exitedWith: await exitReason(c, stderr) };
         const conn = await Connection.connect({ address: address(), connectTimeout: 1000 });
         try {
           await conn.workflowService.getSystemInfo({});

@@ -3,6 +3,7 @@
  * while starting, and trying a start again when the process exited before it was ready.
  */
 import type { ChildProcess } from 'node:child_process';
+import { withTimeout } from '../concurrency';
 
 /**
  * A child's stderr, bounded: its beginning, where a Go panic names its cause ("bind: address
@@ -46,6 +47,20 @@ export async function startWithRetries<T extends object>(
     console.warn(`${what} exited while starting (attempt ${attempt} of ${attempts}), starting it again: ${outcome.exitedWith.slice(0, 500)}`);
     await beforeRetry?.();
   }
+}
+
+/**
+ * Why a child that exited while starting did: its exit code (or signal) and what it wrote to
+ * stderr. It waits (bounded) for the child's 'close' first: 'exit' can come before the last of
+ * its stderr has been read, and a start that failed on a taken port said only "code 1".
+ */
+export async function exitReason(child: ChildProcess, stderr: () => string, waitMs = 2000): Promise<string> {
+  if (child.stderr && !child.stderr.closed) {
+    await withTimeout(new Promise((resolve) => child.once('close', resolve)), waitMs).catch(() => undefined);
+  }
+  const how = child.signalCode ? `signal ${child.signalCode}` : `exit code ${child.exitCode}`;
+  const said = stderr();
+  return said ? `${how}: ${said}` : how;
 }
 
 /** Exited (or never started: a failed spawn has no pid and emits no 'exit'). */

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { freePort } from './postgres';
-import { keepStderr, stopChildProcess } from './child-start';
+import { exitReason, hasExited, keepStderr, startWithRetries, stopChildProcess, type ExitedWhileStarting } from './child-start';
 import { withTimeout } from '../concurrency';
 
 export interface EmbeddedTemporalHandle {
@@ -77,19 +77,18 @@ export async function portOr(preferred: number): Promise<number> {
   return free ? preferred : freePort();
 }
 
-async function waitForFrontend(address: string, child: ChildProcess | undefined, deadlineMs: number): Promise<void> {
+/** Waits until the server answers; 'exited' when its process ended first (a start worth another try). */
+async function waitForFrontend(address: string, child: ChildProcess, deadlineMs: number): Promise<'ready' | 'exited'> {
   const deadline = Date.now() + deadlineMs;
   let lastError: unknown;
   for (;;) {
-    if (child && (child.exitCode !== null || child.signalCode !== null)) {
-      throw new Error(`temporal dev server exited (${child.signalCode ?? `code ${child.exitCode}`}) while starting`);
-    }
-    if (child && child.pid === undefined) throw new Error('temporal dev server did not start');
+    if (child.pid === undefined) throw new Error('temporal dev server did not start');
+    if (hasExited(child)) return 'exited';
     try {
       const connection = await Connection.connect({ address, connectTimeout: 1000 });
       try {
         await connection.workflowService.describeNamespace({ namespace: 'default' });
-        return;
+        return 'ready';
       } finally {
         await connection.close();
       }
@@ -143,33 +142,50 @@ export async function startEmbeddedTemporal(options: EmbeddedTemporalOptions = {
     return { address, uiUrl, port, uiPort, source: 'sdk', stop: teardown };
   }
 
-  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort), '--log-level', 'error'];
-  if (options.dbFilename) args.push('--db-filename', options.dbFilename);
-  // SQLite's defaults fsync every write, and the dev server queued heals behind its disk (insert →
-  // healed median 5.8 s at 10 goals/s, against 22 ms with WAL). WAL with synchronous=normal keeps
-  // every committed write across a crash of the server process; only an OS crash can lose the
-  // last moments, which a local development stack accepts.
-  args.push('--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal');
-  args.push(...devServerTuningArgs(options.searchAttributes ?? []));
-  // Its own process group: a terminal's Ctrl-C reaches only us, and we stop the server after the
-  // worker has drained instead of under it.
-  const child = spawn(cli, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
-  // Detached, it would outlive us if we exit without stopping it (an error, process.exit): it
-  // goes when we go, whatever the path.
-  const killOnExit = () => child.kill('SIGKILL');
-  process.once('exit', killOnExit);
-  child.once('exit', () => process.removeListener('exit', killOnExit));
-  const stderr = keepStderr(child);
-  let spawnError: Error | undefined;
-  child.once('error', (err) => (spawnError = err)); // e.g. ENOENT: reported below, not thrown at large
-  try {
-    await waitForFrontend(address, child, options.startTimeoutMs ?? 60_000);
-  } catch (err) {
-    await stopChild(child);
-    const cause = spawnError ? `: ${spawnError.message}` : '';
-    throw new Error(`${(err as Error).message}${cause}${stderr() ? `\n${stderr()}` : ''}`);
-  }
-  return { address, uiUrl, port, uiPort, source, pid: child.pid, stop: () => stopChild(child) };
+  const cliPath = cli;
+  let ports = { port, uiPort };
+  const launch = async (): Promise<EmbeddedTemporalHandle | ExitedWhileStarting> => {
+    const { port, uiPort } = ports;
+    const address = `127.0.0.1:${port}`;
+    const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort), '--log-level', 'error'];
+    if (options.dbFilename) args.push('--db-filename', options.dbFilename);
+    // SQLite's defaults fsync every write, and the dev server queued heals behind its disk (insert →
+    // healed median 5.8 s at 10 goals/s, against 22 ms with WAL). WAL with synchronous=normal keeps
+    // every committed write across a crash of the server process; only an OS crash can lose the
+    // last moments, which a local development stack accepts.
+    args.push('--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal');
+    args.push(...devServerTuningArgs(options.searchAttributes ?? []));
+    // Its own process group: a terminal's Ctrl-C reaches only us, and we stop the server after the
+    // worker has drained instead of under it.
+    const child = spawn(cliPath, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    // Detached, it would outlive us if we exit without stopping it (an error, process.exit): it
+    // goes when we go, whatever the path.
+    const killOnExit = () => child.kill('SIGKILL');
+    process.once('exit', killOnExit);
+    child.once('exit', () => process.removeListener('exit', killOnExit));
+    const stderr = keepStderr(child);
+    let spawnError: Error | undefined;
+    child.once('error', (err) => (spawnError = err)); // e.g. ENOENT: reported below, not thrown at large
+    let outcome: 'ready' | 'exited';
+    try {
+      outcome = await waitForFrontend(address, child, options.startTimeoutMs ?? 60_000);
+    } catch (err) {
+      await stopChild(child);
+      const cause = spawnError ? `: ${spawnError.message}` : '';
+      throw new Error(`${(err as Error).message}${cause}${stderr() ? `\n${stderr()}` : ''}`);
+    }
+    if (outcome === 'exited') return { exitedWith: await exitReason(child, stderr) };
+    return { address, uiUrl: `http://localhost:${uiPort}`, port, uiPort, source, pid: child.pid, stop: () => stopChild(child) };
+  };
+  // The CLI picks the ports of its internal services itself, as freePort picks ours, and now and
+  // then two picks meet: the server exits at start-up with a port taken ("can't set frontend
+  // port …: address already in use"). Another try, on new ports where none were asked for, gets
+  // past it; a real fault fails every try. The history file stays the same: it is the user's.
+  return startWithRetries('temporal dev server', launch, {
+    beforeRetry: async () => {
+      ports = { port: options.port ?? (await freePort()), uiPort: options.uiPort ?? (await freePort()) };
+    },
+  });
 }
 
 /**

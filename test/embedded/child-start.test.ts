@@ -3,7 +3,7 @@
  * Against a real child process writing to its stderr in several chunks.
  */
 import { spawn } from 'node:child_process';
-import { keepStderr, startWithRetries } from '../../src/embedded/child-start';
+import { exitReason, keepStderr, startWithRetries } from '../../src/embedded/child-start';
 
 function stderrOf(script: string, keepChars: number): Promise<string> {
   const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -41,4 +41,17 @@ test('a start that exits early every time fails after the last attempt, naming i
   const failing = startWithRetries('a server', async () => ({ exitedWith: `exit code 2: panic number ${(launches += 1)}` }), { attempts: 2 });
   await expect(failing).rejects.toThrow('a server exited while starting, 2 times; last: exit code 2: panic number 2');
   expect(launches).toBe(2);
+});
+
+test("a child's exit reason holds what it wrote to stderr, also what is read only after its exit", async () => {
+  // The child exits at once; the last words on its stderr arrive 300 ms later (a grandchild holds
+  // the pipe), as a dying server's stderr can still be in flight when its 'exit' comes.
+  const script = `
+    process.stderr.write('Error: can\\'t set frontend port 7233\\n');
+    require('child_process').spawn(process.execPath, ['-e', "setTimeout(() => process.stderr.write('address already in use'), 300)"], { stdio: ['ignore', 'ignore', 'inherit'] });
+    process.exit(1);`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const stderr = keepStderr(child);
+  const reason = await new Promise<string>((resolve) => child.once('exit', () => resolve(exitReason(child, stderr))));
+  expect(reason).toBe("exit code 1: Error: can't set frontend port 7233\naddress already in use");
 });

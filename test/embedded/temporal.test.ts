@@ -57,3 +57,19 @@ test('search attributes given at launch are usable by the first start, and again
     await connection.close();
   }
 });
+
+test('a dev server that cannot start says why: its own error, after every try', async () => {
+  // The UI port asked for is taken, so each try exits at once: the error names the port and the
+  // CLI's own message, read to the end of its stderr after the exit.
+  const { createServer } = await import('node:net');
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  const uiPort = (blocker.address() as { port: number }).port;
+  try {
+    await expect(startEmbeddedTemporal({ uiPort })).rejects.toThrow(
+      new RegExp(`temporal dev server exited while starting, 3 times; last: exit code 1: Error: can't set UI port ${uiPort}: .*address already in use`),
+    );
+  } finally {
+    await new Promise((resolve) => blocker.close(resolve));
+  }
+});

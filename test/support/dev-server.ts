@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { freePort } from '../../src/embedded/postgres';
-import { keepStderr, startWithRetries, type ExitedWhileStarting } from '../../src/embedded/child-start';
+import { exitReason, keepStderr, startWithRetries, type ExitedWhileStarting } from '../../src/embedded/child-start';
 import { devServerExecutable } from './temporal';
 
 export interface DevServer {
@@ -46,7 +46,7 @@ async function launch(executable: string, port: number, uiPort: number | null, d
   const address = `127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
   for (;;) {
-    if (child.exitCode !== null) return { exitedWith: `exit code ${child.exitCode}: ${stderr()}` };
+    if (child.exitCode !== null) return { exitedWith: await exitReason(child, stderr) };
     try {
       const connection = await Connection.connect({ address, connectTimeout: 1_000 });
       await connection.workflowService.getSystemInfo({});
