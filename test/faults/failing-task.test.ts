@@ -44,13 +44,17 @@ test('always-failing task: 3 retries, one alert, workflow alive; history per cyc
     },
     { timeoutMs: 120_000, intervalMs: 200 },
   );
-  // Let it run several more cycles while the task stays failed: nothing more may happen.
-  const h0 = (await handle.describe()).historyLength;
-  const c0 = exhaustedAt.cycles;
-  const later = await waitFor('4 more cycles', async () => {
+  // Let it run several more cycles while the task stays failed: nothing more may happen. The
+  // history is counted at two cycle ends (`lastCycle`, not `cycles`, which counts a cycle from
+  // its start), so both counts stand at the same point of a cycle.
+  const cycleEnded = (after: number) => async () => {
     const s = await handle.query(statusQuery);
-    return s.cycles >= c0 + 4 ? s : undefined;
-  }, { timeoutMs: 60_000, intervalMs: 200 });
+    return (s.lastCycle?.number ?? 0) >= after ? s : undefined;
+  };
+  const settled = await waitFor('the exhausting cycle to end', cycleEnded(exhaustedAt.cycles), { timeoutMs: 60_000, intervalMs: 200 });
+  const h0 = (await handle.describe()).historyLength;
+  const c0 = settled.lastCycle!.number;
+  const later = await waitFor('4 more cycles', cycleEnded(c0 + 4), { timeoutMs: 60_000, intervalMs: 200 });
   const h1 = (await handle.describe()).historyLength;
   executing = false;
   await executor;
@@ -61,7 +65,7 @@ test('always-failing task: 3 retries, one alert, workflow alive; history per cyc
     [goalId],
   );
   const tasks = await stack.pool.query(`select count(*)::int n from tasks where goal_id = $1`, [goalId]);
-  const perCycle = (h1 - h0) / (later.cycles - c0);
+  const perCycle = (h1 - h0) / (later.lastCycle!.number - c0);
   console.log(
     `failing-task: ${failures} executor failures, ${attempts.rows[0].n} retries, ${alerts.rows[0].n} RETRIES_EXHAUSTED alert(s); ` +
       `history ${h1} events after ${later.cycles} cycles; ${perCycle.toFixed(1)} events per idle cycle after exhaustion`,

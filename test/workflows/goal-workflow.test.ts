@@ -203,7 +203,8 @@ test('an active goal whose every task is completed raises one GOAL_STALLED alert
   const goal = await insertGoal(db.pool, ws);
   await insertTask(db.pool, ws, goal, { status: 'completed', agentId: agent });
   await h.startGoal(goal, testPolicy());
-  const first = await statusWhen(goal, (s) => s.cycles >= 1, 'first cycle');
+  // The cycle finished (`cycles` counts a cycle from its start: a query can land mid-cycle).
+  const first = await statusWhen(goal, (s) => s.lastCycle !== null, 'first cycle');
   // The platform may still close the goal after its last task: no alert yet.
   expect(first).toMatchObject({ health: 'healthy', openAlerts: [] });
   expect(first.lastCycle?.actions.join('\n')).toMatch(/every task of the goal is completed/);
@@ -238,7 +239,7 @@ test('a goal the platform closes within the interval after its last task raises 
   const goal = await insertGoal(db.pool, ws);
   await insertTask(db.pool, ws, goal, { status: 'completed', agentId: agent });
   const handle = await h.startGoal(goal, testPolicy());
-  await h.eventually(async () => (await h.status(goal)).cycles >= 1, 'first cycle');
+  await h.eventually(async () => (await h.status(goal)).lastCycle !== null, 'first cycle');
   await db.pool.query(`update workspace_goals set status = 'completed' where id = $1`, [goal]);
   await h.heal(goal, 'goal_closed (notify)', { origin: 'event' });
   expect(await handle.result()).toMatchObject({ closedReason: 'goal_completed' });
@@ -809,7 +810,8 @@ test('heal --wait finds the cycle that served its request after later cycles ran
   const served = await statusWhen(goal, (s) => s.lastCycle?.healRequestIds.includes(requestId), 'the operator heal served');
   // Event heals run more cycles before `heal --wait` polls again.
   await healOnEvent(target, goal, 'task_without_agent (listener)', 'running-only');
-  await statusWhen(goal, (s) => s.cycles > served.cycles, 'a later cycle');
+  // Finished, not just begun (`cycles` counts a cycle from its start).
+  await statusWhen(goal, (s) => (s.lastCycle?.number ?? 0) > served.lastCycle!.number, 'a later cycle');
   expect((await h.status(goal)).lastCycle?.healRequestIds).toEqual([]);
   const answer = await waitForHeal(h.env.client, goal, requestId, { timeoutMs: 5_000 });
   expect(answer.lastCycle).toEqual(served.lastCycle);
