@@ -112,10 +112,9 @@ export function buildProgram(): Command {
       const config = loadConfig();
       const client = await connectClient(config);
       try {
-        const applyConfig = opts.applyConfig === true;
-        // A shell speaks for the deployment only when asked: otherwise a goal this heal starts
-        // takes the worker's settings, and a running one keeps its own.
-        const target = { client, taskQueue: config.temporal.taskQueue, policy: config.policy, sendsPolicy: applyConfig, startsOnWorkerSettings: !applyConfig };
+        // A shell speaks for the deployment only when asked (--apply-config): otherwise a goal this
+        // heal starts takes the worker's settings, and a running one keeps its own.
+        const target = { client, taskQueue: config.temporal.taskQueue, policy: config.policy, sendsPolicy: opts.applyConfig === true, startsOnWorkerSettings: true };
         const requestId = await healGoal(target, goalId, opts.reason);
         if (!opts.wait) {
           console.log(`heal signalled to goal-${goalId} (request ${requestId})`);

@@ -109,8 +109,6 @@ export async function startEmbeddedTemporal(options: EmbeddedTemporalOptions = {
   const port = options.port ?? (await freePort());
   const uiPort = options.uiPort ?? (await freePort());
   if (options.dbFilename) mkdirSync(dirname(options.dbFilename), { recursive: true });
-  const address = `127.0.0.1:${port}`;
-  const uiUrl = `http://localhost:${uiPort}`;
   let cli = findTemporalCli(options.cliPath);
   let source: EmbeddedTemporalHandle['source'] = 'cli';
   if (!cli) {
@@ -139,7 +137,7 @@ export async function startEmbeddedTemporal(options: EmbeddedTemporalOptions = {
       },
     });
     const teardown = () => withTimeout(env.teardown(), 20_000).catch(() => undefined);
-    return { address, uiUrl, port, uiPort, source: 'sdk', stop: teardown };
+    return { address: `127.0.0.1:${port}`, uiUrl: `http://localhost:${uiPort}`, port, uiPort, source: 'sdk', stop: teardown };
   }
 
   const cliPath = cli;
