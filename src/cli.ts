@@ -121,7 +121,10 @@ export function buildProgram(): Command {
           return;
         }
         const timeoutSeconds = opts.timeout ?? defaultHealWaitSeconds(config.policy);
-        const status = await waitForHeal(client, goalId, requestId, { timeoutMs: timeoutSeconds * 1000 });
+        const status = await waitForHeal(client, goalId, requestId, { timeoutMs: timeoutSeconds * 1000 }).catch((err: Error) => {
+          // The heal itself went through: say so, so that nobody sends it again for nothing.
+          throw new Error(`heal signalled to goal-${goalId} (request ${requestId}), but waiting for its cycle failed: ${err.message}`);
+        });
         console.log(formatStatus(status));
       } finally {
         await client.connection.close();

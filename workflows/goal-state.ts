@@ -67,6 +67,9 @@ export class GoalState {
   tasksDoneSince: string | null;
   unwrittenAlerts: UnwrittenAlert[];
   servedHealCycles: CycleSummary[];
+  /** The request ids the running cycle serves (none between cycles, so continue-as-new, which
+   * happens between cycles, need not carry them). */
+  servingRequestIds: string[] = [];
 
   constructor(readonly goalId: string, snapshot?: GoalStateSnapshot) {
     this.goal = snapshot?.goal ?? null;
@@ -87,6 +90,7 @@ export class GoalState {
   /** A cycle has ended: it is the last one, and kept among the served ones if it served a request. */
   finishCycle(summary: CycleSummary): void {
     this.lastCycle = summary;
+    this.servingRequestIds = [];
     if (summary.healRequestIds.length > 0) {
       this.servedHealCycles = [...this.servedHealCycles, summary].slice(-MAX_SERVED_HEAL_CYCLES);
     }
@@ -119,9 +123,21 @@ export class GoalState {
     }
   }
 
+  /** The kept cycle that served heal request `requestId`, if one has. */
+  servedCycleOf(requestId: string): CycleSummary | undefined {
+    return this.servedHealCycles.find((c) => c.healRequestIds.includes(requestId));
+  }
+
+  /** Whether heal request `requestId` is waiting for a cycle, or being served by the running one. */
+  isQueuedOrServing(requestId: string): boolean {
+    return this.pendingHeals.some((r) => r.requestId === requestId) || this.servingRequestIds.includes(requestId);
+  }
+
+  /** Hands the queued requests to the cycle that starts; they are being served until it ends. */
   takeHealRequests(): HealRequest[] {
     const taken = this.pendingHeals;
     this.pendingHeals = [];
+    this.servingRequestIds = taken.flatMap((r) => (r.requestId ? [r.requestId] : []));
     return taken;
   }
 

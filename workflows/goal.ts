@@ -28,7 +28,7 @@ import {
 import { raiseAlert, stepFailed, writeUnwrittenAlerts } from './alerts';
 import type { Cycle } from './cycle';
 import { GoalState, type GoalStateSnapshot } from './goal-state';
-import { healSignal, statusQuery, type HealRequest } from './messages';
+import { healServedUpdate, healSignal, statusQuery, type HealRequest } from './messages';
 import { GOAL_WORKFLOW_PATCHES as PATCH } from './patches';
 import { agentRulesOf, policyProblem } from './policy';
 import { runStep, workerHealingSettings } from './store-calls';
@@ -87,6 +87,30 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
     );
   });
   setHandler(statusQuery, () => ({ ...state.status(), policy }));
+  // Heal requests someone waits for (healServed updates in progress). Continue-as-new waits for
+  // every handler to finish, and these finish only once their request is served, so the loop
+  // serves them before it continues as new (their requests would otherwise wait in the snapshot).
+  const awaitedRequests = new Set<string>();
+  setHandler(
+    healServedUpdate,
+    async (requestId: string) => {
+      awaitedRequests.add(requestId);
+      try {
+        await condition(() => state.servedCycleOf(requestId) !== undefined);
+      } finally {
+        awaitedRequests.delete(requestId);
+      }
+      return state.servedCycleOf(requestId)!;
+    },
+    {
+      validator: (requestId: string) => {
+        if (typeof requestId !== 'string' || requestId === '') throw new Error(`healServed needs a heal request id, got ${JSON.stringify(requestId)}`);
+        if (state.servedCycleOf(requestId) === undefined && !state.isQueuedOrServing(requestId)) {
+          throw new Error(`no heal request ${JSON.stringify(requestId)} is queued, being served or among the last cycles that served operator heals`);
+        }
+      },
+    },
+  );
 
   // What the first cycle reports before its own steps (where this run's settings came from).
   const startNotes: string[] = input.adoptWorkerPolicy === true ? [await adoptWorkerSettings()] : [];
@@ -110,7 +134,8 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
     if (state.pendingHeals.length === 0) {
       await condition(() => state.pendingHeals.length > 0, policy.healthCheckIntervalSeconds * 1000);
     }
-    if (cyclesThisRun >= policy.maxCyclesPerRun || workflowInfo().continueAsNewSuggested) {
+    const awaitedStillQueued = [...awaitedRequests].some((id) => state.pendingHeals.some((r) => r.requestId === id));
+    if ((cyclesThisRun >= policy.maxCyclesPerRun || workflowInfo().continueAsNewSuggested) && !awaitedStillQueued) {
       await condition(allHandlersFinished);
       // A policy that arrived with a heal still waiting to be served travels with it.
       await continueAsNew<typeof goalWorkflow>({ goalId, policy: nextPolicy ?? policy, state: state.snapshot() });

@@ -2,7 +2,7 @@
  * The goal workflow's messages, defined once: what operators and the dispatcher send it, and what
  * they can ask it (and the burst heal's limit). Imported by the workflows and by clients alike.
  */
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { SearchAttributeKey } from '@temporalio/common/lib/search-attributes';
 import type { GoalHealth, HealPolicy } from './types';
 
@@ -67,6 +67,14 @@ export interface GoalStatus {
 
 export const healSignal = defineSignal<[HealRequest]>('heal');
 export const statusQuery = defineQuery<GoalStatus>('status');
+/**
+ * `heal --wait`: answers, with its summary, once a cycle has served the heal request of this id
+ * (at once when one already has). The request must have come first, by the `heal` signal: the
+ * update only waits, so a retried update neither queues a second heal nor resets a budget twice.
+ * Rejected, and nothing written to the history, for an id the workflow has not queued and is not
+ * among the last cycles that served operator heals.
+ */
+export const healServedUpdate = defineUpdate<CycleSummary, [string]>('healServed');
 
 /** Search attributes the goal workflow keeps current; `goalkeeper setup` and the worker register
  * them on the namespace. Plain objects (not defineSearchAttributeKey) keep this file free of

@@ -3,10 +3,10 @@
  * or to a running workflow only), read its status.
  */
 import { randomUUID } from 'node:crypto';
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, type Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
-import { goalWorkflowId, healSignal, statusQuery, type GoalStatus, type HealRequest } from '../../workflows/messages';
+import { goalWorkflowId, healServedUpdate, healSignal, statusQuery, type CycleSummary, type GoalStatus, type HealRequest } from '../../workflows/messages';
 import type { burstHealWorkflow } from '../../workflows/burst-heal';
 import type { goalWorkflow } from '../../workflows/goal';
 import type { BurstHealTotals, HealPolicy } from '../../workflows/types';
@@ -125,8 +125,8 @@ export async function healBurst(target: GoalTarget, goalIds: string[], whose = '
 }
 
 /** An operator's heal: signal-with-start (a goal with no running workflow gets one). Returns the
- * request id that the status query's lastCycle.healRequestIds will carry once a cycle has served
- * it (`heal --wait`). */
+ * request id of the heal, which `waitForHeal` (`heal --wait`) waits on and the cycle that serves
+ * it lists in healRequestIds. */
 export async function healGoal(target: GoalTarget, goalId: string, reason: string): Promise<string> {
   assertGoalId(goalId);
   const requestId = randomUUID();
@@ -181,27 +181,36 @@ export function defaultHealWaitSeconds(policy: Pick<HealPolicy, 'retryBackoffSec
   return longestBackoffSeconds(policy) + 60;
 }
 
-/** Polls the status query until a cycle has served `requestId` (or the workflow has closed). The
- * answer's lastCycle is the cycle that served it, even when later ones ran since (event heals
- * that came in while it ran start the next cycle at once, maybe between two polls). */
-export async function waitForHeal(
-  client: Client,
-  goalId: string,
-  requestId: string,
-  { timeoutMs = 60_000, pollMs = 200 } = {},
-): Promise<GoalStatus> {
-  const deadline = Date.now() + timeoutMs;
+/**
+ * Waits, by the workflow's healServed update, until a cycle has served `requestId` (sent before
+ * by `healGoal`), and answers with the goal's status whose lastCycle is that cycle (later ones may
+ * have run since: event heals that came in while it ran start the next at once). A workflow that
+ * has ended (the goal closed, by the very cycle that served the request, or a run that continued
+ * as new just then) takes no update: the final state of a closed one answers, a new run is asked
+ * again.
+ */
+export async function waitForHeal(client: Client, goalId: string, requestId: string, { timeoutMs = 60_000 } = {}): Promise<GoalStatus> {
+  assertGoalId(goalId);
   const handle = client.workflow.getHandle(goalWorkflowId(goalId));
+  const deadline = Date.now() + timeoutMs;
+  const timedOut = () =>
+    new Error(`goal ${goalId}: no heal cycle served the request within ${timeoutMs} ms (is a goalkeeper worker running on its task queue?)`);
   for (;;) {
-    const description = await handle.describe();
-    if (description.status.name !== 'RUNNING') {
-      // Closed goals end the workflow; a query still answers from the final state.
-      return handle.query(statusQuery);
+    let served: CycleSummary;
+    try {
+      served = await client.connection.withDeadline(deadline, () => handle.executeUpdate(healServedUpdate, { args: [requestId] }));
+    } catch (err) {
+      if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) throw timedOut();
+      if (err instanceof WorkflowUpdateFailedError) throw new Error(`goal ${goalId}: ${err.cause?.message ?? err.message}`);
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+      // Ended between the heal and this update: a closed goal's final state still answers.
+      const description = await handle.describe();
+      if (description.status.name === 'RUNNING' && Date.now() < deadline) continue;
+      const status = await handle.query(statusQuery);
+      const final = [status.lastCycle, ...(status.servedHealCycles ?? [])].find((c) => c?.healRequestIds.includes(requestId));
+      if (!final) throw new Error(`goal ${goalId}: its workflow ended (${description.status.name}) before a cycle served the request`);
+      return { ...status, lastCycle: final };
     }
-    const status = await handle.query(statusQuery);
-    const served = [status.lastCycle, ...(status.servedHealCycles ?? [])].find((c) => c?.healRequestIds.includes(requestId));
-    if (served) return { ...status, lastCycle: served };
-    if (Date.now() > deadline) throw new Error(`goal ${goalId}: no heal cycle served the request within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, pollMs));
+    return { ...(await handle.query(statusQuery)), lastCycle: served };
   }
 }

@@ -4,7 +4,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { insertGoal, startGoals, countHealed } from '../../bench/lib/fixtures';
-import { goalWorkflowId, healSignal, statusQuery } from '../../workflows/messages';
+import { goalWorkflowId, healServedUpdate, healSignal, statusQuery } from '../../workflows/messages';
 import { rowCounts, startServices, startStack, waitFor, type ServicesProcess, type Stack } from './support/stack';
 
 const SECRET = 'fault-test-secret';
@@ -50,7 +50,7 @@ test('CLI: a goal that does not exist: status fails clearly, heal ends its workf
   expect({ ...after, logs: 0 }).toEqual({ ...before, logs: 0 });
 });
 
-test('heal signals with garbage payloads: the workflow stays alive and keeps healing', async () => {
+test('heal signals with garbage payloads: the workflow stays alive and keeps healing; healServed updates with garbage are refused and write nothing', async () => {
   const goalId = await insertGoal(stack.pool, stack.workspaces.ids[0]);
   await startGoals(stack.target, [goalId]);
   await waitFor('goal healed', async () => (await countHealed(stack.pool, [goalId])) === 1, { timeoutMs: 60_000 });
@@ -70,6 +70,20 @@ test('heal signals with garbage payloads: the workflow stays alive and keeps hea
   expect(status.lastCycle!.actions.join(' ').length).toBeLessThan(10_000); // the long reason was cut
   const { rows } = await stack.pool.query(`select count(*)::int n from tasks where goal_id = $1`, [goalId]);
   expect(rows[0].n).toBe(1);
+
+  // `heal --wait`'s update with garbage: refused by its validator, naming the problem, and
+  // nothing written to the history.
+  const eventsBefore = (await handle.fetchHistory()).events?.length;
+  for (const payload of [42, '', null, { requestId: 'x' }]) {
+    await expect(handle.executeUpdate(healServedUpdate, { args: [payload as never] })).rejects.toMatchObject({
+      cause: { message: `healServed needs a heal request id, got ${JSON.stringify(payload)}` },
+    });
+  }
+  await expect(handle.executeUpdate(healServedUpdate, { args: ['no-such-request'] })).rejects.toMatchObject({
+    cause: { message: 'no heal request "no-such-request" is queued, being served or among the last cycles that served operator heals' },
+  });
+  expect((await handle.fetchHistory()).events?.length).toBe(eventsBefore);
+  expect((await handle.describe()).status.name).toBe('RUNNING');
 });
 
 /** A valid Supabase webhook body, then ways to break it that no server may accept. */

@@ -13,7 +13,7 @@ import { goalWorkflowId } from '../../workflows/messages';
 import { createTestDatabase, insertAgent, insertGoal, insertTask, insertWorkspace, withFunctionMissing, type TestDatabase } from './db';
 import { startWorkflowHarness, testPolicy, workflowBundle, type WorkflowHarness } from './workflow-env';
 import { createGoalkeeperWorker } from '../../src/temporal/worker';
-import { healGoal } from '../../src/temporal/goal-client';
+import { healGoal, startGoal, waitForHeal } from '../../src/temporal/goal-client';
 import { closeAndReopenMidRead, healsWhileStepWaits } from './goal-lock';
 import { Dispatcher } from '../../src/dispatch';
 // Polls in real time: unlike the harness's eventually it skips no virtual time, so a durable
@@ -312,7 +312,45 @@ const startedFromAShell: Scenario = async (h, db) => {
   });
 };
 
+/** `heal --wait`'s update: a heal and its update reach a worker in one workflow task just as
+ * continue-as-new is due (one cycle per run); the run serves the heal first, answers the update,
+ * rejects one for an id it never queued (nothing in the history), and continues as new at the
+ * next heal. */
+const healWaitedBeforeContinueAsNew: Scenario = async (h, db) => {
+  const ws = await insertWorkspace(db.pool, 'heal-wait');
+  await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  const taskQueue = `${h.taskQueue}-heal-wait`;
+  const target = { client: h.env.client, taskQueue, policy: testPolicy({ maxCyclesPerRun: 1 }) };
+  const worker = async () =>
+    createGoalkeeperWorker({
+      connection: h.env.nativeConnection,
+      namespace: h.env.namespace ?? 'default',
+      taskQueue,
+      store: h.store,
+      // No sticky queue: the test server never hands a stopped worker's sticky task to the next.
+      options: { workflowBundle: await workflowBundle(), maxCachedWorkflows: 0 },
+    });
+  const handle = h.env.client.workflow.getHandle(goalWorkflowId(goal));
+  const { runId } = await (await worker()).runUntil(async () => {
+    const started = await startGoal(target, goal);
+    await h.eventually(async () => (await h.status(goal)).lastCycle !== null, 'the first cycle');
+    return started;
+  });
+  const requestId = await healGoal(target, goal, 'operator: while no worker ran');
+  await (await worker()).runUntil(async () => {
+    await waitForHeal(h.env.client, goal, requestId, { timeoutMs: 60_000 });
+    const rejected = await waitForHeal(h.env.client, goal, 'never-queued', { timeoutMs: 60_000 }).then(() => false, () => true);
+    if (!rejected) throw new Error('an update for a request never queued was accepted');
+    await h.heal(goal, 'task_without_agent (listener)', { origin: 'event' });
+    await h.eventually(async () => (await handle.describe()).runId !== runId, 'continue-as-new');
+  });
+  await handle.terminate('recorded');
+  return { goalId: goal, runId };
+};
+
 export const SCENARIOS: Record<string, Scenario> = {
+  'heal-waited-before-continue-as-new': healWaitedBeforeContinueAsNew,
   'started-from-a-shell': startedFromAShell,
   'operator-heal-after-flood': operatorHealAfterFlood,
   'heal-during-backoff': healDuringBackoff,

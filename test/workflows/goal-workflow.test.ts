@@ -2,6 +2,7 @@
  * goalWorkflow on the time-skipping test server with the real activities and a real Postgres:
  * backoff timers, retry exhaustion, heal signals, closed goals, continueAsNew.
  */
+import { randomUUID } from 'node:crypto';
 import type { temporal } from '@temporalio/proto';
 import { goalWorkflowId, healSignal, type GoalStatus, type HealRequest } from '../../workflows/messages';
 import {
@@ -21,7 +22,7 @@ import { createGoalkeeperWorker } from '../../src/temporal/worker';
 import type { goalWorkflow } from '../../workflows/goal';
 import { closeAndReopenMidRead, healsWhileStepWaits } from '../support/goal-lock';
 import { Dispatcher } from '../../src/dispatch';
-import { healGoal, healOnEvent, waitForHeal } from '../../src/temporal/goal-client';
+import { healGoal, healOnEvent, startGoal, waitForHeal } from '../../src/temporal/goal-client';
 import type { HealPolicy } from '../../workflows/types';
 // Polls in real time: unlike the harness's eventually it skips no virtual time, so a durable
 // timer cannot fire while it waits (to act during a retry backoff, say).
@@ -816,4 +817,91 @@ test('heal --wait finds the cycle that served its request after later cycles ran
   const answer = await waitForHeal(h.env.client, goal, requestId, { timeoutMs: 5_000 });
   expect(answer.lastCycle).toEqual(served.lastCycle);
   expect(answer.cycles).toBeGreaterThan(served.cycles);
+});
+
+/** The history's update events, by kind: accepted, rejected (never written), completed. */
+async function updateEvents(goalId: string): Promise<string[]> {
+  const history = await h.env.client.workflow.getHandle(goalWorkflowId(goalId)).fetchHistory();
+  return (history.events ?? []).flatMap((e: temporal.api.history.v1.IHistoryEvent) =>
+    e.workflowExecutionUpdateAcceptedEventAttributes ? ['accepted'] : e.workflowExecutionUpdateCompletedEventAttributes ? ['completed'] : [],
+  );
+}
+
+test('heal --wait answers by update with the cycle that served its request; an id the workflow never queued is rejected and writes nothing', async () => {
+  const ws = await insertWorkspace(db.pool);
+  await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  const target = { client: h.env.client, taskQueue: h.taskQueue, policy: testPolicy() };
+  const requestId = await healGoal(target, goal, 'operator: first look');
+  const answer = await waitForHeal(h.env.client, goal, requestId, { timeoutMs: 30_000 });
+  expect(answer.lastCycle?.healRequestIds).toEqual([requestId]);
+  expect(answer.lastCycle?.actions).toContain('heal requested: operator: first look');
+  expect(answer.health).toBe('healthy');
+  expect(await updateEvents(goal)).toEqual(['accepted', 'completed']);
+
+  const unknown = randomUUID();
+  await expect(waitForHeal(h.env.client, goal, unknown, { timeoutMs: 30_000 })).rejects.toThrow(
+    `goal ${goal}: no heal request "${unknown}" is queued, being served or among the last cycles that served operator heals`,
+  );
+  expect(await updateEvents(goal)).toEqual(['accepted', 'completed']);
+  await h.env.client.workflow.getHandle(goalWorkflowId(goal)).terminate('test done');
+});
+
+test('heal --wait sent while its cycle sleeps a retry backoff waits for that cycle to end', async () => {
+  const ws = await insertWorkspace(db.pool);
+  await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  const task = await insertTask(db.pool, ws, goal, { status: 'failed' });
+  // The heal starts the workflow; its first cycle takes the request, then sleeps 60 s (virtual).
+  const target = { client: h.env.client, taskQueue: h.taskQueue, policy: testPolicy({ retryBackoffSeconds: 60 }) };
+  const requestId = await healGoal(target, goal, 'operator: retry it');
+  await eventually(async () => (await h.status(goal)).retries[task]?.retryDueAt !== undefined, 'the backoff begun', 30_000, 50);
+  let outcome: GoalStatus | Error | undefined;
+  void waitForHeal(h.env.client, goal, requestId, { timeoutMs: 60_000 }).then(
+    (status) => (outcome = status),
+    (err: Error) => (outcome = err),
+  );
+  // Accepted mid-cycle (rejected, it would settle now), before any virtual time passes.
+  await eventually(async () => outcome !== undefined || (await updateEvents(goal)).includes('accepted'), 'the update accepted', 30_000, 50);
+  expect(outcome).toBeUndefined();
+  const answer = await h.eventually(async () => outcome, 'the cycle to end', '10 seconds');
+  if (answer instanceof Error) throw answer;
+  expect(answer.lastCycle?.healRequestIds).toEqual([requestId]);
+  expect(answer.lastCycle?.actions.some((a) => a.startsWith(`retried task ${task}`))).toBe(true);
+  expect(await updateEvents(goal)).toEqual(['accepted', 'completed']);
+  await h.env.client.workflow.getHandle(goalWorkflowId(goal)).terminate('test done');
+});
+
+test('a heal someone waits for is served before the workflow continues as new (the update would hold continue-as-new for ever)', async () => {
+  const ws = await insertWorkspace(db.pool);
+  await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  // One cycle per run: the heal below finds continue-as-new due the moment it wakes the workflow.
+  const taskQueue = `${h.taskQueue}-heal-before-can`;
+  const target = { client: h.env.client, taskQueue, policy: testPolicy({ maxCyclesPerRun: 1 }) };
+  const worker = async () =>
+    createGoalkeeperWorker({
+      connection: h.env.nativeConnection,
+      namespace: h.env.namespace ?? 'default',
+      taskQueue,
+      store: h.store,
+      // No sticky queue: the test server never hands a stopped worker's sticky task to the next.
+      options: { workflowBundle: await workflowBundle(), maxCachedWorkflows: 0 },
+    });
+  const first = await worker();
+  await first.runUntil(async () => {
+    await startGoal(target, goal);
+    await statusWhen(goal, (s) => s.lastCycle !== null, 'the first cycle');
+  });
+  const firstRun = (await h.env.client.workflow.getHandle(goalWorkflowId(goal)).describe()).runId;
+  // No worker runs: the heal and the update wait on the server, and reach the next worker in one
+  // workflow task (the signal before the update, in history order).
+  const requestId = await healGoal(target, goal, 'operator: while no worker ran');
+  const waited = waitForHeal(h.env.client, goal, requestId, { timeoutMs: 60_000 });
+  const answer = await (await worker()).runUntil(waited);
+  expect(answer.lastCycle?.healRequestIds).toEqual([requestId]);
+  // Served by the run that took the update, which continued as new only after (at the next wake).
+  expect((await h.env.client.workflow.getHandle(goalWorkflowId(goal), firstRun).describe()).status.name).toBe('RUNNING');
+  expect(await updateEvents(goal)).toEqual(['accepted', 'completed']);
+  await h.env.client.workflow.getHandle(goalWorkflowId(goal)).terminate('test done');
 });
