@@ -809,7 +809,7 @@ test('heal --wait finds the cycle that served its request after later cycles ran
   const target = { client: h.env.client, taskQueue: h.taskQueue, policy: testPolicy() };
   const requestId = await healGoal(target, goal, 'operator: look now');
   const served = await statusWhen(goal, (s) => s.lastCycle?.healRequestIds.includes(requestId), 'the operator heal served');
-  // Event heals run more cycles before `heal --wait` polls again.
+  // Event heals run more cycles before `heal --wait`'s update arrives.
   await healOnEvent(target, goal, 'task_without_agent (listener)', 'running-only');
   // Finished, not just begun (`cycles` counts a cycle from its start).
   await statusWhen(goal, (s) => (s.lastCycle?.number ?? 0) > served.lastCycle!.number, 'a later cycle');
@@ -819,7 +819,7 @@ test('heal --wait finds the cycle that served its request after later cycles ran
   expect(answer.cycles).toBeGreaterThan(served.cycles);
 });
 
-/** The history's update events, by kind: accepted, rejected (never written), completed. */
+/** The history's update events in order: accepted, completed (a rejected update writes none). */
 async function updateEvents(goalId: string): Promise<string[]> {
   const history = await h.env.client.workflow.getHandle(goalWorkflowId(goalId)).fetchHistory();
   return (history.events ?? []).flatMap((e: temporal.api.history.v1.IHistoryEvent) =>
