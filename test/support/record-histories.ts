@@ -11,7 +11,7 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { startEmbeddedPostgres } from '../../src/embedded/postgres';
 import { goalWorkflowId } from '../../workflows/messages';
 import { createTestDatabase, insertAgent, insertGoal, insertTask, insertWorkspace, withFunctionMissing, type TestDatabase } from './db';
-import { startWorkflowHarness, testPolicy, workflowBundle, type WorkflowHarness } from './workflow-env';
+import { startWorkflowHarness, testPolicy, unstickyWorker, workflowBundle, type WorkflowHarness } from './workflow-env';
 import { createGoalkeeperWorker } from '../../src/temporal/worker';
 import { healGoal, startGoal, waitForHeal } from '../../src/temporal/goal-client';
 import { closeAndReopenMidRead, healsWhileStepWaits } from './goal-lock';
@@ -322,15 +322,7 @@ const healWaitedBeforeContinueAsNew: Scenario = async (h, db) => {
   const goal = await insertGoal(db.pool, ws);
   const taskQueue = `${h.taskQueue}-heal-wait`;
   const target = { client: h.env.client, taskQueue, policy: testPolicy({ maxCyclesPerRun: 1 }) };
-  const worker = async () =>
-    createGoalkeeperWorker({
-      connection: h.env.nativeConnection,
-      namespace: h.env.namespace ?? 'default',
-      taskQueue,
-      store: h.store,
-      // No sticky queue: the test server never hands a stopped worker's sticky task to the next.
-      options: { workflowBundle: await workflowBundle(), maxCachedWorkflows: 0 },
-    });
+  const worker = () => unstickyWorker(h, taskQueue);
   const handle = h.env.client.workflow.getHandle(goalWorkflowId(goal));
   const { runId } = await (await worker()).runUntil(async () => {
     const started = await startGoal(target, goal);

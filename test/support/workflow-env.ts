@@ -108,3 +108,16 @@ export async function startWorkflowHarness(databaseUrl: string): Promise<Workflo
     },
   };
 }
+
+/** A worker of the real activities on a task queue of its own, with no sticky queue, for a test
+ * that stops it and starts another: the test server never hands a stopped worker's sticky
+ * workflow task to the next worker, so the tasks must stay on the task queue itself. */
+export async function unstickyWorker(h: WorkflowHarness, taskQueue: string): Promise<Worker> {
+  return createGoalkeeperWorker({
+    connection: h.env.nativeConnection,
+    namespace: h.env.namespace ?? 'default',
+    taskQueue,
+    store: h.store,
+    options: { workflowBundle: await workflowBundle(), maxCachedWorkflows: 0 },
+  });
+}

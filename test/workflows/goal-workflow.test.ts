@@ -17,7 +17,7 @@ import {
   withFunctionMissing,
   type TestDatabase,
 } from '../support/db';
-import { startWorkflowHarness, testPolicy, workflowBundle, type WorkflowHarness } from '../support/workflow-env';
+import { startWorkflowHarness, testPolicy, unstickyWorker, workflowBundle, type WorkflowHarness } from '../support/workflow-env';
 import { createGoalkeeperWorker } from '../../src/temporal/worker';
 import type { goalWorkflow } from '../../workflows/goal';
 import { closeAndReopenMidRead, healsWhileStepWaits } from '../support/goal-lock';
@@ -879,15 +879,7 @@ test('a heal someone waits for is served before the workflow continues as new (t
   // One cycle per run: the heal below finds continue-as-new due the moment it wakes the workflow.
   const taskQueue = `${h.taskQueue}-heal-before-can`;
   const target = { client: h.env.client, taskQueue, policy: testPolicy({ maxCyclesPerRun: 1 }) };
-  const worker = async () =>
-    createGoalkeeperWorker({
-      connection: h.env.nativeConnection,
-      namespace: h.env.namespace ?? 'default',
-      taskQueue,
-      store: h.store,
-      // No sticky queue: the test server never hands a stopped worker's sticky task to the next.
-      options: { workflowBundle: await workflowBundle(), maxCachedWorkflows: 0 },
-    });
+  const worker = () => unstickyWorker(h, taskQueue);
   const first = await worker();
   await first.runUntil(async () => {
     await startGoal(target, goal);
