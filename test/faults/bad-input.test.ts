@@ -50,7 +50,7 @@ test('CLI: a goal that does not exist: status fails clearly, heal ends its workf
   expect({ ...after, logs: 0 }).toEqual({ ...before, logs: 0 });
 });
 
-test('heal signals with garbage payloads: the workflow stays alive and keeps healing; healServed updates with garbage are refused and write nothing', async () => {
+test('heal signals with garbage payloads: the workflow stays alive and keeps healing; healServed updates with garbage are refused and leave no update event', async () => {
   const goalId = await insertGoal(stack.pool, stack.workspaces.ids[0]);
   await startGoals(stack.target, [goalId]);
   await waitFor('goal healed', async () => (await countHealed(stack.pool, [goalId])) === 1, { timeoutMs: 60_000 });
@@ -71,9 +71,8 @@ test('heal signals with garbage payloads: the workflow stays alive and keeps hea
   const { rows } = await stack.pool.query(`select count(*)::int n from tasks where goal_id = $1`, [goalId]);
   expect(rows[0].n).toBe(1);
 
-  // `heal --wait`'s update with garbage: refused by its validator, naming the problem, and
-  // nothing written to the history.
-  const eventsBefore = (await handle.fetchHistory()).events?.length;
+  // `heal --wait`'s update with garbage: refused by its validator, naming the problem, and no
+  // update event written (the cycles the garbage signals asked for may still be writing theirs).
   for (const payload of [42, '', null, { requestId: 'x' }]) {
     await expect(handle.executeUpdate(healServedUpdate, { args: [payload as never] })).rejects.toMatchObject({
       cause: { message: `healServed needs a heal request id, got ${JSON.stringify(payload)}` },
@@ -82,7 +81,10 @@ test('heal signals with garbage payloads: the workflow stays alive and keeps hea
   await expect(handle.executeUpdate(healServedUpdate, { args: ['no-such-request'] })).rejects.toMatchObject({
     cause: { message: 'no heal request "no-such-request" is queued, being served or among the last cycles that served operator heals' },
   });
-  expect((await handle.fetchHistory()).events?.length).toBe(eventsBefore);
+  const updateEvents = ((await handle.fetchHistory()).events ?? []).filter(
+    (e) => e.workflowExecutionUpdateAcceptedEventAttributes || e.workflowExecutionUpdateCompletedEventAttributes || e.workflowExecutionUpdateAdmittedEventAttributes,
+  );
+  expect(updateEvents).toEqual([]);
   expect((await handle.describe()).status.name).toBe('RUNNING');
 });
 
