@@ -71,8 +71,9 @@ export const statusQuery = defineQuery<GoalStatus>('status');
  * `heal --wait`: answers, with its summary, once a cycle has served the heal request of this id
  * (at once when one already has). The request must have come first, by the `heal` signal: the
  * update only waits, so a retried update neither queues a second heal nor resets a budget twice.
- * Rejected, and nothing written to the history, for an id the workflow has not queued and is not
- * among the last cycles that served operator heals.
+ * Rejected by its validator, which leaves no update event in the history, for an id the workflow
+ * has not queued, is not serving and does not keep among the last cycles that served operator
+ * heals.
  */
 export const healServedUpdate = defineUpdate<CycleSummary, [string]>('healServed');
 
