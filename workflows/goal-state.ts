@@ -128,9 +128,14 @@ export class GoalState {
     return this.servedHealCycles.find((c) => c.healRequestIds.includes(requestId));
   }
 
+  /** Whether heal request `requestId` is waiting for a cycle. */
+  isQueued(requestId: string): boolean {
+    return this.pendingHeals.some((r) => r.requestId === requestId);
+  }
+
   /** Whether heal request `requestId` is waiting for a cycle, or being served by the running one. */
   isQueuedOrServing(requestId: string): boolean {
-    return this.pendingHeals.some((r) => r.requestId === requestId) || this.servingRequestIds.includes(requestId);
+    return this.isQueued(requestId) || this.servingRequestIds.includes(requestId);
   }
 
   /** Hands the queued requests to the cycle that starts; they are being served until it ends. */

@@ -134,7 +134,7 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
     if (state.pendingHeals.length === 0) {
       await condition(() => state.pendingHeals.length > 0, policy.healthCheckIntervalSeconds * 1000);
     }
-    const awaitedStillQueued = [...awaitedRequests].some((id) => state.pendingHeals.some((r) => r.requestId === id));
+    const awaitedStillQueued = [...awaitedRequests].some((id) => state.isQueued(id));
     if ((cyclesThisRun >= policy.maxCyclesPerRun || workflowInfo().continueAsNewSuggested) && !awaitedStillQueued) {
       await condition(allHandlersFinished);
       // A policy that arrived with a heal still waiting to be served travels with it.

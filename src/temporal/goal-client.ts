@@ -193,14 +193,14 @@ export async function waitForHeal(client: Client, goalId: string, requestId: str
   assertGoalId(goalId);
   const handle = client.workflow.getHandle(goalWorkflowId(goalId));
   const deadline = Date.now() + timeoutMs;
-  const timedOut = () =>
-    new Error(`goal ${goalId}: no heal cycle served the request within ${timeoutMs} ms (is a goalkeeper worker running on its task queue?)`);
   for (;;) {
     let served: CycleSummary;
     try {
       served = await client.connection.withDeadline(deadline, () => handle.executeUpdate(healServedUpdate, { args: [requestId] }));
     } catch (err) {
-      if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) throw timedOut();
+      if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
+        throw new Error(`goal ${goalId}: no heal cycle served the request within ${timeoutMs} ms (is a goalkeeper worker running on its task queue?)`);
+      }
       if (err instanceof WorkflowUpdateFailedError) throw new Error(`goal ${goalId}: ${err.cause?.message ?? err.message}`);
       if (!(err instanceof WorkflowNotFoundError)) throw err;
       // Ended between the heal and this update: a closed goal's final state still answers.
