@@ -13,7 +13,7 @@ import type {
   EnsureGoalTaskResult,
   EnsureTaskAgentResult,
   HealPolicy,
-  RecordEventInput,
+  RecordEventCall,
   RecordEventResult,
   RetryTaskResult,
   RulesInput,
@@ -141,14 +141,14 @@ export function createActivities({ store, events = {}, rules: workerRules, heali
       return result;
     },
 
-    /** Writes an alert or healing log once: the key is this activity's identity, which stays the
-     * same across its retries, so a retry after a crash finds the row already there. */
-    async recordEvent(input: Omit<RecordEventInput, 'idempotencyKey' | 'workflowId'>): Promise<RecordEventResult> {
+    /** Writes an alert or healing log once: the key is the workflow's when it gives one (an
+     * alert's, the same for every write of that alert), else this activity's identity; either stays
+     * the same across the activity's retries, so a retry after a crash finds the row already there. */
+    async recordEvent(input: RecordEventCall): Promise<RecordEventResult> {
       if (input.goalId !== null) requireUuid('goalId', input.goalId);
       if (input.taskId !== null) requireUuid('taskId', input.taskId);
-      const result = await storeCall('record event', () =>
-        store.recordEvent({ ...input, idempotencyKey: activityKey(), workflowId: currentWorkflowId() }),
-      );
+      const { idempotencyKey = activityKey(), ...event } = input;
+      const result = await storeCall('record event', () => store.recordEvent({ ...event, idempotencyKey, workflowId: currentWorkflowId() }));
       if (result.created && input.kind === 'alert') events.onAlert?.(input.issueType);
       return result;
     },

@@ -2,23 +2,37 @@
  * The goal workflow's alerts: each raised once while its condition lasts, as a logs row written
  * by an activity. Workflow code only.
  */
-import { ActivityFailure, log, patched } from '@temporalio/workflow';
+import { ActivityFailure, log, patched, workflowInfo } from '@temporalio/workflow';
 import type { Cycle } from './cycle';
 import { alertKey, type UnwrittenAlert } from './goal-state';
 import { GOAL_WORKFLOW_PATCHES as PATCH } from './patches';
 import { recordEvent } from './store-calls';
-import type { IssueType, Severity } from './types';
+import type { IssueType, RecordEventResult, Severity } from './types';
 
 /** Raises an alert once while its condition lasts (keyed by issue and task), as a logs row. */
 export async function raiseAlert(cycle: Cycle, issue: IssueType, taskId: string | null, severity: Severity, text: string): Promise<void> {
   const { state } = cycle;
   if (!state.openAlert(alertKey(issue, taskId))) return;
   cycle.actions.push(alertLabel(issue, taskId));
-  if (await writeAlert(cycle, issue, taskId, severity, text)) return;
+  // (patched: workflows recorded before this wrote under the activity's key, so a later write of
+  // an alert whose failed write had in fact committed made a second row.)
+  const writeKey = patched(PATCH.alertKeyedByWorkflow) ? alertWriteKey(state.cycles, issue, taskId) : undefined;
+  if (await writeAlert(cycle, issue, taskId, severity, text, writeKey)) return;
   // The alert stays open (health and the status query show it), and the platform, which reads
-  // alerts from logs, has not seen it: a later cycle writes it while it stays open. (patched:
-  // workflows recorded before this left it unwritten.)
-  if (patched(PATCH.unwrittenAlertWrittenLater)) state.unwrittenAlerts.push({ issue, taskId, severity, text, cycle: state.cycles });
+  // alerts from logs, may not have seen it: a later cycle writes it while it stays open, under the
+  // same key. (patched: workflows recorded before this left it unwritten.)
+  if (patched(PATCH.unwrittenAlertWrittenLater)) state.unwrittenAlerts.push({ issue, taskId, severity, text, cycle: state.cycles, writeKey });
+}
+
+/**
+ * The idempotency key of one raising of an alert, the same for every write of it. An alert opens
+ * at most once per cycle (it stays open until a cycle closes it), and cycles count on across
+ * continue-as-new, whose runs share the first run's id; a goal reopened later is a new workflow
+ * with a new first run, so its alerts are new rows.
+ */
+function alertWriteKey(cycleNumber: number, issue: IssueType, taskId: string | null): string {
+  const { workflowId, firstExecutionRunId } = workflowInfo();
+  return `${workflowId}/${firstExecutionRunId}/alert/${cycleNumber}/${alertKey(issue, taskId)}`;
 }
 
 /**
@@ -37,8 +51,11 @@ export async function writeUnwrittenAlerts(cycle: Cycle): Promise<void> {
       still.push(alert);
       continue;
     }
-    if (await writeAlert(cycle, alert.issue, alert.taskId, alert.severity, alert.text)) {
-      cycle.actions.push(`${alertLabel(alert.issue, alert.taskId)} written (cycle ${alert.cycle} could not)`);
+    const written = await writeAlert(cycle, alert.issue, alert.taskId, alert.severity, alert.text, alert.writeKey);
+    if (written) {
+      // Not created: the failed write had committed after all (its answer was lost).
+      const how = written.created ? `written (cycle ${alert.cycle} could not)` : `found written (cycle ${alert.cycle}'s write had gone through)`;
+      cycle.actions.push(`${alertLabel(alert.issue, alert.taskId)} ${how}`);
     } else {
       still.push({ ...alert, cycle: state.cycles });
     }
@@ -49,17 +66,23 @@ export async function writeUnwrittenAlerts(cycle: Cycle): Promise<void> {
 /** How a cycle's actions name an alert. */
 const alertLabel = (issue: IssueType, taskId: string | null): string => `alert ${issue}${taskId ? ` for task ${taskId}` : ''}`;
 
-/** The alert's logs row; false when writing it failed (after the activity's own retries). */
-async function writeAlert(cycle: Cycle, issue: IssueType, taskId: string | null, severity: Severity, text: string): Promise<boolean> {
+/** Writes the alert's logs row, under `writeKey` when given (else the activity's own key): what
+ * the write found, or null when it failed (after the activity's own retries). */
+async function writeAlert(
+  cycle: Cycle,
+  issue: IssueType,
+  taskId: string | null,
+  severity: Severity,
+  text: string,
+  writeKey: string | undefined,
+): Promise<RecordEventResult | null> {
   const { state, goalId } = cycle;
+  const event = { kind: 'alert' as const, workspaceId: state.goal?.workspaceId ?? null, goalId, taskId, issueType: issue, severity, text };
   try {
-    await recordEvent.executeWithOptions({ summary: `alert ${issue}` }, [
-      { kind: 'alert', workspaceId: state.goal?.workspaceId ?? null, goalId, taskId, issueType: issue, severity, text },
-    ]);
-    return true;
+    return await recordEvent.executeWithOptions({ summary: `alert ${issue}` }, [writeKey ? { ...event, idempotencyKey: writeKey } : event]);
   } catch (err) {
     log.error('could not record alert', { goalId, issue, error: String(err) });
-    return false;
+    return null;
   }
 }
 

@@ -35,6 +35,9 @@ export interface UnwrittenAlert {
   text: string;
   /** The cycle whose write failed: the next cycles try again, not that one. */
   cycle: number;
+  /** The idempotency key of the failed write, which later writes reuse: a write that committed
+   * before its activity failed is then found, not written twice (absent in older runs). */
+  writeKey?: string;
 }
 
 export interface PublishedAttributes {

@@ -17,4 +17,5 @@ export const GOAL_WORKFLOW_PATCHES = {
   memoFollowsMetricType: 'memo-follows-metric-type',
   operatorHealKeptWhenQueueFull: 'operator-heal-kept-when-queue-full',
   unwrittenAlertWrittenLater: 'unwritten-alert-written-later',
+  alertKeyedByWorkflow: 'alert-keyed-by-workflow',
 } as const;

@@ -90,6 +90,10 @@ export interface RecordEventInput {
   details?: Record<string, unknown>;
 }
 
+/** What the workflow hands the recordEvent activity: the event, and the key its write is
+ * idempotent by when the workflow picks one (the activity's identity otherwise). */
+export type RecordEventCall = Omit<RecordEventInput, 'idempotencyKey' | 'workflowId'> & { idempotencyKey?: string };
+
 export interface RecordEventResult {
   logId: string;
   created: boolean;

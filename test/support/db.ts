@@ -146,3 +146,38 @@ export async function withFunctionMissing(pool: Pool, name: string, argTypes: st
     await pool.query(`alter function ${name}_away(${argTypes}) rename to ${name}`);
   }
 }
+
+/** goalkeeper_record_event's argument types, which name it in DDL. */
+export const RECORD_EVENT_ARGS = 'text, text, uuid, uuid, uuid, text, text, text, text, jsonb';
+
+/**
+ * Runs `during` with goalkeeper_record_event committing its logs row and then failing for good,
+ * as a call does whose answer never comes back (the connection gone right after the commit): the
+ * real function runs in a session of its own (dblink), so its row stays, and this call then
+ * raises a non-retryable error. The activity never learns that its row is there.
+ */
+export async function withRecordEventAnswerLost(pool: Pool, url: string, during: () => Promise<void>): Promise<void> {
+  await pool.query('create extension if not exists dblink');
+  await pool.query(`alter function goalkeeper_record_event(${RECORD_EVENT_ARGS}) rename to goalkeeper_record_event_committed`);
+  await pool.query(`
+    create function goalkeeper_record_event(
+      p_idempotency_key text, p_kind text, p_workspace_id uuid, p_goal_id uuid, p_task_id uuid,
+      p_issue_type text, p_severity text, p_text text, p_workflow_id text, p_details jsonb default '{}'::jsonb
+    ) returns jsonb language plpgsql as $$
+    begin
+      perform * from dblink(${literal(url)}, format(
+        'select goalkeeper_record_event_committed(%L, %L, %L, %L, %L, %L, %L, %L, %L, %L)',
+        p_idempotency_key, p_kind, p_workspace_id, p_goal_id, p_task_id, p_issue_type, p_severity,
+        p_text, p_workflow_id, p_details)) as written(result jsonb);
+      raise exception 'the answer was lost after the write committed' using errcode = '22023';
+    end $$`);
+  try {
+    await during();
+  } finally {
+    await pool.query(`drop function goalkeeper_record_event(${RECORD_EVENT_ARGS})`);
+    await pool.query(`alter function goalkeeper_record_event_committed(${RECORD_EVENT_ARGS}) rename to goalkeeper_record_event`);
+  }
+}
+
+/** A SQL string literal (for DDL, which takes no parameters). */
+const literal = (text: string): string => `'${text.replace(/'/g, "''")}'`;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { startEmbeddedPostgres } from '../../src/embedded/postgres';
 import { goalWorkflowId } from '../../workflows/messages';
-import { createTestDatabase, insertAgent, insertGoal, insertTask, insertWorkspace, withFunctionMissing, type TestDatabase } from './db';
+import { createTestDatabase, insertAgent, insertGoal, insertTask, insertWorkspace, RECORD_EVENT_ARGS, withFunctionMissing, withRecordEventAnswerLost, type TestDatabase } from './db';
 import { startWorkflowHarness, testPolicy, unstickyWorker, workflowBundle, type WorkflowHarness } from './workflow-env';
 import { createGoalkeeperWorker } from '../../src/temporal/worker';
 import { healGoal, startGoal, waitForHeal } from '../../src/temporal/goal-client';
@@ -233,12 +233,31 @@ const alertWrittenLater: Scenario = async (h, db) => {
   const ws = await insertWorkspace(db.pool, 'alerts-unwritten');
   const goal = await insertGoal(db.pool, ws);
   let handle: Awaited<ReturnType<WorkflowHarness['startGoal']>> | undefined;
-  await withFunctionMissing(db.pool, 'goalkeeper_record_event', 'text, text, uuid, uuid, uuid, text, text, text, text, jsonb', async () => {
+  await withFunctionMissing(db.pool, 'goalkeeper_record_event', RECORD_EVENT_ARGS, async () => {
     handle = await h.startGoal(goal, testPolicy({ maxAutoProvisionedAgents: 0 }));
     await h.eventually(async () => (await h.status(goal)).unwrittenAlerts?.includes('NO_TASKS_FOR_GOAL'), 'the alerts unwritten');
   });
   await h.heal(goal, 'the database is back', { origin: 'event', requestId: 'back' });
   await h.eventually(async () => (await h.status(goal)).unwrittenAlerts?.length === 0, 'the alerts written');
+  await insertAgent(db.pool, ws);
+  await h.heal(goal, 'an agent joined', { origin: 'event', requestId: 'agent' });
+  await h.eventually(async () => (await h.status(goal)).health === 'healthy', 'healed');
+  return closeGoal(h, db, goal, handle!, 'completed');
+};
+
+/** A goal that cannot get a task while every alert's write commits but its answer is lost: the
+ * alerts stay unwritten as far as the workflow knows; the next cycle writes them again under the
+ * same keys and finds them written; an agent joins, the goal heals; then the goal completes. */
+const alertAnswerLost: Scenario = async (h, db) => {
+  const ws = await insertWorkspace(db.pool, 'alerts-answer-lost');
+  const goal = await insertGoal(db.pool, ws);
+  let handle: Awaited<ReturnType<WorkflowHarness['startGoal']>> | undefined;
+  await withRecordEventAnswerLost(db.pool, db.url, async () => {
+    handle = await h.startGoal(goal, testPolicy({ maxAutoProvisionedAgents: 0 }));
+    await h.eventually(async () => (await h.status(goal)).unwrittenAlerts?.includes('NO_TASKS_FOR_GOAL'), 'the alerts unwritten');
+  });
+  await h.heal(goal, 'the database answers again', { origin: 'event', requestId: 'answers' });
+  await h.eventually(async () => (await h.status(goal)).unwrittenAlerts?.length === 0, 'the alerts found written');
   await insertAgent(db.pool, ws);
   await h.heal(goal, 'an agent joined', { origin: 'event', requestId: 'agent' });
   await h.eventually(async () => (await h.status(goal)).health === 'healthy', 'healed');
@@ -357,6 +376,7 @@ export const SCENARIOS: Record<string, Scenario> = {
   'two-failed-tasks': twoFailedTasks,
   'goal-stalled-then-new-task': goalStalledThenNewTask,
   'alert-written-later': alertWrittenLater,
+  'alert-answer-lost': alertAnswerLost,
 };
 
 async function main() {

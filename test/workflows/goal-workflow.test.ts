@@ -14,7 +14,9 @@ import {
   insertWorkspace,
   logsFor,
   taskRow,
+  RECORD_EVENT_ARGS,
   withFunctionMissing,
+  withRecordEventAnswerLost,
   type TestDatabase,
 } from '../support/db';
 import { startWorkflowHarness, testPolicy, unstickyWorker, workflowBundle, type WorkflowHarness } from '../support/workflow-env';
@@ -650,7 +652,7 @@ test("an operator's heal, and one someone waits for, are served even when a floo
 
 /** Runs `during` with goalkeeper_record_event missing: every alert's logs row fails to be written. */
 const withRecordEventMissing = (during: () => Promise<void>) =>
-  withFunctionMissing(db.pool, 'goalkeeper_record_event', 'text, text, uuid, uuid, uuid, text, text, text, text, jsonb', during);
+  withFunctionMissing(db.pool, 'goalkeeper_record_event', RECORD_EVENT_ARGS, during);
 
 test('an alert whose logs row could not be written is written by a later cycle while it stays open, and only once', async () => {
   const ws = await insertWorkspace(db.pool); // no agent, and no provisioning: the goal cannot get a task
@@ -674,6 +676,26 @@ test('an alert whose logs row could not be written is written by a later cycle w
   await h.heal(goal, 'look again', { requestId: 'again', origin: 'event' });
   await statusWhen(goal, (s) => s.lastCycle?.healRequestIds.includes('again'), 'another cycle');
   expect(await alertRows()).toHaveLength(1);
+});
+
+test('an alert whose write committed but whose activity failed is found by the later write, not written twice', async () => {
+  const ws = await insertWorkspace(db.pool); // no agent, and no provisioning: the goal cannot get a task
+  const goal = await insertGoal(db.pool, ws);
+  const alertRows = () => logsFor(db.pool, goal, 'WORKSPACE HEALTH ALERT: NO_TASKS_FOR_GOAL');
+  await withRecordEventAnswerLost(db.pool, db.url, async () => {
+    await h.startGoal(goal, testPolicy({ maxAutoProvisionedAgents: 0 }));
+    await statusWhen(goal, (s) => s.unwrittenAlerts?.includes('NO_TASKS_FOR_GOAL'), 'the alert open and, as far as the workflow knows, unwritten');
+  });
+  expect(await alertRows()).toHaveLength(1); // its write did commit
+
+  await h.heal(goal, 'the database answers again', { requestId: 'answers', origin: 'event' });
+  const after = await statusWhen(goal, (s) => s.lastCycle?.healRequestIds.includes('answers'), 'the cycle after');
+  expect(after.unwrittenAlerts).toEqual([]);
+  expect(after.lastCycle?.actions).toEqual(
+    expect.arrayContaining([expect.stringMatching(/^alert NO_TASKS_FOR_GOAL found written \(cycle \d+'s write had gone through\)$/)]),
+  );
+  expect(await alertRows()).toHaveLength(1);
+  expect(await logsFor(db.pool, goal, 'WORKSPACE HEALTH ALERT: NO_AGENTS_AVAILABLE')).toHaveLength(1);
 });
 
 test('an unwritten alert whose condition ends first is dropped, not written late', async () => {
