@@ -226,43 +226,35 @@ const agentStepFailsWhileShort: Scenario = async (h, db) => {
   return closeGoal(h, db, goal, handle, 'completed');
 };
 
-/** A goal that cannot get a task (no agent, no provisioning) while alerts cannot be written (the
- * function missing): they stay open and unwritten; the next cycle writes them; an agent joins,
- * the goal heals, the alerts close; then the goal completes. */
-const alertWrittenLater: Scenario = async (h, db) => {
-  const ws = await insertWorkspace(db.pool, 'alerts-unwritten');
-  const goal = await insertGoal(db.pool, ws);
-  let handle: Awaited<ReturnType<WorkflowHarness['startGoal']>> | undefined;
-  await withFunctionMissing(db.pool, 'goalkeeper_record_event', RECORD_EVENT_ARGS, async () => {
-    handle = await h.startGoal(goal, testPolicy({ maxAutoProvisionedAgents: 0 }));
-    await h.eventually(async () => (await h.status(goal)).unwrittenAlerts?.includes('NO_TASKS_FOR_GOAL'), 'the alerts unwritten');
-  });
-  await h.heal(goal, 'the database is back', { origin: 'event', requestId: 'back' });
-  await h.eventually(async () => (await h.status(goal)).unwrittenAlerts?.length === 0, 'the alerts written');
-  await insertAgent(db.pool, ws);
-  await h.heal(goal, 'an agent joined', { origin: 'event', requestId: 'agent' });
-  await h.eventually(async () => (await h.status(goal)).health === 'healthy', 'healed');
-  return closeGoal(h, db, goal, handle!, 'completed');
-};
+/** A goal that cannot get a task (no agent, no provisioning) while `fault` keeps its alerts'
+ * writes from reporting success: they stay open and unwritten; the next cycle writes them; an agent
+ * joins, the goal heals, the alerts close; then the goal completes. */
+const alertsUnwrittenThenHealed =
+  (workspace: string, fault: (db: TestDatabase, during: () => Promise<void>) => Promise<void>): Scenario =>
+  async (h, db) => {
+    const ws = await insertWorkspace(db.pool, workspace);
+    const goal = await insertGoal(db.pool, ws);
+    let handle: Awaited<ReturnType<WorkflowHarness['startGoal']>> | undefined;
+    await fault(db, async () => {
+      handle = await h.startGoal(goal, testPolicy({ maxAutoProvisionedAgents: 0 }));
+      await h.eventually(async () => (await h.status(goal)).unwrittenAlerts?.includes('NO_TASKS_FOR_GOAL'), 'the alerts unwritten');
+    });
+    await h.heal(goal, 'the database is back', { origin: 'event', requestId: 'back' });
+    await h.eventually(async () => (await h.status(goal)).unwrittenAlerts?.length === 0, 'the alerts written');
+    await insertAgent(db.pool, ws);
+    await h.heal(goal, 'an agent joined', { origin: 'event', requestId: 'agent' });
+    await h.eventually(async () => (await h.status(goal)).health === 'healthy', 'healed');
+    return closeGoal(h, db, goal, handle!, 'completed');
+  };
 
-/** A goal that cannot get a task while every alert's write commits but its answer is lost: the
- * alerts stay unwritten as far as the workflow knows; the next cycle writes them again under the
- * same keys and finds them written; an agent joins, the goal heals; then the goal completes. */
-const alertAnswerLost: Scenario = async (h, db) => {
-  const ws = await insertWorkspace(db.pool, 'alerts-answer-lost');
-  const goal = await insertGoal(db.pool, ws);
-  let handle: Awaited<ReturnType<WorkflowHarness['startGoal']>> | undefined;
-  await withRecordEventAnswerLost(db.pool, db.url, async () => {
-    handle = await h.startGoal(goal, testPolicy({ maxAutoProvisionedAgents: 0 }));
-    await h.eventually(async () => (await h.status(goal)).unwrittenAlerts?.includes('NO_TASKS_FOR_GOAL'), 'the alerts unwritten');
-  });
-  await h.heal(goal, 'the database answers again', { origin: 'event', requestId: 'answers' });
-  await h.eventually(async () => (await h.status(goal)).unwrittenAlerts?.length === 0, 'the alerts found written');
-  await insertAgent(db.pool, ws);
-  await h.heal(goal, 'an agent joined', { origin: 'event', requestId: 'agent' });
-  await h.eventually(async () => (await h.status(goal)).health === 'healthy', 'healed');
-  return closeGoal(h, db, goal, handle!, 'completed');
-};
+/** The alerts' function missing: no write happens, and the next cycle writes them. */
+const alertWrittenLater = alertsUnwrittenThenHealed('alerts-unwritten', (db, during) =>
+  withFunctionMissing(db.pool, 'goalkeeper_record_event', RECORD_EVENT_ARGS, during),
+);
+
+/** Every alert's write commits but its answer is lost: the next cycle writes them again under the
+ * same keys and finds them written. */
+const alertAnswerLost = alertsUnwrittenThenHealed('alerts-answer-lost', (db, during) => withRecordEventAnswerLost(db.pool, db.url, during));
 
 /** A failed task waits out its backoff; a task inserted without an agent meanwhile gets one at
  * once (the heal cuts the backoff short) and the retry comes when it was due; the goal's metric
