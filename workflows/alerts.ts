@@ -77,9 +77,11 @@ async function writeAlert(
   writeKey: string | undefined,
 ): Promise<RecordEventResult | null> {
   const { state, goalId } = cycle;
-  const event = { kind: 'alert' as const, workspaceId: state.goal?.workspaceId ?? null, goalId, taskId, issueType: issue, severity, text };
   try {
-    return await recordEvent.executeWithOptions({ summary: `alert ${issue}` }, [writeKey ? { ...event, idempotencyKey: writeKey } : event]);
+    // An undefined key is left out of the payload: the activity then keys the write by its own identity.
+    return await recordEvent.executeWithOptions({ summary: `alert ${issue}` }, [
+      { kind: 'alert', workspaceId: state.goal?.workspaceId ?? null, goalId, taskId, issueType: issue, severity, text, idempotencyKey: writeKey },
+    ]);
   } catch (err) {
     log.error('could not record alert', { goalId, issue, error: String(err) });
     return null;

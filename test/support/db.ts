@@ -2,7 +2,7 @@
  * Per-suite databases in the shared test Postgres, plus fixtures in the platform's shape.
  */
 import { randomUUID } from 'node:crypto';
-import { Client, Pool, type PoolClient } from 'pg';
+import { Client, escapeLiteral, Pool, type PoolClient } from 'pg';
 import { migrate } from '../../src/store/migrate';
 
 export interface TestDatabase {
@@ -165,7 +165,7 @@ export async function withRecordEventAnswerLost(pool: Pool, url: string, during:
       p_issue_type text, p_severity text, p_text text, p_workflow_id text, p_details jsonb default '{}'::jsonb
     ) returns jsonb language plpgsql as $$
     begin
-      perform * from dblink(${literal(url)}, format(
+      perform * from dblink(${escapeLiteral(url)}, format(
         'select goalkeeper_record_event_committed(%L, %L, %L, %L, %L, %L, %L, %L, %L, %L)',
         p_idempotency_key, p_kind, p_workspace_id, p_goal_id, p_task_id, p_issue_type, p_severity,
         p_text, p_workflow_id, p_details)) as written(result jsonb);
@@ -178,6 +178,3 @@ export async function withRecordEventAnswerLost(pool: Pool, url: string, during:
     await pool.query(`alter function goalkeeper_record_event_committed(${RECORD_EVENT_ARGS}) rename to goalkeeper_record_event`);
   }
 }
-
-/** A SQL string literal (for DDL, which takes no parameters). */
-const literal = (text: string): string => `'${text.replace(/'/g, "''")}'`;
