@@ -149,7 +149,10 @@ export function createActivities({ store, events = {}, rules: workerRules, heali
       if (input.taskId !== null) requireUuid('taskId', input.taskId);
       const { idempotencyKey = activityKey(), ...event } = input;
       const result = await storeCall('record event', () => store.recordEvent({ ...event, idempotencyKey, workflowId: currentWorkflowId() }));
-      if (result.created && input.kind === 'alert') events.onAlert?.(input.issueType);
+      // Reported on every completed write, found or created: the workflow writes an alert again
+      // only when no write of it completed, so a row found by its key is that alert's own earlier
+      // write whose answer was lost (a crash, a dropped connection), which nobody has reported.
+      if (input.kind === 'alert') events.onAlert?.(input.issueType);
       return result;
     },
   };

@@ -678,24 +678,42 @@ test('an alert whose logs row could not be written is written by a later cycle w
   expect(await alertRows()).toHaveLength(1);
 });
 
-test('an alert whose write committed but whose activity failed is found by the later write, not written twice', async () => {
+test('an alert whose write committed but whose activity failed is found by the later write, not written twice, and counted once', async () => {
   const ws = await insertWorkspace(db.pool); // no agent, and no provisioning: the goal cannot get a task
   const goal = await insertGoal(db.pool, ws);
   const alertRows = () => logsFor(db.pool, goal, 'WORKSPACE HEALTH ALERT: NO_TASKS_FOR_GOAL');
-  await withRecordEventAnswerLost(db.pool, db.url, async () => {
-    await h.startGoal(goal, testPolicy({ maxAutoProvisionedAgents: 0 }));
-    await statusWhen(goal, (s) => s.unwrittenAlerts?.includes('NO_TASKS_FOR_GOAL'), 'the alert open and, as far as the workflow knows, unwritten');
+  // A worker of its own, so the alerts it reports (what the metrics and the ALERT log lines get)
+  // are this goal's alone.
+  const reported: string[] = [];
+  const taskQueue = `answer-lost-${randomUUID()}`;
+  const worker = await createGoalkeeperWorker({
+    connection: h.env.nativeConnection,
+    namespace: h.env.namespace ?? 'default',
+    taskQueue,
+    store: h.store,
+    events: { onAlert: (issueType) => reported.push(issueType) },
+    options: { workflowBundle: await workflowBundle() },
   });
-  expect(await alertRows()).toHaveLength(1); // its write did commit
+  await worker.runUntil(async () => {
+    await withRecordEventAnswerLost(db.pool, db.url, async () => {
+      await startGoal({ client: h.env.client, taskQueue, policy: testPolicy({ maxAutoProvisionedAgents: 0 }) }, goal);
+      await statusWhen(goal, (s) => s.unwrittenAlerts?.includes('NO_TASKS_FOR_GOAL'), 'the alert open and, as far as the workflow knows, unwritten');
+    });
+    expect(await alertRows()).toHaveLength(1); // its write did commit
+    expect(reported).not.toContain('NO_TASKS_FOR_GOAL'); // but no activity has said so yet
 
-  await h.heal(goal, 'the database answers again', { requestId: 'answers', origin: 'event' });
-  const after = await statusWhen(goal, (s) => s.lastCycle?.healRequestIds.includes('answers'), 'the cycle after');
-  expect(after.unwrittenAlerts).toEqual([]);
-  expect(after.lastCycle?.actions).toEqual(
-    expect.arrayContaining([expect.stringMatching(/^alert NO_TASKS_FOR_GOAL found written \(cycle \d+'s write had gone through\)$/)]),
-  );
+    await h.heal(goal, 'the database answers again', { requestId: 'answers', origin: 'event' });
+    const after = await statusWhen(goal, (s) => s.lastCycle?.healRequestIds.includes('answers'), 'the cycle after');
+    expect(after.unwrittenAlerts).toEqual([]);
+    expect(after.lastCycle?.actions).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^alert NO_TASKS_FOR_GOAL found written \(cycle \d+'s write had gone through\)$/)]),
+    );
+  });
   expect(await alertRows()).toHaveLength(1);
   expect(await logsFor(db.pool, goal, 'WORKSPACE HEALTH ALERT: NO_AGENTS_AVAILABLE')).toHaveLength(1);
+  // Each alert reported once: the row the later write found is the alert's own, which no
+  // completed activity had reported.
+  expect(reported.sort()).toEqual(['NO_AGENTS_AVAILABLE', 'NO_TASKS_FOR_GOAL']);
 });
 
 test('an unwritten alert whose condition ends first is dropped, not written late', async () => {
