@@ -151,7 +151,7 @@ export function createActivities({ store, events = {}, rules: workerRules, heali
       const result = await storeCall('record event', () => store.recordEvent({ ...event, idempotencyKey, workflowId: currentWorkflowId() }));
       // Reported on every completed write, found or created: the workflow writes an alert again
       // only when no write of it completed, so a row found by its key is that alert's own earlier
-      // write whose answer was lost (a crash, a dropped connection), which nobody has reported.
+      // write whose answer was lost (a crash, a dropped connection), which no completed write reported.
       if (input.kind === 'alert') events.onAlert?.(input.issueType);
       return result;
     },

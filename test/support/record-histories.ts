@@ -11,8 +11,7 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { startEmbeddedPostgres } from '../../src/embedded/postgres';
 import { goalWorkflowId } from '../../workflows/messages';
 import { createTestDatabase, insertAgent, insertGoal, insertTask, insertWorkspace, RECORD_EVENT_ARGS, withFunctionMissing, withRecordEventAnswerLost, type TestDatabase } from './db';
-import { startWorkflowHarness, testPolicy, unstickyWorker, workflowBundle, type WorkflowHarness } from './workflow-env';
-import { createGoalkeeperWorker } from '../../src/temporal/worker';
+import { harnessWorker, startWorkflowHarness, testPolicy, unstickyWorker, type WorkflowHarness } from './workflow-env';
 import { healGoal, startGoal, waitForHeal } from '../../src/temporal/goal-client';
 import { closeAndReopenMidRead, healsWhileStepWaits } from './goal-lock';
 import { Dispatcher } from '../../src/dispatch';
@@ -303,14 +302,7 @@ const startedFromAShell: Scenario = async (h, db) => {
   const goal = await insertGoal(db.pool, ws);
   const task = await insertTask(db.pool, ws, goal, { status: 'failed' });
   const taskQueue = `${h.taskQueue}-shell`;
-  const worker = await createGoalkeeperWorker({
-    connection: h.env.nativeConnection,
-    namespace: h.env.namespace ?? 'default',
-    taskQueue,
-    store: h.store,
-    healingSettings: testPolicy({ maxTaskRetries: 1, retryBackoffSeconds: 5 }),
-    options: { workflowBundle: await workflowBundle() },
-  });
+  const worker = await harnessWorker(h, taskQueue, { healingSettings: testPolicy({ maxTaskRetries: 1, retryBackoffSeconds: 5 }) });
   return worker.runUntil(async () => {
     await healGoal({ client: h.env.client, taskQueue, policy: testPolicy({ maxTaskRetries: 5 }), startsOnWorkerSettings: true }, goal, 'operator: from a shell');
     await h.eventually(async () => (await h.status(goal)).retries[task]?.used === 1, 'the retry');

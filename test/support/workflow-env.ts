@@ -9,7 +9,7 @@ import type { WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
 import { loadConfig } from '../../src/config';
 import { PgStore } from '../../src/store/pg-store';
-import { createGoalkeeperWorker, WORKFLOWS_PATH } from '../../src/temporal/worker';
+import { createGoalkeeperWorker, WORKFLOWS_PATH, type GoalkeeperWorkerDeps } from '../../src/temporal/worker';
 import { ensureSearchAttributes } from '../../src/temporal/search-attributes';
 import { goalWorkflowId, healSignal, statusQuery, type GoalStatus } from '../../workflows/messages';
 import type { goalWorkflow } from '../../workflows/goal';
@@ -113,11 +113,22 @@ export async function startWorkflowHarness(databaseUrl: string): Promise<Workflo
  * that stops it and starts another: the test server never hands a stopped worker's sticky
  * workflow task to the next worker, so the tasks must stay on the task queue itself. */
 export async function unstickyWorker(h: WorkflowHarness, taskQueue: string): Promise<Worker> {
+  return harnessWorker(h, taskQueue, { options: { maxCachedWorkflows: 0 } });
+}
+
+/** Another worker on the harness's server and store, on a task queue of its own: for a goal
+ * that must run on a worker with other rules, settings or events than the harness's. */
+export async function harnessWorker(
+  h: WorkflowHarness,
+  taskQueue: string,
+  deps: Pick<GoalkeeperWorkerDeps, 'events' | 'rules' | 'healingSettings' | 'options'> = {},
+): Promise<Worker> {
   return createGoalkeeperWorker({
+    ...deps,
     connection: h.env.nativeConnection,
     namespace: h.env.namespace ?? 'default',
     taskQueue,
     store: h.store,
-    options: { workflowBundle: await workflowBundle(), maxCachedWorkflows: 0 },
+    options: { workflowBundle: await workflowBundle(), ...deps.options },
   });
 }

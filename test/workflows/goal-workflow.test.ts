@@ -19,8 +19,7 @@ import {
   withRecordEventAnswerLost,
   type TestDatabase,
 } from '../support/db';
-import { startWorkflowHarness, testPolicy, unstickyWorker, workflowBundle, type WorkflowHarness } from '../support/workflow-env';
-import { createGoalkeeperWorker } from '../../src/temporal/worker';
+import { harnessWorker, startWorkflowHarness, testPolicy, unstickyWorker, type WorkflowHarness } from '../support/workflow-env';
 import type { goalWorkflow } from '../../workflows/goal';
 import { closeAndReopenMidRead, healsWhileStepWaits } from '../support/goal-lock';
 import { Dispatcher } from '../../src/dispatch';
@@ -686,14 +685,7 @@ test('an alert whose write committed but whose activity failed is found by the l
   // are this goal's alone.
   const reported: string[] = [];
   const taskQueue = `answer-lost-${randomUUID()}`;
-  const worker = await createGoalkeeperWorker({
-    connection: h.env.nativeConnection,
-    namespace: h.env.namespace ?? 'default',
-    taskQueue,
-    store: h.store,
-    events: { onAlert: (issueType) => reported.push(issueType) },
-    options: { workflowBundle: await workflowBundle() },
-  });
+  const worker = await harnessWorker(h, taskQueue, { events: { onAlert: (issueType) => reported.push(issueType) } });
   await worker.runUntil(async () => {
     await withRecordEventAnswerLost(db.pool, db.url, async () => {
       await startGoal({ client: h.env.client, taskQueue, policy: testPolicy({ maxAutoProvisionedAgents: 0 }) }, goal);
@@ -772,14 +764,7 @@ test("a worker holds every step to its own agent rules, whatever rules the goal'
   const activeJunior = await insertAgent(db.pool, ws, { status: 'active', seniority: 'junior' });
   const goal = await insertGoal(db.pool, ws);
   const taskQueue = `${h.taskQueue}-worker-rules`;
-  const worker = await createGoalkeeperWorker({
-    connection: h.env.nativeConnection,
-    namespace: h.env.namespace ?? 'default',
-    taskQueue,
-    store: h.store,
-    rules: { assignableStatuses: ['active'], maxAutoProvisionedAgents: 0 },
-    options: { workflowBundle: await workflowBundle() },
-  });
+  const worker = await harnessWorker(h, taskQueue, { rules: { assignableStatuses: ['active'], maxAutoProvisionedAgents: 0 } });
   await worker.runUntil(async () => {
     await h.env.client.workflow.start<typeof goalWorkflow>('goalWorkflow', {
       taskQueue,
@@ -801,14 +786,7 @@ test("a goal workflow started from an operator's shell runs on the worker's heal
   const taskQueue = `${h.taskQueue}-worker-settings`;
   // The deployment's worker: one retry per task. The shell left MAX_TASK_RETRIES at 5.
   const workerSettings = testPolicy({ maxTaskRetries: 1, retryBackoffSeconds: 5 });
-  const worker = await createGoalkeeperWorker({
-    connection: h.env.nativeConnection,
-    namespace: h.env.namespace ?? 'default',
-    taskQueue,
-    store: h.store,
-    healingSettings: workerSettings,
-    options: { workflowBundle: await workflowBundle() },
-  });
+  const worker = await harnessWorker(h, taskQueue, { healingSettings: workerSettings });
   const shell = { client: h.env.client, taskQueue, policy: testPolicy({ maxTaskRetries: 5 }), startsOnWorkerSettings: true };
   await worker.runUntil(async () => {
     const requestId = await healGoal(shell, goal, 'operator: from a shell');
