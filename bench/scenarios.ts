@@ -5,6 +5,7 @@
 import { Pool } from 'pg';
 import { randomUUID } from 'node:crypto';
 import { Client } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { PgStore } from '../src/store/pg-store';
 import type { DispatchCounts } from '../src/dispatch';
@@ -408,6 +409,44 @@ async function historyLength(client: Client, goalId: string): Promise<number> {
   return d.historyLength;
 }
 
+type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
+
+async function historyEvents(client: Client, goalId: string): Promise<HistoryEvent[]> {
+  return (await client.workflow.getHandle(goalWorkflowId(goalId)).fetchHistory()).events ?? [];
+}
+
+const eventTypeName = (e: HistoryEvent) => temporal.api.enums.v1.EventType[e.eventType ?? 0].replace(/^EVENT_TYPE_/, '');
+
+/**
+ * Waits, reading only histories, until every goal's history has grown past `from` by at least
+ * `cycles` ended cycles and ends with one (a cycle ends by starting the timer of its wait).
+ * Reading a history, unlike a `status` query, leaves the workflow alone: a query that reaches a
+ * workflow while one of its workflow tasks runs is handed to it on a workflow task of its own,
+ * three history events more (the idle scenario measures it).
+ */
+async function waitCyclesEnded(client: Client, goalIds: string[], from: number[], cycles: number, what: string, timeoutMs: number): Promise<void> {
+  const ended = (events: HistoryEvent[], i: number) =>
+    events.slice(from[i]).filter((e) => e.timerStartedEventAttributes).length >= cycles && events[events.length - 1].timerStartedEventAttributes != null;
+  await waitFor(what, async () => (await Promise.all(goalIds.map((id) => historyEvents(client, id)))).every(ended), { timeoutMs, intervalMs: 200 });
+}
+
+/**
+ * The events each goal's history gained over some cycles (`gained[i]`, over `cycles[i]` cycles),
+ * by type, per cycle, as the mean over the goals: a per-cycle count says how much a history
+ * grows, this says why (a second workflow task round is three events more).
+ */
+function eventTypesPerCycle(gained: HistoryEvent[][], cycles: number[]): Record<string, number> {
+  const sums: Record<string, number> = {};
+  gained.forEach((events, i) => {
+    for (const e of events) sums[eventTypeName(e)] = (sums[eventTypeName(e)] ?? 0) + 1 / cycles[i];
+  });
+  return Object.fromEntries(
+    Object.entries(sums)
+      .sort(([, a], [, b]) => b - a)
+      .map(([name, sum]) => [name, Number((sum / gained.length).toFixed(2))]),
+  );
+}
+
 const IDLE_HEALTH_CHECK_INTERVAL_S = 3600;
 
 /** K goal workflows alive and waiting between cycles: the worker's memory, history per cycle and
@@ -445,21 +484,36 @@ export async function idle(env: Env & { worker: WorkerProcess }, opts: { goals: 
   const idleXactPerS = (x1 - x0 - 3) / ((windowMs + 11_000) / 1000);
 
   // History per cycle: heal signals on a sample drive cycles; the difference in history length
-  // over several cycles, divided by the number of cycles.
+  // over several cycles, divided by the number of cycles. First with nothing else reaching the
+  // workflows (what a cycle costs), then watched by `status` queries every 200 ms all through
+  // each cycle, as a dashboard or a script polling goals might (what watching costs).
   const sample = goalIds.slice(0, opts.probes);
-  const before = await Promise.all(sample.map((id) => historyLength(env.target.client, id)));
+  const firstRunHistory = summarize(await Promise.all(sample.map((id) => historyLength(env.target.client, id))));
   const signalCycles = 3;
-  for (let c = 0; c < signalCycles; c++) {
-    const reqs = await Promise.all(sample.map((id) => healGoal(target, id, 'bench probe')));
-    void reqs;
-    await waitFor('probe cycles', async () => {
-      const st = await Promise.all(sample.map((id) => env.target.client.workflow.getHandle(goalWorkflowId(id)).query<{ cycles: number }>('status')));
-      return st.every((s) => s.cycles >= 2 + c);
-    }, { timeoutMs: 60_000, intervalMs: 200 });
-  }
-  const after = await Promise.all(sample.map((id) => historyLength(env.target.client, id)));
-  const perSignalCycle = summarize(after.map((a, i) => (a - before[i]) / signalCycles));
-  const firstRunHistory = summarize(before);
+  let cyclesSoFar = 1;
+  const probeSignalCycles = async (watchedByQueries: boolean) => {
+    const before = await Promise.all(sample.map((id) => historyLength(env.target.client, id)));
+    for (let c = 0; c < signalCycles; c++) {
+      const from = await Promise.all(sample.map((id) => historyLength(env.target.client, id)));
+      await Promise.all(sample.map((id) => healGoal(target, id, 'bench probe')));
+      cyclesSoFar += 1;
+      if (watchedByQueries) {
+        await waitFor('probe cycles', async () => {
+          const st = await Promise.all(sample.map((id) => env.target.client.workflow.getHandle(goalWorkflowId(id)).query<{ cycles: number }>('status')));
+          return st.every((s) => s.cycles >= cyclesSoFar);
+        }, { timeoutMs: 60_000, intervalMs: 200 });
+      } else {
+        await waitCyclesEnded(env.target.client, sample, from, 1, 'probe cycles', 60_000);
+      }
+    }
+    const gained = (await Promise.all(sample.map((id) => historyEvents(env.target.client, id)))).map((events, i) => events.slice(before[i]));
+    return {
+      perCycle: summarize(gained.map((events) => events.length / signalCycles)),
+      byType: eventTypesPerCycle(gained, sample.map(() => signalCycles)),
+    };
+  };
+  const unwatched = await probeSignalCycles(false);
+  const watched = await probeSignalCycles(true);
   return {
     goals: opts.goals,
     healthCheckIntervalS: IDLE_HEALTH_CHECK_INTERVAL_S,
@@ -473,7 +527,10 @@ export async function idle(env: Env & { worker: WorkerProcess }, opts: { goals: 
     goalkeeperFunctionCallsToHeal: functionCallsBetween({}, calls0),
     goalkeeperFunctionCallsInIdleWindow: goalkeeperCallsIdle,
     historyEventsFirstCycle: firstRunHistory,
-    historyEventsPerHealSignalCycle: perSignalCycle,
+    historyEventsPerHealSignalCycle: unwatched.perCycle,
+    historyEventTypesPerHealSignalCycle: unwatched.byType,
+    historyEventsPerHealSignalCycleQueried: watched.perCycle,
+    historyEventTypesPerHealSignalCycleQueried: watched.byType,
     goalIds,
   };
 }
@@ -490,19 +547,23 @@ export async function timerCycles(env: Env, opts: { probes: number; intervalS: n
   const h0 = await Promise.all(goalIds.map((id) => historyLength(env.target.client, id)));
   const x0 = await xactCommits(env.pool);
   const t0 = Date.now();
-  await waitFor(
-    `${opts.cycles} timer cycles`,
-    async () => (await Promise.all(goalIds.map(status))).every((s) => s.cycles >= 1 + opts.cycles),
-    { timeoutMs: (opts.intervalS * (opts.cycles + 2) + 30) * 1000, intervalMs: 250 },
+  // Watched by their histories, not by `status` queries (see waitCyclesEnded).
+  const timeoutMs = (opts.intervalS * (opts.cycles + 2) + 30) * 1000;
+  await waitCyclesEnded(env.target.client, goalIds, h0, opts.cycles, `${opts.cycles} timer cycles`, timeoutMs);
+  // One read of each history gives both the events and the cycles they span (each cycle of a
+  // healthy goal ends by starting its wait's timer), so a cycle ending meanwhile cannot skew them.
+  // A cycle under way when its history is read is left out (up to the last wait begun).
+  const gained = (await Promise.all(goalIds.map((id) => historyEvents(env.target.client, id)))).map((events, i) =>
+    events.slice(h0[i], events.map((e) => e.timerStartedEventAttributes != null).lastIndexOf(true) + 1),
   );
-  const h1 = await Promise.all(goalIds.map((id) => historyLength(env.target.client, id)));
+  const cycles = gained.map((events) => events.filter((e) => e.timerStartedEventAttributes).length);
   await sleep(1500);
   const x1 = await xactCommits(env.pool);
-  const cycles = (await Promise.all(goalIds.map(status))).map((s) => s.cycles - 1);
   return {
     probes: opts.probes,
     intervalS: opts.intervalS,
-    historyEventsPerTimerCycle: summarize(h1.map((h, i) => (h - h0[i]) / cycles[i])),
+    historyEventsPerTimerCycle: summarize(gained.map((events, i) => events.length / cycles[i])),
+    historyEventTypesPerTimerCycle: eventTypesPerCycle(gained, cycles),
     dbTransactionsPerGoalCycle: Number(((x1 - x0) / cycles.reduce((a, b) => a + b, 0)).toFixed(2)),
     elapsedMs: Date.now() - t0,
     goalIds,
