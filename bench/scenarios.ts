@@ -5,7 +5,6 @@
 import { Pool } from 'pg';
 import { randomUUID } from 'node:crypto';
 import { Client } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { PgStore } from '../src/store/pg-store';
 import type { DispatchCounts } from '../src/dispatch';
@@ -25,6 +24,7 @@ import {
   type Workspaces,
 } from './lib/fixtures';
 import { waitFor, type WorkerProcess } from './lib/servers';
+import { eventTypesPerCycle, eventsOverEndedCycles, waitCyclesEnded } from './lib/history';
 import { persistencePerUnit, persistenceSnapshot } from './lib/persistence-profile';
 import { cpuMsPerUnit, cpuSnapshot } from './lib/cpu-profile';
 
@@ -409,44 +409,6 @@ async function historyLength(client: Client, goalId: string): Promise<number> {
   return d.historyLength;
 }
 
-type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
-
-async function historyEvents(client: Client, goalId: string): Promise<HistoryEvent[]> {
-  return (await client.workflow.getHandle(goalWorkflowId(goalId)).fetchHistory()).events ?? [];
-}
-
-const eventTypeName = (e: HistoryEvent) => temporal.api.enums.v1.EventType[e.eventType ?? 0].replace(/^EVENT_TYPE_/, '');
-
-/**
- * Waits, reading only histories, until every goal's history has grown past `from` by at least
- * `cycles` ended cycles and ends with one (a cycle ends by starting the timer of its wait).
- * Reading a history, unlike a `status` query, leaves the workflow alone: a query that reaches a
- * workflow while one of its workflow tasks runs is handed to it on a workflow task of its own,
- * three history events more (the idle scenario measures it).
- */
-async function waitCyclesEnded(client: Client, goalIds: string[], from: number[], cycles: number, what: string, timeoutMs: number): Promise<void> {
-  const ended = (events: HistoryEvent[], i: number) =>
-    events.slice(from[i]).filter((e) => e.timerStartedEventAttributes).length >= cycles && events[events.length - 1].timerStartedEventAttributes != null;
-  await waitFor(what, async () => (await Promise.all(goalIds.map((id) => historyEvents(client, id)))).every(ended), { timeoutMs, intervalMs: 200 });
-}
-
-/**
- * The events each goal's history gained over some cycles (`gained[i]`, over `cycles[i]` cycles),
- * by type, per cycle, as the mean over the goals: a per-cycle count says how much a history
- * grows, this says why (a second workflow task round is three events more).
- */
-function eventTypesPerCycle(gained: HistoryEvent[][], cycles: number[]): Record<string, number> {
-  const sums: Record<string, number> = {};
-  gained.forEach((events, i) => {
-    for (const e of events) sums[eventTypeName(e)] = (sums[eventTypeName(e)] ?? 0) + 1 / cycles[i];
-  });
-  return Object.fromEntries(
-    Object.entries(sums)
-      .sort(([, a], [, b]) => b - a)
-      .map(([name, sum]) => [name, Number((sum / gained.length).toFixed(2))]),
-  );
-}
-
 const IDLE_HEALTH_CHECK_INTERVAL_S = 3600;
 
 /** K goal workflows alive and waiting between cycles: the worker's memory, history per cycle and
@@ -506,10 +468,10 @@ export async function idle(env: Env & { worker: WorkerProcess }, opts: { goals: 
         await waitCyclesEnded(env.target.client, sample, from, 1, 'probe cycles', 60_000);
       }
     }
-    const gained = (await Promise.all(sample.map((id) => historyEvents(env.target.client, id)))).map((events, i) => events.slice(before[i]));
+    const { gained, cycles } = await eventsOverEndedCycles(env.target.client, sample, before);
     return {
-      perCycle: summarize(gained.map((events) => events.length / signalCycles)),
-      byType: eventTypesPerCycle(gained, sample.map(() => signalCycles)),
+      perCycle: summarize(gained.map((events, i) => events.length / cycles[i])),
+      byType: eventTypesPerCycle(gained, cycles),
     };
   };
   const unwatched = await probeSignalCycles(false);
@@ -536,7 +498,7 @@ export async function idle(env: Env & { worker: WorkerProcess }, opts: { goals: 
 }
 
 /** History events per timer-driven cycle: a few goals started with a short health-check interval,
- * observed over several cycles (describe().historyLength at cycle boundaries). */
+ * observed over several cycles (read from their histories: bench/lib/history.ts). */
 export async function timerCycles(env: Env, opts: { probes: number; intervalS: number; cycles: number }) {
   const goalIds = await insertGoals(env.pool, env.workspaces, opts.probes);
   const target = { ...env.target, policy: { ...env.target.policy, healthCheckIntervalSeconds: opts.intervalS } };
@@ -550,13 +512,7 @@ export async function timerCycles(env: Env, opts: { probes: number; intervalS: n
   // Watched by their histories, not by `status` queries (see waitCyclesEnded).
   const timeoutMs = (opts.intervalS * (opts.cycles + 2) + 30) * 1000;
   await waitCyclesEnded(env.target.client, goalIds, h0, opts.cycles, `${opts.cycles} timer cycles`, timeoutMs);
-  // One read of each history gives both the events and the cycles they span (each cycle of a
-  // healthy goal ends by starting its wait's timer), so a cycle ending meanwhile cannot skew them.
-  // A cycle under way when its history is read is left out (up to the last wait begun).
-  const gained = (await Promise.all(goalIds.map((id) => historyEvents(env.target.client, id)))).map((events, i) =>
-    events.slice(h0[i], events.map((e) => e.timerStartedEventAttributes != null).lastIndexOf(true) + 1),
-  );
-  const cycles = gained.map((events) => events.filter((e) => e.timerStartedEventAttributes).length);
+  const { gained, cycles } = await eventsOverEndedCycles(env.target.client, goalIds, h0);
   await sleep(1500);
   const x1 = await xactCommits(env.pool);
   return {
