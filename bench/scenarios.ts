@@ -455,8 +455,8 @@ export async function idle(env: Env & { worker: WorkerProcess }, opts: { goals: 
   let cyclesSoFar = 1;
   const probeSignalCycles = async (watchedByQueries: boolean) => {
     const before = await Promise.all(sample.map((id) => historyLength(env.target.client, id)));
+    let cycleEnds = before; // unwatched: where each probe's last cycle ended
     for (let c = 0; c < signalCycles; c++) {
-      const from = await Promise.all(sample.map((id) => historyLength(env.target.client, id)));
       await Promise.all(sample.map((id) => healGoal(target, id, 'bench probe')));
       cyclesSoFar += 1;
       if (watchedByQueries) {
@@ -465,7 +465,7 @@ export async function idle(env: Env & { worker: WorkerProcess }, opts: { goals: 
           return st.every((s) => s.cycles >= cyclesSoFar);
         }, { timeoutMs: 60_000, intervalMs: 200 });
       } else {
-        await waitCyclesEnded(env.target.client, sample, from, 1, 'probe cycles', 60_000);
+        cycleEnds = await waitCyclesEnded(env.target.client, sample, cycleEnds, 1, 'probe cycles', 60_000);
       }
     }
     const { gained, cycles } = await eventsOverEndedCycles(env.target.client, sample, before);

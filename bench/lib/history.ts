@@ -57,7 +57,7 @@ const eventTypeName = (e: HistoryEvent) => temporal.api.enums.v1.EventType[e.eve
 export function eventTypesPerCycle(gained: HistoryEvent[][], cycles: number[]): Record<string, number> {
   const sums: Record<string, number> = {};
   gained.forEach((events, i) => {
-    for (const e of events) sums[eventTypeName(e)] = (sums[eventTypeName(e)] ?? 0) + 1 / cycles[i];
+    for (const name of events.map(eventTypeName)) sums[name] = (sums[name] ?? 0) + 1 / cycles[i];
   });
   return Object.fromEntries(
     Object.entries(sums)
