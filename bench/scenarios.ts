@@ -403,12 +403,6 @@ export async function polling(env: Env, opts: { rate: number; seconds: number; i
   };
 }
 
-async function historyLength(client: Client, goalId: string): Promise<number> {
-  const handle = client.workflow.getHandle(goalWorkflowId(goalId));
-  const d = await handle.describe();
-  return d.historyLength;
-}
-
 const IDLE_HEALTH_CHECK_INTERVAL_S = 3600;
 
 /** K goal workflows alive and waiting between cycles: the worker's memory, history per cycle and
@@ -450,12 +444,15 @@ export async function idle(env: Env & { worker: WorkerProcess }, opts: { goals: 
   // workflows (what a cycle costs), then watched by `status` queries every 200 ms all through
   // each cycle, as a dashboard or a script polling goals might (what watching costs).
   const sample = goalIds.slice(0, opts.probes);
-  const firstRunHistory = summarize(await Promise.all(sample.map((id) => historyLength(env.target.client, id))));
+  // Each probe waits after its first cycle (none is due within the hour): its history's length.
+  const firstCycleEnds = await waitCyclesEnded(env.target.client, sample, sample.map(() => 0), 1, 'first cycles', 60_000);
+  const firstRunHistory = summarize(firstCycleEnds);
   const signalCycles = 3;
   let cyclesSoFar = 1;
-  const probeSignalCycles = async (watchedByQueries: boolean) => {
-    const before = await Promise.all(sample.map((id) => historyLength(env.target.client, id)));
-    let cycleEnds = before; // unwatched: where each probe's last cycle ended
+  /** Drives `signalCycles` heal-signal cycles from `before` (each history's length at a cycle's
+   * end); the per-cycle counts, and where the histories end (at a cycle's end) afterwards. */
+  const probeSignalCycles = async (before: number[], watchedByQueries: boolean) => {
+    let cycleEnds = before;
     for (let c = 0; c < signalCycles; c++) {
       await Promise.all(sample.map((id) => healGoal(target, id, 'bench probe')));
       cyclesSoFar += 1;
@@ -472,10 +469,11 @@ export async function idle(env: Env & { worker: WorkerProcess }, opts: { goals: 
     return {
       perCycle: summarize(gained.map((events, i) => events.length / cycles[i])),
       byType: eventTypesPerCycle(gained, cycles),
+      ends: gained.map((events, i) => before[i] + events.length),
     };
   };
-  const unwatched = await probeSignalCycles(false);
-  const watched = await probeSignalCycles(true);
+  const unwatched = await probeSignalCycles(firstCycleEnds, false);
+  const watched = await probeSignalCycles(unwatched.ends, true);
   return {
     goals: opts.goals,
     healthCheckIntervalS: IDLE_HEALTH_CHECK_INTERVAL_S,
@@ -504,9 +502,8 @@ export async function timerCycles(env: Env, opts: { probes: number; intervalS: n
   const target = { ...env.target, policy: { ...env.target.policy, healthCheckIntervalSeconds: opts.intervalS } };
   await startGoals(target, goalIds, 16);
   await waitAllHealed(env.pool, goalIds, 60_000);
-  const status = (id: string) => env.target.client.workflow.getHandle(goalWorkflowId(id)).query<{ cycles: number }>('status');
-  await waitFor('first cycle', async () => (await Promise.all(goalIds.map(status))).every((s) => s.cycles >= 1), { timeoutMs: 60_000 });
-  const h0 = await Promise.all(goalIds.map((id) => historyLength(env.target.client, id)));
+  // Counted from a cycle's end (a history ending with its wait's timer), so no cycle is counted in part.
+  const h0 = await waitCyclesEnded(env.target.client, goalIds, goalIds.map(() => 0), 1, 'first cycle', 60_000);
   const x0 = await xactCommits(env.pool);
   const t0 = Date.now();
   // Watched by their histories, not by `status` queries (see waitCyclesEnded).
