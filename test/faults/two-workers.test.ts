@@ -4,7 +4,7 @@
  * no workspace passes its cap; both set up the one reconcile schedule; only those two ran goals.
  */
 import { insertGoals, countHealed } from '../../bench/lib/fixtures';
-import { goalWorkflowId } from '../../workflows/messages';
+import { historyEvents } from '../../bench/lib/history';
 import { startServices, startStack, waitFor, type Stack } from './support/stack';
 
 const GOALS = 300;
@@ -43,8 +43,8 @@ test('two goalkeeper start processes: one workflow and one task per goal, caps h
     async () => {
       for (const goalId of goalIds) {
         if (firstWorkerOf.has(goalId)) continue;
-        const history = await stack.client.workflow.getHandle(goalWorkflowId(goalId)).fetchHistory();
-        const identity = history.events?.find((e) => e.workflowTaskCompletedEventAttributes)?.workflowTaskCompletedEventAttributes?.identity;
+        const events = await historyEvents(stack.client, goalId);
+        const identity = events.find((e) => e.workflowTaskCompletedEventAttributes)?.workflowTaskCompletedEventAttributes?.identity;
         if (identity) firstWorkerOf.set(goalId, identity.split('@')[0]);
       }
       return firstWorkerOf.size === goalIds.length;
