@@ -7,7 +7,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import { startEmbeddedStack, readRunningStack, type EmbeddedStack } from '../embedded/stack';
 import { loadConfig } from '../config';
-import { agentRulesOf } from '../../workflows/policy';
 import { createStore } from '../store';
 import { clientConnectionOptions, connectWorker } from '../temporal/connection';
 import { createGoalkeeperWorker } from '../temporal/worker';
@@ -84,7 +83,7 @@ export async function runDemo(env: NodeJS.ProcessEnv = process.env, options: Dem
     if (!attached) {
       const store = createStore(config);
       const connection = await connectWorker(config);
-      const worker = await createGoalkeeperWorker({ connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, store, rules: agentRulesOf(config.policy) });
+      const worker = await createGoalkeeperWorker({ connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, store, policy: config.policy });
       const runPromise = worker.run();
       cleanups.push(async () => {
         worker.shutdown();
