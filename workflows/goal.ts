@@ -123,8 +123,10 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
     const policy = await readSettings();
     const cycle: Cycle = { goalId, state, policy, actions: [] };
     const wokenBy = [...requests.map((r) => `${r.origin} heal: ${r.reason}`), ...timersDue];
-    const finish = (closed: boolean, failedTaskIds: string[] = []): boolean => {
-      const summary = { number: state.cycles, startedAt, finishedAt: new Date().toISOString(), wokenBy, actions: cycle.actions, health: state.computeHealth(failedTaskIds) };
+    const finish = (closed: boolean, failedTaskIds: string[] = [], unread = false): boolean => {
+      // A goal that could not even be read is degraded, whatever the last cycle found.
+      const health = unread ? 'degraded' : state.computeHealth(failedTaskIds);
+      const summary = { number: state.cycles, startedAt, finishedAt: new Date().toISOString(), wokenBy, actions: cycle.actions, health };
       state.finishCycle(summary, policy, Math.random());
       publishSearchAttributes(state);
       return closed;
@@ -136,7 +138,7 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
       ensured = await runStep(goalId, 'make sure the goal has a task', (steps, options) => steps.ensureGoalTask.executeWithOptions(options, [{ goalId }]));
     } catch (err) {
       await stepFailed(cycle, 'make sure the goal has a task', null, err);
-      return finish(false);
+      return finish(false, [], true);
     }
     if (ensured.goal) noteGoal(state, ensured.goal);
     if (ensured.outcome === 'closed') {
