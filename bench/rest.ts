@@ -78,6 +78,8 @@ async function main() {
       return { seconds, coresByProcess: cores, cores: Number(total.toFixed(4)), transactionsPerSecond: Number(((x1 - x0 - 2) / (seconds + 11)).toFixed(3)) };
     };
 
+    // The stack's own start-up (bundling, JIT, the first fleet check) settles before anything is measured.
+    await sleep(60_000);
     console.log(`rest: measuring ${o.window}s with no goals`);
     const empty = await measure();
 
