@@ -87,14 +87,15 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
   // A new run heals at once; a continued one goes on resting where the last run stopped.
   let wokenBy: string[] = input.state === undefined ? ['start'] : await rest();
   for (;;) {
-    const closed = await healCycle(wokenBy);
-    if (closed && state.pendingHeals.length === 0) {
-      await condition(allHandlersFinished);
-      return { goalId, closedReason: state.closedReason ?? 'closed', cycles: state.cycles, retries: state.retries };
+    if (await healCycle(wokenBy)) {
+      // A heal that comes in now (one someone waits for, or a reopen's) is served by one more
+      // cycle, which looks at the goal again, rather than left waiting on a workflow that ended.
+      await condition(() => allHandlersFinished() || state.pendingHeals.length > 0);
+      if (state.pendingHeals.length === 0) return { goalId, closedReason: state.closedReason ?? 'closed', cycles: state.cycles, retries: state.retries };
+      state.closedReason = null;
+      wokenBy = [];
+      continue;
     }
-    // Heals that came in while a cycle found the goal closed may say it has been reopened since:
-    // look once more before ending.
-    if (closed) state.closedReason = null;
     if (shouldContinueAsNew(state.policy!)) {
       await condition(() => allHandlersFinished() || state.pendingHeals.length > 0);
       if (state.pendingHeals.length === 0) await continueAsNew<typeof goalWorkflow>({ goalId, state: state.snapshot() });
