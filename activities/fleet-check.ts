@@ -1,25 +1,19 @@
 /**
- * The fleet check's activity. It needs a Temporal client inside the worker (to signal goals), so
- * the worker gets it through createGoalkeeperWorker's extraActivities.
+ * The fleet check's activity. The check itself (src/fleet-check.ts) needs the store and a Temporal
+ * client inside the worker, so the process that builds the worker injects it, as a function.
  */
 import { Context } from '@temporalio/activity';
-import { checkFleet, type FleetCheckOptions, type FleetCheckTotals } from '../src/fleet-check';
-import type { HealingStore } from '../src/store/port';
-import type { GoalTarget } from '../src/temporal/goal-client';
-import { storeCall } from './guards';
+import type { FleetCheckTotals } from '../workflows/fleet-check';
 
 export interface FleetCheckActivityDeps {
-  store: HealingStore;
-  target: GoalTarget;
-  options: Omit<FleetCheckOptions, 'onProgress'>;
+  /** One fleet check; told of progress, which the activity heartbeats. */
+  check: (onProgress: (totals: FleetCheckTotals) => void) => Promise<FleetCheckTotals>;
 }
 
-export function createFleetCheckActivities({ store, target, options }: FleetCheckActivityDeps) {
+export function createFleetCheckActivities({ check }: FleetCheckActivityDeps) {
   return {
     async checkFleet(): Promise<FleetCheckTotals> {
-      // storeCall keeps the store's verdict: an unreachable database is retried by the activity's
-      // retry policy, a refused call (missing grant, missing function) fails at once.
-      return storeCall('fleet check', () => checkFleet(store, target, { ...options, onProgress: (t) => Context.current().heartbeat(t) }));
+      return check((totals) => Context.current().heartbeat(totals));
     },
   };
 }

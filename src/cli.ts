@@ -16,7 +16,7 @@ import { createGoalkeeperWorker } from './temporal/worker';
 import { InvalidGoalIdError, assertGoalId, defaultHealWaitSeconds, goalStatus, healAndWait, healGoal } from './temporal/goal-client';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { createFleetCheckActivities } from '../activities/fleet-check';
-import { careCriteriaOf } from './fleet-check';
+import { careCriteriaOf, scheduledFleetCheck } from './fleet-check';
 import { ensureFleetCheckSchedule } from './temporal/schedule';
 import { register as registerStart } from './commands/start';
 import { register as registerSetup } from './commands/setup';
@@ -195,9 +195,7 @@ export async function runWorker(config: Config): Promise<void> {
     store,
     policy: config.policy,
     extraActivities: createFleetCheckActivities({
-      store,
-      target: { client, taskQueue: config.temporal.taskQueue },
-      options: { pageSize: config.env.RECONCILE_BATCH_SIZE, criteria: careCriteriaOf(config.policy) },
+      check: scheduledFleetCheck(store, { client, taskQueue: config.temporal.taskQueue }, { pageSize: config.env.RECONCILE_BATCH_SIZE, criteria: careCriteriaOf(config.policy) }),
     }),
     options: config.worker,
   });

@@ -12,6 +12,8 @@
  * some are missing, and only then are the running ones listed and the missing ones started.
  */
 import type { Client } from '@temporalio/client';
+import { storeCall } from '../activities/guards';
+import type { FleetCheckTotals } from '../workflows/fleet-check';
 import { MAX_BURST_HEAL_GOALS } from '../workflows/messages';
 import type { BurstHealOptions } from './burst-heal-queue';
 import { forEachConcurrently } from './concurrency';
@@ -33,28 +35,14 @@ export interface FleetCheckOptions {
   onProgress?: (totals: FleetCheckTotals) => void;
 }
 
-export interface FleetCheckTotals {
-  /** Active goals read. */
-  scanned: number;
-  /** Goals signalled, by why they needed care. */
-  signalled: Record<CareReason, number>;
-  /** Running goal workflows counted, and goals whose missing workflow was started. */
-  running: number | null;
-  started: number;
-  /** Tasks created by bulk heals, bulk heals that failed and why. */
-  healedInBulk: number;
-  bulkHealsFailed: number;
-  bulkHealError?: string;
-  /** Signals or starts that failed. */
-  failed: number;
-}
-
 /** Temporal calls in flight at once: enough to hide round trips, few enough not to flood it. */
 const CALL_CONCURRENCY = 16;
 
 export const FLEET_CHECK_HEAL_REASON = 'fleet check';
 /** How a fleet check's bulk heals are named in the Web UI (the end of their summary). */
 export const FLEET_CHECK_BULK_HEAL = 'the fleet check found without a task';
+
+export type { FleetCheckTotals };
 
 export async function checkFleet(store: HealingStore, target: GoalTarget, options: FleetCheckOptions): Promise<FleetCheckTotals> {
   const totals: FleetCheckTotals = {
@@ -168,4 +156,14 @@ export function careCriteriaOf(policy: { assignableStatuses: string[]; maxTaskRe
     stallSeconds: policy.healthCheckIntervalSeconds,
     intervalSeconds: policy.healthCheckIntervalSeconds,
   };
+}
+
+/**
+ * The fleet check as the schedule's activity runs it (activities/fleet-check.ts): a store failure
+ * keeps the store's verdict (an unreachable database is retried by the activity's retry policy,
+ * a refused call fails at once).
+ */
+export function scheduledFleetCheck(store: HealingStore, target: GoalTarget, options: Omit<FleetCheckOptions, 'onProgress'>) {
+  return (onProgress: (totals: FleetCheckTotals) => void): Promise<FleetCheckTotals> =>
+    storeCall('fleet check', () => checkFleet(store, target, { ...options, onProgress }));
 }

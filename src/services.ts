@@ -18,7 +18,7 @@ import { buildHttpServer } from './http/server';
 import { loggerFor } from './log';
 import { RecoverySweep } from './recovery-sweep';
 import { countBurstHeal, countGoalStart } from './metrics';
-import { careCriteriaOf, checkFleet, FLEET_CHECK_BULK_HEAL, type FleetCheckOptions } from './fleet-check';
+import { careCriteriaOf, checkFleet, FLEET_CHECK_BULK_HEAL, scheduledFleetCheck, type FleetCheckOptions } from './fleet-check';
 import { createStore } from './store';
 import { connectClient, connectWorker } from './temporal/connection';
 import { healBurst, type GoalTarget } from './temporal/goal-client';
@@ -134,7 +134,7 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
         taskQueue: config.temporal.taskQueue,
         store,
         policy: config.policy,
-        extraActivities: createFleetCheckActivities({ store, target, options: fleetCheck }),
+        extraActivities: createFleetCheckActivities({ check: scheduledFleetCheck(store, target, fleetCheck) }),
         options: { ...config.worker, ...opts.workerOptions },
       });
       worker = w;

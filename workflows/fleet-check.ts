@@ -13,6 +13,23 @@ const { checkFleet } = proxyActivities<FleetCheckActivities>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 10 },
 });
 
-export async function fleetCheckWorkflow(): Promise<Awaited<ReturnType<FleetCheckActivities['checkFleet']>>> {
+/** What one fleet check did (src/fleet-check.ts). */
+export interface FleetCheckTotals {
+  /** Active goals read. */
+  scanned: number;
+  /** Goals signalled, by why they needed care (the SQL function's reasons). */
+  signalled: Record<'no_task' | 'task_without_agent' | 'failed_task' | 'stalled' | 'stall_over', number>;
+  /** Running goal workflows counted, and goals whose missing workflow was started. */
+  running: number | null;
+  started: number;
+  /** Tasks created by bulk heals, bulk heals that failed and why. */
+  healedInBulk: number;
+  bulkHealsFailed: number;
+  bulkHealError?: string;
+  /** Signals or starts that failed. */
+  failed: number;
+}
+
+export async function fleetCheckWorkflow(): Promise<FleetCheckTotals> {
   return checkFleet.executeWithOptions({ summary: 'find the goals that need care and signal only those' }, []);
 }
