@@ -147,7 +147,7 @@ export async function startEmbeddedStack(
       step(`starting Temporal dev server (history in ${join(dataDir, 'temporal.db')})`);
       temporal = await startEmbeddedTemporal({
         dbFilename: join(dataDir, 'temporal.db'),
-        cliPath: base.env.TEMPORAL_CLI_PATH,
+        env,
         port: preferred ? await portOr(7233) : undefined,
         uiPort: preferred ? await portOr(8233) : undefined,
         searchAttributes: GOAL_SEARCH_ATTRIBUTES.map((key) => key.name),
