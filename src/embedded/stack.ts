@@ -41,6 +41,9 @@ export interface RunningStackInfo {
   temporalPid?: number;
 }
 
+/** The embedded Postgres's port when free (a stable DATABASE_URL for people), else any free one. */
+export const EMBEDDED_POSTGRES_PORT = 54329;
+
 const stateFile = (dataDir: string) => join(resolve(dataDir), 'up.json');
 
 export function readRunningStack(dataDir: string): RunningStackInfo | undefined {
@@ -56,23 +59,6 @@ export function readRunningStack(dataDir: string): RunningStackInfo | undefined 
 export function writeRunningStack(dataDir: string, info: RunningStackInfo): () => void {
   writeFileSync(stateFile(dataDir), JSON.stringify(info, null, 2), { mode: 0o600 });
   return () => rmSync(stateFile(dataDir), { force: true });
-}
-
-/** embedded-postgres registers async-exit-hook, which on SIGINT/SIGTERM/SIGHUP calls process.exit
- * before our own shutdown (worker drain, then Temporal, then Postgres) can run. Take those signals
- * back: the caller handles them (`goalkeeper up` stops cleanly on each). The server is ours, not
- * the package's (src/embedded/postgres.ts), and gets a fast shutdown on any process exit. */
-function takeBackShutdownSignals(): void {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const hook = require('async-exit-hook') as { unhookEvent(event: string): void; hookedEvents(): string[] };
-    for (const event of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit']) {
-      if (hook.hookedEvents().includes(event)) hook.unhookEvent(event);
-    }
-  } catch {
-    /* not installed the same way: nothing to take back */
-  }
-  exitOnUnhandledSignals();
 }
 
 let exitingOnUnhandledSignals = false;
@@ -98,7 +84,11 @@ export async function startEmbeddedStack(
 ): Promise<EmbeddedStack> {
   const base = loadConfig(env); // validates before anything starts
   const dataDir = resolve(base.env.GOALKEEPER_DATA_DIR);
-  mkdirSync(dataDir, { recursive: true });
+  try {
+    mkdirSync(dataDir, { recursive: true });
+  } catch (err) {
+    throw new Error(`cannot create GOALKEEPER_DATA_DIR ${dataDir} (${(err as NodeJS.ErrnoException).code}): set GOALKEEPER_DATA_DIR to a directory you can write`);
+  }
   const step = options.onStep ?? (() => undefined);
   const preferred = options.preferredPorts !== false;
   let pg: EmbeddedPostgresHandle | undefined;
@@ -118,12 +108,9 @@ export async function startEmbeddedStack(
       pg = await startEmbeddedPostgres({
         dataDir: join(dataDir, 'pg'),
         persistent: true,
-        port: preferred ? await portOr(54329) : undefined,
-      }).catch((err: unknown) => {
-        // embedded-postgres rejects with undefined when the server exits while starting.
-        throw err instanceof Error ? err : new Error(`embedded Postgres did not start (data in ${join(dataDir, 'pg')})`);
+        port: preferred ? await portOr(EMBEDDED_POSTGRES_PORT) : undefined,
       });
-      takeBackShutdownSignals();
+      exitOnUnhandledSignals();
       const report = await migrate(pg.url);
       step(`migrations: ${report.applied.length} applied, ${report.alreadyApplied.length} already applied`);
       filled.DATABASE_URL = pg.url;

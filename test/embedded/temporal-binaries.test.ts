@@ -86,7 +86,7 @@ test('with only a bare python3 on PATH: the pinned wheels are installed into the
   // has the wheels installed, and would be found in step 2).
   const bare = join(dir(), 'bare');
   execFileSync(realPython(), ['-m', 'venv', bare]);
-  const env = { ...process.env, PATH: join(bare, 'bin') };
+  const env: NodeJS.ProcessEnv = { ...process.env, PATH: join(bare, 'bin') };
   delete env.TEMPORAL_CLI_PATH;
   delete env.TEMPORAL_TEST_SERVER_PATH;
   const progress: string[] = [];
