@@ -3,7 +3,8 @@
  * validated before anything runs; a bad value exits 2 with a message naming the variable.
  */
 import { Command, CommanderError } from 'commander';
-import { ConfigError, loadConfig, type Config } from './config';
+import { ConfigError, type Config } from './config';
+import { loadCommandConfig } from './command-config';
 import { agentRulesOf } from '../workflows/policy';
 import { loggerFor, redactUrl, scrubSecrets } from './log';
 import { migrate } from './store/migrate';
@@ -26,6 +27,7 @@ import type { GoalStatus } from '../workflows/messages';
 import type { HealPolicy } from '../workflows/types';
 import { register as registerUp } from './commands/up';
 import { register as registerDemo } from './commands/demo';
+import { register as registerEnv } from './commands/env';
 import { parseTimeoutSeconds } from './commands/options';
 import { databaseName, isStoreUnreachable, isTemporalUnreachable, temporalName, untilReachable } from './startup-wait';
 
@@ -77,7 +79,7 @@ export function buildProgram(): Command {
     .command('migrate')
     .description('apply supabase/migrations to DATABASE_URL (additive; running it again changes nothing)')
     .action(async () => {
-      const config = loadConfig();
+      const config = loadCommandConfig();
       const report = await migrate(requireDatabaseUrl(config));
       console.log(
         `applied ${report.applied.length} migration(s)${report.applied.length ? `: ${report.applied.join(', ')}` : ''}; ` +
@@ -89,7 +91,7 @@ export function buildProgram(): Command {
     .command('worker')
     .description('run the worker alone (scale out by running more)')
     .action(async () => {
-      const config = loadConfig();
+      const config = loadCommandConfig();
       await runWorker(config);
     });
 
@@ -109,7 +111,7 @@ export function buildProgram(): Command {
     )
     .action(async (goalId: string, opts: { wait?: boolean; reason: string; timeout?: number; applyConfig?: boolean }) => {
       assertGoalId(goalId);
-      const config = loadConfig();
+      const config = loadCommandConfig();
       const client = await connectClient(config);
       try {
         // A shell speaks for the deployment only when asked (--apply-config): otherwise a goal this
@@ -137,7 +139,7 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(async (goalId: string, opts: { json?: boolean }) => {
       assertGoalId(goalId);
-      const config = loadConfig();
+      const config = loadCommandConfig();
       const client = await connectClient(config);
       try {
         const status = await goalStatus(client, goalId).catch((err: unknown) => {
@@ -158,6 +160,7 @@ export function buildProgram(): Command {
 
   registerUp(program);
   registerDemo(program);
+  registerEnv(program);
   return program;
 }
 

@@ -1,6 +1,6 @@
 /** `goalkeeper goals`: goal workflows by health and workspace, from Temporal's visibility. */
 import { InvalidArgumentError, type Command } from 'commander';
-import { loadConfig } from '../config';
+import { loadCommandConfig } from '../command-config';
 import { DEFAULT_GOAL_LIST_LIMIT, formatGoalList, healthProblem, limitProblem, listGoals } from '../goal-list';
 import { connectClient } from '../temporal/connection';
 import { GOAL_HEALTHS, type GoalHealth } from '../../workflows/types';
@@ -28,7 +28,7 @@ export function register(program: Command): void {
     .option('--limit <n>', 'at most this many goals', parseLimit, DEFAULT_GOAL_LIST_LIMIT)
     .option('--json', 'print JSON')
     .action(async (opts: { health?: GoalHealth; workspace?: string; limit: number; json?: boolean }) => {
-      const config = loadConfig();
+      const config = loadCommandConfig();
       const client = await connectClient(config);
       try {
         const list = await listGoals(client, { health: opts.health, workspaceId: opts.workspace, limit: opts.limit });

@@ -1,7 +1,7 @@
 /** `goalkeeper health <workspaceId>`: the workspace's score, its goals' workflows, what hurts. */
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Client } from '@temporalio/client';
-import { loadConfig } from '../config';
+import { loadCommandConfig } from '../command-config';
 import { formatWorkspaceHealth, workspaceHealth } from '../health';
 import { createStore } from '../store';
 import { connectClient } from '../temporal/connection';
@@ -20,7 +20,7 @@ export function register(program: Command): void {
     .description("a workspace's health: goals without tasks, tasks without agents, failed tasks, each goal's workflow, the score")
     .option('--json', 'print JSON')
     .action(async (workspaceId: string, opts: { json?: boolean }) => {
-      const config = loadConfig();
+      const config = loadCommandConfig();
       // DATABASE_URL or SUPABASE_URL: neither set is a ConfigError naming both.
       const store = createStore(config);
       let client: Client | null = null;

@@ -2,7 +2,8 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { Pool } from 'pg';
-import { MAX_RECONCILE_BATCH_SIZE, loadConfig, reconcileBatchSizeProblem, type Config } from '../config';
+import { MAX_RECONCILE_BATCH_SIZE, reconcileBatchSizeProblem, type Config } from '../config';
+import { loadCommandConfig } from '../command-config';
 import { sweepOnce } from '../reconcile';
 import { createStore } from '../store';
 import { connectClient } from '../temporal/connection';
@@ -39,7 +40,7 @@ export function register(program: Command): void {
         '(after an outage of the listener or of the webhooks; it never lifts a spent retry budget)',
     )
     .action(async (opts: { batchSize?: number; healTasks?: boolean }) => {
-      const config = loadConfig();
+      const config = loadCommandConfig();
       const batchSize = opts.batchSize ?? config.env.RECONCILE_BATCH_SIZE;
       const store = createStore(config);
       const client = await connectClient(config);

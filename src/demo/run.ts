@@ -5,7 +5,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
-import { startEmbeddedStack, readRunningStack, type EmbeddedStack } from '../embedded/stack';
+import { startEmbeddedStack, type EmbeddedStack } from '../embedded/stack';
+import { resolveCommandConfig } from '../command-config';
 import { loadConfig } from '../config';
 import { agentRulesOf } from '../../workflows/policy';
 import { createStore } from '../store';
@@ -42,15 +43,15 @@ export async function runDemo(env: NodeJS.ProcessEnv = process.env, options: Dem
   const out = options.out ?? process.stdout;
   let timeoutMs = options.timeoutMs ?? 60_000;
   const say = (line: string) => out.write(`${line}\n`);
-  const base = loadConfig(demoEnv(env));
-
-  // A running `goalkeeper up` owns the embedded data directory: use its servers and worker.
-  const running = base.env.DATABASE_URL || base.env.TEMPORAL_ADDRESS ? undefined : readRunningStack(base.env.GOALKEEPER_DATA_DIR);
+  // A running `goalkeeper up` owns the embedded data directory: use its servers and worker, found
+  // the way every command finds them.
+  const resolved = resolveCommandConfig(demoEnv(env));
+  const running = resolved.running;
   let stack: EmbeddedStack | undefined;
   let env2 = demoEnv(env);
   let uiUrl: string | undefined;
-  const attached = Boolean(running?.databaseUrl && running.temporalAddress);
-  if (running?.databaseUrl && running.temporalAddress) {
+  const attached = resolved.fromRunningStack.database && resolved.fromRunningStack.temporal;
+  if (running?.databaseUrl && running.temporalAddress && attached) {
     say(`using the goalkeeper already running (pid ${running.pid})`);
     env2 = { ...env2, DATABASE_URL: running.databaseUrl, TEMPORAL_ADDRESS: running.temporalAddress };
     uiUrl = running.uiUrl;

@@ -24,6 +24,8 @@ export interface EmbeddedStack {
   embedded: { postgres: boolean; temporal: boolean };
   /** Process ids of the embedded servers (each runs in a process group of its own). */
   pids: { postgres?: number; temporal?: number };
+  /** Where the embedded servers keep their state (Postgres's may have been relocated, as root). */
+  dataPaths: { postgres?: string; temporal?: string };
   /** Stops Temporal, then Postgres; resolves once both have exited (at once if they already had). */
   stop(): Promise<void>;
 }
@@ -39,6 +41,9 @@ export interface RunningStackInfo {
   /** The embedded servers' process ids, when they are ours. */
   postgresPid?: number;
   temporalPid?: number;
+  /** Its webhook endpoint and metrics, once they listen. */
+  webhookUrl?: string;
+  metricsUrl?: string;
 }
 
 /** The embedded Postgres's port when free (a stable DATABASE_URL for people), else any free one. */
@@ -157,6 +162,7 @@ export async function startEmbeddedStack(
       uiUrl: temporal?.uiUrl,
       embedded: { postgres: Boolean(pg), temporal: Boolean(temporal) },
       pids: { postgres: pg?.pid, temporal: temporal?.pid },
+      dataPaths: { postgres: pg?.dataDir, temporal: temporal ? join(dataDir, 'temporal.db') : undefined },
       stop,
     };
   } catch (err) {
