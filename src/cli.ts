@@ -109,7 +109,8 @@ export function buildProgram(): Command {
       'how long --wait waits (default: the longest retry backoff of one cycle, TASK_RETRY_BACKOFF_SECONDS × 2^(MAX_TASK_RETRIES−1), plus 60 s)',
       parseTimeoutSeconds,
     )
-    .action(async (goalId: string, opts: { wait?: boolean; reason: string; timeout?: number; applyConfig?: boolean }) => {
+    .option('--json', 'print JSON')
+    .action(async (goalId: string, opts: { wait?: boolean; reason: string; timeout?: number; applyConfig?: boolean; json?: boolean }) => {
       assertGoalId(goalId);
       const config = loadCommandConfig();
       const client = await connectClient(config);
@@ -119,7 +120,7 @@ export function buildProgram(): Command {
         const target = { client, taskQueue: config.temporal.taskQueue, policy: config.policy, sendsPolicy: opts.applyConfig === true, startsOnWorkerSettings: true };
         const requestId = await healGoal(target, goalId, opts.reason);
         if (!opts.wait) {
-          console.log(`heal signalled to goal-${goalId} (request ${requestId})`);
+          console.log(opts.json ? JSON.stringify({ goalId, workflowId: `goal-${goalId}`, requestId }) : `heal signalled to goal-${goalId} (request ${requestId})`);
           return;
         }
         const timeoutSeconds = opts.timeout ?? defaultHealWaitSeconds(config.policy);
@@ -127,7 +128,7 @@ export function buildProgram(): Command {
           // The heal itself went through: say so, so that nobody sends it again for nothing.
           throw new Error(`heal signalled to goal-${goalId} (request ${requestId}), but waiting for its cycle failed: ${err.message}`);
         });
-        console.log(formatStatus(status));
+        console.log(opts.json ? JSON.stringify(status, null, 2) : formatStatus(status));
       } finally {
         await client.connection.close();
       }

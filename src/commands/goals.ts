@@ -3,6 +3,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { loadCommandConfig } from '../command-config';
 import { DEFAULT_GOAL_LIST_LIMIT, formatGoalList, healthProblem, limitProblem, listGoals } from '../goal-list';
 import { connectClient } from '../temporal/connection';
+import { useColour } from '../colour';
 import { GOAL_HEALTHS, type GoalHealth } from '../../workflows/types';
 import { parseWorkspaceId } from './health';
 
@@ -32,7 +33,7 @@ export function register(program: Command): void {
       const client = await connectClient(config);
       try {
         const list = await listGoals(client, { health: opts.health, workspaceId: opts.workspace, limit: opts.limit });
-        console.log(opts.json ? JSON.stringify(list, null, 2) : formatGoalList(list));
+        console.log(opts.json ? JSON.stringify(list, null, 2) : formatGoalList(list, { colour: useColour(process.stdout) }));
       } finally {
         await client.connection.close();
       }

@@ -5,6 +5,7 @@ import { loadCommandConfig } from '../command-config';
 import { formatWorkspaceHealth, workspaceHealth } from '../health';
 import { createStore } from '../store';
 import { connectClient } from '../temporal/connection';
+import { useColour } from '../colour';
 import { isUuid } from '../../workflows/uuid';
 
 /** Refused by commander (exit 2, like a bad goal id) before anything connects. */
@@ -28,7 +29,7 @@ export function register(program: Command): void {
         // Without Temporal the database facts still print; the workflow column says unknown.
         client = await connectClient(config).catch(() => null);
         const report = await workspaceHealth(store, client, workspaceId, config.policy.assignableStatuses);
-        console.log(opts.json ? JSON.stringify(report, null, 2) : formatWorkspaceHealth(report));
+        console.log(opts.json ? JSON.stringify(report, null, 2) : formatWorkspaceHealth(report, { colour: useColour(process.stdout) }));
         if (!report.workspaceExists) process.exitCode = 1;
       } finally {
         await store.close();

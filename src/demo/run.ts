@@ -3,6 +3,7 @@
  * `goalkeeper up` when there is one (its worker heals), else starts the embedded default and its own
  * worker. Resolves once every goal is healed; rejects with the reason if not within the deadline.
  */
+import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import { startEmbeddedStack, type EmbeddedStack } from '../embedded/stack';
@@ -160,6 +161,9 @@ export async function runDemo(env: NodeJS.ProcessEnv = process.env, options: Dem
     }
     say(`\nall ${incident.goals.length} goals healed in ${(Math.max(...healedAt.values()) / 1000).toFixed(1)}s.`);
     if (uiUrl) say(`their histories: ${uiUrl}/namespaces/${config.temporal.namespace}/workflows  (GoalHealth="healthy", WorkspaceId="${incident.workspaceId}")`);
+    // The demo's own servers stop when it exits; their data stays, so the links open again once
+    // `npm start` runs on the same data directory (it prefers the same ports).
+    if (uiUrl && stack) say(`these links open while goalkeeper runs: \`npm start\` serves them again from the same data (${resolve(config.env.GOALKEEPER_DATA_DIR)}).`);
     return {
       workspaceId: incident.workspaceId,
       goals: incident.goals.map((g) => ({ id: g.id, healedInMs: healedAt.get(g.id)!, url: links.get(g.id) })),
