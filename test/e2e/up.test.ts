@@ -71,7 +71,7 @@ async function startUp({ terminal = false, env = {} as NodeJS.ProcessEnv } = {})
   started.push(entry);
   const state = await waitFor(
     'goalkeeper up to be ready',
-    () => (up.exitCode !== null ? 'exited' : up.output().includes('Temporal Web UI:') && 'ready'),
+    () => (up.exitCode !== null ? 'exited' : up.output().includes('goalkeeper is up') && 'ready'),
     { timeoutMs: 90_000, intervalMs: 200 },
   );
   if (state === 'exited') throw new Error(`goalkeeper up exited ${up.exitCode}:\n${up.output().slice(-5000)}`);
