@@ -181,7 +181,7 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
       if (!config.env.DATABASE_URL) {
         log.warn('the listener needs DATABASE_URL (a direct Postgres connection); use Supabase webhooks instead');
       } else {
-        const l = new GoalEventListener({ databaseUrl: config.env.DATABASE_URL, dispatcher, sweep, log });
+        const l = new GoalEventListener({ databaseUrl: config.env.DATABASE_URL, dispatcher, sweep, log, quietFirstConnect: opts.quietStartup });
         listener = l;
         cleanup.push({ name: 'listener', run: () => l.stop() });
         await l.start();

@@ -23,6 +23,9 @@ export interface ListenerOptions {
   /** Runs after every (re)connect; its failure is logged, never fatal (the schedule sweeps too). */
   sweep: () => Promise<unknown>;
   log?: Logger;
+  /** The first connect is logged at debug (the caller prints its own ready summary); a reconnect
+   * is always news. */
+  quietFirstConnect?: boolean;
   initialBackoffMs?: number;
   maxBackoffMs?: number;
 }
@@ -150,8 +153,7 @@ export class GoalEventListener {
     this.attempt = 0;
     this.connects += 1;
     this._state = 'listening';
-    // The first connect is part of starting up; a reconnect is news.
-    (this.connects > 1 ? this.options.log?.info : this.options.log?.debug)?.call(
+    (this.connects === 1 && this.options.quietFirstConnect ? this.options.log?.debug : this.options.log?.info)?.call(
       this.options.log,
       { channel: EVENTS_CHANNEL, connects: this.connects },
       'listening for goal events; sweeping for missed ones',
