@@ -28,6 +28,7 @@ export type TemporalBinaryKind = 'cli' | 'test-server';
 
 const COMMAND: Record<TemporalBinaryKind, string> = { cli: 'temporal', 'test-server': 'temporal-test-server' };
 const OVERRIDE: Record<TemporalBinaryKind, string> = { cli: 'TEMPORAL_CLI_PATH', 'test-server': 'TEMPORAL_TEST_SERVER_PATH' };
+const LABEL: Record<TemporalBinaryKind, string> = { cli: 'Temporal CLI (temporal)', 'test-server': 'Temporal test server (temporal-test-server)' };
 
 export interface FoundBinary {
   path: string;
@@ -133,7 +134,7 @@ export async function ensureTemporalBinary(kind: TemporalBinaryKind, options: Bi
   const python = onPath('python3', env);
   if (!python) {
     throw new TemporalBinariesUnavailable(
-      `no ${COMMAND[kind]} found (${OVERRIDE[kind]} unset, not on PATH, no ${join(toolsDir, 'venv')}) and no python3 on PATH to install it: install Python 3, or ${FIX}`,
+      `no ${LABEL[kind]} found (${OVERRIDE[kind]} unset, not on PATH, no ${join(toolsDir, 'venv')}) and no python3 on PATH to install it: install Python 3, or ${FIX}`,
     );
   }
   const building = join(toolsDir, `venv.building-${process.pid}`);

