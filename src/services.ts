@@ -1,16 +1,15 @@
 /**
- * `goalkeeper start`: the worker, the NOTIFY listener, the HTTP server and the reconcile schedule
- * set-up, in one process, until SIGINT/SIGTERM (or an abort signal), then each part stopped in
+ * `goalkeeper start`: the worker, the NOTIFY listener, the HTTP server and the fleet check's
+ * schedule set-up, in one process, until SIGINT/SIGTERM (or an abort signal), then each part stopped in
  * order: stop taking events (HTTP, listener) first, then drain the worker, then close connections.
  */
 import { Client, type Connection } from '@temporalio/client';
 import type { Worker, WorkerOptions } from '@temporalio/worker';
 import type { Logger } from 'pino';
-import { createReconcileActivities } from '../activities/reconcile';
+import { createFleetCheckActivities } from '../activities/fleet-check';
 import { watchAgentStatuses } from './agent-status-audit';
 import type { BurstHealOptions } from './burst-heal-queue';
 import type { Config } from './config';
-import { agentRulesOf } from '../workflows/policy';
 import { Dispatcher } from './dispatch';
 import { listGoals } from './goal-list';
 import { workspaceHealth } from './health';
@@ -19,11 +18,11 @@ import { buildHttpServer } from './http/server';
 import { loggerFor } from './log';
 import { RecoverySweep } from './recovery-sweep';
 import { countBurstHeal, countGoalStart } from './metrics';
-import { CATCH_UP_BULK_HEAL, sweepOnce } from './reconcile';
+import { careCriteriaOf, checkFleet, FLEET_CHECK_BULK_HEAL, type FleetCheckOptions } from './fleet-check';
 import { createStore } from './store';
 import { connectClient, connectWorker } from './temporal/connection';
 import { healBurst, type GoalTarget } from './temporal/goal-client';
-import { ensureReconcileSchedule } from './temporal/schedule';
+import { ensureFleetCheckSchedule } from './temporal/schedule';
 import { ensureSearchAttributesOrWarn } from './temporal/search-attributes';
 import { createGoalkeeperWorker } from './temporal/worker';
 import { GoalEventListener } from './triggers/listener';
@@ -76,11 +75,11 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
     const store = createStore(config);
     cleanup.push({ name: 'store', run: () => store.close() });
     const wait = { waitSeconds: config.env.STARTUP_WAIT_SECONDS, log, signal: opts.signal };
-    // At start, then every RECONCILE_INTERVAL: a status that appears while the process runs is told
-    // too. The start-up audit is the first database call: it is what waits for the database.
+    // At start, then every health-check interval: a status that appears while the process runs is
+    // told too. The start-up audit is the first database call: it is what waits for the database.
     const stopStatusWatch = await untilReachable(
       databaseName(store),
-      () => watchAgentStatuses(store, config, log, config.env.RECONCILE_INTERVAL * 1000),
+      () => watchAgentStatuses(store, config, log, config.policy.healthCheckIntervalSeconds * 1000),
       isStoreUnreachable,
       wait,
     );
@@ -96,22 +95,19 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
     const target: GoalTarget = {
       client,
       taskQueue: config.temporal.taskQueue,
-      policy: config.policy,
-      // This process runs with the deployment's configuration: its heals bring it to running goals.
-      sendsPolicy: true,
       eagerStart: workerConnection !== null,
     };
     const burstThreshold = config.env.BURST_HEAL_THRESHOLD;
     const burstHeal = (whose?: string): BurstHealOptions | undefined =>
       burstThreshold > 0 ? { threshold: burstThreshold, run: (goalIds) => healBurst(target, goalIds, whose), onDone: countBurstHeal } : undefined;
-    // The listener's catch-up after a (re)connect: also re-delivers missed task events, and heals
-    // in bulk the goals created while nobody listened. The same sweep follows failed dispatches
-    // (either path's), once Temporal answers again.
-    const sweep = () =>
-      sweepOnce(store, target, config.env.RECONCILE_BATCH_SIZE, undefined, {
-        healGoalsNeedingIt: true,
-        bulkHeal: burstHeal(CATCH_UP_BULK_HEAL),
-      });
+    // One fleet check, everywhere: the schedule's, the listener's catch-up after a (re)connect
+    // (events missed while nobody listened), and the one after failed dispatches.
+    const fleetCheck: Omit<FleetCheckOptions, 'onProgress'> = {
+      pageSize: config.env.RECONCILE_BATCH_SIZE,
+      criteria: careCriteriaOf(config.policy),
+      bulkHeal: burstHeal(FLEET_CHECK_BULK_HEAL),
+    };
+    const sweep = () => checkFleet(store, target, fleetCheck);
     const recovery = new RecoverySweep({ sweep, log });
     cleanup.push({ name: 'recovery sweep', run: () => recovery.stop() });
     const dispatcher = new Dispatcher(target, {
@@ -128,14 +124,11 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
     }
     if (parts.schedule) {
       try {
-        const outcome = await ensureReconcileSchedule(client, {
-          taskQueue: config.temporal.taskQueue,
-          intervalSeconds: config.env.RECONCILE_INTERVAL,
-          batchSize: config.env.RECONCILE_BATCH_SIZE,
-        });
-        startup({ every: `${config.env.RECONCILE_INTERVAL}s`, outcome }, 'reconcile schedule ready');
+        const intervalSeconds = config.policy.healthCheckIntervalSeconds;
+        const outcome = await ensureFleetCheckSchedule(client, { taskQueue: config.temporal.taskQueue, intervalSeconds });
+        startup({ every: `${intervalSeconds}s`, outcome }, 'fleet check schedule ready');
       } catch (err) {
-        log.warn({ err: (err as Error).message }, 'could not create or update the reconcile schedule; run `goalkeeper setup`');
+        log.warn({ err: (err as Error).message }, 'could not create or update the fleet check schedule; run `goalkeeper setup`');
       }
     }
 
@@ -145,9 +138,8 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
         namespace: config.temporal.namespace,
         taskQueue: config.temporal.taskQueue,
         store,
-        rules: agentRulesOf(config.policy),
-        healingSettings: config.policy,
-        extraActivities: createReconcileActivities({ store, target }),
+        policy: config.policy,
+        extraActivities: createFleetCheckActivities({ store, target, options: fleetCheck }),
         options: { ...config.worker, ...opts.workerOptions },
       });
       worker = w;

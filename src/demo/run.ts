@@ -9,7 +9,6 @@ import { Client, Connection } from '@temporalio/client';
 import { startEmbeddedStack, type EmbeddedStack } from '../embedded/stack';
 import { resolveCommandConfig } from '../command-config';
 import { loadConfig } from '../config';
-import { agentRulesOf } from '../../workflows/policy';
 import { createStore } from '../store';
 import { clientConnectionOptions, connectWorker } from '../temporal/connection';
 import { createGoalkeeperWorker } from '../temporal/worker';
@@ -86,7 +85,7 @@ export async function runDemo(env: NodeJS.ProcessEnv = process.env, options: Dem
     if (!attached) {
       const store = createStore(config);
       const connection = await connectWorker(config);
-      const worker = await createGoalkeeperWorker({ connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, store, rules: agentRulesOf(config.policy) });
+      const worker = await createGoalkeeperWorker({ connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, store, policy: config.policy });
       const runPromise = worker.run();
       cleanups.push(async () => {
         worker.shutdown();
