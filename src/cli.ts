@@ -225,7 +225,9 @@ export async function runWorker(config: Config): Promise<void> {
 export async function main(argv = process.argv): Promise<number> {
   try {
     await buildProgram().parseAsync(argv);
-    return 0;
+    // A command that finished but failed in part (a workspace not found, a step that failed) says
+    // so through process.exitCode; bin/ exits with what this returns.
+    return Number(process.exitCode ?? 0);
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     // Scrubbed as the logs are: a driver's or the SDK's message may quote a connection string.

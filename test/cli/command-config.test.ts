@@ -69,6 +69,10 @@ test('`goalkeeper health` finds the running stack as `status` and `goals` do, an
   expect(table.stdout).not.toContain('\x1b[');
   const json = await runCli(['health', workspaceId, '--json'], { GOALKEEPER_DATA_DIR: dataDir });
   expect(JSON.parse(json.stdout)).toMatchObject({ workspaceId, workspaceExists: true });
+  // A workspace that is not there: the report, and exit 1 for scripts.
+  const missing = await runCli(['health', '99999999-9999-4999-8999-999999999999'], { GOALKEEPER_DATA_DIR: dataDir });
+  expect(missing.stdout).toContain('(not found)');
+  expect(missing.code).toBe(1);
 });
 
 test('`goalkeeper env` prints the running stack\'s connection string, and says what to do when nothing runs', async () => {
