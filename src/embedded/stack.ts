@@ -108,14 +108,16 @@ export async function startEmbeddedStack(
     })());
   try {
     const filled: NodeJS.ProcessEnv = { ...env };
+    exitOnUnhandledSignals();
     if (!base.env.DATABASE_URL && !base.env.SUPABASE_URL) {
-      step(`starting embedded Postgres (data in ${join(dataDir, 'pg')})`);
+      step('starting embedded Postgres');
       pg = await startEmbeddedPostgres({
         dataDir: join(dataDir, 'pg'),
         persistent: true,
         port: preferred ? await portOr(EMBEDDED_POSTGRES_PORT) : undefined,
       });
-      exitOnUnhandledSignals();
+      // As root its data may live elsewhere (src/embedded/postgres-access.ts): say where.
+      step(`embedded Postgres on 127.0.0.1:${pg.port} (data in ${pg.dataDir})`);
       const report = await migrate(pg.url);
       step(`migrations: ${report.applied.length} applied, ${report.alreadyApplied.length} already applied`);
       filled.DATABASE_URL = pg.url;
