@@ -12,6 +12,7 @@ import { loadConfig } from '../config';
 import { createStore } from '../store';
 import { clientConnectionOptions, connectWorker } from '../temporal/connection';
 import { createGoalkeeperWorker } from '../temporal/worker';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { goalStatus, healGoal } from '../temporal/goal-client';
 import type { GoalStatus } from '../../workflows/messages';
 import { readGoalRows, seedIncident, type SeededIncident } from './seed';
@@ -35,6 +36,19 @@ export interface DemoResult {
  * incident heals in seconds rather than minutes. */
 export function demoEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return { ...env, TASK_RETRY_BACKOFF_SECONDS: env.TASK_RETRY_BACKOFF_SECONDS || '1' };
+}
+
+/**
+ * The demo's own worker would log through the SDK's default logger at INFO: webpack's whole report
+ * on the workflow bundle and every state change, between the demo's lines. Warnings still show.
+ * Once per process, before the first worker (a process that installed a runtime keeps its own).
+ */
+function quietSdkLogs(): void {
+  try {
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+  } catch {
+    /* a runtime exists already: its logger stays */
+  }
 }
 
 const short = (id: string | null | undefined) => (id ? id.slice(0, 8) : '-');
@@ -83,6 +97,7 @@ export async function runDemo(env: NodeJS.ProcessEnv = process.env, options: Dem
   });
   try {
     if (!attached) {
+      quietSdkLogs();
       const store = createStore(config);
       const connection = await connectWorker(config);
       const worker = await createGoalkeeperWorker({ connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, store, policy: config.policy });
@@ -162,7 +177,9 @@ export async function runDemo(env: NodeJS.ProcessEnv = process.env, options: Dem
     if (uiUrl) say(`their histories: ${uiUrl}/namespaces/${config.temporal.namespace}/workflows  (GoalHealth="healthy", WorkspaceId="${incident.workspaceId}")`);
     // The demo's own servers stop when it exits; their data stays, so the links open again once
     // `npm start` runs on the same data directory (it prefers the same ports).
-    if (uiUrl && stack) say(`these links open while goalkeeper runs: \`npm start\` serves them again from the same data (${resolve(config.env.GOALKEEPER_DATA_DIR)}).`);
+    if (uiUrl && stack) {
+      say(`these links open while goalkeeper runs: \`npm start\` serves them again from the same data (${resolve(config.env.GOALKEEPER_DATA_DIR)}), on the Web UI it prints.`);
+    }
     return {
       workspaceId: incident.workspaceId,
       goals: incident.goals.map((g) => ({ id: g.id, healedInMs: healedAt.get(g.id)!, url: links.get(g.id) })),

@@ -66,7 +66,9 @@ test('heals the six goals of the 2025-09-04 incident, exits 0 and stops what it 
   expect(existsSync(join(dataDir, 'pg', 'PG_VERSION'))).toBe(true);
   expect(existsSync(join(dataDir, 'temporal.db'))).toBe(true);
   // Its servers are gone with it; it says how to open the links again.
-  expect(output).toContain(`these links open while goalkeeper runs: \`npm start\` serves them again from the same data (${dataDir}).`);
+  expect(output).toContain(`these links open while goalkeeper runs: \`npm start\` serves them again from the same data (${dataDir}), on the Web UI it prints.`);
+  // The demo's worker keeps the SDK's INFO (webpack's report, state changes) off the screen.
+  for (const noise of ['webpack', 'Worker state changed']) expect(output).not.toContain(noise);
   demoLinks = links;
 });
 
