@@ -3,7 +3,8 @@
  * validated before anything runs; a bad value exits 2 with a message naming the variable.
  */
 import { Command, CommanderError } from 'commander';
-import { ConfigError, loadConfig, type Config } from './config';
+import { ConfigError, type Config } from './config';
+import { loadCommandConfig } from './command-config';
 import { loggerFor, redactUrl, scrubSecrets } from './log';
 import { migrate } from './store/migrate';
 import { watchAgentStatuses } from './agent-status-audit';
@@ -27,6 +28,7 @@ import type { GoalStatus } from '../workflows/messages';
 import type { HealPolicy } from '../workflows/types';
 import { register as registerUp } from './commands/up';
 import { register as registerDemo } from './commands/demo';
+import { register as registerEnv } from './commands/env';
 import { parseTimeoutSeconds } from './commands/options';
 import { databaseName, isStoreUnreachable, isTemporalUnreachable, temporalName, untilReachable } from './startup-wait';
 
@@ -81,7 +83,7 @@ export function buildProgram(): Command {
     .command('migrate')
     .description('apply supabase/migrations to DATABASE_URL (additive; running it again changes nothing)')
     .action(async () => {
-      const config = loadConfig();
+      const config = loadCommandConfig();
       const report = await migrate(requireDatabaseUrl(config));
       console.log(
         `applied ${report.applied.length} migration(s)${report.applied.length ? `: ${report.applied.join(', ')}` : ''}; ` +
@@ -93,7 +95,7 @@ export function buildProgram(): Command {
     .command('worker')
     .description('run the worker alone (scale out by running more); it ensures the fleet check schedule too')
     .action(async () => {
-      const config = loadConfig();
+      const config = loadCommandConfig();
       await runWorker(config);
     });
 
@@ -107,19 +109,21 @@ export function buildProgram(): Command {
       'how long --wait waits (default: the longest retry backoff of one cycle, TASK_RETRY_BACKOFF_SECONDS × 2^(MAX_TASK_RETRIES−1), plus 60 s)',
       parseTimeoutSeconds,
     )
-    .action(async (goalId: string, opts: { wait?: boolean; reason: string; timeout?: number }) => {
+    .option('--json', 'print JSON')
+    .action(async (goalId: string, opts: { wait?: boolean; reason: string; timeout?: number; json?: boolean }) => {
       assertGoalId(goalId);
-      const config = loadConfig();
+      const config = loadCommandConfig();
       const client = await connectClient(config);
       try {
         const target = { client, taskQueue: config.temporal.taskQueue };
         if (!opts.wait) {
           await healGoal(target, goalId, opts.reason);
-          console.log(`heal signalled to goal-${goalId}`);
+          console.log(opts.json ? JSON.stringify({ goalId, workflowId: `goal-${goalId}`, signalled: true }) : `heal signalled to goal-${goalId}`);
           return;
         }
         const timeoutSeconds = opts.timeout ?? defaultHealWaitSeconds(config.policy);
-        console.log(formatStatus(await healAndWait(target, goalId, opts.reason, { timeoutMs: timeoutSeconds * 1000 })));
+        const status = await healAndWait(target, goalId, opts.reason, { timeoutMs: timeoutSeconds * 1000 });
+        console.log(opts.json ? JSON.stringify(status, null, 2) : formatStatus(status));
       } finally {
         await client.connection.close();
       }
@@ -131,7 +135,7 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(async (goalId: string, opts: { json?: boolean }) => {
       assertGoalId(goalId);
-      const config = loadConfig();
+      const config = loadCommandConfig();
       const client = await connectClient(config);
       try {
         const status = await goalStatus(client, goalId).catch((err: unknown) => {
@@ -152,6 +156,7 @@ export function buildProgram(): Command {
 
   registerUp(program);
   registerDemo(program);
+  registerEnv(program);
   return program;
 }
 
@@ -218,7 +223,9 @@ export async function runWorker(config: Config): Promise<void> {
 export async function main(argv = process.argv): Promise<number> {
   try {
     await buildProgram().parseAsync(argv);
-    return 0;
+    // A command that finished but failed in part (a workspace not found, a step that failed) says
+    // so through process.exitCode; bin/ exits with what this returns.
+    return Number(process.exitCode ?? 0);
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     // Scrubbed as the logs are: a driver's or the SDK's message may quote a connection string.

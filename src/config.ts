@@ -144,6 +144,10 @@ const envSchema = z.object({
   TEMPORAL_TLS_CA_PATH: optionalText,
   TEMPORAL_TLS_SERVER_NAME: optionalText,
   TEMPORAL_CLI_PATH: optionalText,
+  /** The time-skipping test server (tests); like TEMPORAL_CLI_PATH, found by src/embedded/temporal-binaries.ts when unset. */
+  TEMPORAL_TEST_SERVER_PATH: optionalText,
+  /** Where goalkeeper installs the Temporal binaries when none is found; unset → <project>/.goalkeeper/tools. */
+  GOALKEEPER_TOOLS_DIR: optionalText,
   AGENT_ASSIGNABLE_STATUSES: statusList,
   MAX_TASK_RETRIES: nonNegativeInt('MAX_TASK_RETRIES', 3),
   TASK_RETRY_BACKOFF_SECONDS: positiveInt('TASK_RETRY_BACKOFF_SECONDS', 60),

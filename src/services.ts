@@ -47,6 +47,9 @@ export interface ServicesOptions {
   signal?: AbortSignal;
   /** Called once every part runs. */
   onReady?: (info: ServicesInfo) => void;
+  /** The caller prints its own ready summary (`goalkeeper up`): the start-up steps, and warnings
+   * that matter only on a deployed service, go to debug. */
+  quietStartup?: boolean;
   /** Worker tuning (tests pass a prebuilt workflow bundle). */
   workerOptions?: Partial<WorkerOptions>;
 }
@@ -56,6 +59,8 @@ const DRAIN_TIMEOUT_MS = 15_000;
 
 export async function runServices(config: Config, parts: ServiceParts, opts: ServicesOptions = {}): Promise<void> {
   const log = opts.log ?? loggerFor(config.env);
+  const startup = opts.quietStartup ? log.debug.bind(log) : log.info.bind(log);
+  const deployedOnlyWarning = opts.quietStartup ? log.debug.bind(log) : log.warn.bind(log);
   const cleanup: Array<{ name: string; run: () => Promise<unknown> }> = [];
   const stopAll = async () => {
     for (const step of cleanup.reverse()) {
@@ -121,7 +126,7 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
       try {
         const intervalSeconds = config.policy.healthCheckIntervalSeconds;
         const outcome = await ensureFleetCheckSchedule(client, { taskQueue: config.temporal.taskQueue, intervalSeconds });
-        log.info({ every: `${intervalSeconds}s`, outcome }, 'fleet check schedule ready');
+        startup({ every: `${intervalSeconds}s`, outcome }, 'fleet check schedule ready');
       } catch (err) {
         log.warn({ err: (err as Error).message }, 'could not create or update the fleet check schedule; run `goalkeeper setup`');
       }
@@ -150,7 +155,7 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
           await workerDone;
         },
       });
-      log.info({ taskQueue: config.temporal.taskQueue }, 'worker running');
+      startup({ taskQueue: config.temporal.taskQueue }, 'worker running');
     }
     // Stopped after the listener and the HTTP server (cleanup runs in reverse), before the worker
     // and the connection: events already taken still reach Temporal (eager starts and burst heals
@@ -168,7 +173,7 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
       if (!config.env.DATABASE_URL) {
         log.warn('the listener needs DATABASE_URL (a direct Postgres connection); use Supabase webhooks instead');
       } else {
-        const l = new GoalEventListener({ databaseUrl: config.env.DATABASE_URL, dispatcher, sweep, log });
+        const l = new GoalEventListener({ databaseUrl: config.env.DATABASE_URL, dispatcher, sweep, log, quietFirstConnect: opts.quietStartup });
         listener = l;
         cleanup.push({ name: 'listener', run: () => l.stop() });
         await l.start();
@@ -190,8 +195,8 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
       cleanup.push({ name: 'http', run: () => app.close() });
       const address = app.server.address();
       httpPort = typeof address === 'object' && address ? address.port : config.env.HTTP_PORT;
-      if (!config.env.WEBHOOK_SECRET) log.warn('WEBHOOK_SECRET is not set: POST /webhooks/supabase refuses every call');
-      log.info({ port: httpPort }, 'http server listening');
+      if (!config.env.WEBHOOK_SECRET) deployedOnlyWarning('WEBHOOK_SECRET is not set: POST /webhooks/supabase refuses every call');
+      startup({ port: httpPort }, 'http server listening');
     }
 
     opts.onReady?.({ httpPort, listener, dispatcher });

@@ -1,6 +1,7 @@
 /** `goalkeeper reconcile`: one fleet check now (src/fleet-check.ts), with a summary. */
 import { InvalidArgumentError, type Command } from 'commander';
-import { MAX_RECONCILE_BATCH_SIZE, loadConfig, reconcileBatchSizeProblem } from '../config';
+import { MAX_RECONCILE_BATCH_SIZE, reconcileBatchSizeProblem } from '../config';
+import { loadCommandConfig } from '../command-config';
 import { careCriteriaOf, checkFleet } from '../fleet-check';
 import { createStore } from '../store';
 import { connectClient } from '../temporal/connection';
@@ -21,7 +22,7 @@ export function register(program: Command): void {
     .option('--batch-size <n>', `goals per page, 1 to ${MAX_RECONCILE_BATCH_SIZE} (default RECONCILE_BATCH_SIZE)`, parseBatchSize)
     .option('--json', 'print the totals as JSON')
     .action(async (opts: { batchSize?: number; json?: boolean }) => {
-      const config = loadConfig();
+      const config = loadCommandConfig();
       const store = createStore(config);
       const client = await connectClient(config);
       try {

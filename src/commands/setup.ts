@@ -1,7 +1,8 @@
 /** `goalkeeper setup`: what needs operator rights on a namespace, done once and safe to repeat. */
 import type { Command } from 'commander';
 import type { Client, Connection } from '@temporalio/client';
-import { loadConfig, type Config } from '../config';
+import type { Config } from '../config';
+import { loadCommandConfig } from '../command-config';
 import { connectClient } from '../temporal/connection';
 import { ensureFleetCheckSchedule, FLEET_CHECK_SCHEDULE_ID } from '../temporal/schedule';
 import { ensureSearchAttributes } from '../temporal/search-attributes';
@@ -50,7 +51,7 @@ export function register(program: Command): void {
     .command('setup')
     .description('register the search attributes and create or update the fleet check schedule (idempotent)')
     .action(async () => {
-      const config = loadConfig();
+      const config = loadCommandConfig();
       const client = await connectClient(config);
       try {
         // Both steps run whatever the other does: a cluster that manages attributes elsewhere

@@ -18,6 +18,7 @@ import { Dispatcher } from '../../src/dispatch';
 // Polls in real time: unlike the harness's eventually it skips no virtual time, so a durable
 // timer cannot fire while it waits (to act during a retry backoff, say).
 import { eventually } from './services-env';
+import { prepareTemporalBinaries } from './temporal';
 
 export const HISTORIES_DIR = join(__dirname, '..', '..', '..', 'test', 'histories');
 
@@ -346,6 +347,7 @@ export const SCENARIOS: Record<string, Scenario> = {
 };
 
 async function main() {
+  await prepareTemporalBinaries();
   const pg = await startEmbeddedPostgres({ dataDir: mkdtempSync(join(tmpdir(), 'goalkeeper-record-')) });
   process.env.GK_TEST_PG_URL = pg.url;
   const db = await createTestDatabase();
