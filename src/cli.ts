@@ -162,6 +162,7 @@ export function buildProgram(): Command {
 
 export async function runWorker(config: Config): Promise<void> {
   const log = loggerFor(config.env);
+  for (const warning of config.warnings) log.warn(warning);
   // First: a missing database is a configuration error, reported before anything is opened.
   const store = createStore(config);
   // Before any Temporal connection: the SDK runtime's metrics are fixed when it is created.

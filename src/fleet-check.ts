@@ -11,7 +11,7 @@
  * healthy shows in no SQL fact; one visibility count of the running goal workflows finds that
  * some are missing, and only then are the running ones listed and the missing ones started.
  */
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { storeCall } from '../activities/guards';
 import type { FleetCheckTotals } from '../workflows/fleet-check';
 import { MAX_BURST_HEAL_GOALS } from '../workflows/messages';
@@ -50,11 +50,13 @@ export async function checkFleet(store: HealingStore, target: GoalTarget, option
     signalled: { no_task: 0, task_without_agent: 0, failed_task: 0, stalled: 0, stall_over: 0 },
     running: null,
     started: 0,
+    endedOrphans: 0,
     healedInBulk: 0,
     bulkHealsFailed: 0,
     failed: 0,
   };
   const errors: unknown[] = [];
+  const missing: string[] = [];
   let attempted = 0;
 
   // 1. One read per page: the goals that need care.
@@ -84,24 +86,41 @@ export async function checkFleet(store: HealingStore, target: GoalTarget, option
   });
   options.onProgress?.({ ...totals });
 
-  // 4. Healthy goals whose workflow is gone.
+  // 4. Healthy goals whose workflow is gone, and workflows whose goal is no longer active (closed
+  // or deleted with the triggers off). Only when the counts differ are the running ones listed:
+  // a goal that lost its workflow in the same interval as another was closed silently evens the
+  // counts out, until that other's safety recheck ends its workflow.
   totals.running = await countRunningGoalWorkflows(target.client, target.taskQueue);
-  if (totals.running < totals.scanned) {
+  if (totals.running !== totals.scanned) {
     const signalled = new Set(needing.map((g) => g.id));
     const running = await runningGoalIds(target.client, target.taskQueue);
     await forEachActiveGoal(store, options.pageSize, async (ids) => {
-      const missing = ids.filter((id) => !running.has(id) && !signalled.has(id));
-      attempted += missing.length;
-      await forEachConcurrently(missing, CALL_CONCURRENCY, async (id) => {
-        try {
-          if ((await startGoal(target, id)).started) totals.started += 1;
-        } catch (err) {
-          totals.failed += 1;
-          errors.push(err);
-        }
-      });
-      options.onProgress?.({ ...totals });
+      for (const id of ids) {
+        const hasWorkflow = running.delete(id);
+        if (!hasWorkflow && !signalled.has(id)) missing.push(id);
+      }
     });
+    attempted += missing.length + running.size;
+    await forEachConcurrently(missing, CALL_CONCURRENCY, async (id) => {
+      try {
+        if ((await startGoal(target, id)).started) totals.started += 1;
+      } catch (err) {
+        totals.failed += 1;
+        errors.push(err);
+      }
+    });
+    // What is left in `running` has no active goal: its workflow looks, finds it closed and ends.
+    await forEachConcurrently([...running], CALL_CONCURRENCY, async (id) => {
+      try {
+        await healOnEvent(target, id, `${FLEET_CHECK_HEAL_REASON}: goal no longer active`, 'running-only');
+        totals.endedOrphans += 1;
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return; // ended meanwhile
+        totals.failed += 1;
+        errors.push(err);
+      }
+    });
+    options.onProgress?.({ ...totals });
   }
   // Every call failing means Temporal is away: fail, so the caller's retry waits it out.
   if (attempted > 0 && totals.failed === attempted) throw errors[0];

@@ -59,6 +59,7 @@ const DRAIN_TIMEOUT_MS = 15_000;
 
 export async function runServices(config: Config, parts: ServiceParts, opts: ServicesOptions = {}): Promise<void> {
   const log = opts.log ?? loggerFor(config.env);
+  for (const warning of config.warnings) log.warn(warning);
   const startup = opts.quietStartup ? log.debug.bind(log) : log.info.bind(log);
   const deployedOnlyWarning = opts.quietStartup ? log.debug.bind(log) : log.warn.bind(log);
   const cleanup: Array<{ name: string; run: () => Promise<unknown> }> = [];

@@ -22,6 +22,8 @@ export interface FleetCheckTotals {
   /** Running goal workflows counted, and goals whose missing workflow was started. */
   running: number | null;
   started: number;
+  /** Running goal workflows whose goal is no longer active, signalled to look and end. */
+  endedOrphans: number;
   /** Tasks created by bulk heals, bulk heals that failed and why. */
   healedInBulk: number;
   bulkHealsFailed: number;

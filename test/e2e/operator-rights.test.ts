@@ -126,9 +126,11 @@ test('`goalkeeper worker` without operator rights warns and keeps working', asyn
     await connection.close();
   }
   const refusedBefore = proxy.refused();
-  const worker = spawnCli(['worker'], env);
+  // The deprecated name of the fleet check's interval still works, and says so.
+  const worker = spawnCli(['worker'], { ...env, RECONCILE_INTERVAL: '300' });
   try {
     await eventually(async () => worker.output().includes('worker running'), 'the worker to run', 30_000);
+    expect(worker.output()).toMatch(/RECONCILE_INTERVAL is (renamed GOAL_TASK_HEALTH_CHECK_INTERVAL|ignored)/);
     expect(worker.exitCode).toBeNull();
     // (Not the whole message: log redaction hides the test database's password, "goalkeeper",
     // wherever it appears, the command name in the hint included.)

@@ -365,4 +365,27 @@ describe('one fleet check, as the schedule runs it, on a real Temporal dev serve
     await visiblyRunning(active);
     expect(await runFleetCheck()).toMatchObject({ signalled: { no_task: 0, task_without_agent: 0, failed_task: 0, stalled: 0, stall_over: 0 }, running: active, started: 0 });
   });
+
+  test('a goal closed with the triggers off: its workflow, running for a goal no longer active, is told to look, and ends', async () => {
+    const ws = await insertWorkspace(db.pool, 'closed-silently');
+    await insertAgent(db.pool, ws, { status: 'available' });
+    const goal = await insertGoal(db.pool, ws);
+    await startGoal(target, goal);
+    await restingHealed(goal);
+    const active = await activeGoals();
+    await visiblyRunning(active);
+
+    const client = await db.pool.connect();
+    try {
+      await client.query(`set session_replication_role = replica`);
+      await client.query(`update workspace_goals set status = 'completed' where id = $1`, [goal]);
+    } finally {
+      client.release();
+    }
+    const totals = await runFleetCheck();
+    expect(totals).toMatchObject({ scanned: active - 1, running: active, started: 0, endedOrphans: 1, failed: 0 });
+    expect(await handle(goal).result()).toMatchObject({ goalId: goal, closedReason: 'goal_completed' });
+    const status = await handle(goal).query(statusQuery);
+    expect(status.lastCycle?.wokenBy).toEqual(['event heal: fleet check: goal no longer active']);
+  });
 });
