@@ -51,6 +51,7 @@ export function formatStatus(status: GoalStatus): string {
     .join('; ');
   const rows: Array<[string, string]> = [
     ['goal', status.goalId],
+    ['description', status.description ?? '-'],
     ['workspace', status.workspaceId ?? '-'],
     ['health', status.health],
     ['task', status.taskId ?? '-'],
