@@ -805,24 +805,31 @@ test('heal --wait sent while a cycle sleeps a retry backoff is served by the cyc
   await h.env.client.workflow.getHandle(goalWorkflowId(goal)).terminate('test done');
 });
 
-test('a heal someone waits for is served before the workflow continues as new', async () => {
+test('a heal someone waits for is answered before the workflow continues as new', async () => {
   const ws = await insertWorkspace(db.pool);
   await insertAgent(db.pool, ws);
   const goal = await insertGoal(db.pool, ws);
-  // A tiny history budget: the first cycle already asks for continue-as-new.
+  // A tiny history budget: once the first cycle's events are in, every cycle ends with
+  // continue-as-new due.
   const taskQueue = `${h.taskQueue}-heal-before-can`;
-  const policy = testPolicy({ maxHistoryEventsPerRun: 10 });
-  const worker = () => unstickyWorker(h, taskQueue, policy);
-  // No worker runs: the start and the update wait on the server, and reach the worker in one
-  // workflow task, so the first cycle ends with continue-as-new due and a waiter to answer.
-  const waited = healAndWait({ client: h.env.client, taskQueue }, goal, 'operator: while no worker ran', { timeoutMs: 60_000 });
-  const answer = await (await worker()).runUntil(waited);
-  expect(answer.lastCycle).toMatchObject({ number: 1, wokenBy: ['operator heal: operator: while no worker ran', 'start'] });
-  // …and only then did the run continue as new.
-  const latest = await eventually(async () => {
-    const events = (await h.env.client.workflow.getHandle(goalWorkflowId(goal)).fetchHistory()).events ?? [];
-    return events[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId ? events : undefined;
-  }, 'the continued run', 30_000, 100);
-  expect(latest.some((e) => e.workflowExecutionUpdateAcceptedEventAttributes)).toBe(false);
+  const target = { client: h.env.client, taskQueue };
+  const worker = await unstickyWorker(h, taskQueue, testPolicy({ maxHistoryEventsPerRun: 10 }));
+  await worker.runUntil(async () => {
+    const first = await healAndWait(target, goal, 'operator: first look', { timeoutMs: 60_000 });
+    expect(first.lastCycle).toMatchObject({ number: 1, wokenBy: ['operator heal: operator: first look', 'start'] });
+    const firstRun = (await h.env.client.workflow.getHandle(goalWorkflowId(goal)).describe()).runId;
+    // The cycle that serves this one is the run's last: its waiter is answered, then it continues.
+    const second = await healAndWait(target, goal, 'operator: look again', { timeoutMs: 60_000 });
+    expect(second.lastCycle).toMatchObject({ number: 2, wokenBy: ['operator heal: operator: look again'] });
+    const runs = await eventually(async () => {
+      const events = (await h.env.client.workflow.getHandle(goalWorkflowId(goal)).fetchHistory()).events ?? [];
+      return events[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId ? events : undefined;
+    }, 'the continued run', 30_000, 100);
+    // The first run holds both updates, accepted and completed; the new one starts clean.
+    const firstHistory = (await h.env.client.workflow.getHandle(goalWorkflowId(goal), firstRun).fetchHistory()).events ?? [];
+    expect(firstHistory.filter((e) => e.workflowExecutionUpdateCompletedEventAttributes)).toHaveLength(2);
+    expect(firstHistory[firstHistory.length - 1].workflowExecutionContinuedAsNewEventAttributes).toBeTruthy();
+    expect(runs.some((e) => e.workflowExecutionUpdateAcceptedEventAttributes)).toBe(false);
+  });
   await h.env.client.workflow.getHandle(goalWorkflowId(goal)).terminate('test done');
 });
