@@ -1,3 +1,8 @@
+-- Health views for operators: what the operator routes and `goalkeeper reconcile` read. Reads
+-- only, each one consistent statement; callable by goalkeeper_runtime like the healing functions.
+-- A workspace's own tasks and goals only, so a task whose goal is in another workspace is its own
+-- workspace's unassigned or failed task and never counts as that goal's task.
+
 -- A workspace's health in one consistent read: active goals without a task in play, open tasks
 -- the executor will not run (no agent, or an agent outside p_assignable_statuses), failed tasks
 -- of active goals. The score is computed by the caller from these lists.
@@ -33,6 +38,14 @@ $$;
 create or replace function goalkeeper_count_active_goals() returns bigint
 language sql stable as $$
   select count(*) from workspace_goals where status = 'active'
+$$;
+
+-- Agent statuses in use and how many agents hold each, so goalkeeper can warn about a status its
+-- configuration does not know (the seed incident began with components disagreeing on statuses).
+create or replace function goalkeeper_agent_status_counts()
+returns jsonb language sql stable as $$
+  select coalesce(jsonb_object_agg(status, n), '{}'::jsonb)
+  from (select status, count(*) as n from agents group by status) s
 $$;
 
 select goalkeeper_restrict_access();

@@ -1,6 +1,10 @@
--- The platform's own tables, in their production shape, for a database that does not have them yet.
--- Additive only: every statement is "if not exists", so on a production database that already holds
--- these tables (with more columns, rows and constraints than goalkeeper knows) nothing of theirs changes.
+-- The schema: the platform's own tables in their production shape (for a database that does not
+-- have them yet: a local or test database), and goalkeeper's bookkeeping beside them.
+-- Additive only: every statement is "if not exists", so on a production database that already
+-- holds these tables (with more columns, rows and constraints than goalkeeper knows) nothing of
+-- theirs changes, and on a database migrated by goalkeeper 0.1 nothing changes at all.
+-- Indexes are in 20261206000120_schema_indexes.sql: those on platform tables are built
+-- concurrently, which cannot happen in this file's transaction.
 
 create table if not exists workspaces (
   id uuid primary key default gen_random_uuid(),
@@ -64,3 +68,37 @@ create table if not exists logs (
   created_at timestamptz default now(),
   updated_at timestamptz default now()
 );
+
+-- goalkeeper's own tables. Nothing here alters a platform column or row.
+
+-- Agents goalkeeper provisioned, so the per-workspace cap counts only ours and never theirs.
+create table if not exists goalkeeper_provisioned_agents (
+  agent_id uuid primary key,
+  workspace_id uuid not null,
+  goal_id uuid,
+  task_id uuid,
+  created_at timestamptz not null default now()
+);
+
+-- Every retry goalkeeper made: tasks has no retry counter, and adding one would alter their table.
+-- request_key (the retrying activity's identity) makes a retry idempotent.
+create table if not exists goalkeeper_task_attempts (
+  task_id uuid not null,
+  attempt int not null check (attempt >= 1),
+  request_key text not null unique,
+  goal_id uuid,
+  workflow_id text,
+  retried_at timestamptz not null default now(),
+  primary key (task_id, attempt)
+);
+
+-- One row per alert/healing log written through goalkeeper_record_event, keyed by the caller's
+-- idempotency key, so an activity retried after a crash writes no second logs row.
+create table if not exists goalkeeper_log_keys (
+  idempotency_key text primary key,
+  log_id uuid not null,
+  created_at timestamptz not null default now()
+);
+
+
+select goalkeeper_restrict_access();
