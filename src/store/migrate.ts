@@ -110,7 +110,12 @@ export async function migrate(databaseUrl: string, files = readMigrations(), opt
   await client.connect();
   const report: MigrationReport = { applied: [], alreadyApplied: [] };
   try {
-    await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    // Polled, not waited for: a concurrent index build waits for every transaction in the
+    // database to end, including one blocked in pg_advisory_lock behind that build's own
+    // session, which Postgres then reports as a deadlock.
+    while (!(await client.query<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [MIGRATION_LOCK])).rows[0].ok) {
+      await sleep(100);
+    }
     await client.query(`create table if not exists goalkeeper_schema_migrations (
       version text primary key, name text not null, checksum text not null,
       applied_at timestamptz not null default now())`);

@@ -687,7 +687,7 @@ test('an alert whose write committed but whose activity failed is found by the l
   const taskQueue = `answer-lost-${randomUUID()}`;
   const worker = await harnessWorker(h, taskQueue, { events: { onAlert: (issueType) => reported.push(issueType) } });
   await worker.runUntil(async () => {
-    await withRecordEventAnswerLost(db.pool, db.url, async () => {
+    await withRecordEventAnswerLost(db.pool, db.adminUrl, async () => {
       await startGoal({ client: h.env.client, taskQueue, policy: testPolicy({ maxAutoProvisionedAgents: 0 }) }, goal);
       await statusWhen(goal, (s) => s.unwrittenAlerts?.includes('NO_TASKS_FOR_GOAL'), 'the alert open and, as far as the workflow knows, unwritten');
     });
