@@ -21,6 +21,8 @@ create table if not exists workspace_goals (
   metric_type varchar not null,
   target_value numeric not null check (target_value > 0),
   current_value numeric default 0,
+  -- int: the platform's column as production has it (goalkeeper mirrors it, it does not choose it).
+  -- squawk-ignore prefer-bigint-over-int
   priority int default 1 check (priority between 1 and 5),
   description text,
   goal_type text default 'deliverable',
@@ -84,6 +86,8 @@ create table if not exists goalkeeper_provisioned_agents (
 -- request_key (the retrying activity's identity) makes a retry idempotent.
 create table if not exists goalkeeper_task_attempts (
   task_id uuid not null,
+  -- int: a retry count, at most MAX_TASK_RETRIES (and goalkeeper 0.1 created it so).
+  -- squawk-ignore prefer-bigint-over-int
   attempt int not null check (attempt >= 1),
   request_key text not null unique,
   goal_id uuid,
