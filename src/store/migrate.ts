@@ -101,6 +101,10 @@ const RESTRICT_ACCESS = `do $$ begin
   if to_regprocedure('goalkeeper_restrict_access()') is not null then perform goalkeeper_restrict_access(); end if;
 end $$`;
 
+const NEEDS_ADMIN =
+  'goalkeeper migrate needs an admin login (one that may create tables, functions and roles); ' +
+  'the service itself connects with a login granted goalkeeper_runtime';
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function migrate(databaseUrl: string, files = readMigrations(), options: MigrateOptions = {}): Promise<MigrationReport> {
@@ -150,12 +154,15 @@ export async function migrate(databaseUrl: string, files = readMigrations(), opt
           }
           const why = code === '55P03'
             ? `could not take a lock within ${lockTimeoutMs} ms in ${attempt} attempts (the platform kept the table busy; run it again later): `
-            : '';
+            : code === '42501' ? `${NEEDS_ADMIN}: ` : '';
           throw new Error(`migration ${file.version}_${file.name}.sql failed: ${why}${(err as Error).message}`);
         }
       }
       report.applied.push(file.version);
     }
+  } catch (err) {
+    if ((err as { code?: string }).code === '42501') throw new Error(`${NEEDS_ADMIN}: ${(err as Error).message}`);
+    throw err;
   } finally {
     await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
     await client.end();

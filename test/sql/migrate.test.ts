@@ -41,6 +41,10 @@ describe('over a production-shaped database', () => {
     }
   });
 
+  test('run with the runtime login, it says it needs an admin login', async () => {
+    await expect(migrate(db.url)).rejects.toThrow(/goalkeeper migrate needs an admin login/);
+  });
+
   test('an applied migration edited afterwards is refused with a message naming it', async () => {
     const files = readMigrations();
     const edited = files.map((f, i) => (i === 0 ? { ...f, checksum: 'different' } : f));
