@@ -11,8 +11,9 @@
 -- reported once, in A's workspace (goalkeeper_report_task_goal_mismatch).
 --
 -- Every function here runs as SECURITY DEFINER owned by goalkeeper_owner with a fixed search_path
--- (set by goalkeeper_restrict_access, 20261206000100_grants.sql, after this file). Those commented
--- 'internal:' are not callable by the service, only from inside the others.
+-- (set by goalkeeper_restrict_access, 20261206000100_grants.sql, after this file), except the two
+-- pure expressions commented 'internal, inlined:', which the planner inlines into their callers.
+-- Those commented 'internal' are not callable by the service, only from inside the others.
 -- On a database migrated by goalkeeper 0.1 every function here already exists under the same name
 -- and arguments and is replaced in place.
 
@@ -32,7 +33,7 @@ language sql immutable as $$
   select case lower(coalesce(p_seniority, ''))
     when 'expert' then 0 when 'senior' then 1 when 'junior' then 2 else 3 end
 $$;
-comment on function goalkeeper_seniority_rank(text) is 'internal: expert first, then senior, junior, anything else';
+comment on function goalkeeper_seniority_rank(text) is 'internal, inlined: expert first, then senior, junior, anything else';
 
 -- THE "needs an agent" rule, the only definition of it: every function that decides whether a task
 -- must be given an agent asks this one. A task needs an agent when
@@ -51,7 +52,7 @@ create or replace function goalkeeper_task_needs_agent(
   end
 $$;
 comment on function goalkeeper_task_needs_agent(text, uuid, text, text[]) is
-  'internal: whether a task needs an agent (the one definition of that rule)';
+  'internal, inlined: whether a task needs an agent (the one definition of that rule)';
 
 -- LOCK ORDER, the only place it is taken: goal row, then task row, then the workspace's
 -- provisioning advisory lock (goalkeeper_acquire_agent), then the picked agent row (KEY SHARE).

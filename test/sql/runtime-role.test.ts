@@ -31,6 +31,7 @@ const INTERNAL: Array<[string, string]> = [
   ['goalkeeper_lock_goal', 'gen_random_uuid()'],
   ['goalkeeper_lock_task', 'gen_random_uuid()'],
   ['goalkeeper_task_needs_agent', `'pending', null, null, null`],
+  ['goalkeeper_seniority_rank', `'senior'`],
   ['goalkeeper_report_task_goal_mismatch', 'gen_random_uuid(), gen_random_uuid(), gen_random_uuid(), gen_random_uuid()'],
   ['goalkeeper_restrict_access', ''],
 ];
@@ -140,15 +141,21 @@ describe('the runtime login', () => {
 });
 
 describe('the functions and roles goalkeeper migrate maintains', () => {
-  test('every goalkeeper function runs as goalkeeper_owner (SECURITY DEFINER) with a fixed search_path', async () => {
+  test('every goalkeeper function runs as goalkeeper_owner (SECURITY DEFINER) with a fixed search_path, but the pure expressions the planner inlines', async () => {
     const { rows } = await db.pool.query(
-      `select p.proname, p.proowner::regrole::text as owner, p.prosecdef, p.proconfig
-         from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+      `select p.proname, p.proowner::regrole::text as owner, p.prosecdef, p.proconfig, l.lanname, p.provolatile,
+              coalesce(obj_description(p.oid, 'pg_proc') like 'internal, inlined:%', false) as inlined
+         from pg_proc p join pg_namespace n on n.oid = p.pronamespace join pg_language l on l.oid = p.prolang
         where n.nspname = 'public' and p.proname like 'goalkeeper\\_%' and p.proname <> 'goalkeeper_restrict_access'`,
     );
     expect(rows.length).toBeGreaterThanOrEqual(20);
-    for (const r of rows) {
-      expect(r).toEqual({ proname: r.proname, owner: 'goalkeeper_owner', prosecdef: true, proconfig: ['search_path=pg_catalog, public, pg_temp'] });
+    for (const { lanname, provolatile, ...r } of rows.filter((x) => !x.inlined)) {
+      expect(r).toEqual({ proname: r.proname, owner: 'goalkeeper_owner', prosecdef: true, proconfig: ['search_path=pg_catalog, public, pg_temp'], inlined: false });
+    }
+    const inlined = rows.filter((x) => x.inlined);
+    expect(inlined.map((r) => r.proname).sort()).toEqual(['goalkeeper_seniority_rank', 'goalkeeper_task_needs_agent']);
+    for (const r of inlined) {
+      expect(r).toEqual({ proname: r.proname, owner: 'goalkeeper_owner', prosecdef: false, proconfig: null, lanname: 'sql', provolatile: 'i', inlined: true });
     }
   });
 
