@@ -89,7 +89,17 @@ begin
     if to_regclass(v_platform) is not null and not exists (
         select 1 from pg_policy p where p.polrelid = to_regclass(v_platform)
            and p.polname = 'goalkeeper_owner_access') then
-      execute format('create policy goalkeeper_owner_access on %I for all to goalkeeper_owner using (true) with check (true)', v_platform);
+      begin
+        execute format('create policy goalkeeper_owner_access on %I for all to goalkeeper_owner using (true) with check (true)', v_platform);
+      exception when insufficient_privilege then
+        -- Only a table's owner may add a policy. Without row level security the policy is not
+        -- needed (yet); with it, the healing functions would see no row, so stop here and say why.
+        if (select relrowsecurity from pg_class where oid = to_regclass(v_platform)) then
+          raise exception 'goalkeeper cannot add its row level security policy to %: migrate as the table''s owner', v_platform
+            using errcode = '42501';
+        end if;
+        raise warning 'goalkeeper_owner_access policy not added to % (migrate as its owner before enabling row level security on it)', v_platform;
+      end;
     end if;
   end loop;
 

@@ -216,3 +216,62 @@ describe('with row level security on the platform tables (as Supabase projects h
     expect(rows[0].n).toBeGreaterThanOrEqual(2); // the agent provisioned and the retry
   });
 });
+
+describe('migrated by an admin that is not a superuser (as Supabase\'s postgres login is not)', () => {
+  const admin = `gk_admin_${Math.random().toString(16).slice(2, 10)}`;
+  const name = `gk_nosu_${Math.random().toString(16).slice(2, 10)}`;
+  let adminUrl: string;
+  let runtimeUrl: string;
+  beforeAll(async () => {
+    const su = new Client({ connectionString: process.env.GK_TEST_PG_URL });
+    await su.connect();
+    try {
+      await su.query(`create role ${admin} login createrole password 'gk-admin'`);
+      // The roles are cluster-wide and exist already (other suites created them): this admin holds
+      // them as it would had it created them itself (CREATEROLE's creator gets ADMIN OPTION).
+      await su.query(`grant goalkeeper_owner, goalkeeper_runtime to ${admin} with admin option`);
+      await su.query(`create database ${name} owner ${admin}`);
+    } finally {
+      await su.end();
+    }
+    const u = new URL(process.env.GK_TEST_PG_URL!);
+    u.pathname = `/${name}`;
+    u.username = admin;
+    u.password = 'gk-admin';
+    adminUrl = u.toString();
+    u.username = 'goalkeeper_test_login';
+    u.password = 'goalkeeper-test-login';
+    runtimeUrl = u.toString();
+  });
+  afterAll(async () => {
+    const su = new Client({ connectionString: process.env.GK_TEST_PG_URL });
+    await su.connect();
+    await su.query(`drop database if exists ${name} with (force)`).finally(() => su.end());
+  });
+
+  test('migrate applies over its production-shaped tables with row level security on, and the runtime login heals', async () => {
+    const { PRODUCTION_DDL, seedIncident } = await import('../support/production-schema');
+    const { Pool } = await import('pg');
+    const pool = new Pool({ connectionString: adminUrl });
+    try {
+      await pool.query(PRODUCTION_DDL);
+      for (const t of PLATFORM_TABLES) await pool.query(`alter table ${t} enable row level security`);
+      const incident = await seedIncident(pool);
+      await migrate(adminUrl);
+      const store = new PgStore(runtimeUrl);
+      try {
+        expect(await store.retryTask(incident.failedGoals[0].taskId, 'nosu-k1', rules)).toMatchObject({ outcome: 'retried' });
+        expect(await store.ensureGoalTask(incident.emptyGoal, rules)).toMatchObject({ outcome: 'created' });
+      } finally {
+        await store.close();
+      }
+      const { rows } = await pool.query(
+        `select count(*)::int as n from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+          where n.nspname = 'public' and p.proname like 'goalkeeper\\_%' and p.proowner <> 'goalkeeper_owner'::regrole`,
+      );
+      expect(rows[0].n).toBe(1); // goalkeeper_restrict_access alone stays the admin's
+    } finally {
+      await pool.end();
+    }
+  });
+});
