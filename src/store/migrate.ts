@@ -38,6 +38,9 @@ export interface MigrationFile {
 export interface MigrationReport {
   applied: string[];
   alreadyApplied: string[];
+  /** WARNINGs the migrations raised, each once (e.g. a platform trigger goalkeeper's writes would
+   * fire without the rights it needs). */
+  warnings: string[];
 }
 
 export interface MigrateOptions {
@@ -112,7 +115,10 @@ export async function migrate(databaseUrl: string, files = readMigrations(), opt
   const lockAttempts = options.lockAttempts ?? LOCK_ATTEMPTS;
   const client = new Client({ connectionString: databaseUrl, application_name: 'goalkeeper-migrate' });
   await client.connect();
-  const report: MigrationReport = { applied: [], alreadyApplied: [] };
+  const report: MigrationReport = { applied: [], alreadyApplied: [], warnings: [] };
+  client.on('notice', (notice) => {
+    if (notice.severity === 'WARNING' && !report.warnings.includes(notice.message ?? '')) report.warnings.push(notice.message ?? '');
+  });
   try {
     // Polled, not waited for: a concurrent index build waits for every transaction in the
     // database to end, including one blocked in pg_advisory_lock behind that build's own
@@ -139,35 +145,55 @@ export async function migrate(databaseUrl: string, files = readMigrations(), opt
         report.alreadyApplied.push(file.version);
         continue;
       }
-      for (let attempt = 1; ; attempt += 1) {
-        try {
-          if (isNoTransaction(file)) await applyOutsideTransaction(client, file, lockTimeoutMs);
-          else await applyInTransaction(client, file, lockTimeoutMs);
-          break;
-        } catch (err) {
-          const code = (err as { code?: string }).code;
-          // 55P03 lock_not_available: the platform held a lock longer than lock_timeout. Its
-          // writes went on meanwhile; try again after a pause rather than wait in their way.
-          if (code === '55P03' && attempt < lockAttempts) {
-            await sleep(Math.min(250 * 2 ** (attempt - 1), 5_000));
-            continue;
-          }
-          const why = code === '55P03'
-            ? `could not take a lock within ${lockTimeoutMs} ms in ${attempt} attempts (the platform kept the table busy; run it again later): `
-            : code === '42501' ? `${NEEDS_ADMIN}: ` : '';
-          throw new Error(`migration ${file.version}_${file.name}.sql failed: ${why}${(err as Error).message}`);
-        }
-      }
+      await withLockRetries(`migration ${file.version}_${file.name}.sql`, lockTimeoutMs, lockAttempts, () =>
+        isNoTransaction(file) ? applyOutsideTransaction(client, file, lockTimeoutMs) : applyInTransaction(client, file, lockTimeoutMs),
+      );
       report.applied.push(file.version);
     }
+    // Once more at the end of every run, applied or not: the roles and grants are maintained (a
+    // role someone gave LOGIN, a grant someone revoked), and the warnings said again.
+    await withLockRetries('goalkeeper_restrict_access()', lockTimeoutMs, lockAttempts, async () => {
+      await client.query('begin');
+      try {
+        await client.query(`set local lock_timeout = ${Number(lockTimeoutMs)}`);
+        await client.query(RESTRICT_ACCESS);
+        await client.query('commit');
+      } catch (err) {
+        await client.query('rollback');
+        throw err;
+      }
+    });
   } catch (err) {
-    if ((err as { code?: string }).code === '42501') throw new Error(`${NEEDS_ADMIN}: ${(err as Error).message}`);
+    const e = err as Error & { code?: string };
+    if (e.code === '42501' && !e.message.includes(NEEDS_ADMIN)) throw new Error(`${NEEDS_ADMIN}: ${e.message}`);
     throw err;
   } finally {
     await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
     await client.end();
   }
   return report;
+}
+
+/** Runs `work`, trying it again after a pause when it failed on lock_timeout (55P03): the
+ * platform held a lock longer than that, its writes went on meanwhile, and waiting in their way
+ * is what lock_timeout is there to prevent. Other failures, and the last attempt's, name `what`. */
+async function withLockRetries(what: string, lockTimeoutMs: number, lockAttempts: number, work: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await work();
+      return;
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === '55P03' && attempt < lockAttempts) {
+        await sleep(Math.min(250 * 2 ** (attempt - 1), 5_000));
+        continue;
+      }
+      const why = code === '55P03'
+        ? `could not take a lock within ${lockTimeoutMs} ms in ${attempt} attempts (the platform kept the table busy; run it again later): `
+        : code === '42501' ? `${NEEDS_ADMIN}: ` : '';
+      throw Object.assign(new Error(`${what} failed: ${why}${(err as Error).message}`), { code });
+    }
+  }
 }
 
 async function record(client: Client, file: MigrationFile): Promise<void> {

@@ -10,7 +10,7 @@
 --                       granted to service_role, which PostgREST's .rpc() runs as.
 --
 -- The function is called at the end of every migration file, and the migration runner
--- (src/store/migrate.ts) calls it again after each file, so whatever a later migration adds (a
+-- (src/store/migrate.ts) calls it again after each file and at the end of every run, so whatever a later migration adds (a
 -- function, a table) is owned, locked down and granted the same way without repeating any of this.
 -- A function is "internal" (callable only from inside goalkeeper's own functions, never by the
 -- runtime role) when it returns trigger or its comment starts with 'internal:' or 'internal,
@@ -101,6 +101,20 @@ begin
         raise warning 'goalkeeper_owner_access policy not added to % (migrate as its owner before enabling row level security on it)', v_platform;
       end;
     end if;
+  end loop;
+
+  -- The platform's own triggers on the tables goalkeeper writes fire, for goalkeeper's writes, as
+  -- goalkeeper_owner: one that touches anything goalkeeper_owner has no right on fails goalkeeper's
+  -- write (and the heal with it). Named at every `goalkeeper migrate` (which prints it), so an
+  -- operator can make it SECURITY DEFINER or grant goalkeeper_owner what it needs.
+  for tbl in
+    select t.tgrelid::regclass::text as tbl, t.tgname, t.tgfoid::regprocedure::text as fn
+      from pg_trigger t join pg_proc p on p.oid = t.tgfoid
+     where not t.tgisinternal and t.tgname not like 'goalkeeper\_%' and not p.prosecdef
+       and t.tgrelid in (select to_regclass(x) from unnest(array['tasks', 'agents', 'logs']) x)
+  loop
+    raise warning 'trigger % on % runs % as goalkeeper_owner when goalkeeper writes %: make it SECURITY DEFINER, or grant goalkeeper_owner what it uses',
+      tbl.tgname, tbl.tbl, tbl.fn, tbl.tbl;
   end loop;
 
   for fn in

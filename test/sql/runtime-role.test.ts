@@ -275,3 +275,36 @@ describe('migrated by an admin that is not a superuser (as Supabase\'s postgres 
     }
   });
 });
+
+describe("the platform's own triggers on the tables goalkeeper writes", () => {
+  let own: TestDatabase;
+  beforeAll(async () => {
+    own = await createTestDatabase();
+  });
+  afterAll(() => own?.drop());
+
+  test('one that would fire without the rights it needs is named by migrate, and works once it is SECURITY DEFINER', async () => {
+    await own.pool.query(`
+      create table task_audit (task_id uuid, at timestamptz default now());
+      create function audit_task() returns trigger language plpgsql as $$
+        begin insert into task_audit (task_id) values (new.id); return null; end $$;
+      create trigger audit_task after insert on tasks for each row execute function audit_task();`);
+    const report = await migrate(own.adminUrl);
+    expect(report.warnings).toEqual([expect.stringMatching(/^trigger audit_task on tasks runs audit_task\(\) as goalkeeper_owner when goalkeeper writes tasks/)]);
+    const ws = await insertWorkspace(own.pool);
+    await insertAgent(own.pool, ws, { status: 'available' });
+    const goal = await insertGoal(own.pool, ws);
+    const store = new PgStore(own.url);
+    try {
+      // Why it is named: goalkeeper's insert fires it as goalkeeper_owner, which may not write task_audit.
+      await expect(store.ensureGoalTask(goal, rules)).rejects.toMatchObject({ code: '42501' });
+      await own.pool.query('alter function audit_task() security definer');
+      expect((await migrate(own.adminUrl)).warnings).toEqual([]);
+      expect(await store.ensureGoalTask(goal, rules)).toMatchObject({ outcome: 'created' });
+      const { rows } = await own.pool.query('select count(*)::int as n from task_audit');
+      expect(rows[0].n).toBe(1);
+    } finally {
+      await store.close();
+    }
+  });
+});
