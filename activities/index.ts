@@ -6,18 +6,8 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { MAX_BURST_HEAL_GOALS } from '../workflows/messages';
-import type {
-  AgentRules,
-  BurstHealInput,
-  BurstHealTotals,
-  EnsureGoalTaskResult,
-  EnsureTaskAgentResult,
-  HealPolicy,
-  RecordEventCall,
-  RecordEventResult,
-  RetryTaskResult,
-  RulesInput,
-} from '../workflows/types';
+import type { BurstHealInput, BurstHealTotals, EnsureGoalTaskResult, EnsureTaskAgentResult, HealPolicy, RecordEventCall, RecordEventResult, RetryTaskResult } from '../workflows/types';
+import { agentRulesOf } from '../workflows/policy';
 import type { HealingStore } from '../src/store/port';
 import { forEachConcurrently } from '../src/concurrency';
 import { requireUuid, storeCall } from './guards';
@@ -35,24 +25,10 @@ export interface HealingEvents {
 export interface ActivityDeps {
   store: HealingStore;
   events?: HealingEvents;
-  /**
-   * The worker's own AGENT_ASSIGNABLE_STATUSES and MAX_AUTO_PROVISIONED_AGENTS. Given, every store
-   * call uses them whatever rules the workflow carries (those come from whoever started it, a
-   * shell's `goalkeeper heal` perhaps), so one definition of an assignable agent is in force on
-   * every step this worker runs. Absent (the workflow tests), the workflow's rules are used.
-   */
-  rules?: RulesInput;
-  /**
-   * The worker's whole healing policy, from its configuration: what a goal workflow started by
-   * someone who does not speak for the deployment (an operator's shell) takes instead of the
-   * starter's (GoalWorkflowInput.adoptWorkerPolicy). Absent (the workflow tests), such a workflow
-   * keeps the starter's.
-   */
-  healingSettings?: HealPolicy;
+  /** The worker's healing settings, from its configuration: the one source of the policy. Every
+   * store call uses its agent rules, and goal workflows read it each cycle (healingSettings). */
+  policy: HealPolicy;
 }
-
-/** Equal for the same rules whatever the order or repeats of the statuses. */
-const rulesKey = (r: RulesInput): string => `${r.maxAutoProvisionedAgents}|${[...new Set(r.assignableStatuses)].sort().join(',')}`;
 
 function currentWorkflowId(): string | null {
   return Context.current().info.workflowExecution?.workflowId ?? null;
@@ -64,41 +40,25 @@ function activityKey(): string {
   return `${workflowExecution?.workflowId ?? 'standalone'}/${workflowExecution?.runId ?? ''}/${activityId}`;
 }
 
-export function createActivities({ store, events = {}, rules: workerRules, healingSettings }: ActivityDeps) {
-  const workerKey = workerRules ? rulesKey(workerRules) : null;
-  /** Carried rules already warned about (once each per process, not once per call). */
-  const warned = new Set<string>();
-  const rulesFor = (carried: RulesInput): AgentRules => {
-    const used = workerRules ?? carried;
-    if (workerRules) {
-      const key = rulesKey(carried);
-      if (key !== workerKey && !warned.has(key)) {
-        warned.add(key);
-        Context.current().log.warn("a goal workflow carries agent rules that differ from this worker's; the worker's are in force", {
-          carried: { assignableStatuses: carried.assignableStatuses, maxAutoProvisionedAgents: carried.maxAutoProvisionedAgents },
-          used: { assignableStatuses: workerRules.assignableStatuses, maxAutoProvisionedAgents: workerRules.maxAutoProvisionedAgents },
-        });
-      }
-    }
-    return { assignableStatuses: used.assignableStatuses, maxAutoProvisionedAgents: used.maxAutoProvisionedAgents, workflowId: currentWorkflowId() };
-  };
+export function createActivities({ store, events = {}, policy }: ActivityDeps) {
+  const rules = () => agentRulesOf(policy, currentWorkflowId());
   return {
-    /** This worker's healing settings, or null when it was given none. Reads no I/O: the
-     * workflow asks once per start, and its history keeps the answer for every replay. */
-    async workerHealingSettings(): Promise<HealPolicy | null> {
-      return healingSettings ?? null;
+    /** This worker's healing settings. No I/O: the workflow asks at every cycle, and its
+     * history keeps the answer for every replay. */
+    async healingSettings(): Promise<HealPolicy> {
+      return policy;
     },
 
-    async ensureGoalTask(input: { goalId: string; rules: RulesInput }): Promise<EnsureGoalTaskResult> {
+    async ensureGoalTask(input: { goalId: string }): Promise<EnsureGoalTaskResult> {
       const goalId = requireUuid('goalId', input.goalId);
-      const result = await storeCall('ensure goal task', () => store.ensureGoalTask(goalId, rulesFor(input.rules)));
+      const result = await storeCall('ensure goal task', () => store.ensureGoalTask(goalId, rules()));
       if (result.outcome === 'created') events.onHealed?.('task_created', goalId);
       return result;
     },
 
-    async ensureTaskAgent(input: { taskId: string; goalId: string; rules: RulesInput }): Promise<EnsureTaskAgentResult> {
+    async ensureTaskAgent(input: { taskId: string; goalId: string }): Promise<EnsureTaskAgentResult> {
       const taskId = requireUuid('taskId', input.taskId);
-      const result = await storeCall('ensure task agent', () => store.ensureTaskAgent(taskId, rulesFor(input.rules)));
+      const result = await storeCall('ensure task agent', () => store.ensureTaskAgent(taskId, rules()));
       if (result.outcome === 'assigned') events.onHealed?.('agent_assigned', input.goalId);
       return result;
     },
@@ -116,10 +76,10 @@ export function createActivities({ store, events = {}, rules: workerRules, heali
         );
       }
       const goalIds = ids.map((id, i) => requireUuid(`goalIds[${i}]`, id));
-      const rules = rulesFor(input.rules);
+      const agentRules = rules();
       const totals: BurstHealTotals = { goals: goalIds.length, created: 0, exists: 0, closed: 0, noAgent: 0 };
       await forEachConcurrently(goalIds, BURST_HEAL_CONCURRENCY, async (goalId) => {
-        const result = await storeCall('ensure goal task', () => store.ensureGoalTask(goalId, rules));
+        const result = await storeCall('ensure goal task', () => store.ensureGoalTask(goalId, agentRules));
         // A worker that dies mid-batch is noticed within the heartbeat timeout, not the
         // start-to-close timeout; the retry starts over, and the goals done answer `exists`.
         Context.current().heartbeat(totals.created + totals.exists + totals.closed + totals.noAgent);
@@ -134,9 +94,9 @@ export function createActivities({ store, events = {}, rules: workerRules, heali
     },
 
     /** Idempotent by this activity's identity (stable across its retries). */
-    async retryTask(input: { taskId: string; goalId: string; rules: RulesInput }): Promise<RetryTaskResult> {
+    async retryTask(input: { taskId: string; goalId: string }): Promise<RetryTaskResult> {
       const taskId = requireUuid('taskId', input.taskId);
-      const result = await storeCall('retry task', () => store.retryTask(taskId, activityKey(), rulesFor(input.rules)));
+      const result = await storeCall('retry task', () => store.retryTask(taskId, activityKey(), rules()));
       if (result.outcome === 'retried') events.onHealed?.('task_retried', input.goalId);
       return result;
     },

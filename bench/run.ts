@@ -4,7 +4,8 @@
  * the same Postgres server, same migrations and seed) and its own task queue, so workflows left by
  * one scenario never wake up inside another's measurement.
  *
- *   node dist/bench/run.js --scenarios latency,burst,floor,catchup,ceiling,polling,idle,cycles
+ *   node dist/bench/run.js --scenarios latency,burst,floor,catchup,ceiling,polling
+ *   (what a fleet at rest costs: bench/rest.ts, `npm run bench:rest`)
  *   node dist/bench/run.js --scenarios burst --goals 1000 --tag small
  *   node dist/bench/run.js --cache -1 --max-wft -1 --max-act -1 --node-flags ''   (as `goalkeeper start` runs with no WORKER_* set)
  *   node dist/bench/run.js --trigger services --cache -1 --max-wft -1 --max-act -1 --pool 10 --pragmas '' --dynamic-config '' --node-flags ''   (untuned: SDK and dev server defaults)
@@ -15,7 +16,7 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { Pool } from 'pg';
 import * as scenarios from './scenarios';
-import { benchPolicy, insertGoals, seedWorkspaces, temporalClient } from './lib/fixtures';
+import { insertGoals, seedWorkspaces, temporalClient } from './lib/fixtures';
 import {
   REPO_ROOT,
   createDatabase,
@@ -37,8 +38,6 @@ interface Options {
   goals: number;
   rate: number;
   seconds: number;
-  idleGoals: number;
-  idleWindow: number;
   pollingIntervalMs: number;
   trigger: 'direct' | 'services' | 'one-process';
   cache?: number;
@@ -63,12 +62,10 @@ interface Options {
 
 const program = new Command()
   .name('bench')
-  .option('--scenarios <list>', 'latency,burst,floor,catchup,ceiling,polling,idle,cycles', 'latency,polling,burst,floor,catchup,ceiling,idle,cycles')
+  .option('--scenarios <list>', 'latency,burst,floor,catchup,ceiling,polling', 'latency,polling,burst,floor,catchup,ceiling')
   .option('--goals <n>', 'burst, floor and catch-up size', (v) => Number(v), 10_000)
   .option('--rate <n>', 'latency: goals inserted per second', (v) => Number(v), 20)
   .option('--seconds <n>', 'latency and polling: run length', (v) => Number(v), 60)
-  .option('--idle-goals <n>', 'idle: live goal workflows', (v) => Number(v), 10_000)
-  .option('--idle-window <s>', 'idle: seconds measured while idle', (v) => Number(v), 30)
   .option('--polling-interval-ms <ms>', 'polling monitor: scaled-down scan interval (real: GOAL_TASK_HEALTH_CHECK_INTERVAL)', (v) => Number(v), 3000)
   .addOption(
     new Option('--trigger <mode>', 'one-process (plain SQL inserts → listener, dispatcher and worker in one process, as `goalkeeper start`: eager starts), services (the listener of `goalkeeper start --no-worker`, the worker apart) or direct (the bench calls startGoal)')
@@ -153,7 +150,6 @@ async function stage(name: string, o: Options, pg: PgServer, temporal: TemporalT
   const workspaces = await seedWorkspaces(pool, o.workspaces ?? Math.max(20, Math.round(goalsHint / 20)));
   const taskQueue = `bench-${name}-${Date.now()}`;
   const client = await temporalClient(temporal.address);
-  const policy = benchPolicy();
   const env = workerEnv(dbUrl, temporal.address, {
     TEMPORAL_TASK_QUEUE: taskQueue,
     LOG_LEVEL: 'warn',
@@ -173,7 +169,7 @@ async function stage(name: string, o: Options, pg: PgServer, temporal: TemporalT
     workerEnv: env,
     worker,
     services,
-    env: { pool, dbUrl, workspaces, target: { client, taskQueue, policy }, trigger: services || oneProcess ? 'services' : 'direct', worker },
+    env: { pool, dbUrl, workspaces, target: { client, taskQueue }, trigger: services || oneProcess ? 'services' : 'direct', worker },
     async close() {
       await services?.kill('SIGTERM');
       await worker?.kill('SIGTERM');
@@ -376,36 +372,6 @@ async function main(): Promise<void> {
       } finally {
         await client.connection.close();
         await own.stop();
-      }
-    }
-    if (wanted.has('cycles')) {
-      const s = await stage('cycles', o, pg, temporal, 200, true, false);
-      try {
-        const r = await scenarios.timerCycles(s.env, { probes: 20, intervalS: 5, cycles: 4 });
-        printTable('timer-driven cycles (20 goals, 5 s interval, 4 cycles)', [
-          ['history events / cycle p50', r.historyEventsPerTimerCycle.p50],
-          ['history events / cycle max', r.historyEventsPerTimerCycle.max],
-          ['db transactions / goal cycle', r.dbTransactionsPerGoalCycle],
-        ]);
-        writeResult(`cycles${tag}`, { ...common, ...r, goalIds: undefined });
-      } finally {
-        await s.close();
-      }
-    }
-    if (wanted.has('idle')) {
-      const s = await stage('idle', o, pg, temporal, o.idleGoals, true, false);
-      try {
-        const r = await scenarios.idle({ ...s.env, worker: s.worker! }, { goals: o.idleGoals, windowS: o.idleWindow, probes: 20, probeIntervalS: 5 });
-        printTable(`idle (${r.goals} live goal workflows)`, [
-          ['worker RSS MB after heal', r.workerRssMbAfterHeal], ['worker RSS MB idle max', r.workerRssMbIdle.max],
-          ['db xact/s idle', r.dbTransactionsPerSecondIdle], ['goalkeeper SQL calls in idle window', JSON.stringify(r.goalkeeperFunctionCallsInIdleWindow.byFunction)], ['history events, first cycle p50', r.historyEventsFirstCycle.p50],
-          ['history events / heal-signal cycle p50', r.historyEventsPerHealSignalCycle.p50],
-          ['  … with status queries every 200 ms: p50 (mean)', `${r.historyEventsPerHealSignalCycleQueried.p50} (${r.historyEventsPerHealSignalCycleQueried.mean})`],
-          ['healed all after ms', r.healedAllMs],
-        ]);
-        writeResult(`idle${tag}`, { ...common, ...r, goalIds: undefined });
-      } finally {
-        await s.close();
       }
     }
   } finally {

@@ -9,22 +9,17 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { PgStore } from '../src/store/pg-store';
 import type { DispatchCounts } from '../src/dispatch';
 import type { GoalTarget } from '../src/temporal/goal-client';
-import { healGoal, startGoal } from '../src/temporal/goal-client';
-import { goalWorkflowId } from '../workflows/messages';
+import { startGoal } from '../src/temporal/goal-client';
 import type { AgentRules } from '../workflows/types';
 import {
   countHealed,
-  functionCallsBetween,
-  goalkeeperFunctionCalls,
   insertGoal,
   insertGoals,
   startGoals,
   summarize,
-  xactCommits,
   type Workspaces,
 } from './lib/fixtures';
 import { waitFor, type WorkerProcess } from './lib/servers';
-import { eventTypesPerCycle, eventsOverEndedCycles, waitCyclesEnded } from './lib/history';
 import { persistencePerUnit, persistenceSnapshot } from './lib/persistence-profile';
 import { cpuMsPerUnit, cpuSnapshot } from './lib/cpu-profile';
 
@@ -400,125 +395,5 @@ export async function polling(env: Env, opts: { rate: number; seconds: number; i
       p99: measured.p99 * scale,
       max: measured.max * scale,
     },
-  };
-}
-
-const IDLE_HEALTH_CHECK_INTERVAL_S = 3600;
-
-/** K goal workflows alive and waiting between cycles: the worker's memory, history per cycle and
- * the database's transactions while idle. */
-export async function idle(env: Env & { worker: WorkerProcess }, opts: { goals: number; windowS: number; probes: number; probeIntervalS: number }) {
-  const goalIds = await insertGoals(env.pool, env.workspaces, opts.goals);
-  // Waiting between cycles is what is measured, so no health check may fall due inside the
-  // window: starting 10,000 goals takes this machine about as long as the default 300 s interval,
-  // and the first goals' second cycles would land in the window (and in the probes' first-cycle
-  // history). An hour keeps them all waiting; the probes' heals below carry the same policy.
-  const target = { ...env.target, policy: { ...env.target.policy, healthCheckIntervalSeconds: IDLE_HEALTH_CHECK_INTERVAL_S } };
-  const t0 = Date.now();
-  await startGoals(target, goalIds, 64);
-  const startMs = Date.now() - t0;
-  await waitAllHealed(env.pool, goalIds, Math.max(300_000, opts.goals * 100));
-  const healedMs = Date.now() - t0;
-  const rssAfterHeal = env.worker.rssMb();
-  // Idle window: every workflow waits its health-check interval, no cycle is due. A backend that
-  // went idle flushes its statistics within 10 s: wait that out, so the last heals' calls are
-  // counted before the window, not in it.
-  await sleep(11_000);
-  const x0 = await xactCommits(env.pool);
-  const calls0 = await goalkeeperFunctionCalls(env.pool);
-  const rssSamples: number[] = [];
-  const windowStart = Date.now();
-  while (Date.now() - windowStart < opts.windowS * 1000) {
-    rssSamples.push(env.worker.rssMb());
-    await sleep(1000);
-  }
-  const windowMs = Date.now() - windowStart;
-  await sleep(11_000); // and the window's own calls, if any, reach the statistics
-  const x1 = await xactCommits(env.pool);
-  const goalkeeperCallsIdle = functionCallsBetween(calls0, await goalkeeperFunctionCalls(env.pool));
-  // Less the bench's own statistics queries in this span (three), each a transaction of its own.
-  const idleXactPerS = (x1 - x0 - 3) / ((windowMs + 11_000) / 1000);
-
-  // History per cycle: heal signals on a sample drive cycles; the difference in history length
-  // over several cycles, divided by the number of cycles. First with nothing else reaching the
-  // workflows (what a cycle costs), then watched by `status` queries every 200 ms all through
-  // each cycle, as a dashboard or a script polling goals might (what watching costs).
-  const sample = goalIds.slice(0, opts.probes);
-  // Each probe waits after its first cycle (none is due within the hour): its history's length.
-  const firstCycleEnds = await waitCyclesEnded(env.target.client, sample, sample.map(() => 0), 1, 'first cycles', 60_000);
-  const firstRunHistory = summarize(firstCycleEnds);
-  const signalCycles = 3;
-  let cyclesSoFar = 1;
-  /** Drives `signalCycles` heal-signal cycles from `before` (each history's length at a cycle's
-   * end); the per-cycle counts, and where the histories end (at a cycle's end) afterwards. */
-  const probeSignalCycles = async (before: number[], watchedByQueries: boolean) => {
-    let cycleEnds = before;
-    for (let c = 0; c < signalCycles; c++) {
-      await Promise.all(sample.map((id) => healGoal(target, id, 'bench probe')));
-      cyclesSoFar += 1;
-      if (watchedByQueries) {
-        await waitFor('probe cycles', async () => {
-          const st = await Promise.all(sample.map((id) => env.target.client.workflow.getHandle(goalWorkflowId(id)).query<{ cycles: number }>('status')));
-          return st.every((s) => s.cycles >= cyclesSoFar);
-        }, { timeoutMs: 60_000, intervalMs: 200 });
-      } else {
-        cycleEnds = await waitCyclesEnded(env.target.client, sample, cycleEnds, 1, 'probe cycles', 60_000);
-      }
-    }
-    const { gained, cycles } = await eventsOverEndedCycles(env.target.client, sample, before);
-    return {
-      perCycle: summarize(gained.map((events, i) => events.length / cycles[i])),
-      byType: eventTypesPerCycle(gained, cycles),
-      ends: gained.map((events, i) => before[i] + events.length),
-    };
-  };
-  const unwatched = await probeSignalCycles(firstCycleEnds, false);
-  const watched = await probeSignalCycles(unwatched.ends, true);
-  return {
-    goals: opts.goals,
-    healthCheckIntervalS: IDLE_HEALTH_CHECK_INTERVAL_S,
-    startAllMs: startMs,
-    healedAllMs: healedMs,
-    workerRssMbAfterHeal: Math.round(rssAfterHeal),
-    workerRssMbIdle: { min: Math.round(Math.min(...rssSamples)), max: Math.round(Math.max(...rssSamples)) },
-    idleWindowS: opts.windowS,
-    dbTransactionsPerSecondIdle: Number(idleXactPerS.toFixed(2)),
-    // The counter works: the heals before the window made these calls.
-    goalkeeperFunctionCallsToHeal: functionCallsBetween({}, calls0),
-    goalkeeperFunctionCallsInIdleWindow: goalkeeperCallsIdle,
-    historyEventsFirstCycle: firstRunHistory,
-    historyEventsPerHealSignalCycle: unwatched.perCycle,
-    historyEventTypesPerHealSignalCycle: unwatched.byType,
-    historyEventsPerHealSignalCycleQueried: watched.perCycle,
-    historyEventTypesPerHealSignalCycleQueried: watched.byType,
-    goalIds,
-  };
-}
-
-/** History events per timer-driven cycle: a few goals started with a short health-check interval,
- * observed over several cycles (read from their histories: bench/lib/history.ts). */
-export async function timerCycles(env: Env, opts: { probes: number; intervalS: number; cycles: number }) {
-  const goalIds = await insertGoals(env.pool, env.workspaces, opts.probes);
-  const target = { ...env.target, policy: { ...env.target.policy, healthCheckIntervalSeconds: opts.intervalS } };
-  await startGoals(target, goalIds, 16);
-  await waitAllHealed(env.pool, goalIds, 60_000);
-  // Counted from a cycle's end (a history ending with its wait's timer), so no cycle is counted in part.
-  const h0 = await waitCyclesEnded(env.target.client, goalIds, goalIds.map(() => 0), 1, 'first cycle', 60_000);
-  const x0 = await xactCommits(env.pool);
-  const t0 = Date.now();
-  // Watched by their histories, not by `status` queries (see waitCyclesEnded).
-  const timeoutMs = (opts.intervalS * (opts.cycles + 2) + 30) * 1000;
-  await waitCyclesEnded(env.target.client, goalIds, h0, opts.cycles, `${opts.cycles} timer cycles`, timeoutMs);
-  const { gained, cycles } = await eventsOverEndedCycles(env.target.client, goalIds, h0);
-  await sleep(1500);
-  const x1 = await xactCommits(env.pool);
-  return {
-    probes: opts.probes,
-    intervalS: opts.intervalS,
-    historyEventsPerTimerCycle: summarize(gained.map((events, i) => events.length / cycles[i])),
-    historyEventTypesPerTimerCycle: eventTypesPerCycle(gained, cycles),
-    dbTransactionsPerGoalCycle: Number(((x1 - x0) / cycles.reduce((a, b) => a + b, 0)).toFixed(2)),
-    elapsedMs: Date.now() - t0,
-    goalIds,
   };
 }

@@ -9,7 +9,6 @@
  */
 import { NativeConnection } from '@temporalio/worker';
 import { loadConfig, type Config } from '../src/config';
-import { agentRulesOf } from '../workflows/policy';
 import { runServices } from '../src/services';
 import { PgStore } from '../src/store/pg-store';
 import { createGoalkeeperWorker } from '../src/temporal/worker';
@@ -27,7 +26,7 @@ async function main(): Promise<void> {
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     store,
-    rules: agentRulesOf(config.policy),
+    policy: config.policy,
     options,
   });
   console.log(JSON.stringify({ msg: 'worker running', pid: process.pid, options, poolMax }));

@@ -3,8 +3,8 @@
  * validated before anything runs; a bad value exits 2 with a message naming the variable.
  */
 import { Command, CommanderError } from 'commander';
-import { ConfigError, loadConfig, type Config } from './config';
-import { agentRulesOf } from '../workflows/policy';
+import { ConfigError, type Config } from './config';
+import { loadCommandConfig } from './command-config';
 import { loggerFor, redactUrl, scrubSecrets } from './log';
 import { migrate } from './store/migrate';
 import { watchAgentStatuses } from './agent-status-audit';
@@ -14,9 +14,11 @@ import { createStore } from './store';
 import { connectClient, connectWorker, clientConnectionOptions } from './temporal/connection';
 import { ensureSearchAttributesOrWarn } from './temporal/search-attributes';
 import { createGoalkeeperWorker } from './temporal/worker';
-import { InvalidGoalIdError, assertGoalId, defaultHealWaitSeconds, goalStatus, healGoal, waitForHeal } from './temporal/goal-client';
+import { InvalidGoalIdError, assertGoalId, defaultHealWaitSeconds, goalStatus, healAndWait, healGoal } from './temporal/goal-client';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
-import { createReconcileActivities } from '../activities/reconcile';
+import { createFleetCheckActivities } from '../activities/fleet-check';
+import { careCriteriaOf, scheduledFleetCheck } from './fleet-check';
+import { ensureFleetCheckSchedule } from './temporal/schedule';
 import { register as registerStart } from './commands/start';
 import { register as registerSetup } from './commands/setup';
 import { register as registerReconcile } from './commands/reconcile';
@@ -26,6 +28,7 @@ import type { GoalStatus } from '../workflows/messages';
 import type { HealPolicy } from '../workflows/types';
 import { register as registerUp } from './commands/up';
 import { register as registerDemo } from './commands/demo';
+import { register as registerEnv } from './commands/env';
 import { parseTimeoutSeconds } from './commands/options';
 import { databaseName, isStoreUnreachable, isTemporalUnreachable, temporalName, untilReachable } from './startup-wait';
 
@@ -37,7 +40,8 @@ function requireDatabaseUrl(config: Config): string {
 function formatPolicy(p: HealPolicy): string {
   return (
     `assignable ${p.assignableStatuses.join(', ')}; ${p.maxTaskRetries} retries per task, backoff ${p.retryBackoffSeconds}s doubling; ` +
-    `health check every ${p.healthCheckIntervalSeconds}s; at most ${p.maxAutoProvisionedAgents} provisioned agents per workspace`
+    `fleet check every ${p.healthCheckIntervalSeconds}s; at most ${p.maxAutoProvisionedAgents} provisioned agents per workspace; ` +
+    (p.safetyRecheckHours > 0 ? `safety recheck every ${p.safetyRecheckHours}h` : 'no safety recheck')
   );
 }
 
@@ -56,9 +60,11 @@ export function formatStatus(status: GoalStatus): string {
     // Open, but the platform, which reads alerts from logs, has not seen them yet.
     ...(status.unwrittenAlerts?.length ? [['not in logs yet', status.unwrittenAlerts.join(', ')] as [string, string]] : []),
     ['cycles', String(status.cycles)],
-    // The settings in force: the worker's, the deployment's last heal's, or a shell's sent with --apply-config.
+    // The settings in force: the worker's, as the last cycle read them.
     ...(status.policy ? [['settings', formatPolicy(status.policy)] as [string, string]] : []),
-    ['last cycle', status.lastCycle ? `#${status.lastCycle.number} at ${status.lastCycle.finishedAt}` : '-'],
+    ['last checked', status.lastCheckedAt ?? '-'],
+    ['wakes next', status.nextWake.at ? `${status.nextWake.reason}, at ${status.nextWake.at} (or on an event)` : `on ${status.nextWake.reason} (no timer set)`],
+    ['last cycle', status.lastCycle ? `#${status.lastCycle.number} at ${status.lastCycle.finishedAt}, woken by ${status.lastCycle.wokenBy.join('; ') || '-'}` : '-'],
     ...(status.lastCycle?.actions ?? []).map((a, i): [string, string] => [i === 0 ? 'actions' : '', a]),
     ...(status.closedReason ? [['closed', status.closedReason] as [string, string]] : []),
   ];
@@ -77,7 +83,7 @@ export function buildProgram(): Command {
     .command('migrate')
     .description('apply supabase/migrations to DATABASE_URL (additive; running it again changes nothing)')
     .action(async () => {
-      const config = loadConfig();
+      const config = loadCommandConfig();
       const report = await migrate(requireDatabaseUrl(config));
       console.log(
         `applied ${report.applied.length} migration(s)${report.applied.length ? `: ${report.applied.join(', ')}` : ''}; ` +
@@ -90,45 +96,37 @@ export function buildProgram(): Command {
 
   program
     .command('worker')
-    .description('run the worker alone (scale out by running more)')
+    .description('run the worker alone (scale out by running more); it ensures the fleet check schedule too')
     .action(async () => {
-      const config = loadConfig();
+      const config = loadCommandConfig();
       await runWorker(config);
     });
 
   program
     .command('heal <goalId>')
-    .description("signal a goal's workflow to heal now (starting it if needed, on the worker's healing settings)")
-    .option('--wait', "wait for the heal cycle and print its outcome")
+    .description("signal a goal's workflow to heal now (starting it if needed); an operator's heal gives a spent retry budget a fresh one")
+    .option('--wait', 'wait for the heal cycle and print its outcome')
     .option('--reason <text>', 'why the heal is asked for', 'operator')
-    .option(
-      '--apply-config',
-      "send this shell's healing settings (AGENT_ASSIGNABLE_STATUSES, MAX_TASK_RETRIES, …) to the workflow: they replace the goal's from its next cycle (and a workflow this starts runs on them)",
-    )
     .option(
       '--timeout <seconds>',
       'how long --wait waits (default: the longest retry backoff of one cycle, TASK_RETRY_BACKOFF_SECONDS × 2^(MAX_TASK_RETRIES−1), plus 60 s)',
       parseTimeoutSeconds,
     )
-    .action(async (goalId: string, opts: { wait?: boolean; reason: string; timeout?: number; applyConfig?: boolean }) => {
+    .option('--json', 'print JSON')
+    .action(async (goalId: string, opts: { wait?: boolean; reason: string; timeout?: number; json?: boolean }) => {
       assertGoalId(goalId);
-      const config = loadConfig();
+      const config = loadCommandConfig();
       const client = await connectClient(config);
       try {
-        // A shell speaks for the deployment only when asked (--apply-config): otherwise a goal this
-        // heal starts takes the worker's settings, and a running one keeps its own.
-        const target = { client, taskQueue: config.temporal.taskQueue, policy: config.policy, sendsPolicy: opts.applyConfig === true, startsOnWorkerSettings: true };
-        const requestId = await healGoal(target, goalId, opts.reason);
+        const target = { client, taskQueue: config.temporal.taskQueue };
         if (!opts.wait) {
-          console.log(`heal signalled to goal-${goalId} (request ${requestId})`);
+          await healGoal(target, goalId, opts.reason);
+          console.log(opts.json ? JSON.stringify({ goalId, workflowId: `goal-${goalId}`, signalled: true }) : `heal signalled to goal-${goalId}`);
           return;
         }
         const timeoutSeconds = opts.timeout ?? defaultHealWaitSeconds(config.policy);
-        const status = await waitForHeal(client, goalId, requestId, { timeoutMs: timeoutSeconds * 1000 }).catch((err: Error) => {
-          // The heal itself went through: say so, so that nobody sends it again for nothing.
-          throw new Error(`heal signalled to goal-${goalId} (request ${requestId}), but waiting for its cycle failed: ${err.message}`);
-        });
-        console.log(formatStatus(status));
+        const status = await healAndWait(target, goalId, opts.reason, { timeoutMs: timeoutSeconds * 1000 });
+        console.log(opts.json ? JSON.stringify(status, null, 2) : formatStatus(status));
       } finally {
         await client.connection.close();
       }
@@ -140,7 +138,7 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(async (goalId: string, opts: { json?: boolean }) => {
       assertGoalId(goalId);
-      const config = loadConfig();
+      const config = loadCommandConfig();
       const client = await connectClient(config);
       try {
         const status = await goalStatus(client, goalId).catch((err: unknown) => {
@@ -161,6 +159,7 @@ export function buildProgram(): Command {
 
   registerUp(program);
   registerDemo(program);
+  registerEnv(program);
   return program;
 }
 
@@ -175,7 +174,7 @@ export async function runWorker(config: Config): Promise<void> {
   // each waits for its server (src/startup-wait.ts).
   const stopStatusWatch = await untilReachable(
     databaseName(store),
-    () => watchAgentStatuses(store, config, log, config.env.RECONCILE_INTERVAL * 1000),
+    () => watchAgentStatuses(store, config, log, config.policy.healthCheckIntervalSeconds * 1000),
     isStoreUnreachable,
     wait,
   );
@@ -187,19 +186,24 @@ export async function runWorker(config: Config): Promise<void> {
   );
   // Same rule as `start`: without operator rights the worker still runs, with a warning.
   await ensureSearchAttributesOrWarn(clientConnection, config.temporal.namespace, log);
-  // Kept open: the reconcile sweep's activities start goal workflows through it.
-  const reconcileClient = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
+  // Kept open: the fleet check's activity signals goal workflows through it.
+  const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
+  // Every deployment that runs a worker has the fleet check, even without `start` (no listener,
+  // heals from a shell): a task failed by plain SQL is still retried within one interval.
+  const intervalSeconds = config.policy.healthCheckIntervalSeconds;
+  await ensureFleetCheckSchedule(client, { taskQueue: config.temporal.taskQueue, intervalSeconds }).then(
+    (outcome) => log.info({ every: `${intervalSeconds}s`, outcome }, 'fleet check schedule ready'),
+    (err: Error) => log.warn({ err: err.message }, 'could not create or update the fleet check schedule; run `goalkeeper setup`'),
+  );
   const connection = await connectWorker(config);
   const worker = await createGoalkeeperWorker({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     store,
-    rules: agentRulesOf(config.policy),
-    healingSettings: config.policy,
-    extraActivities: createReconcileActivities({
-      store,
-      target: { client: reconcileClient, taskQueue: config.temporal.taskQueue, policy: config.policy },
+    policy: config.policy,
+    extraActivities: createFleetCheckActivities({
+      check: scheduledFleetCheck(store, { client, taskQueue: config.temporal.taskQueue }, { pageSize: config.env.RECONCILE_BATCH_SIZE, criteria: careCriteriaOf(config.policy) }),
     }),
     options: config.worker,
   });
@@ -222,7 +226,9 @@ export async function runWorker(config: Config): Promise<void> {
 export async function main(argv = process.argv): Promise<number> {
   try {
     await buildProgram().parseAsync(argv);
-    return 0;
+    // A command that finished but failed in part (a workspace not found, a step that failed) says
+    // so through process.exitCode; bin/ exits with what this returns.
+    return Number(process.exitCode ?? 0);
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     // Scrubbed as the logs are: a driver's or the SDK's message may quote a connection string.

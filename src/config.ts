@@ -144,6 +144,10 @@ const envSchema = z.object({
   TEMPORAL_TLS_CA_PATH: optionalText,
   TEMPORAL_TLS_SERVER_NAME: optionalText,
   TEMPORAL_CLI_PATH: optionalText,
+  /** The time-skipping test server (tests); like TEMPORAL_CLI_PATH, found by src/embedded/temporal-binaries.ts when unset. */
+  TEMPORAL_TEST_SERVER_PATH: optionalText,
+  /** Where goalkeeper installs the Temporal binaries when none is found; unset → <project>/.goalkeeper/tools. */
+  GOALKEEPER_TOOLS_DIR: optionalText,
   AGENT_ASSIGNABLE_STATUSES: statusList,
   MAX_TASK_RETRIES: nonNegativeInt('MAX_TASK_RETRIES', 3),
   TASK_RETRY_BACKOFF_SECONDS: positiveInt('TASK_RETRY_BACKOFF_SECONDS', 60),
@@ -151,8 +155,18 @@ const envSchema = z.object({
     value > MAX_WAIT_SECONDS ? `must be at most ${MAX_WAIT_SECONDS} seconds (a year)` : null,
   ),
   MAX_AUTO_PROVISIONED_AGENTS: nonNegativeInt('MAX_AUTO_PROVISIONED_AGENTS', 3),
-  MAX_CYCLES_PER_RUN: positiveInt('MAX_CYCLES_PER_RUN', 100),
-  RECONCILE_INTERVAL: positiveInt('RECONCILE_INTERVAL', 300),
+  /** A resting goal's last-resort self-check, jittered ±10 % (0: none): the backstop behind the
+   * events and the fleet check, for a bug in either. */
+  GOAL_SAFETY_RECHECK_HOURS: nonNegativeInt('GOAL_SAFETY_RECHECK_HOURS', 24).superRefine((value, ctx) => {
+    if (value * 3600 > MAX_WAIT_SECONDS) ctx.addIssue({ code: 'custom', message: `GOAL_SAFETY_RECHECK_HOURS must be at most ${MAX_WAIT_SECONDS / 3600} (a year), got "${value}"` });
+  }),
+  /** History events after which a goal's run continues as new (the server may suggest it sooner). */
+  GOAL_HISTORY_EVENTS_PER_RUN: positiveInt('GOAL_HISTORY_EVENTS_PER_RUN', 2000, (value) => (value < 100 ? 'must be at least 100' : null)),
+  /** The old name of GOAL_TASK_HEALTH_CHECK_INTERVAL (the fleet check's interval): read, with a
+   * warning, for one release. */
+  RECONCILE_INTERVAL: positiveInt('RECONCILE_INTERVAL', undefined, (value) =>
+    value > MAX_WAIT_SECONDS ? `must be at most ${MAX_WAIT_SECONDS} seconds (a year)` : null,
+  ),
   /** How long `start` and `worker` wait for Postgres and Temporal to answer at launch (src/startup-wait.ts). */
   STARTUP_WAIT_SECONDS: nonNegativeInt('STARTUP_WAIT_SECONDS', 60),
   RECONCILE_BATCH_SIZE: positiveInt('RECONCILE_BATCH_SIZE', 500, aboveSweepPage),
@@ -207,6 +221,8 @@ export const CONFIG_VARIABLES = Object.keys(envSchema.shape) as Array<keyof Env>
 
 export interface Config {
   env: Env;
+  /** Settings that work but should change (a deprecated name): logged by the processes at start. */
+  warnings: string[];
   policy: HealPolicy;
   /** Statuses the platform uses that this configuration does not treat as assignable. */
   knownAgentStatuses: string[];
@@ -260,16 +276,30 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   }
   if (problems.length > 0) throw new ConfigError(problems);
 
+  const warnings: string[] = [];
+  const intervalSet = (source.GOAL_TASK_HEALTH_CHECK_INTERVAL ?? '').trim() !== '';
+  let healthCheckIntervalSeconds = env.GOAL_TASK_HEALTH_CHECK_INTERVAL;
+  if (env.RECONCILE_INTERVAL !== undefined) {
+    if (!intervalSet) healthCheckIntervalSeconds = env.RECONCILE_INTERVAL;
+    warnings.push(
+      intervalSet
+        ? `RECONCILE_INTERVAL is ignored: GOAL_TASK_HEALTH_CHECK_INTERVAL (${env.GOAL_TASK_HEALTH_CHECK_INTERVAL}s) is the fleet check's interval; remove RECONCILE_INTERVAL`
+        : `RECONCILE_INTERVAL is renamed GOAL_TASK_HEALTH_CHECK_INTERVAL (the fleet check's interval, ${env.RECONCILE_INTERVAL}s); the old name goes in the next release`,
+    );
+  }
+
   const useTls = Boolean(env.TEMPORAL_TLS_CERT_PATH || env.TEMPORAL_TLS_CA_PATH || env.TEMPORAL_API_KEY);
   return {
     env,
+    warnings,
     policy: {
       assignableStatuses: env.AGENT_ASSIGNABLE_STATUSES,
       maxTaskRetries: env.MAX_TASK_RETRIES,
       retryBackoffSeconds: env.TASK_RETRY_BACKOFF_SECONDS,
-      healthCheckIntervalSeconds: env.GOAL_TASK_HEALTH_CHECK_INTERVAL,
+      healthCheckIntervalSeconds,
       maxAutoProvisionedAgents: env.MAX_AUTO_PROVISIONED_AGENTS,
-      maxCyclesPerRun: env.MAX_CYCLES_PER_RUN,
+      safetyRecheckHours: env.GOAL_SAFETY_RECHECK_HOURS,
+      maxHistoryEventsPerRun: env.GOAL_HISTORY_EVENTS_PER_RUN,
     },
     knownAgentStatuses: KNOWN_AGENT_STATUSES,
     temporal: {

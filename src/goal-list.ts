@@ -5,7 +5,7 @@
  * workflows keep current answer it.
  */
 import type { Client } from '@temporalio/client';
-import Table from 'cli-table3';
+import { textTable } from './table';
 import { GoalHealthKey, GoalMetricTypeKey, WorkspaceIdKey } from '../workflows/messages';
 import { GOAL_HEALTHS, type GoalHealth } from '../workflows/types';
 import { isUuid } from '../workflows/uuid';
@@ -129,9 +129,9 @@ async function runningGoalIds(client: Client, goalIds: string[]): Promise<Set<st
   return running;
 }
 
-export function formatGoalList(list: GoalList): string {
+export function formatGoalList(list: GoalList, { colour = false }: { colour?: boolean } = {}): string {
   if (list.goals.length === 0) return `no goals match (${list.query})`;
-  const table = new Table({ head: ['goal', 'workspace', 'health', 'metric', 'goal description', 'run started'] });
+  const table = textTable(['goal', 'workspace', 'health', 'metric', 'goal description', 'run started'], { colour });
   const short = (text: string | null, max: number) => (text === null ? '-' : text.length > max ? `${text.slice(0, max - 1)}…` : text);
   for (const g of list.goals) {
     table.push([g.goalId, g.workspaceId ?? '-', g.health ?? '-', g.metricType ?? '-', short(g.description, 40), g.runStartedAt]);

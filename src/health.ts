@@ -8,7 +8,7 @@
  */
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
-import Table from 'cli-table3';
+import { textTable } from './table';
 import { withTimeout } from './concurrency';
 import type { HealingStore } from './store/port';
 import { GoalHealthKey, goalWorkflowId } from '../workflows/messages';
@@ -87,24 +87,24 @@ export async function workspaceHealth(
   };
 }
 
-export function formatWorkspaceHealth(report: WorkspaceHealthReport): string {
+export function formatWorkspaceHealth(report: WorkspaceHealthReport, { colour = false }: { colour?: boolean } = {}): string {
   const lines = [
     `workspace ${report.workspaceId}${report.workspaceExists ? '' : ' (not found)'}`,
     `score ${report.score}/100: ${report.goalsWithoutTasks.length} goal(s) without tasks (−10 each), ` +
       `${report.unassignedTasks.length} task(s) without an assignable agent (−5 each), ${report.failedTasks.length} failed task(s) (−3 each)`,
   ];
-  const goals = new Table({ head: ['goal', 'metric', 'task', 'workflow', 'health'] });
+  const goals = textTable(['goal', 'metric', 'task', 'workflow', 'health'], { colour });
   for (const g of report.goals) {
     goals.push([g.id, g.metricType, g.hasTask ? 'yes' : 'NONE', g.workflow.status, g.workflow.health ?? '-']);
   }
   lines.push(report.goals.length ? goals.toString() : '(no active goals)');
   if (report.unassignedTasks.length) {
-    const t = new Table({ head: ['task without assignable agent', 'goal', 'status', 'agent', 'agent status'] });
+    const t = textTable(['task without assignable agent', 'goal', 'status', 'agent', 'agent status'], { colour });
     for (const u of report.unassignedTasks) t.push([u.id, u.goalId ?? '-', u.status, u.agentId ?? '-', u.agentStatus ?? '-']);
     lines.push(t.toString());
   }
   if (report.failedTasks.length) {
-    const t = new Table({ head: ['failed task', 'goal', 'agent'] });
+    const t = textTable(['failed task', 'goal', 'agent'], { colour });
     for (const f of report.failedTasks) t.push([f.id, f.goalId ?? '-', f.agentId ?? '-']);
     lines.push(t.toString());
   }

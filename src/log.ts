@@ -4,6 +4,7 @@
  */
 import type { LogLevel, LogMetadata, Logger as TemporalLogger } from '@temporalio/common';
 import pino, { type Logger } from 'pino';
+import { useColour } from './colour';
 
 const SECRET_KEYS = [
   'password',
@@ -86,6 +87,11 @@ export function loggerFor(env: { LOG_LEVEL: string; LOG_FORMAT: LogFormat }): Lo
   return createLogger(env.LOG_LEVEL, undefined, env.LOG_FORMAT);
 }
 
+/** Whether the process's log is for people (pretty lines) rather than machines (JSON). */
+export function isPretty(format: LogFormat): boolean {
+  return format === 'pretty' || (format === 'auto' && process.stdout.isTTY === true);
+}
+
 /** auto: pretty lines in a terminal, JSON otherwise. A destination always gets JSON. */
 export function createLogger(level = 'info', destination?: pino.DestinationStream, format: LogFormat = 'auto'): Logger {
   const redact = { paths: SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]), censor: '[redacted]' };
@@ -97,14 +103,18 @@ export function createLogger(level = 'info', destination?: pino.DestinationStrea
     },
   };
   if (destination) return pino({ level, redact, formatters, hooks, base: { service: 'goalkeeper' } }, destination);
-  const pretty = format === 'pretty' || (format === 'auto' && process.stdout.isTTY === true);
+  const pretty = isPretty(format);
   return pino({
     level,
     redact,
     formatters,
     hooks,
     base: { service: 'goalkeeper' },
-    transport: pretty ? { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,service' } } : undefined,
+    // One line per event in a terminal (fields inline, not an indented object), coloured only
+    // where colour is wanted (src/colour.ts).
+    transport: pretty
+      ? { target: 'pino-pretty', options: { colorize: useColour(process.stdout), singleLine: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,service' } }
+      : undefined,
   });
 }
 
@@ -142,7 +152,12 @@ export function temporalLevel(log: Logger): LogLevel {
  */
 export function temporalLogger(log: Logger): TemporalLogger {
   const sdk = log.child({ source: 'temporal' });
-  const write = (level: LogLevel, message: string, meta?: LogMetadata) => {
+  const write = (given: LogLevel, message: string, meta?: LogMetadata) => {
+    // The SDK worker's own life at INFO (initialising, webpack's whole report on the workflow
+    // bundle, every state change, "no Nexus services") would fill a terminal's first screen;
+    // goalkeeper says "worker running" and "worker stopped" itself. Its warnings and errors, and
+    // the workflows' and activities' messages, keep their level.
+    const level: LogLevel = given === 'INFO' && meta?.sdkComponent === 'worker' ? 'DEBUG' : given;
     // Symbol keys (the SDK's LogTimestamp) do not serialise; the string keys carry the context
     // (sdkComponent, workflowId, activityType, taskQueue, error…).
     const fields: Record<string, unknown> = {};

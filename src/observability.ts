@@ -117,11 +117,12 @@ export function installRuntime(log: Logger, options: { metricsBindAddress?: stri
  * `port` is not 0, one /metrics on it carrying goalkeeper's metrics and the SDK runtime's. The
  * runtime's exporter listens on a free loopback port that only this process scrapes.
  */
-export async function startObservability(port: number, log: Logger, options: { settleMs?: number } = {}): Promise<MetricsServer | undefined> {
+export async function startObservability(port: number, log: Logger, options: { settleMs?: number; quiet?: boolean } = {}): Promise<MetricsServer | undefined> {
   useProcessLog(log);
   const runtime = installRuntime(log, { metricsBindAddress: port === 0 ? undefined : `127.0.0.1:${await freePort()}` });
   if (port === 0) return undefined;
   const server = await startMetricsServer(port, { runtimeMetricsUrl: runtime.metricsUrl, settleMs: options.settleMs });
-  log.info({ metrics: `http://localhost:${server.port}/metrics`, sdkMetrics: runtime.metricsUrl ? 'included' : 'unavailable' }, 'serving Prometheus metrics');
+  // quiet: the caller names the address itself (`goalkeeper up`'s ready block).
+  (options.quiet ? log.debug : log.info).call(log, { metrics: `http://localhost:${server.port}/metrics`, sdkMetrics: runtime.metricsUrl ? 'included' : 'unavailable' }, 'serving Prometheus metrics');
   return server;
 }

@@ -2,7 +2,7 @@
  * A catch-up sweep after dispatches failed. An event the dispatcher could not hand to Temporal
  * (Temporal briefly unreachable, a namespace hiccup) is gone: NOTIFY does not redeliver, and
  * Supabase's pg_net does not retry a webhook. Without this, a new goal so lost waited for the
- * scheduled sweep (RECONCILE_INTERVAL), and a lost task event for the goal's next health check.
+ * scheduled fleet check (GOAL_TASK_HEALTH_CHECK_INTERVAL), at most one interval.
  * Here the first failure books one sweep a few seconds later; a sweep that fails too (Temporal
  * still away) books the next with a doubled delay, capped; one that succeeds ends the episode.
  * Failures while a sweep is booked or running add nothing: the sweep starts after them, so it sees

@@ -1,16 +1,15 @@
 /**
- * `goalkeeper start`: the worker, the NOTIFY listener, the HTTP server and the reconcile schedule
- * set-up, in one process, until SIGINT/SIGTERM (or an abort signal), then each part stopped in
+ * `goalkeeper start`: the worker, the NOTIFY listener, the HTTP server and the fleet check's
+ * schedule set-up, in one process, until SIGINT/SIGTERM (or an abort signal), then each part stopped in
  * order: stop taking events (HTTP, listener) first, then drain the worker, then close connections.
  */
 import { Client, type Connection } from '@temporalio/client';
 import type { Worker, WorkerOptions } from '@temporalio/worker';
 import type { Logger } from 'pino';
-import { createReconcileActivities } from '../activities/reconcile';
+import { createFleetCheckActivities } from '../activities/fleet-check';
 import { watchAgentStatuses } from './agent-status-audit';
 import type { BurstHealOptions } from './burst-heal-queue';
 import type { Config } from './config';
-import { agentRulesOf } from '../workflows/policy';
 import { Dispatcher } from './dispatch';
 import { listGoals } from './goal-list';
 import { workspaceHealth } from './health';
@@ -19,11 +18,11 @@ import { buildHttpServer } from './http/server';
 import { loggerFor } from './log';
 import { RecoverySweep } from './recovery-sweep';
 import { countBurstHeal, countGoalStart } from './metrics';
-import { CATCH_UP_BULK_HEAL, sweepOnce } from './reconcile';
+import { careCriteriaOf, checkFleet, FLEET_CHECK_BULK_HEAL, scheduledFleetCheck, type FleetCheckOptions } from './fleet-check';
 import { createStore } from './store';
 import { connectClient, connectWorker } from './temporal/connection';
 import { healBurst, type GoalTarget } from './temporal/goal-client';
-import { ensureReconcileSchedule } from './temporal/schedule';
+import { ensureFleetCheckSchedule } from './temporal/schedule';
 import { ensureSearchAttributesOrWarn } from './temporal/search-attributes';
 import { createGoalkeeperWorker } from './temporal/worker';
 import { GoalEventListener } from './triggers/listener';
@@ -48,6 +47,9 @@ export interface ServicesOptions {
   signal?: AbortSignal;
   /** Called once every part runs. */
   onReady?: (info: ServicesInfo) => void;
+  /** The caller prints its own ready summary (`goalkeeper up`): the start-up steps, and warnings
+   * that matter only on a deployed service, go to debug. */
+  quietStartup?: boolean;
   /** Worker tuning (tests pass a prebuilt workflow bundle). */
   workerOptions?: Partial<WorkerOptions>;
 }
@@ -57,6 +59,8 @@ const DRAIN_TIMEOUT_MS = 15_000;
 
 export async function runServices(config: Config, parts: ServiceParts, opts: ServicesOptions = {}): Promise<void> {
   const log = opts.log ?? loggerFor(config.env);
+  const startup = opts.quietStartup ? log.debug.bind(log) : log.info.bind(log);
+  const deployedOnlyWarning = opts.quietStartup ? log.debug.bind(log) : log.warn.bind(log);
   const cleanup: Array<{ name: string; run: () => Promise<unknown> }> = [];
   const stopAll = async () => {
     for (const step of cleanup.reverse()) {
@@ -71,11 +75,11 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
     const store = createStore(config);
     cleanup.push({ name: 'store', run: () => store.close() });
     const wait = { waitSeconds: config.env.STARTUP_WAIT_SECONDS, log, signal: opts.signal };
-    // At start, then every RECONCILE_INTERVAL: a status that appears while the process runs is told
-    // too. The start-up audit is the first database call: it is what waits for the database.
+    // At start, then every health-check interval: a status that appears while the process runs is
+    // told too. The start-up audit is the first database call: it is what waits for the database.
     const stopStatusWatch = await untilReachable(
       databaseName(store),
-      () => watchAgentStatuses(store, config, log, config.env.RECONCILE_INTERVAL * 1000),
+      () => watchAgentStatuses(store, config, log, config.policy.healthCheckIntervalSeconds * 1000),
       isStoreUnreachable,
       wait,
     );
@@ -91,22 +95,19 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
     const target: GoalTarget = {
       client,
       taskQueue: config.temporal.taskQueue,
-      policy: config.policy,
-      // This process runs with the deployment's configuration: its heals bring it to running goals.
-      sendsPolicy: true,
       eagerStart: workerConnection !== null,
     };
     const burstThreshold = config.env.BURST_HEAL_THRESHOLD;
     const burstHeal = (whose?: string): BurstHealOptions | undefined =>
       burstThreshold > 0 ? { threshold: burstThreshold, run: (goalIds) => healBurst(target, goalIds, whose), onDone: countBurstHeal } : undefined;
-    // The listener's catch-up after a (re)connect: also re-delivers missed task events, and heals
-    // in bulk the goals created while nobody listened. The same sweep follows failed dispatches
-    // (either path's), once Temporal answers again.
-    const sweep = () =>
-      sweepOnce(store, target, config.env.RECONCILE_BATCH_SIZE, undefined, {
-        healGoalsNeedingIt: true,
-        bulkHeal: burstHeal(CATCH_UP_BULK_HEAL),
-      });
+    // One fleet check, everywhere: the schedule's, the listener's catch-up after a (re)connect
+    // (events missed while nobody listened), and the one after failed dispatches.
+    const fleetCheck: Omit<FleetCheckOptions, 'onProgress'> = {
+      pageSize: config.env.RECONCILE_BATCH_SIZE,
+      criteria: careCriteriaOf(config.policy),
+      bulkHeal: burstHeal(FLEET_CHECK_BULK_HEAL),
+    };
+    const sweep = () => checkFleet(store, target, fleetCheck);
     const recovery = new RecoverySweep({ sweep, log });
     cleanup.push({ name: 'recovery sweep', run: () => recovery.stop() });
     const dispatcher = new Dispatcher(target, {
@@ -123,14 +124,11 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
     }
     if (parts.schedule) {
       try {
-        const outcome = await ensureReconcileSchedule(client, {
-          taskQueue: config.temporal.taskQueue,
-          intervalSeconds: config.env.RECONCILE_INTERVAL,
-          batchSize: config.env.RECONCILE_BATCH_SIZE,
-        });
-        log.info({ every: `${config.env.RECONCILE_INTERVAL}s`, outcome }, 'reconcile schedule ready');
+        const intervalSeconds = config.policy.healthCheckIntervalSeconds;
+        const outcome = await ensureFleetCheckSchedule(client, { taskQueue: config.temporal.taskQueue, intervalSeconds });
+        startup({ every: `${intervalSeconds}s`, outcome }, 'fleet check schedule ready');
       } catch (err) {
-        log.warn({ err: (err as Error).message }, 'could not create or update the reconcile schedule; run `goalkeeper setup`');
+        log.warn({ err: (err as Error).message }, 'could not create or update the fleet check schedule; run `goalkeeper setup`');
       }
     }
 
@@ -140,9 +138,8 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
         namespace: config.temporal.namespace,
         taskQueue: config.temporal.taskQueue,
         store,
-        rules: agentRulesOf(config.policy),
-        healingSettings: config.policy,
-        extraActivities: createReconcileActivities({ store, target }),
+        policy: config.policy,
+        extraActivities: createFleetCheckActivities({ check: scheduledFleetCheck(store, target, fleetCheck) }),
         options: { ...config.worker, ...opts.workerOptions },
       });
       worker = w;
@@ -158,7 +155,7 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
           await workerDone;
         },
       });
-      log.info({ taskQueue: config.temporal.taskQueue }, 'worker running');
+      startup({ taskQueue: config.temporal.taskQueue }, 'worker running');
     }
     // Stopped after the listener and the HTTP server (cleanup runs in reverse), before the worker
     // and the connection: events already taken still reach Temporal (eager starts and burst heals
@@ -176,7 +173,7 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
       if (!config.env.DATABASE_URL) {
         log.warn('the listener needs DATABASE_URL (a direct Postgres connection); use Supabase webhooks instead');
       } else {
-        const l = new GoalEventListener({ databaseUrl: config.env.DATABASE_URL, dispatcher, sweep, log });
+        const l = new GoalEventListener({ databaseUrl: config.env.DATABASE_URL, dispatcher, sweep, log, quietFirstConnect: opts.quietStartup });
         listener = l;
         cleanup.push({ name: 'listener', run: () => l.stop() });
         await l.start();
@@ -198,8 +195,8 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
       cleanup.push({ name: 'http', run: () => app.close() });
       const address = app.server.address();
       httpPort = typeof address === 'object' && address ? address.port : config.env.HTTP_PORT;
-      if (!config.env.WEBHOOK_SECRET) log.warn('WEBHOOK_SECRET is not set: POST /webhooks/supabase refuses every call');
-      log.info({ port: httpPort }, 'http server listening');
+      if (!config.env.WEBHOOK_SECRET) deployedOnlyWarning('WEBHOOK_SECRET is not set: POST /webhooks/supabase refuses every call');
+      startup({ port: httpPort }, 'http server listening');
     }
 
     opts.onReady?.({ httpPort, listener, dispatcher });

@@ -1,27 +1,25 @@
 /**
- * The goal workflow's alerts: each raised once while its condition lasts, as a logs row written
- * by an activity. Workflow code only.
+ * The goal workflow's alerts, one lifecycle: raised once while its condition lasts (open), its
+ * logs row written by an activity under a key of the workflow's (written, or kept unwritten and
+ * written by a later cycle while it stays open), closed when a cycle finds the condition over.
+ * Workflow code only.
  */
-import { ActivityFailure, log, patched, workflowInfo } from '@temporalio/workflow';
+import { ActivityFailure, log, workflowInfo } from '@temporalio/workflow';
 import type { Cycle } from './cycle';
 import { alertKey, type UnwrittenAlert } from './goal-state';
-import { GOAL_WORKFLOW_PATCHES as PATCH } from './patches';
 import { recordEvent } from './store-calls';
 import type { IssueType, RecordEventResult, Severity } from './types';
 
 /** Raises an alert once while its condition lasts (keyed by issue and task), as a logs row. */
 export async function raiseAlert(cycle: Cycle, issue: IssueType, taskId: string | null, severity: Severity, text: string): Promise<void> {
   const { state } = cycle;
-  if (!state.openAlert(alertKey(issue, taskId))) return;
+  if (!state.openAlert(issue, taskId)) return;
   cycle.actions.push(alertLabel(issue, taskId));
-  // (patched: workflows recorded before this wrote under the activity's key, so a later write of
-  // an alert whose failed write had in fact committed made a second row.)
-  const writeKey = patched(PATCH.alertKeyedByWorkflow) ? alertWriteKey(state.cycles, issue, taskId) : undefined;
+  const writeKey = alertWriteKey(state.cycles, issue, taskId);
   if (await writeAlert(cycle, issue, taskId, severity, text, writeKey)) return;
   // The alert stays open (health and the status query show it), and the platform, which reads
-  // alerts from logs, may not have seen it: a later cycle writes it while it stays open, under the
-  // same key. (patched: workflows recorded before this left it unwritten.)
-  if (patched(PATCH.unwrittenAlertWrittenLater)) state.unwrittenAlerts.push({ issue, taskId, severity, text, cycle: state.cycles, writeKey });
+  // alerts from logs, has not seen it: a later cycle writes it while it stays open, same key.
+  state.unwrittenAlerts.push({ issue, taskId, severity, text, cycle: state.cycles, writeKey });
 }
 
 /**
@@ -43,7 +41,6 @@ function alertWriteKey(cycleNumber: number, issue: IssueType, taskId: string | n
  */
 export async function writeUnwrittenAlerts(cycle: Cycle): Promise<void> {
   const { state } = cycle;
-  if (state.unwrittenAlerts.length === 0) return;
   const still: UnwrittenAlert[] = [];
   for (const alert of state.unwrittenAlerts) {
     if (!state.openAlerts.has(alertKey(alert.issue, alert.taskId))) continue;
@@ -66,20 +63,19 @@ export async function writeUnwrittenAlerts(cycle: Cycle): Promise<void> {
 /** How a cycle's actions name an alert. */
 const alertLabel = (issue: IssueType, taskId: string | null): string => `alert ${issue}${taskId ? ` for task ${taskId}` : ''}`;
 
-/** Writes the alert's logs row, under `writeKey` when given (else the activity's own key): what
- * the write found, or null when it failed (after the activity's own retries). */
+/** Writes the alert's logs row under `writeKey`: what the write found, or null when it failed
+ * (after the activity's own retries). */
 async function writeAlert(
   cycle: Cycle,
   issue: IssueType,
   taskId: string | null,
   severity: Severity,
   text: string,
-  writeKey: string | undefined,
+  writeKey: string,
 ): Promise<RecordEventResult | null> {
   const { state, goalId } = cycle;
   try {
-    // An undefined key is left out of the payload: the activity then keys the write by its own identity.
-    return await recordEvent.executeWithOptions({ summary: `alert ${issue}` }, [
+    return await recordEvent.executeWithOptions({ summary: `write alert ${issue}` }, [
       { kind: 'alert', workspaceId: state.goal?.workspaceId ?? null, goalId, taskId, issueType: issue, severity, text, idempotencyKey: writeKey },
     ]);
   } catch (err) {
@@ -88,12 +84,16 @@ async function writeAlert(
   }
 }
 
-/** A heal step failed for good (the database refused it, or stayed away for 15 minutes). */
+/**
+ * A heal step failed for good (the database refused it, or stayed away for 15 minutes). The cause
+ * goes to the cycle's actions and the worker's log, which operators read; the alert in the
+ * tenant's logs says only which step failed, never a store error's internals.
+ */
 export async function stepFailed(cycle: Cycle, step: string, taskId: string | null, err: unknown): Promise<void> {
   const cause = err instanceof ActivityFailure && err.cause ? err.cause.message : String(err);
   cycle.actions.push(`${step} failed: ${cause}`);
   log.error('heal step failed', { goalId: cycle.goalId, step, taskId, error: cause });
-  cycle.stepFailures += 1;
+  cycle.state.stepFailures += 1;
   // Open until a cycle passes without a failed step, so a lasting failure alerts once.
-  await raiseAlert(cycle, 'HEAL_STEP_FAILED', taskId, 'warning', `${step} failed: ${cause}`);
+  await raiseAlert(cycle, 'HEAL_STEP_FAILED', taskId, 'warning', `goalkeeper could not ${step}; it tries again at the next check`);
 }

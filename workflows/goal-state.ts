@@ -1,10 +1,31 @@
 /**
  * The goal workflow's state in one small class: what it knows of the goal, the retry budget of
- * each task, the alerts it has open. Pure data and decisions, no Temporal calls, so continueAsNew
- * can carry a snapshot and tests can reason about it.
+ * each task, the alerts it has open, the heals waiting, and when it should wake next. Pure data
+ * and decisions, no Temporal calls: continueAsNew carries a snapshot, and the unit tests
+ * (test/workflows/goal-state.test.ts) check its rules without a server.
  */
-import type { CycleSummary, GoalStatus, HealRequest, TaskRetryState } from './messages';
-import type { GoalHealth, GoalView, IssueType, Severity } from './types';
+import type { CycleSummary, GoalStatus, HealRequest, NextWake, TaskRetryState } from './messages';
+import type { GoalHealth, GoalView, HealPolicy, IssueType, Severity } from './types';
+
+/** An alert that is open but whose logs row, where the platform reads alerts, failed to be
+ * written: a later cycle writes it, under the same key, while the alert stays open. */
+export interface UnwrittenAlert {
+  issue: IssueType;
+  taskId: string | null;
+  severity: Severity;
+  text: string;
+  /** The cycle whose write failed: the next cycles try again, not that one. */
+  cycle: number;
+  /** The idempotency key of the failed write: a write that committed before its activity failed
+   * is then found by the later one, not written twice. */
+  writeKey: string;
+}
+
+export interface PublishedAttributes {
+  workspaceId: string | null;
+  metricType: string | null;
+  health: GoalHealth;
+}
 
 export interface GoalStateSnapshot {
   goal: GoalView | null;
@@ -16,43 +37,31 @@ export interface GoalStateSnapshot {
   cycles: number;
   lastCycle: CycleSummary | null;
   pendingHeals: HealRequest[];
-  /** The search attribute values last upserted (absent in snapshots of older runs). */
-  publishedAttributes?: PublishedAttributes | null;
-  /** When a cycle first found the goal active with every task completed (absent in older runs). */
-  tasksDoneSince?: string | null;
-  /** Alerts raised whose logs row could not be written (absent in older runs). */
-  unwrittenAlerts?: UnwrittenAlert[];
-  /** The latest cycles that served operator heals (absent in older runs). */
-  servedHealCycles?: CycleSummary[];
-}
-
-/** An alert that is open but whose logs row, where the platform reads alerts, failed to be
- * written: a later cycle writes it while the alert stays open. */
-export interface UnwrittenAlert {
-  issue: IssueType;
-  taskId: string | null;
-  severity: Severity;
-  text: string;
-  /** The cycle whose write failed: the next cycles try again, not that one. */
-  cycle: number;
-  /** The idempotency key of the failed write, which later writes reuse: a write that committed
-   * before its activity failed is then found, not written twice (absent in older runs). */
-  writeKey?: string;
-}
-
-export interface PublishedAttributes {
-  workspaceId: string | null;
-  metricType: string | null;
-  health: GoalHealth;
+  publishedAttributes: PublishedAttributes | null;
+  tasksDoneSince: string | null;
+  unwrittenAlerts: UnwrittenAlert[];
+  stepFailures: number;
+  safetyRecheckAt: string | null;
+  policy: HealPolicy | null;
 }
 
 /** An alert's key among the open ones: its issue, and the task it is about when it is about one. */
 export const alertKey = (issue: IssueType, taskId: string | null): string => (taskId ? `${issue}:${taskId}` : issue);
+/** The issue of an alert key. */
+export const issueOf = (key: string): IssueType => key.split(':')[0] as IssueType;
 
-const MAX_PENDING_HEALS = 20;
-/** Cycles kept that served an operator's heal (one with a request id), newest last: enough for
- * `heal --wait` to find its cycle after the cycles that event heals ran right behind it. */
-const MAX_SERVED_HEAL_CYCLES = 10;
+/** Open alerts of these issues mean the goal lacks a task or an agent: degraded. */
+const DEGRADING_ISSUES: ReadonlySet<IssueType> = new Set(['NO_TASKS_FOR_GOAL', 'NO_AGENTS_AVAILABLE', 'TASK_WITHOUT_AGENT']);
+/** Open alerts of these issues wait for a human: needs_intervention (as does a spent budget,
+ * read from the budgets themselves: an operator's heal lifts it before its alert closes). */
+const HUMAN_ISSUES: ReadonlySet<IssueType> = new Set(['GOAL_STALLED']);
+
+/** Operator heals queued at most: each is served by the next cycle anyway, so more only grow the
+ * snapshot. Event heals coalesce into one: they only ask for a cycle. */
+export const MAX_PENDING_HEALS = 20;
+
+/** The safety recheck lands within ±10 % of its interval, so goals started together do not wake together. */
+export const SAFETY_JITTER = 0.1;
 
 export class GoalState {
   goal: GoalView | null;
@@ -64,17 +73,25 @@ export class GoalState {
   cycles: number;
   lastCycle: CycleSummary | null;
   pendingHeals: HealRequest[];
-  closedReason: string | null = null;
   publishedAttributes: PublishedAttributes | null;
   /** ISO time a cycle first found the goal active with every task completed; null otherwise. */
   tasksDoneSince: string | null;
   unwrittenAlerts: UnwrittenAlert[];
-  servedHealCycles: CycleSummary[];
-  /** The request ids the running cycle serves (none between cycles, so continue-as-new, which
-   * happens between cycles, need not carry them). */
-  servingRequestIds: string[] = [];
+  /** Heal steps that failed for good in the last cycle (HEAL_STEP_FAILED closes after a cycle with none). */
+  stepFailures: number;
+  /** When the resting goal checks itself if nothing wakes it before (null: never). */
+  safetyRecheckAt: string | null;
+  closedReason: string | null = null;
+  /** The settings the last cycle ran under (the status query shows them). */
+  policy: HealPolicy | null = null;
+  /** Cycles someone waits for (healAndWait), by number, with their summary once they end. Not
+   * carried by continue-as-new, which waits until every waiter has been answered. */
+  private readonly awaited = new Map<number, { summary: CycleSummary | null; waiters: number }>();
 
-  constructor(readonly goalId: string, snapshot?: GoalStateSnapshot) {
+  constructor(
+    readonly goalId: string,
+    snapshot?: GoalStateSnapshot,
+  ) {
     this.goal = snapshot?.goal ?? null;
     this.health = snapshot?.health ?? 'starting';
     this.taskId = snapshot?.taskId ?? null;
@@ -87,66 +104,93 @@ export class GoalState {
     this.publishedAttributes = snapshot?.publishedAttributes ?? null;
     this.tasksDoneSince = snapshot?.tasksDoneSince ?? null;
     this.unwrittenAlerts = snapshot?.unwrittenAlerts ?? [];
-    this.servedHealCycles = snapshot?.servedHealCycles ?? [];
+    this.stepFailures = snapshot?.stepFailures ?? 0;
+    this.safetyRecheckAt = snapshot?.safetyRecheckAt ?? null;
+    this.policy = snapshot?.policy ?? null;
   }
 
-  /** A cycle has ended: it is the last one, and kept among the served ones if it served a request. */
-  finishCycle(summary: CycleSummary): void {
-    this.lastCycle = summary;
-    this.servingRequestIds = [];
-    if (summary.healRequestIds.length > 0) {
-      this.servedHealCycles = [...this.servedHealCycles, summary].slice(-MAX_SERVED_HEAL_CYCLES);
-    }
+  /** A waiter for the cycle that will serve a heal queued now (the next one to start: a running
+   * cycle has taken its requests already). Returns that cycle's number. */
+  awaitNextCycle(): number {
+    const number = this.cycles + 1;
+    const entry = this.awaited.get(number) ?? { summary: null, waiters: 0 };
+    entry.waiters += 1;
+    this.awaited.set(number, entry);
+    return number;
   }
 
-  /** A heal request: queue it (bounded: a flood of signals is one more cycle, not a thousand).
-   * An operator's heal gives every task whose budget is spent a fresh one; a task with retries
-   * left keeps its count. A heal sent because of a change event never does: lifting an exhaustion
-   * is a human's call. A request that does not say who sent it predates `origin` and keeps the
-   * rule it was recorded under (only tasks already marked exhausted), so old histories replay.
-   *
-   * With the queue full, an event heal that nobody waits for is one of many that each only ask for
-   * a cycle, so it is dropped. An operator's heal, or one someone waits for (`heal --wait` names it
-   * by requestId), is not: it takes the place of such an event heal, when `keepWhenFull` allows
-   * (the workflow's patch check: runs recorded before this dropped it too). */
-  requestHeal(request: HealRequest, maxTaskRetries: number, keepWhenFull: () => boolean = () => false): void {
-    if (this.pendingHeals.length < MAX_PENDING_HEALS) {
+  /** The summary of awaited cycle `number` once it has ended, else null. */
+  awaitedSummary(number: number): CycleSummary | null {
+    return this.awaited.get(number)?.summary ?? null;
+  }
+
+  /** A waiter has its answer (or gave up): the cycle is forgotten once no one waits for it. */
+  releaseAwaited(number: number): void {
+    const entry = this.awaited.get(number);
+    if (entry && --entry.waiters <= 0) this.awaited.delete(number);
+  }
+
+  /**
+   * Queues a heal. Event heals coalesce (one pending is as good as a thousand: each only asks for
+   * a cycle); operator heals are kept, up to MAX_PENDING_HEALS. An operator's heal gives every
+   * task whose budget is spent a fresh one; a task with retries left keeps its count. An event
+   * heal never does: lifting an exhaustion is a human's call. Returns false when dropped.
+   */
+  requestHeal(request: HealRequest, maxTaskRetries: number): boolean {
+    if (request.origin === 'event') {
+      if (this.pendingHeals.some((r) => r.origin === 'event')) return false;
       this.pendingHeals.push(request);
-    } else if (request.origin === 'operator' || request.requestId !== undefined) {
-      const interchangeable = this.pendingHeals.findIndex((r) => r.origin !== 'operator' && r.requestId === undefined);
-      if (interchangeable >= 0 && keepWhenFull()) this.pendingHeals[interchangeable] = request;
+      return true;
     }
-    if (request.origin === 'event') return;
-    const spent = (s: TaskRetryState) => s.exhausted || (request.origin === 'operator' && s.used >= maxTaskRetries);
+    if (this.pendingHeals.filter((r) => r.origin === 'operator').length >= MAX_PENDING_HEALS) return false;
+    this.pendingHeals.push(request);
     for (const state of Object.values(this.retries)) {
-      if (spent(state)) {
+      if (state.exhausted || state.used >= maxTaskRetries) {
         state.exhausted = false;
         state.used = 0;
       }
     }
+    return true;
   }
 
-  /** The kept cycle that served heal request `requestId`, if one has. */
-  servedCycleOf(requestId: string): CycleSummary | undefined {
-    return this.servedHealCycles.find((c) => c.healRequestIds.includes(requestId));
-  }
-
-  /** Whether heal request `requestId` is waiting for a cycle. */
-  isQueued(requestId: string): boolean {
-    return this.pendingHeals.some((r) => r.requestId === requestId);
-  }
-
-  /** Whether heal request `requestId` is waiting for a cycle, or being served by the running one. */
-  isQueuedOrServing(requestId: string): boolean {
-    return this.isQueued(requestId) || this.servingRequestIds.includes(requestId);
-  }
-
-  /** Hands the queued requests to the cycle that starts; they are being served until it ends. */
-  takeHealRequests(): HealRequest[] {
+  /** Hands the queued requests to the cycle that starts, and numbers it. */
+  startCycle(): HealRequest[] {
     const taken = this.pendingHeals;
     this.pendingHeals = [];
-    this.servingRequestIds = taken.flatMap((r) => (r.requestId ? [r.requestId] : []));
+    this.cycles += 1;
+    this.stepFailures = 0;
     return taken;
+  }
+
+  /** A cycle has ended: it is the last one, the goal has checked itself, and the safety recheck
+   * moves on. `jitter` is a number in [0, 1) from the workflow's deterministic random. */
+  finishCycle(summary: CycleSummary, policy: HealPolicy, jitter: number): void {
+    this.lastCycle = summary;
+    this.health = summary.health;
+    const awaited = this.awaited.get(summary.number);
+    if (awaited) awaited.summary = summary;
+    const hours = policy.safetyRecheckHours;
+    this.safetyRecheckAt =
+      hours > 0 ? new Date(Date.parse(summary.finishedAt) + hours * 3_600_000 * (1 - SAFETY_JITTER + 2 * SAFETY_JITTER * jitter)).toISOString() : null;
+  }
+
+  /**
+   * What wakes the resting workflow next, besides an event: the earliest of the timers for what
+   * is in flight (a failed step or an unwritten alert to try again, a stall window running) and
+   * the safety recheck. Nothing in flight and no safety recheck: only an event wakes it.
+   */
+  nextWake(policy: HealPolicy): NextWake {
+    const candidates: NextWake[] = [];
+    const lastChecked = this.lastCycle ? Date.parse(this.lastCycle.finishedAt) : null;
+    if (lastChecked !== null && (this.stepFailures > 0 || this.unwrittenAlerts.length > 0)) {
+      candidates.push({ reason: 'try again what failed', at: new Date(lastChecked + policy.healthCheckIntervalSeconds * 1000).toISOString() });
+    }
+    if (this.tasksDoneSince !== null && !this.openAlerts.has('GOAL_STALLED')) {
+      candidates.push({ reason: 'stall window ends', at: new Date(Date.parse(this.tasksDoneSince) + policy.healthCheckIntervalSeconds * 1000).toISOString() });
+    }
+    if (this.safetyRecheckAt !== null) candidates.push({ reason: 'safety recheck', at: this.safetyRecheckAt });
+    candidates.sort((a, b) => Date.parse(a.at!) - Date.parse(b.at!));
+    return candidates[0] ?? { reason: 'an event', at: null };
   }
 
   /**
@@ -169,23 +213,32 @@ export class GoalState {
   }
 
   /** Opens an alert; true when it was not open yet (so the caller raises it once, not every cycle). */
-  openAlert(key: string): boolean {
+  openAlert(issue: IssueType, taskId: string | null): boolean {
+    const key = alertKey(issue, taskId);
     if (this.openAlerts.has(key)) return false;
     this.openAlerts.add(key);
     return true;
   }
 
-  closeAlertsWhere(predicate: (key: string) => boolean): void {
-    for (const key of [...this.openAlerts]) if (predicate(key)) this.openAlerts.delete(key);
+  /** Closes the goal-wide alert of `issue`. */
+  closeGoalAlert(issue: IssueType): void {
+    this.openAlerts.delete(issue);
   }
 
-  /** Health from what the last cycle left: exhausted retries, or a stalled goal, need a human; a
-   * missing agent or task is degraded; a failed task being retried is healing; otherwise healthy. */
-  computeHealth(failedTaskIds: string[]): GoalHealth {
+  /** Closes the alerts of `issue` about tasks, except those about `stillOpenFor`. */
+  closeTaskAlerts(issue: IssueType, stillOpenFor: readonly string[] = []): void {
+    for (const key of [...this.openAlerts]) {
+      if (key.startsWith(`${issue}:`) && !stillOpenFor.includes(key.slice(issue.length + 1))) this.openAlerts.delete(key);
+    }
+  }
+
+  /** Health from what the last cycle left: a spent budget or a stalled goal needs a human; a
+   * missing agent or task is degraded; a failed task being retried is healing; else healthy. */
+  computeHealth(failedTaskIds: readonly string[]): GoalHealth {
     if (this.closedReason) return 'closed';
-    if (Object.values(this.retries).some((r) => r.exhausted)) return 'needs_intervention';
-    if (this.openAlerts.has('GOAL_STALLED')) return 'needs_intervention';
-    if ([...this.openAlerts].some((k) => k.startsWith('NO_'))) return 'degraded';
+    const issues = [...this.openAlerts].map(issueOf);
+    if (Object.values(this.retries).some((r) => r.exhausted) || issues.some((i) => HUMAN_ISSUES.has(i))) return 'needs_intervention';
+    if (issues.some((i) => DEGRADING_ISSUES.has(i))) return 'degraded';
     if (failedTaskIds.length > 0) return 'healing';
     return 'healthy';
   }
@@ -204,7 +257,9 @@ export class GoalState {
       publishedAttributes: this.publishedAttributes,
       tasksDoneSince: this.tasksDoneSince,
       unwrittenAlerts: this.unwrittenAlerts,
-      servedHealCycles: this.servedHealCycles,
+      stepFailures: this.stepFailures,
+      safetyRecheckAt: this.safetyRecheckAt,
+      policy: this.policy,
     };
   }
 
@@ -212,16 +267,19 @@ export class GoalState {
     return {
       goalId: this.goalId,
       workspaceId: this.goal?.workspaceId ?? null,
+      description: this.goal?.description ?? null,
       health: this.health,
       taskId: this.taskId,
       agentId: this.agentId,
       retries: this.retries,
       lastCycle: this.lastCycle,
+      lastCheckedAt: this.lastCycle?.finishedAt ?? null,
+      nextWake: this.policy ? this.nextWake(this.policy) : { reason: 'the first cycle', at: null },
       openAlerts: [...this.openAlerts],
+      unwrittenAlerts: this.unwrittenAlerts.map((a) => alertKey(a.issue, a.taskId)),
       cycles: this.cycles,
       closedReason: this.closedReason,
-      unwrittenAlerts: this.unwrittenAlerts.map((a) => alertKey(a.issue, a.taskId)),
-      servedHealCycles: this.servedHealCycles,
+      policy: this.policy,
     };
   }
 }

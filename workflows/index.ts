@@ -1,4 +1,4 @@
 // The workflow bundle's entry point: every workflow the worker runs.
 export { goalWorkflow } from './goal';
-export { reconcileWorkflow } from './reconcile';
+export { fleetCheckWorkflow } from './fleet-check';
 export { burstHealWorkflow } from './burst-heal';

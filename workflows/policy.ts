@@ -1,13 +1,14 @@
 /**
- * Whether a healing policy can be used: a workflow's input and every heal signal carry one, and
- * a workflow must refuse a bad one with a reason instead of healing under nonsense. Pure code, so
- * the workflow bundle can import it.
+ * Whether a healing policy can be used. The worker's configuration is checked when it loads
+ * (src/config.ts), and the workflow checks what its settings activity answers, so a worker whose
+ * settings cannot be used fails its goals' cycles with a reason instead of healing under nonsense.
+ * Pure code, so the workflow bundle can import it.
  */
-import type { HealPolicy, RulesInput } from './types';
+import type { AgentRules, HealPolicy } from './types';
 
 /** The agent rules of a policy: what the store calls need to pick or provision an agent. */
-export function agentRulesOf(p: HealPolicy): RulesInput {
-  return { assignableStatuses: p.assignableStatuses, maxAutoProvisionedAgents: p.maxAutoProvisionedAgents };
+export function agentRulesOf(p: HealPolicy, workflowId: string | null): AgentRules {
+  return { assignableStatuses: p.assignableStatuses, maxAutoProvisionedAgents: p.maxAutoProvisionedAgents, workflowId };
 }
 
 /** The longest durable wait a policy may ask for: a year. A timer far beyond it is one the server
@@ -20,12 +21,13 @@ export function longestBackoffSeconds(p: Pick<HealPolicy, 'retryBackoffSeconds' 
   return p.maxTaskRetries > 0 ? p.retryBackoffSeconds * 2 ** (p.maxTaskRetries - 1) : 0;
 }
 
-/** Why a policy's waits are too long for a timer, or null. Named by setting, for config and signals alike. */
-export function waitProblem(p: Pick<HealPolicy, 'retryBackoffSeconds' | 'maxTaskRetries' | 'healthCheckIntervalSeconds'>): string | null {
+/** Why a policy's waits are too long for a timer, or null. */
+export function waitProblem(p: Pick<HealPolicy, 'retryBackoffSeconds' | 'maxTaskRetries' | 'healthCheckIntervalSeconds' | 'safetyRecheckHours'>): string | null {
   if (longestBackoffSeconds(p) > MAX_WAIT_SECONDS) {
     return `the longest retry backoff, retryBackoffSeconds × 2^(maxTaskRetries−1) = ${p.retryBackoffSeconds} × 2^${p.maxTaskRetries - 1}, must be at most ${MAX_WAIT_SECONDS} seconds (a year)`;
   }
   if (p.healthCheckIntervalSeconds > MAX_WAIT_SECONDS) return `healthCheckIntervalSeconds must be at most ${MAX_WAIT_SECONDS} seconds (a year)`;
+  if (p.safetyRecheckHours * 3600 > MAX_WAIT_SECONDS) return `safetyRecheckHours must be at most ${MAX_WAIT_SECONDS / 3600} hours (a year)`;
   return null;
 }
 
@@ -42,7 +44,8 @@ export function policyProblem(p: unknown): string | null {
     ['retryBackoffSeconds', 1],
     ['healthCheckIntervalSeconds', 1],
     ['maxAutoProvisionedAgents', 0],
-    ['maxCyclesPerRun', 1],
+    ['safetyRecheckHours', 0],
+    ['maxHistoryEventsPerRun', 10],
   ];
   for (const [key, min] of counts) {
     const value = policy[key];

@@ -2,30 +2,29 @@
  * The goal workflow's task retries: a failed task waits out a durable, doubling backoff and is
  * retried, at most maxTaskRetries times per budget (counted across runs: a task first met by a
  * run starts from the retries on record); a spent budget raises one RETRIES_EXHAUSTED alert and
- * waits for an operator's heal. Workflow code only: every effect is an activity or a timer.
+ * waits for an operator's heal. A task that failed with no assignable agent (the executor refuses
+ * such a task at once) is retried at once: the backoff is for tasks that failed while an agent
+ * worked on them. Workflow code only: every effect is an activity or a timer.
  */
-import { patched } from '@temporalio/workflow';
 import { raiseAlert, stepFailed } from './alerts';
 import type { Cycle } from './cycle';
 import { sleepUnlessInterrupted } from './interruptible-sleep';
 import type { TaskRetryState } from './messages';
-import { GOAL_WORKFLOW_PATCHES as PATCH } from './patches';
 import { retryTask } from './store-calls';
 import type { GoalTaskView } from './types';
 import { publishSearchAttributes } from './visibility';
 
 /**
- * Settles the retry state of the tasks that are no longer failed. An exhausted task that someone
- * set going again is no longer a reason to need intervention; its spent budget stays spent, so a
- * new failure alerts again instead of retrying unasked. (patched: workflows recorded before this
- * rule kept needs_intervention here.)
+ * Settles the retry state of the tasks that are no longer failed: a due time a heal left is void,
+ * and an exhausted task that someone set going again no longer needs intervention (its spent
+ * budget stays spent, so a new failure alerts again instead of retrying unasked).
  */
 export function settleRecoveredTasks({ state, actions }: Cycle, tasks: GoalTaskView[]): void {
   for (const task of tasks) {
     const retries = state.retries[task.id];
-    // A task no longer failed has no retry coming: a due time a heal left is void.
-    if (task.status !== 'failed' && retries) delete retries.retryDueAt;
-    if (task.status !== 'failed' && retries?.exhausted && patched(PATCH.recoveredTaskClearsExhaustion)) {
+    if (task.status === 'failed' || !retries) continue;
+    delete retries.retryDueAt;
+    if (retries.exhausted) {
       retries.exhausted = false;
       actions.push(`task ${task.id} is ${task.status} again: exhaustion cleared, budget stays spent`);
     }
@@ -33,35 +32,22 @@ export function settleRecoveredTasks({ state, actions }: Cycle, tasks: GoalTaskV
 }
 
 /**
- * An operator's heal gives every spent budget a fresh one, but a run only knew the budgets of
- * the tasks it had met failed: a task in play with its retries spent by an earlier run (the
- * goal reopened, or its workflow started again) was not yet tracked, so a heal sent while it
- * was at work left it spent, and its next failure alerted with no retry. Such a task is now
- * tracked from the cycle that first sees it, failed or not. (patched: workflows recorded before
- * this tracked failed tasks only.)
+ * Tracks the budget of every task in play whose retries an earlier run spent, failed or not, so
+ * that an operator's heal reaches it (the heal resets only tracked budgets).
  */
 export function trackSpentBudgets(cycle: Cycle, tasks: GoalTaskView[], operatorHeal: boolean): void {
   for (const task of tasks) {
-    const spent = (task.retriesRecorded ?? 0) >= cycle.policy.maxTaskRetries;
-    if (task.status === 'failed' || !spent || task.id in cycle.state.retries) continue;
-    if (!patched(PATCH.operatorHealReachesEveryTask)) return;
+    if (task.status === 'failed' || task.retriesRecorded < cycle.policy.maxTaskRetries || task.id in cycle.state.retries) continue;
     cycle.state.retryStateOf(task.id, seedOf(cycle, task, operatorHeal));
   }
 }
 
-/**
- * Retries the cycle's failed tasks; returns the ids of those still failed after it. Each task's
- * backoff runs at once beside the others', so a second failed task does not wait out the first
- * one's timer. (patched: workflows recorded before this ran them one after another.)
- */
-export async function retryFailedTasks(cycle: Cycle, tasks: GoalTaskView[], operatorHeal: boolean): Promise<string[]> {
+/** Retries the cycle's failed tasks side by side (a second failed task does not wait out the
+ * first one's backoff); returns the ids of those still failed after it. */
+export async function retryFailedTasks(cycle: Cycle, tasks: GoalTaskView[], operatorHeal: boolean, failedWithoutAgent: readonly string[]): Promise<string[]> {
   const stillFailed: string[] = [];
   const failed = tasks.filter((t) => t.status === 'failed');
-  if (failed.length > 1 && patched(PATCH.parallelTaskRetries)) {
-    await Promise.all(failed.map((task) => retryFailedTask(cycle, task, operatorHeal, stillFailed)));
-  } else {
-    for (const task of failed) await retryFailedTask(cycle, task, operatorHeal, stillFailed);
-  }
+  await Promise.all(failed.map((task) => retryFailedTask(cycle, task, operatorHeal, failedWithoutAgent.includes(task.id), stillFailed)));
   return stillFailed;
 }
 
@@ -71,19 +57,13 @@ export async function retryFailedTasks(cycle: Cycle, tasks: GoalTaskView[], oper
  * at, so it is meant for it too: the heal's own reset only reaches tasks already tracked).
  */
 function seedOf({ state, policy }: Cycle, task: GoalTaskView, operatorHeal: boolean) {
-  const recorded = task.retriesRecorded ?? 0;
-  const freshByWaitingHeal =
-    !operatorHeal &&
-    recorded >= policy.maxTaskRetries &&
-    !(task.id in state.retries) &&
-    state.pendingHeals.some((r) => r.origin === 'operator') &&
-    patched(PATCH.operatorHealReachesEveryTask);
-  return { recorded, maxTaskRetries: policy.maxTaskRetries, operatorHeal: operatorHeal || freshByWaitingHeal };
+  const waitingOperatorHeal = !(task.id in state.retries) && state.pendingHeals.some((r) => r.origin === 'operator');
+  return { recorded: task.retriesRecorded, maxTaskRetries: policy.maxTaskRetries, operatorHeal: operatorHeal || waitingOperatorHeal };
 }
 
 /** One failed task: alert if its budget is spent, else wait its backoff and retry it. */
-async function retryFailedTask(cycle: Cycle, task: GoalTaskView, operatorHeal: boolean, stillFailed: string[]): Promise<void> {
-  const { state, policy, goalId, rules, actions } = cycle;
+async function retryFailedTask(cycle: Cycle, task: GoalTaskView, operatorHeal: boolean, withoutAgent: boolean, stillFailed: string[]): Promise<void> {
+  const { state, policy, goalId, actions } = cycle;
   const retries = state.retryStateOf(task.id, seedOf(cycle, task, operatorHeal));
   if (retries.exhausted) {
     stillFailed.push(task.id);
@@ -93,22 +73,22 @@ async function retryFailedTask(cycle: Cycle, task: GoalTaskView, operatorHeal: b
     retries.exhausted = true;
     stillFailed.push(task.id);
     actions.push(`task ${task.id} failed after ${retries.used} retries: budget spent`);
-    await raiseAlert(cycle, 'RETRIES_EXHAUSTED', task.id, 'critical', `task ${task.id} failed ${retries.used + 1} times; retries stop until a heal signal`);
+    await raiseAlert(cycle, 'RETRIES_EXHAUSTED', task.id, 'critical', `task ${task.id} failed ${retries.used + 1} times; retries stop until an operator's heal`);
     showHealthWhileRetrying(cycle, task.id);
     return;
   }
   showHealthWhileRetrying(cycle, task.id);
-  const retryLabel = `retry ${retries.used + 1}/${policy.maxTaskRetries} of task ${task.id}`;
-  if (!(await waitOutBackoff(cycle, retries, policy.retryBackoffSeconds * 2 ** retries.used, retryLabel))) {
+  const retryLabel = `retry ${retries.used + 1}/${policy.maxTaskRetries}`;
+  const backoffSeconds = withoutAgent ? 0 : policy.retryBackoffSeconds * 2 ** retries.used;
+  if (!(await waitOutBackoff(cycle, retries, backoffSeconds, retryLabel))) {
     stillFailed.push(task.id);
-    actions.push(`${retryLabel} still due at ${retries.retryDueAt}: a heal came during its backoff and is served first`);
+    actions.push(`${retryLabel} of task ${task.id} still due at ${retries.retryDueAt}: a heal came during its backoff and is served first`);
     return;
   }
   try {
-    const r = await retryTask.executeWithOptions(
-      { summary: `retry failed task ${task.id} (${retries.used + 1}/${policy.maxTaskRetries})` },
-      [{ taskId: task.id, goalId, rules }],
-    );
+    const r = await retryTask.executeWithOptions({ summary: `retry failed task ${task.id} (${retries.used + 1}/${policy.maxTaskRetries})` }, [
+      { taskId: task.id, goalId },
+    ]);
     if (r.outcome === 'retried' || r.outcome === 'already_retried') {
       retries.used += 1;
       retries.total += 1;
@@ -128,49 +108,37 @@ async function retryFailedTask(cycle: Cycle, task: GoalTaskView, operatorHeal: b
     }
   } catch (err) {
     stillFailed.push(task.id);
-    await stepFailed(cycle, 'retry task', task.id, err);
+    await stepFailed(cycle, 'retry a failed task', task.id, err);
   }
 }
 
-/**
- * A retry backoff lasts minutes (60 s, 120 s, 240 s by default), and the cycle's health is only
- * settled when it ends: until then the goal's GoalHealth and status said whatever the last cycle
- * left, `healthy` for a task that has just failed, and a task found spent beside another's
- * backoff showed `needs_intervention` only minutes after its alert. Now the health is shown as
- * a backoff begins (`healing`, or `degraded` while an agent alert is open) and once a spent
- * budget's alert is written (`needs_intervention`), each the moment it becomes true.
- * (patched: workflows recorded before this kept the old health until the cycle's end.)
- */
+/** Shows the health as a backoff begins (`healing`, or `degraded` while an agent alert is open)
+ * and once a spent budget's alert is written (`needs_intervention`), not only when the cycle ends
+ * minutes later. */
 function showHealthWhileRetrying({ state }: Cycle, failedTaskId: string): void {
   const health = state.computeHealth([failedTaskId]);
-  if (health === state.health || !patched(PATCH.healthWhileRetrying)) return;
+  if (health === state.health) return;
   state.health = health;
   publishSearchAttributes(state);
 }
 
 /**
- * Waits out a failed task's retry backoff; false when a heal came first. A backoff lasts minutes
- * (60 s, 120 s, 240 s by default), and a heal that came meanwhile (another task of the goal lost
- * its agent, the goal was closed, an operator asked) used to wait for it. Now it cuts the wait
- * short: the retry keeps its due time (in the task's retry state, which continue-as-new
- * carries), the cycle ends, and the next one serves the heal at once and then waits only what
- * is left, so a stream of heals never pushes a retry back. (patched: workflows recorded before
- * this waited every backoff out.)
+ * Waits out a failed task's retry backoff; false when a heal came first. The retry keeps its due
+ * time (in the task's retry state, which continue-as-new carries): the cycle ends, the next one
+ * serves the heal at once and then waits only what is left, so a stream of heals never pushes a
+ * retry back.
  */
-async function waitOutBackoff({ state }: Cycle, retries: TaskRetryState, backoffSeconds: number, retryLabel: string): Promise<boolean> {
+async function waitOutBackoff(cycle: Cycle, retries: TaskRetryState, backoffSeconds: number, retryLabel: string): Promise<boolean> {
   const now = Date.now();
-  const dueBefore = retries.retryDueAt;
-  const resumed = dueBefore !== undefined;
-  const dueAt = resumed ? Date.parse(dueBefore) : now + backoffSeconds * 1000;
+  const resumed = retries.retryDueAt !== undefined;
+  const dueAt = resumed ? Date.parse(retries.retryDueAt!) : now + backoffSeconds * 1000;
   retries.retryDueAt = new Date(dueAt).toISOString();
   const leftMs = dueAt - now;
   if (leftMs > 0) {
     const summary = resumed
-      ? `backoff ${Math.ceil(leftMs / 1000)}s (the rest of ${backoffSeconds}s) before ${retryLabel}`
-      : `backoff ${backoffSeconds}s before ${retryLabel}`;
-    const healWaiting = () => state.pendingHeals.length > 0;
-    const cut = () => patched(PATCH.healCutsBackoffShort);
-    if (!(await sleepUnlessInterrupted({ ms: leftMs, summary, interrupted: healWaiting, mayCutShort: cut }))) return false;
+      ? `${Math.ceil(leftMs / 1000)}s left of the ${backoffSeconds}s backoff before ${retryLabel}`
+      : `back off ${backoffSeconds}s before ${retryLabel}`;
+    if (!(await sleepUnlessInterrupted(leftMs, summary, () => cycle.state.pendingHeals.length > 0))) return false;
   }
   delete retries.retryDueAt;
   return true;

@@ -3,18 +3,22 @@
  * workflow bundle may import this file, so it must hold no runtime code.
  */
 
-/** The healing policy a goal workflow runs under. It travels in the workflow's input (and through
- * continueAsNew), so a workflow's decisions never depend on the environment of whichever worker
- * happens to replay it; a start from a shell takes the worker's instead, read once through a
- * local activity whose answer the history keeps (GoalWorkflowInput.adoptWorkerPolicy). */
+/** The healing policy: the worker's configuration, its one source. A goal workflow reads it at
+ * the start of every cycle through a local activity, whose answer the history keeps, so replay is
+ * deterministic and a configuration change reaches running goals at their next cycle. */
 export interface HealPolicy {
   /** The one definition of which agent statuses count as assignable (AGENT_ASSIGNABLE_STATUSES). */
   assignableStatuses: string[];
   maxTaskRetries: number;
   retryBackoffSeconds: number;
+  /** The fleet check's interval; also how long a goal whose tasks are all done may wait before
+   * GOAL_STALLED, and how long a failed heal step waits before it is tried again. */
   healthCheckIntervalSeconds: number;
   maxAutoProvisionedAgents: number;
-  maxCyclesPerRun: number;
+  /** The resting goal's last-resort self-check, jittered ±10 %; 0: none. */
+  safetyRecheckHours: number;
+  /** History events after which a run continues as new (the server may suggest it sooner). */
+  maxHistoryEventsPerRun: number;
 }
 
 /** Every health a goal workflow reports (its status query and the GoalHealth search attribute). */
@@ -47,9 +51,8 @@ export interface GoalTaskView {
   agentStatus: string | null;
   role: string | null;
   needsAgent: boolean;
-  /** Retries goalkeeper has made of this task in all runs (absent in results recorded before
-   * the database returned it: read as 0, the rule those histories were made under). */
-  retriesRecorded?: number;
+  /** Retries goalkeeper has made of this task in all runs. */
+  retriesRecorded: number;
 }
 
 export interface EnsureGoalTaskResult {
@@ -99,21 +102,17 @@ export interface RecordEventResult {
   created: boolean;
 }
 
-/** What every healing store call needs besides its subject. */
+/** What every healing store call needs besides its subject: the worker's agent rules, and the
+ * workflow it acts for. */
 export interface AgentRules {
   assignableStatuses: string[];
   maxAutoProvisionedAgents: number;
   workflowId: string | null;
 }
 
-/** The agent rules an activity's input carries (AgentRules without the workflow id, which the
- * activity reads from its own context). */
-export type RulesInput = Omit<AgentRules, 'workflowId'>;
-
 /** A burst heal's input: goals whose first heal is done in bulk (workflows/burst-heal.ts). */
 export interface BurstHealInput {
   goalIds: string[];
-  rules: RulesInput;
 }
 
 /** What a burst heal did, by ensure-goal-task outcome. */

@@ -1,8 +1,9 @@
 /** `goalkeeper goals`: goal workflows by health and workspace, from Temporal's visibility. */
 import { InvalidArgumentError, type Command } from 'commander';
-import { loadConfig } from '../config';
+import { loadCommandConfig } from '../command-config';
 import { DEFAULT_GOAL_LIST_LIMIT, formatGoalList, healthProblem, limitProblem, listGoals } from '../goal-list';
 import { connectClient } from '../temporal/connection';
+import { useColour } from '../colour';
 import { GOAL_HEALTHS, type GoalHealth } from '../../workflows/types';
 import { parseWorkspaceId } from './health';
 
@@ -28,11 +29,11 @@ export function register(program: Command): void {
     .option('--limit <n>', 'at most this many goals', parseLimit, DEFAULT_GOAL_LIST_LIMIT)
     .option('--json', 'print JSON')
     .action(async (opts: { health?: GoalHealth; workspace?: string; limit: number; json?: boolean }) => {
-      const config = loadConfig();
+      const config = loadCommandConfig();
       const client = await connectClient(config);
       try {
         const list = await listGoals(client, { health: opts.health, workspaceId: opts.workspace, limit: opts.limit });
-        console.log(opts.json ? JSON.stringify(list, null, 2) : formatGoalList(list));
+        console.log(opts.json ? JSON.stringify(list, null, 2) : formatGoalList(list, { colour: useColour(process.stdout) }));
       } finally {
         await client.connection.close();
       }

@@ -1,10 +1,11 @@
 /** `goalkeeper health <workspaceId>`: the workspace's score, its goals' workflows, what hurts. */
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Client } from '@temporalio/client';
-import { loadConfig } from '../config';
+import { loadCommandConfig } from '../command-config';
 import { formatWorkspaceHealth, workspaceHealth } from '../health';
 import { createStore } from '../store';
 import { connectClient } from '../temporal/connection';
+import { useColour } from '../colour';
 import { isUuid } from '../../workflows/uuid';
 
 /** Refused by commander (exit 2, like a bad goal id) before anything connects. */
@@ -20,7 +21,7 @@ export function register(program: Command): void {
     .description("a workspace's health: goals without tasks, tasks without agents, failed tasks, each goal's workflow, the score")
     .option('--json', 'print JSON')
     .action(async (workspaceId: string, opts: { json?: boolean }) => {
-      const config = loadConfig();
+      const config = loadCommandConfig();
       // DATABASE_URL or SUPABASE_URL: neither set is a ConfigError naming both.
       const store = createStore(config);
       let client: Client | null = null;
@@ -28,7 +29,7 @@ export function register(program: Command): void {
         // Without Temporal the database facts still print; the workflow column says unknown.
         client = await connectClient(config).catch(() => null);
         const report = await workspaceHealth(store, client, workspaceId, config.policy.assignableStatuses);
-        console.log(opts.json ? JSON.stringify(report, null, 2) : formatWorkspaceHealth(report));
+        console.log(opts.json ? JSON.stringify(report, null, 2) : formatWorkspaceHealth(report, { colour: useColour(process.stdout) }));
         if (!report.workspaceExists) process.exitCode = 1;
       } finally {
         await store.close();

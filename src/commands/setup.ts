@@ -1,9 +1,10 @@
 /** `goalkeeper setup`: what needs operator rights on a namespace, done once and safe to repeat. */
 import type { Command } from 'commander';
 import type { Client, Connection } from '@temporalio/client';
-import { loadConfig, type Config } from '../config';
+import type { Config } from '../config';
+import { loadCommandConfig } from '../command-config';
 import { connectClient } from '../temporal/connection';
-import { ensureReconcileSchedule, RECONCILE_SCHEDULE_ID } from '../temporal/schedule';
+import { ensureFleetCheckSchedule, FLEET_CHECK_SCHEDULE_ID } from '../temporal/schedule';
 import { ensureSearchAttributes } from '../temporal/search-attributes';
 
 /** One step's outcome: what to print, and whether it failed. */
@@ -31,16 +32,10 @@ function searchAttributesStep(client: Client, namespace: string): Promise<StepRe
 }
 
 function scheduleStep(client: Client, config: Config): Promise<StepResult> {
-  return step(`schedule ${RECONCILE_SCHEDULE_ID}`, async () => {
-    const outcome = await ensureReconcileSchedule(client, {
-      taskQueue: config.temporal.taskQueue,
-      intervalSeconds: config.env.RECONCILE_INTERVAL,
-      batchSize: config.env.RECONCILE_BATCH_SIZE,
-    });
-    return (
-      `schedule ${RECONCILE_SCHEDULE_ID} ${outcome}: a sweep every ${config.env.RECONCILE_INTERVAL}s ` +
-      `in batches of ${config.env.RECONCILE_BATCH_SIZE}, overlap SKIP, task queue ${config.temporal.taskQueue}`
-    );
+  return step(`schedule ${FLEET_CHECK_SCHEDULE_ID}`, async () => {
+    const intervalSeconds = config.policy.healthCheckIntervalSeconds;
+    const outcome = await ensureFleetCheckSchedule(client, { taskQueue: config.temporal.taskQueue, intervalSeconds });
+    return `schedule ${FLEET_CHECK_SCHEDULE_ID} ${outcome}: a fleet check every ${intervalSeconds}s, overlap SKIP, task queue ${config.temporal.taskQueue}`;
   });
 }
 
@@ -54,9 +49,9 @@ export class SetupIncompleteError extends Error {
 export function register(program: Command): void {
   program
     .command('setup')
-    .description('register the search attributes and create or update the reconcile schedule (idempotent)')
+    .description('register the search attributes and create or update the fleet check schedule (idempotent)')
     .action(async () => {
-      const config = loadConfig();
+      const config = loadCommandConfig();
       const client = await connectClient(config);
       try {
         // Both steps run whatever the other does: a cluster that manages attributes elsewhere

@@ -1,6 +1,6 @@
 /** `goalkeeper start`: worker, listener, HTTP server and schedule set-up in one process. */
 import type { Command } from 'commander';
-import { loadConfig } from '../config';
+import { loadCommandConfig } from '../command-config';
 import { loggerFor } from '../log';
 import { startObservability } from '../observability';
 import { episodeSettleMs } from '../metrics';
@@ -15,7 +15,7 @@ export function register(program: Command): void {
     .option('--no-http', 'do not serve HTTP (webhooks, /healthz, workspace health)')
     .option('--no-schedule', 'do not create or update the reconcile schedule')
     .action(async (opts: { worker: boolean; listener: boolean; http: boolean; schedule: boolean }) => {
-      const config = loadConfig();
+      const config = loadCommandConfig();
       const log = loggerFor(config.env);
       // Before any Temporal connection: the SDK runtime's metrics are fixed when it is created.
       const metrics = await startObservability(config.env.METRICS_PORT, log, { settleMs: episodeSettleMs(config.policy) });

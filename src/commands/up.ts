@@ -10,9 +10,12 @@ import { closeSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import type { Command } from 'commander';
 import pino, { type Logger } from 'pino';
-import { startEmbeddedStack, writeRunningStack } from '../embedded/stack';
+import { resolve } from 'node:path';
+import { startEmbeddedStack, writeRunningStack, type RunningStackInfo } from '../embedded/stack';
 import { loadConfig } from '../config';
-import { loggerFor, redactUrl } from '../log';
+import { useColour } from '../colour';
+import { isPretty, loggerFor, redactUrl } from '../log';
+import { formatReadyBlock, type ReadyFacts } from '../ready-block';
 import { startObservability } from '../observability';
 import { episodeSettleMs } from '../metrics';
 import { runServices } from '../services';
@@ -107,12 +110,15 @@ export async function runUp(env: NodeJS.ProcessEnv = process.env): Promise<void>
   let metrics: Awaited<ReturnType<typeof startObservability>> | undefined;
   const closeMetrics = () => metrics?.close().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'metrics server did not close'));
   try {
-    metrics = await startObservability(early.env.METRICS_PORT, log, { settleMs: episodeSettleMs(early.policy) });
-    const stack = await startEmbeddedStack(env, { onStep: (m) => log.info(m) }).catch(async (err: unknown) => {
+    // The ready block names the metrics address, and the start-up steps go to debug: a person sees
+    // one line now and the block once everything runs.
+    metrics = await startObservability(early.env.METRICS_PORT, log, { settleMs: episodeSettleMs(early.policy), quiet: true });
+    log.info(`starting (state in ${resolve(early.env.GOALKEEPER_DATA_DIR)})`);
+    const stack = await startEmbeddedStack(env, { onStep: (m) => log.debug(m) }).catch(async (err: unknown) => {
       await closeMetrics();
       throw err;
     });
-    const removeState = writeRunningStack(stack.config.env.GOALKEEPER_DATA_DIR, {
+    const record: RunningStackInfo = {
       pid: process.pid,
       databaseUrl: stack.embedded.postgres ? stack.config.env.DATABASE_URL : undefined,
       temporalAddress: stack.embedded.temporal ? stack.config.env.TEMPORAL_ADDRESS : undefined,
@@ -120,21 +126,33 @@ export async function runUp(env: NodeJS.ProcessEnv = process.env): Promise<void>
       retryBackoffSeconds: stack.config.policy.retryBackoffSeconds,
       postgresPid: stack.pids.postgres,
       temporalPid: stack.pids.temporal,
-    });
+      metricsUrl: metrics ? `http://localhost:${metrics.port}/metrics` : undefined,
+    };
+    const removeState = writeRunningStack(stack.config.env.GOALKEEPER_DATA_DIR, record);
     try {
-      log.info(
-        {
-          database: stack.embedded.postgres ? `embedded ${redactUrl(stack.config.env.DATABASE_URL)}` : 'external',
-          temporal: stack.embedded.temporal ? `embedded ${stack.config.env.TEMPORAL_ADDRESS}` : `external ${stack.config.env.TEMPORAL_ADDRESS}`,
-        },
-        'goalkeeper is up',
-      );
       await runServices(stack.config, { worker: true, listener: true, http: true, schedule: true }, {
         log,
         signal,
+        quietStartup: true,
         onReady: (info) => {
-          if (info.httpPort) log.info({ webhook: `http://localhost:${info.httpPort}/webhooks/supabase` }, 'ready');
-          if (stack.uiUrl) console.log(`\nTemporal Web UI: ${stack.uiUrl}/namespaces/${stack.config.temporal.namespace}/workflows\n`);
+          const webhookUrl = info.httpPort ? `http://localhost:${info.httpPort}/webhooks/supabase` : undefined;
+          writeRunningStack(stack.config.env.GOALKEEPER_DATA_DIR, { ...record, webhookUrl });
+          const facts: ReadyFacts = {
+            uiUrl: stack.uiUrl,
+            database: {
+              url: stack.embedded.postgres
+                ? stack.config.env.DATABASE_URL!
+                : (redactUrl(stack.config.env.DATABASE_URL) ?? stack.config.env.SUPABASE_URL ?? '-'),
+              embedded: stack.embedded.postgres,
+              dataPath: stack.dataPaths.postgres,
+            },
+            temporal: { address: stack.config.env.TEMPORAL_ADDRESS!, embedded: stack.embedded.temporal, namespace: stack.config.temporal.namespace },
+            webhookUrl,
+            webhookSecretSet: Boolean(stack.config.env.WEBHOOK_SECRET),
+            metricsUrl: record.metricsUrl,
+          };
+          if (isPretty(early.env.LOG_FORMAT)) process.stdout.write(`${formatReadyBlock(facts, { colour: useColour(process.stdout) })}\n`);
+          else log.info({ ...facts, database: { ...facts.database, url: redactUrl(facts.database.url) } }, 'goalkeeper is up');
         },
       });
     } finally {

@@ -3,14 +3,16 @@
  * `goalkeeper up` when there is one (its worker heals), else starts the embedded default and its own
  * worker. Resolves once every goal is healed; rejects with the reason if not within the deadline.
  */
+import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
-import { startEmbeddedStack, readRunningStack, type EmbeddedStack } from '../embedded/stack';
+import { startEmbeddedStack, type EmbeddedStack } from '../embedded/stack';
+import { resolveCommandConfig } from '../command-config';
 import { loadConfig } from '../config';
-import { agentRulesOf } from '../../workflows/policy';
 import { createStore } from '../store';
 import { clientConnectionOptions, connectWorker } from '../temporal/connection';
 import { createGoalkeeperWorker } from '../temporal/worker';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { goalStatus, healGoal } from '../temporal/goal-client';
 import type { GoalStatus } from '../../workflows/messages';
 import { readGoalRows, seedIncident, type SeededIncident } from './seed';
@@ -36,21 +38,34 @@ export function demoEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return { ...env, TASK_RETRY_BACKOFF_SECONDS: env.TASK_RETRY_BACKOFF_SECONDS || '1' };
 }
 
+/**
+ * The demo's own worker would log through the SDK's default logger at INFO: webpack's whole report
+ * on the workflow bundle and every state change, between the demo's lines. Warnings still show.
+ * Once per process, before the first worker (a process that installed a runtime keeps its own).
+ */
+function quietSdkLogs(): void {
+  try {
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+  } catch {
+    /* a runtime exists already: its logger stays */
+  }
+}
+
 const short = (id: string | null | undefined) => (id ? id.slice(0, 8) : '-');
 
 export async function runDemo(env: NodeJS.ProcessEnv = process.env, options: DemoOptions = {}): Promise<DemoResult> {
   const out = options.out ?? process.stdout;
   let timeoutMs = options.timeoutMs ?? 60_000;
   const say = (line: string) => out.write(`${line}\n`);
-  const base = loadConfig(demoEnv(env));
-
-  // A running `goalkeeper up` owns the embedded data directory: use its servers and worker.
-  const running = base.env.DATABASE_URL || base.env.TEMPORAL_ADDRESS ? undefined : readRunningStack(base.env.GOALKEEPER_DATA_DIR);
+  // A running `goalkeeper up` owns the embedded data directory: use its servers and worker, found
+  // the way every command finds them.
+  const resolved = resolveCommandConfig(demoEnv(env));
+  const running = resolved.running;
   let stack: EmbeddedStack | undefined;
   let env2 = demoEnv(env);
   let uiUrl: string | undefined;
-  const attached = Boolean(running?.databaseUrl && running.temporalAddress);
-  if (running?.databaseUrl && running.temporalAddress) {
+  const attached = resolved.fromRunningStack.database && resolved.fromRunningStack.temporal;
+  if (running?.databaseUrl && running.temporalAddress && attached) {
     say(`using the goalkeeper already running (pid ${running.pid})`);
     env2 = { ...env2, DATABASE_URL: running.databaseUrl, TEMPORAL_ADDRESS: running.temporalAddress };
     uiUrl = running.uiUrl;
@@ -82,9 +97,10 @@ export async function runDemo(env: NodeJS.ProcessEnv = process.env, options: Dem
   });
   try {
     if (!attached) {
+      quietSdkLogs();
       const store = createStore(config);
       const connection = await connectWorker(config);
-      const worker = await createGoalkeeperWorker({ connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, store, rules: agentRulesOf(config.policy) });
+      const worker = await createGoalkeeperWorker({ connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, store, policy: config.policy });
       const runPromise = worker.run();
       cleanups.push(async () => {
         worker.shutdown();
@@ -159,6 +175,11 @@ export async function runDemo(env: NodeJS.ProcessEnv = process.env, options: Dem
     }
     say(`\nall ${incident.goals.length} goals healed in ${(Math.max(...healedAt.values()) / 1000).toFixed(1)}s.`);
     if (uiUrl) say(`their histories: ${uiUrl}/namespaces/${config.temporal.namespace}/workflows  (GoalHealth="healthy", WorkspaceId="${incident.workspaceId}")`);
+    // The demo's own servers stop when it exits; their data stays, so the links open again once
+    // `npm start` runs on the same data directory (it prefers the same ports).
+    if (uiUrl && stack) {
+      say(`these links open while goalkeeper runs: \`npm start\` serves them again from the same data (${resolve(config.env.GOALKEEPER_DATA_DIR)}), on the Web UI it prints.`);
+    }
     return {
       workspaceId: incident.workspaceId,
       goals: incident.goals.map((g) => ({ id: g.id, healedInMs: healedAt.get(g.id)!, url: links.get(g.id) })),

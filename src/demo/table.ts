@@ -2,7 +2,8 @@
  * The demo's live table: one row per goal (goal, task, agent, health, time to heal). On a terminal
  * it redraws in place; elsewhere (CI logs, tests) it prints a line whenever a goal's row changes.
  */
-import Table from 'cli-table3';
+import { textTable } from '../table';
+import { useColour } from '../colour';
 
 export interface DemoRow {
   goal: string;
@@ -17,8 +18,8 @@ export interface Writable {
   isTTY?: boolean;
 }
 
-export function renderTable(rows: DemoRow[]): string {
-  const table = new Table({ head: ['goal', 'task', 'agent', 'health', 'time to heal'], style: { head: [], border: [] } });
+export function renderTable(rows: DemoRow[], { colour = false }: { colour?: boolean } = {}): string {
+  const table = textTable(['goal', 'task', 'agent', 'health', 'time to heal'], { colour });
   for (const r of rows) table.push([r.goal, r.task, r.agent, r.health, r.timeToHeal]);
   return table.toString();
 }
@@ -31,7 +32,7 @@ export class LiveTable {
 
   update(rows: DemoRow[]): void {
     if (this.out.isTTY) {
-      const text = renderTable(rows);
+      const text = renderTable(rows, { colour: useColour(this.out) });
       // Cursor up over the previous drawing, then clear to the end of the screen and redraw.
       const rewind = this.drawnLines > 0 ? `\x1b[${this.drawnLines}A\x1b[0J` : '';
       this.out.write(`${rewind}${text}\n`);

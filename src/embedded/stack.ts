@@ -24,6 +24,8 @@ export interface EmbeddedStack {
   embedded: { postgres: boolean; temporal: boolean };
   /** Process ids of the embedded servers (each runs in a process group of its own). */
   pids: { postgres?: number; temporal?: number };
+  /** Where the embedded servers keep their state (Postgres's may have been relocated, as root). */
+  dataPaths: { postgres?: string; temporal?: string };
   /** Stops Temporal, then Postgres; resolves once both have exited (at once if they already had). */
   stop(): Promise<void>;
 }
@@ -39,7 +41,13 @@ export interface RunningStackInfo {
   /** The embedded servers' process ids, when they are ours. */
   postgresPid?: number;
   temporalPid?: number;
+  /** Its webhook endpoint and metrics, once they listen. */
+  webhookUrl?: string;
+  metricsUrl?: string;
 }
+
+/** The embedded Postgres's port when free (a stable DATABASE_URL for people), else any free one. */
+export const EMBEDDED_POSTGRES_PORT = 54329;
 
 const stateFile = (dataDir: string) => join(resolve(dataDir), 'up.json');
 
@@ -56,23 +64,6 @@ export function readRunningStack(dataDir: string): RunningStackInfo | undefined 
 export function writeRunningStack(dataDir: string, info: RunningStackInfo): () => void {
   writeFileSync(stateFile(dataDir), JSON.stringify(info, null, 2), { mode: 0o600 });
   return () => rmSync(stateFile(dataDir), { force: true });
-}
-
-/** embedded-postgres registers async-exit-hook, which on SIGINT/SIGTERM/SIGHUP calls process.exit
- * before our own shutdown (worker drain, then Temporal, then Postgres) can run. Take those signals
- * back: the caller handles them (`goalkeeper up` stops cleanly on each). The server is ours, not
- * the package's (src/embedded/postgres.ts), and gets a fast shutdown on any process exit. */
-function takeBackShutdownSignals(): void {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const hook = require('async-exit-hook') as { unhookEvent(event: string): void; hookedEvents(): string[] };
-    for (const event of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit']) {
-      if (hook.hookedEvents().includes(event)) hook.unhookEvent(event);
-    }
-  } catch {
-    /* not installed the same way: nothing to take back */
-  }
-  exitOnUnhandledSignals();
 }
 
 let exitingOnUnhandledSignals = false;
@@ -98,7 +89,11 @@ export async function startEmbeddedStack(
 ): Promise<EmbeddedStack> {
   const base = loadConfig(env); // validates before anything starts
   const dataDir = resolve(base.env.GOALKEEPER_DATA_DIR);
-  mkdirSync(dataDir, { recursive: true });
+  try {
+    mkdirSync(dataDir, { recursive: true });
+  } catch (err) {
+    throw new Error(`cannot create GOALKEEPER_DATA_DIR ${dataDir} (${(err as NodeJS.ErrnoException).code}): set GOALKEEPER_DATA_DIR to a directory you can write`);
+  }
   const step = options.onStep ?? (() => undefined);
   const preferred = options.preferredPorts !== false;
   let pg: EmbeddedPostgresHandle | undefined;
@@ -113,17 +108,16 @@ export async function startEmbeddedStack(
     })());
   try {
     const filled: NodeJS.ProcessEnv = { ...env };
+    exitOnUnhandledSignals();
     if (!base.env.DATABASE_URL && !base.env.SUPABASE_URL) {
-      step(`starting embedded Postgres (data in ${join(dataDir, 'pg')})`);
+      step('starting embedded Postgres');
       pg = await startEmbeddedPostgres({
         dataDir: join(dataDir, 'pg'),
         persistent: true,
-        port: preferred ? await portOr(54329) : undefined,
-      }).catch((err: unknown) => {
-        // embedded-postgres rejects with undefined when the server exits while starting.
-        throw err instanceof Error ? err : new Error(`embedded Postgres did not start (data in ${join(dataDir, 'pg')})`);
+        port: preferred ? await portOr(EMBEDDED_POSTGRES_PORT) : undefined,
       });
-      takeBackShutdownSignals();
+      // As root its data may live elsewhere (src/embedded/postgres-access.ts): say where.
+      step(`embedded Postgres on 127.0.0.1:${pg.port} (data in ${pg.dataDir})`);
       const report = await migrate(pg.url);
       step(`migrations: ${report.applied.length} applied, ${report.alreadyApplied.length} already applied`);
       filled.DATABASE_URL = pg.url;
@@ -147,7 +141,7 @@ export async function startEmbeddedStack(
       step(`starting Temporal dev server (history in ${join(dataDir, 'temporal.db')})`);
       temporal = await startEmbeddedTemporal({
         dbFilename: join(dataDir, 'temporal.db'),
-        cliPath: base.env.TEMPORAL_CLI_PATH,
+        env,
         port: preferred ? await portOr(7233) : undefined,
         uiPort: preferred ? await portOr(8233) : undefined,
         searchAttributes: GOAL_SEARCH_ATTRIBUTES.map((key) => key.name),
@@ -170,6 +164,7 @@ export async function startEmbeddedStack(
       uiUrl: temporal?.uiUrl,
       embedded: { postgres: Boolean(pg), temporal: Boolean(temporal) },
       pids: { postgres: pg?.pid, temporal: temporal?.pid },
+      dataPaths: { postgres: pg?.dataDir, temporal: temporal ? join(dataDir, 'temporal.db') : undefined },
       stop,
     };
   } catch (err) {

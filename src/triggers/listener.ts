@@ -23,6 +23,9 @@ export interface ListenerOptions {
   /** Runs after every (re)connect; its failure is logged, never fatal (the schedule sweeps too). */
   sweep: () => Promise<unknown>;
   log?: Logger;
+  /** The first connect is logged at debug (the caller prints its own ready summary); a reconnect
+   * is always news. */
+  quietFirstConnect?: boolean;
   initialBackoffMs?: number;
   maxBackoffMs?: number;
 }
@@ -100,7 +103,15 @@ export class GoalEventListener {
     this.sweepsRun += 1;
     this.sweeping = this.options
       .sweep()
-      .then((totals) => this.options.log?.info({ totals }, 'catch-up sweep done'))
+      .then((totals) => {
+        // A sweep that found nothing to do is routine (every connect runs one): debug. One that
+        // acted is an event worth a line.
+        const acted = Object.entries((totals ?? {}) as Record<string, unknown>).some(
+          ([key, value]) => key !== 'seen' && key !== 'alreadyRunning' && typeof value === 'number' && value > 0,
+        );
+        if (acted) this.options.log?.info({ totals }, 'catch-up sweep done');
+        else this.options.log?.debug({ totals }, 'catch-up sweep done: nothing missed');
+      })
       .catch((err) => this.options.log?.warn({ err: (err as Error).message }, 'catch-up sweep failed; the scheduled sweep will cover it'))
       .finally(() => {
         this.sweepRunning = false;
@@ -142,7 +153,11 @@ export class GoalEventListener {
     this.attempt = 0;
     this.connects += 1;
     this._state = 'listening';
-    this.options.log?.info({ channel: EVENTS_CHANNEL, connects: this.connects }, 'listening for goal events; sweeping for missed ones');
+    (this.connects === 1 && this.options.quietFirstConnect ? this.options.log?.debug : this.options.log?.info)?.call(
+      this.options.log,
+      { channel: EVENTS_CHANNEL, connects: this.connects },
+      'listening for goal events; sweeping for missed ones',
+    );
     this.requestSweep();
   }
 

@@ -18,8 +18,10 @@ test('defaults are the documented ones', () => {
     retryBackoffSeconds: 60,
     healthCheckIntervalSeconds: 300,
     maxAutoProvisionedAgents: 3,
-    maxCyclesPerRun: 100,
+    safetyRecheckHours: 24,
+    maxHistoryEventsPerRun: 2000,
   });
+  expect(config.warnings).toEqual([]);
   expect(config.temporal).toMatchObject({ namespace: 'default', taskQueue: 'goalkeeper', tls: undefined });
   expect(config.env.HTTP_PORT).toBe(8787);
   // The measured worker tuning, not the SDK's heap-sized cache (README, Performance).
@@ -44,6 +46,39 @@ test('the longest retry backoff may reach a year, and no further', () => {
   expect(loadConfig({ MAX_TASK_RETRIES: '0', TASK_RETRY_BACKOFF_SECONDS: '999999999' }).policy.maxTaskRetries).toBe(0);
 });
 
+test('GOAL_SAFETY_RECHECK_HOURS sets the resting goal\'s safety recheck; 0 turns it off, a year is the most', () => {
+  expect(loadConfig({ GOAL_SAFETY_RECHECK_HOURS: '6' }).policy.safetyRecheckHours).toBe(6);
+  expect(loadConfig({ GOAL_SAFETY_RECHECK_HOURS: '0' }).policy.safetyRecheckHours).toBe(0);
+  expect(loadConfig({ GOAL_SAFETY_RECHECK_HOURS: ' ' }).policy.safetyRecheckHours).toBe(24);
+  expect(loadConfig({ GOAL_SAFETY_RECHECK_HOURS: '8760' }).policy.safetyRecheckHours).toBe(8760);
+});
+
+test('GOAL_HISTORY_EVENTS_PER_RUN sets when a goal\'s run continues as new, from 100 events up', () => {
+  expect(loadConfig({ GOAL_HISTORY_EVENTS_PER_RUN: '500' }).policy.maxHistoryEventsPerRun).toBe(500);
+  expect(loadConfig({ GOAL_HISTORY_EVENTS_PER_RUN: '100' }).policy.maxHistoryEventsPerRun).toBe(100);
+});
+
+test('RECONCILE_INTERVAL, the old name of GOAL_TASK_HEALTH_CHECK_INTERVAL, is used with a warning when the new name is unset', () => {
+  const old = loadConfig({ RECONCILE_INTERVAL: '120' });
+  expect(old.policy.healthCheckIntervalSeconds).toBe(120);
+  expect(old.warnings).toEqual([
+    "RECONCILE_INTERVAL is renamed GOAL_TASK_HEALTH_CHECK_INTERVAL (the fleet check's interval, 120s); the old name goes in the next release",
+  ]);
+  // An empty new name counts as unset.
+  expect(loadConfig({ RECONCILE_INTERVAL: '120', GOAL_TASK_HEALTH_CHECK_INTERVAL: '' }).policy.healthCheckIntervalSeconds).toBe(120);
+});
+
+test('with both names set GOAL_TASK_HEALTH_CHECK_INTERVAL wins, and RECONCILE_INTERVAL is warned about as ignored', () => {
+  const both = loadConfig({ RECONCILE_INTERVAL: '120', GOAL_TASK_HEALTH_CHECK_INTERVAL: '600' });
+  expect(both.policy.healthCheckIntervalSeconds).toBe(600);
+  expect(both.warnings).toEqual([
+    "RECONCILE_INTERVAL is ignored: GOAL_TASK_HEALTH_CHECK_INTERVAL (600s) is the fleet check's interval; remove RECONCILE_INTERVAL",
+  ]);
+  const newOnly = loadConfig({ GOAL_TASK_HEALTH_CHECK_INTERVAL: '600' });
+  expect(newOnly.policy.healthCheckIntervalSeconds).toBe(600);
+  expect(newOnly.warnings).toEqual([]);
+});
+
 test('AGENT_ASSIGNABLE_STATUSES is trimmed and de-duplicated', () => {
   expect(loadConfig({ AGENT_ASSIGNABLE_STATUSES: ' available, idle ,available' }).policy.assignableStatuses).toEqual(['available', 'idle']);
 });
@@ -55,6 +90,12 @@ test.each([
   // A timer the server would refuse would fail the goal's workflow task on every attempt.
   [{ MAX_TASK_RETRIES: '40' }, 'TASK_RETRY_BACKOFF_SECONDS × 2^(MAX_TASK_RETRIES−1), the longest retry backoff, must be at most 31536000 seconds (a year), got 60 × 2^39'],
   [{ GOAL_TASK_HEALTH_CHECK_INTERVAL: '40000000' }, 'GOAL_TASK_HEALTH_CHECK_INTERVAL must be at most 31536000 seconds (a year), got "40000000"'],
+  [{ GOAL_SAFETY_RECHECK_HOURS: '-1' }, 'GOAL_SAFETY_RECHECK_HOURS must be a whole number ≥ 0, got "-1"'],
+  [{ GOAL_SAFETY_RECHECK_HOURS: '8761' }, 'GOAL_SAFETY_RECHECK_HOURS must be at most 8760 (a year), got "8761"'],
+  [{ GOAL_HISTORY_EVENTS_PER_RUN: '99' }, 'GOAL_HISTORY_EVENTS_PER_RUN must be at least 100, got "99"'],
+  [{ GOAL_HISTORY_EVENTS_PER_RUN: '0' }, 'GOAL_HISTORY_EVENTS_PER_RUN must be a positive integer, got "0"'],
+  [{ RECONCILE_INTERVAL: '0' }, 'RECONCILE_INTERVAL must be a positive integer, got "0"'],
+  [{ RECONCILE_INTERVAL: '40000000' }, 'RECONCILE_INTERVAL must be at most 31536000 seconds (a year), got "40000000"'],
   [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL must use postgres: or postgresql:, got "mysql:"'],
   [{ TEMPORAL_ADDRESS: 'http://localhost:7233' }, 'TEMPORAL_ADDRESS must be host:port with a port from 1 to 65535 (e.g. localhost:7233), got "http://localhost:7233"'],
   [{ TEMPORAL_ADDRESS: 'localhost:99999' }, 'TEMPORAL_ADDRESS must be host:port with a port from 1 to 65535 (e.g. localhost:7233), got "localhost:99999"'],

@@ -6,7 +6,7 @@
  * Runs the compiled dist/ (`npm test` builds first), since that is what `npm run demo` runs.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -65,7 +65,72 @@ test('heals the six goals of the 2025-09-04 incident, exits 0 and stops what it 
   expect(existsSync(join(dataDir, 'pg', 'postmaster.pid'))).toBe(false);
   expect(existsSync(join(dataDir, 'pg', 'PG_VERSION'))).toBe(true);
   expect(existsSync(join(dataDir, 'temporal.db'))).toBe(true);
+  // Its servers are gone with it; it says how to open the links again.
+  expect(output).toContain(`these links open while goalkeeper runs: \`npm start\` serves them again from the same data (${dataDir}), on the Web UI it prints.`);
+  // The demo's worker keeps the SDK's INFO (webpack's report, state changes) off the screen.
+  for (const noise of ['webpack', 'Worker state changed']) expect(output).not.toContain(noise);
+  demoLinks = links;
 });
+
+/** The links the first test's demo printed; a test run alone runs the demo first. */
+let demoLinks: string[] = [];
+async function linksOfADemo(): Promise<string[]> {
+  if (demoLinks.length) return demoLinks;
+  const { code, output } = await runCli(['demo'], embeddedEnv(), 110_000);
+  expect(code).toBe(0);
+  demoLinks = output.match(/http:\/\/localhost:\d+\/namespaces\/default\/workflows\/goal-[0-9a-f-]{36}/g) ?? [];
+  return demoLinks;
+}
+
+test("after the demo, `npm start` on the same data serves its goals' links; `demo --json` on that running stack exits 0 with JSON", async () => {
+  const links = await linksOfADemo();
+  expect(new Set(links).size).toBe(6);
+  const up = spawn(process.execPath, [join(root, 'bin', 'goalkeeper.js'), 'up'], {
+    cwd: root,
+    // A short retry backoff, as the demo's own stack has: the goals it starts retry at once.
+    env: { ...embeddedEnv({ LOG_FORMAT: 'json', HTTP_PORT: '0' }), TASK_RETRY_BACKOFF_SECONDS: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let upOutput = '';
+  up.stdout.on('data', (c) => (upOutput += c));
+  up.stderr.on('data', (c) => (upOutput += c));
+  const upExited = new Promise<number | null>((done) => up.once('exit', (code) => done(code)));
+  try {
+    await new Promise<void>((ready, fail) => {
+      const check = () => (upOutput.includes('"msg":"goalkeeper is up"') ? ready() : undefined);
+      up.stdout.on('data', check);
+      upExited.then(() => fail(new Error(`goalkeeper up exited:\n${upOutput}`)));
+    });
+    const info = JSON.parse(readFileSync(join(dataDir, 'up.json'), 'utf8')) as { uiUrl: string };
+    // The same path on this run's Web UI (the same port, unless another process holds it).
+    for (const link of links.slice(0, 2)) {
+      const path = new URL(link).pathname;
+      const page = await fetch(`${info.uiUrl}${path}`);
+      expect(page.status).toBe(200);
+      const goalId = path.split('/goal-')[1];
+      const api = await fetch(`${info.uiUrl}/api/v1/namespaces/default/workflows/goal-${goalId}`);
+      expect(api.status).toBe(200);
+    }
+
+    // Attached to the running stack (its worker heals), JSON on stdout alone.
+    const demo = await new Promise<{ code: number | null; stdout: string; stderr: string }>((done) => {
+      const child = spawn(process.execPath, [join(root, 'bin', 'goalkeeper.js'), 'demo', '--json'], { cwd: root, env: embeddedEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c) => (stdout += c));
+      child.stderr.on('data', (c) => (stderr += c));
+      child.on('exit', (code) => done({ code, stdout, stderr }));
+    });
+    expect({ code: demo.code, stderr: demo.stderr.slice(-2000) }).toMatchObject({ code: 0 });
+    expect(demo.stderr).toContain('using the goalkeeper already running');
+    const result = JSON.parse(demo.stdout) as { goals: Array<{ healedInMs: number }> };
+    expect(result.goals).toHaveLength(6);
+    expect(demo.stdout).not.toContain('\x1b[');
+  } finally {
+    up.kill('SIGINT'); // by handle
+    expect(await upExited).toBe(0);
+  }
+}, 120_000);
 
 test('exits non-zero with the reason when the goals cannot be healed in time', async () => {
   // No agent may be provisioned and none is assignable: healing is impossible by construction.

@@ -206,33 +206,49 @@ test('`goals --health starting` lists a goal whose workflow has run no cycle yet
   }
 });
 
-test("an operator's heal keeps the goal's healing settings; --apply-config sends the shell's; a start takes the worker's", async () => {
+test("an operator's heal carries no healing settings: a shell's differing configuration never reaches the goal, a start runs on the worker's", async () => {
   const goal = incident.healthyGoal;
-  // A shell whose settings differ from the deployment's: its heal must not put them on the goal.
-  const shell = { ...env, MAX_TASK_RETRIES: '5' };
+  // A shell whose settings differ from the deployment's.
+  const shell = { ...env, MAX_TASK_RETRIES: '5', TASK_RETRY_BACKOFF_SECONDS: '7' };
   const connection = await Connection.connect({ address: temporal.address });
-  const lastHealPolicy = async () => {
-    const history = await new Client({ connection }).workflow.getHandle(`goal-${goal}`).fetchHistory();
-    const signals = (history.events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes);
-    const payload = signals[signals.length - 1].workflowExecutionSignaledEventAttributes!.input!.payloads![0];
-    return defaultPayloadConverter.fromPayload<HealRequest>(payload);
+  const client = new Client({ connection });
+  /** What the last heal to reach the goal's workflow carried: a heal signal (`heal`) or an
+   * accepted healAndWait update (`heal --wait`). */
+  const lastHealRequest = async (goalId: string) => {
+    const history = await client.workflow.getHandle(`goal-${goalId}`).fetchHistory();
+    const payloads = (history.events ?? []).flatMap((e) => {
+      const signal = e.workflowExecutionSignaledEventAttributes;
+      if (signal?.signalName === 'heal') return [signal.input!.payloads![0]];
+      const update = e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input;
+      if (update?.name === 'healAndWait') return [update.args!.payloads![0]];
+      return [];
+    });
+    return defaultPayloadConverter.fromPayload<HealRequest>(payloads[payloads.length - 1]);
   };
   try {
     expect((await runCli(['heal', goal, '--wait', '--reason', 'from a shell'], shell)).code).toBe(0);
-    const kept = await lastHealPolicy();
-    expect(kept).toMatchObject({ reason: 'from a shell', origin: 'operator' });
-    expect(kept.policy).toBeUndefined();
-    expect((await runCli(['heal', goal, '--wait', '--reason', 'new settings', '--apply-config'], shell)).code).toBe(0);
-    expect(await lastHealPolicy()).toMatchObject({ reason: 'new settings', policy: { maxTaskRetries: 5 } });
-    expect(JSON.parse((await runCli(['status', goal, '--json'], shell)).stdout).policy).toMatchObject({ maxTaskRetries: 5 });
+    expect(await lastHealRequest(goal)).toEqual({ reason: 'from a shell', origin: 'operator' });
+    expect((await runCli(['heal', goal, '--reason', 'signalled from a shell'], shell)).code).toBe(0);
+    await eventually(async () => (await lastHealRequest(goal)).reason === 'signalled from a shell', 'the heal signal in the history');
+    expect(await lastHealRequest(goal)).toEqual({ reason: 'signalled from a shell', origin: 'operator' });
+    // The settings in force are the worker's (3 retries, 1 s backoff), cycle after cycle.
+    const status = await eventually(async () => {
+      const s = JSON.parse((await runCli(['status', goal, '--json'], shell)).stdout);
+      return s.lastCycle?.wokenBy.includes('operator heal: signalled from a shell') && s;
+    }, 'the cycle that served the signalled heal');
+    expect(status.policy).toMatchObject({ maxTaskRetries: 3, retryBackoffSeconds: 1 });
 
     // A heal that has to start the goal's workflow (the completed goal's ended) starts it on the
-    // worker's settings, not the shell's.
+    // worker's settings too: the start carries only the goal's id.
     const started = await runCli(['heal', incident.completedGoal, '--wait', '--reason', 'from a shell'], shell);
     expect(started.code).toBe(0);
-    const status = JSON.parse((await runCli(['status', incident.completedGoal, '--json'], shell)).stdout);
-    expect(status.policy).toMatchObject({ maxTaskRetries: 3, retryBackoffSeconds: 1 });
-    expect(status.lastCycle.actions[0]).toBe("healing settings: the worker's (the goal's workflow was started from a shell)");
+    const closed = JSON.parse((await runCli(['status', incident.completedGoal, '--json'], shell)).stdout);
+    expect(closed.policy).toMatchObject({ maxTaskRetries: 3, retryBackoffSeconds: 1 });
+    expect(closed).toMatchObject({ health: 'closed', closedReason: 'goal_completed' });
+    const { runId } = await client.workflow.getHandle(`goal-${incident.completedGoal}`).describe();
+    const history = await client.workflow.getHandle(`goal-${incident.completedGoal}`, runId).fetchHistory();
+    const input = history.events![0].workflowExecutionStartedEventAttributes!.input!.payloads![0];
+    expect(defaultPayloadConverter.fromPayload(input)).toEqual({ goalId: incident.completedGoal });
   } finally {
     await connection.close();
   }

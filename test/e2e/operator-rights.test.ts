@@ -103,14 +103,14 @@ test('`goalkeeper setup` creates the schedule although the search attributes are
   const result = await runCli(['setup'], env);
   expect(result.code).toBe(1);
   expect(result.stderr).toMatch(/search attributes on default: FAILED: .*unauthorized/i);
-  expect(result.stdout).toMatch(/schedule goalkeeper-reconcile created: a sweep every 300s/);
+  expect(result.stdout).toMatch(/schedule goalkeeper-fleet-check created: a fleet check every 300s, overlap SKIP/);
   expect(result.stderr).toContain('setup incomplete: search attributes on default failed');
   expect(proxy.refused()).toBeGreaterThan(0);
 
   const connection = await Connection.connect({ address: temporal.address });
   try {
-    const schedule = await new Client({ connection }).schedule.getHandle('goalkeeper-reconcile').describe();
-    expect(schedule.action).toMatchObject({ workflowType: 'reconcileWorkflow', taskQueue: env.TEMPORAL_TASK_QUEUE });
+    const schedule = await new Client({ connection }).schedule.getHandle('goalkeeper-fleet-check').describe();
+    expect(schedule.action).toMatchObject({ workflowType: 'fleetCheckWorkflow', taskQueue: env.TEMPORAL_TASK_QUEUE });
   } finally {
     await connection.close();
   }
@@ -134,6 +134,9 @@ test('`goalkeeper worker` without operator rights warns and keeps working', asyn
     // wherever it appears, the command name in the hint included.)
     expect(worker.output()).toMatch(/"err":"7 PERMISSION_DENIED[^"]*".*"msg":"could not register search attributes; run `[^`]+ setup` with operator rights"/);
     expect(proxy.refused()).toBeGreaterThan(refusedBefore);
+    // The schedule needs no operator rights: the worker ensures it (updated: setup created it).
+    await eventually(async () => worker.output().includes('fleet check schedule ready'), 'the worker to ensure the fleet check schedule', 30_000);
+    expect(worker.output()).toMatch(/"outcome":"updated"[^\n]*"msg":"fleet check schedule ready"|"msg":"fleet check schedule ready"[^\n]*"outcome":"updated"/);
 
     // It really works through the same proxy: a goal heals.
     const ws = await insertWorkspace(db.pool);

@@ -71,7 +71,7 @@ async function startUp({ terminal = false, env = {} as NodeJS.ProcessEnv } = {})
   started.push(entry);
   const state = await waitFor(
     'goalkeeper up to be ready',
-    () => (up.exitCode !== null ? 'exited' : up.output().includes('Temporal Web UI:') && 'ready'),
+    () => (up.exitCode !== null ? 'exited' : up.output().includes('goalkeeper is up') && 'ready'),
     { timeoutMs: 90_000, intervalMs: 200 },
   );
   if (state === 'exited') throw new Error(`goalkeeper up exited ${up.exitCode}:\n${up.output().slice(-5000)}`);
@@ -285,4 +285,33 @@ test('in a real terminal: Ctrl-C typed into it stops every server cleanly, and s
   const next = await startUp();
   await expectResumed(next.info, goal, runId);
   await expectCleanStop(next, 'SIGINT');
+});
+
+test('in a terminal, the first screen is one line and the ready block, then a line per event; no colour with NO_COLOR', async () => {
+  if (!hasScript) throw new Error('this test runs goalkeeper in a pty with util-linux `script` (Debian: bsdutils, an essential package), which is missing');
+  // LOG_FORMAT auto, as `npm start` has it: a terminal gets the lines for people.
+  const { up, info } = await startUp({ terminal: true, env: { LOG_FORMAT: 'auto', NO_COLOR: '1' } });
+  const screen = up.output().split(/\r?\n/).filter((line) => line.trim() !== '');
+  const blockAt = screen.findIndex((line) => line.startsWith('goalkeeper is up.'));
+  expect(screen.slice(0, blockAt)).toEqual([expect.stringMatching(/INFO: starting \(state in .*\)$/)]);
+  const block = screen.slice(blockAt).join('\n');
+  expect(block).toContain(`Database         ${info.databaseUrl}`);
+  expect(block).toContain(`Temporal Web UI  ${info.uiUrl}/namespaces/default/workflows`);
+  expect(block).toContain(`Webhook          ${info.webhookUrl}`);
+  expect(block).toContain('npm run demo');
+  expect(screen.length).toBeLessThanOrEqual(blockAt + 10);
+
+  // A goal inserted now heals, and says so in lines of its own.
+  await healGoal(info);
+  const exited = new Promise<number | null>((resolve) => up.once('exit', (code) => resolve(code)));
+  up.stdin!.write('\x03');
+  expect(await exited).toBe(0);
+  const all = up.output();
+  expect(all).toMatch(/INFO: AUTO-HEALING: \w+/);
+  // Start-up noise stays at debug: webpack's report on the workflow bundle, the SDK worker's state
+  // changes, the local-only webhook warning, a catch-up sweep that found nothing.
+  for (const noise of ['webpack', 'Worker state changed', 'Nexus', 'WEBHOOK_SECRET is not set', 'nothing missed']) expect(all).not.toContain(noise);
+  expect(all).not.toContain('\x1b[');
+  // One line per event: no record spread over several lines.
+  for (const line of all.split(/\r?\n/).filter((l) => /^\[\d\d:\d\d:\d\d\.\d+\]/.test(l))) expect(line).toMatch(/^\[[\d:.]+\] (INFO|WARN|ERROR|DEBUG): /);
 });

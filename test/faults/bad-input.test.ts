@@ -4,7 +4,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { insertGoal, startGoals, countHealed } from '../../bench/lib/fixtures';
-import { goalWorkflowId, healServedUpdate, healSignal, statusQuery } from '../../workflows/messages';
+import { goalWorkflowId, healAndWaitUpdate, healSignal, statusQuery } from '../../workflows/messages';
 import { rowCounts, startServices, startStack, waitFor, type ServicesProcess, type Stack } from './support/stack';
 
 const SECRET = 'fault-test-secret';
@@ -50,12 +50,24 @@ test('CLI: a goal that does not exist: status fails clearly, heal ends its workf
   expect({ ...after, logs: 0 }).toEqual({ ...before, logs: 0 });
 });
 
-test('heal signals with garbage payloads: the workflow stays alive and keeps healing; healServed updates with garbage are refused and leave no update event', async () => {
+test('heal signals with garbage payloads: the workflow stays alive and keeps healing; healAndWait updates with garbage are refused and leave no update event', async () => {
   const goalId = await insertGoal(stack.pool, stack.workspaces.ids[0]);
   await startGoals(stack.target, [goalId]);
   await waitFor('goal healed', async () => (await countHealed(stack.pool, [goalId])) === 1, { timeoutMs: 60_000 });
   const handle = stack.client.workflow.getHandle(goalWorkflowId(goalId));
-  const garbage: unknown[] = [null, 42, 'heal', [], {}, { reason: {} }, { reason: 'x'.repeat(100_000) }, { requestId: 7 }, { reason: null, requestId: [1] }];
+  const garbage: unknown[] = [
+    null,
+    42,
+    'heal',
+    [],
+    {},
+    { reason: {} },
+    { reason: 'x'.repeat(100_000) },
+    { requestId: 7 },
+    { reason: null, origin: [1] },
+    { reason: 'not an operator', origin: 'OPERATOR' },
+    { origin: { toString: 1 } },
+  ];
   for (const payload of garbage) await handle.signal(healSignal, payload as never);
   const status = await waitFor(
     'the garbage-triggered cycles to finish',
@@ -73,14 +85,11 @@ test('heal signals with garbage payloads: the workflow stays alive and keeps hea
 
   // `heal --wait`'s update with garbage: refused by its validator, naming the problem, and no
   // update event written (the cycles the garbage signals asked for may still be writing theirs).
-  for (const payload of [42, '', null, { requestId: 'x' }]) {
-    await expect(handle.executeUpdate(healServedUpdate, { args: [payload as never] })).rejects.toMatchObject({
-      cause: { message: `healServed needs a heal request id, got ${JSON.stringify(payload)}` },
+  for (const payload of [42, '', null, {}, { reason: '' }, { reason: '   ' }, { reason: 7 }, { origin: 'operator' }]) {
+    await expect(handle.executeUpdate(healAndWaitUpdate, { args: [payload as never] })).rejects.toMatchObject({
+      cause: { message: 'a heal needs a reason' },
     });
   }
-  await expect(handle.executeUpdate(healServedUpdate, { args: ['no-such-request'] })).rejects.toMatchObject({
-    cause: { message: 'no heal request "no-such-request" is queued, being served or among the last cycles that served operator heals' },
-  });
   const updateEvents = ((await handle.fetchHistory()).events ?? []).filter(
     (e) => e.workflowExecutionUpdateAcceptedEventAttributes || e.workflowExecutionUpdateCompletedEventAttributes || e.workflowExecutionUpdateAdmittedEventAttributes,
   );

@@ -1,7 +1,7 @@
 /**
  * Two whole `goalkeeper start` processes at once (each its worker, listener, HTTP server and
  * schedule set-up), goals inserted by plain SQL: each goal gets exactly one workflow and one task;
- * no workspace passes its cap; both set up the one reconcile schedule; only those two ran goals.
+ * no workspace passes its cap; both set up the one fleet check schedule; only those two ran goals.
  */
 import { insertGoals, countHealed } from '../../bench/lib/fixtures';
 import { historyEvents } from '../../bench/lib/history';
@@ -59,7 +59,7 @@ test('two goalkeeper start processes: one workflow and one task per goal, caps h
   expect(running).toBe(GOALS);
   const schedules = [];
   for await (const schedule of stack.client.schedule.list()) schedules.push(schedule.scheduleId);
-  expect(schedules).toEqual(['goalkeeper-reconcile']);
+  expect(schedules).toEqual(['goalkeeper-fleet-check']);
   expect(inv).toMatchObject({ healed: GOALS, goalsWithMoreThanOneTask: 0, workspacesOverCap: 0, workspacesProvisionedTwice: 0 });
   for (const w of stack.workers) expect(w.exited()).toBe(false);
 });

@@ -110,7 +110,7 @@ test('goalkeeper start SIGKILLed mid-burst while starting goals eagerly: all hea
   const healedAtKill = await countHealed(stack.pool, goalIds);
   expect(healedAtKill).toBeLessThan(goalIds.length);
 
-  // Its catch-up sweep starts what the dead listener never dispatched; the server hands the dead
+  // Its catch-up fleet check starts what the dead listener never dispatched; the server hands the dead
   // worker's eager first tasks to this one once their workflow task timeout passes.
   // (Its catch-up heals the goals still without a task in bulk first, past BURST_HEAL_THRESHOLD.)
   await startServices(stack, {}, { whole: true });

@@ -7,7 +7,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Config } from '../../src/config';
 import { Dispatcher } from '../../src/dispatch';
 import { buildHttpServer } from '../../src/http/server';
-import { sweepOnce } from '../../src/reconcile';
+import { careCriteriaOf, checkFleet } from '../../src/fleet-check';
 import { PgStore } from '../../src/store/pg-store';
 import { goalWorkflowId } from '../../workflows/messages';
 import { createTestDatabase, goalTasks, insertAgent, insertGoal, insertTask, insertWorkspace, type TestDatabase } from '../support/db';
@@ -117,15 +117,15 @@ test('the same event three times, by three paths, gives one workflow and one tas
   const goal = await insertGoal(db.pool, ws);
   const payload = goalInsert(await goalRow(goal));
   // Three webhook deliveries at once, plus the same event from another process's dispatcher (no
-  // shared dedupe memory) and a sweep: only Temporal ids and SQL can keep this to one.
-  const other = new Dispatcher({ client: env.client, taskQueue: config.temporal.taskQueue, policy: config.policy }, { dedupeMs: 0 });
+  // shared dedupe memory) and a fleet check: only Temporal ids and SQL can keep this to one.
+  const other = new Dispatcher({ client: env.client, taskQueue: config.temporal.taskQueue }, { dedupeMs: 0 });
   const store = new PgStore(db.url);
   try {
     const responses = await Promise.all([post(payload), post(payload), post(payload)]);
     expect(responses.map((r) => r.status)).toEqual([202, 202, 202]);
     await Promise.all([
       other.dispatch({ goalId: goal, kind: 'goal_created', source: 'listener' }),
-      sweepOnce(store, { client: env.client, taskQueue: config.temporal.taskQueue, policy: config.policy }, 100),
+      checkFleet(store, { client: env.client, taskQueue: config.temporal.taskQueue }, { pageSize: 100, criteria: careCriteriaOf(config.policy) }),
     ]);
   } finally {
     await store.close();
@@ -158,7 +158,7 @@ test('a task failing, reported by webhook, is retried through a heal signal', as
 
 test('with no WEBHOOK_SECRET the route refuses every call and says why', async () => {
   const app = buildHttpServer({
-    dispatcher: new Dispatcher({ client: env.client, taskQueue: config.temporal.taskQueue, policy: config.policy }),
+    dispatcher: new Dispatcher({ client: env.client, taskQueue: config.temporal.taskQueue }),
     health: async () => ({}),
   });
   try {
@@ -247,7 +247,7 @@ test('the dispatcher answers a repeat within its window from memory, and asks Te
   const ws = await insertWorkspace(db.pool);
   await insertAgent(db.pool, ws);
   const goal = await insertGoal(db.pool, ws);
-  const dispatcher = new Dispatcher({ client: env.client, taskQueue: config.temporal.taskQueue, policy: config.policy }, { dedupeMs: 300, maxInFlight: 2 });
+  const dispatcher = new Dispatcher({ client: env.client, taskQueue: config.temporal.taskQueue }, { dedupeMs: 300, maxInFlight: 2 });
   const event = { goalId: goal, kind: 'goal_created' as const, source: 'listener' as const };
   const burst = await Promise.all([dispatcher.dispatch(event), dispatcher.dispatch(event), dispatcher.dispatch(event)]);
   expect(burst.sort()).toEqual(['deduplicated', 'deduplicated', 'started']);
@@ -265,7 +265,7 @@ test('within the dedupe window a reopen after a close is no repeat: reopened, cl
   const ws = await insertWorkspace(db.pool);
   await insertAgent(db.pool, ws);
   const goal = await insertGoal(db.pool, ws);
-  const dispatcher = new Dispatcher({ client: env.client, taskQueue: config.temporal.taskQueue, policy: config.policy }, { dedupeMs: 60_000 });
+  const dispatcher = new Dispatcher({ client: env.client, taskQueue: config.temporal.taskQueue }, { dedupeMs: 60_000 });
   const send = (kind: 'goal_reopened' | 'goal_closed', source: 'listener' | 'webhook' = 'listener') => dispatcher.dispatch({ goalId: goal, kind, source });
   expect(await send('goal_reopened')).toBe('started');
   await healedTasks(goal);
@@ -291,7 +291,7 @@ test('the dedupe window forgets by age even after a lifecycle turn refreshed an 
   await insertAgent(db.pool, ws);
   const [first, second] = [await insertGoal(db.pool, ws), await insertGoal(db.pool, ws)];
   let now = 1_000_000;
-  const dispatcher = new Dispatcher({ client: env.client, taskQueue: config.temporal.taskQueue, policy: config.policy }, { dedupeMs: 300, clock: () => now });
+  const dispatcher = new Dispatcher({ client: env.client, taskQueue: config.temporal.taskQueue }, { dedupeMs: 300, clock: () => now });
   const send = (goalId: string, kind: 'goal_created' | 'goal_reopened' | 'goal_closed') => dispatcher.dispatch({ goalId, kind, source: 'listener' });
   expect(await send(first, 'goal_reopened')).toBe('started'); // remembered at 0
   now += 10;
@@ -312,7 +312,7 @@ test('a heal is answered from memory only while its signal is in flight: the sam
   const ws = await insertWorkspace(db.pool);
   await insertAgent(db.pool, ws);
   const goal = await insertGoal(db.pool, ws);
-  const dispatcher = new Dispatcher({ client: env.client, taskQueue: config.temporal.taskQueue, policy: config.policy }, { dedupeMs: 60_000 });
+  const dispatcher = new Dispatcher({ client: env.client, taskQueue: config.temporal.taskQueue }, { dedupeMs: 60_000 });
   expect(await dispatcher.dispatch({ goalId: goal, kind: 'goal_created', source: 'listener' })).toBe('started');
   const [task] = await healedTasks(goal);
   const event = { goalId: goal, kind: 'task_without_agent' as const, taskId: task.id, source: 'listener' as const };
@@ -356,7 +356,7 @@ test('goal_closed signals only a running workflow: a closed goal with none gets 
   expect((await handle.describe()).status.name).toBe('COMPLETED');
 
   // Its run has ended: another close finds nothing running, and starts nothing.
-  const dispatcher = new Dispatcher({ client: env.client, taskQueue: config.temporal.taskQueue, policy: config.policy }, { dedupeMs: 0 });
+  const dispatcher = new Dispatcher({ client: env.client, taskQueue: config.temporal.taskQueue }, { dedupeMs: 0 });
   expect(await dispatcher.dispatch({ goalId: running, kind: 'goal_closed', source: 'listener' })).toBe('not_running');
   expect(dispatcher.counts).toMatchObject({ notRunning: 1, signalled: 0, started: 0, failed: 0 });
   expect((await handle.describe()).status.name).toBe('COMPLETED');

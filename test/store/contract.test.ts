@@ -10,8 +10,9 @@ import type { AddressInfo } from 'node:net';
 import { Client as TemporalClient, Connection } from '@temporalio/client';
 import { Client } from 'pg';
 import { storeCall } from '../../activities/guards';
-import { createReconcileActivities } from '../../activities/reconcile';
+import { createFleetCheckActivities } from '../../activities/fleet-check';
 import { loadConfig } from '../../src/config';
+import { careCriteriaOf, scheduledFleetCheck } from '../../src/fleet-check';
 import type { GoalTarget } from '../../src/temporal/goal-client';
 import { migrate } from '../../src/store/migrate';
 import { PgStore } from '../../src/store/pg-store';
@@ -45,14 +46,18 @@ afterAll(async () => {
   await db?.drop();
 });
 
-/** A real client on a lazy connection nothing listens on: the reconcile activity needs a target,
- * and these tests fail at the store before any workflow start would use it. */
+/** A real client on a lazy connection nothing listens on: the fleet check's activity needs a
+ * target, and these tests fail at the store before any signal or start would use it. */
 function unusedTarget(): GoalTarget {
   return {
     client: new TemporalClient({ connection: Connection.lazy({ address: '127.0.0.1:1' }) }),
     taskQueue: 'contract-unused',
-    policy: loadConfig({}).policy,
   };
+}
+
+/** The fleet check's activity, as the worker builds it, over `store`. */
+function fleetCheckActivity(store: HealingStore) {
+  return createFleetCheckActivities({ check: scheduledFleetCheck(store, unusedTarget(), { pageSize: 1, criteria: careCriteriaOf(loadConfig({}).policy) }) });
 }
 
 async function storeError(promise: Promise<unknown>): Promise<StoreError> {
@@ -266,15 +271,42 @@ describe.each(adapters)('store contract: %s adapter', (kind, make, makeUnreachab
     });
   });
 
+  test('names the active goals that need care, and why, a page at a time as the fleet check reads them', async () => {
+    const ws = await insertWorkspace(db.pool);
+    const agent = await insertAgent(db.pool, ws);
+    const [bare, unassigned, failed, healthy] = await Promise.all([1, 2, 3, 4].map(() => insertGoal(db.pool, ws)));
+    const closed = await insertGoal(db.pool, ws, { status: 'completed' });
+    await insertTask(db.pool, ws, unassigned, { status: 'pending', agentId: null });
+    await insertTask(db.pool, ws, failed, { status: 'failed', agentId: agent });
+    await insertTask(db.pool, ws, healthy, { status: 'pending', agentId: agent });
+    const criteria = careCriteriaOf(loadConfig({}).policy);
+    const named = new Map<string, string>();
+    let scanned = 0;
+    let pages = 0;
+    for (let after: string | null = null; ; ) {
+      const page = await store.goalsNeedingCare(after, 2, criteria);
+      pages += 1;
+      expect(page.scanned).toBeLessThanOrEqual(2);
+      scanned += page.scanned;
+      for (const g of page.goals) named.set(g.id, g.why);
+      if (page.next === null) break;
+      after = page.next;
+    }
+    const { rows } = await db.pool.query(`select count(*)::int as n from workspace_goals where status = 'active'`);
+    expect(scanned).toBe(rows[0].n);
+    expect(pages).toBeGreaterThanOrEqual(Math.ceil(rows[0].n / 2));
+    expect([bare, unassigned, failed, healthy, closed].map((g) => named.get(g) ?? null)).toEqual(['no_task', 'task_without_agent', 'failed_task', null, null]);
+  });
+
   test('an unreachable database is a retryable error', async () => {
     const unreachable = await makeUnreachable();
     try {
       const err = await storeError(unreachable.listActiveGoals(null, 1));
       expect(err.retryable).toBe(true);
       await expect(storeCall('list', () => unreachable.listActiveGoals(null, 1))).rejects.toMatchObject({ nonRetryable: false, type: 'StoreUnavailable' });
-      // The reconcile sweep's activity types it the same way (it lists goals before starting any).
-      const reconcile = createReconcileActivities({ store: unreachable, target: unusedTarget() });
-      await expect(reconcile.reconcileBatch({ after: null, limit: 1 })).rejects.toMatchObject({ nonRetryable: false, type: 'StoreUnavailable' });
+      await expect(storeError(unreachable.goalsNeedingCare(null, 1, careCriteriaOf(loadConfig({}).policy)))).resolves.toMatchObject({ retryable: true });
+      // The fleet check's activity types it the same way (it reads the goals before signalling any).
+      await expect(fleetCheckActivity(unreachable).checkFleet()).rejects.toMatchObject({ nonRetryable: false, type: 'StoreUnavailable' });
     } finally {
       await unreachable.close();
     }
@@ -552,8 +584,8 @@ describe('only the service role may call the healing functions', () => {
     const anon = new SupabaseStore(rest.url, rest.anonKey);
     const err = await storeError(anon.ensureGoalTask(goal, rules));
     expect(err).toMatchObject({ retryable: false, code: '42501' });
-    const reconcile = createReconcileActivities({ store: anon, target: unusedTarget() });
-    await expect(reconcile.reconcileBatch({ after: null, limit: 1 })).rejects.toMatchObject({ nonRetryable: true, type: 'StoreRejected' });
+    expect(await storeError(anon.goalsNeedingCare(null, 1, careCriteriaOf(loadConfig({}).policy)))).toMatchObject({ retryable: false, code: '42501' });
+    await expect(fleetCheckActivity(anon).checkFleet()).rejects.toMatchObject({ nonRetryable: true, type: 'StoreRejected' });
     expect(await goalTasks(db.pool, goal)).toHaveLength(0);
   });
 

@@ -11,13 +11,14 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { startEmbeddedPostgres } from '../../src/embedded/postgres';
 import { goalWorkflowId } from '../../workflows/messages';
 import { createTestDatabase, insertAgent, insertGoal, insertTask, insertWorkspace, RECORD_EVENT_ARGS, withFunctionMissing, withRecordEventAnswerLost, type TestDatabase } from './db';
-import { harnessWorker, startWorkflowHarness, testPolicy, unstickyWorker, type WorkflowHarness } from './workflow-env';
-import { healGoal, startGoal, waitForHeal } from '../../src/temporal/goal-client';
+import { startWorkflowHarness, testPolicy, unstickyWorker, type WorkflowHarness } from './workflow-env';
+import { healAndWait } from '../../src/temporal/goal-client';
 import { closeAndReopenMidRead, healsWhileStepWaits } from './goal-lock';
 import { Dispatcher } from '../../src/dispatch';
 // Polls in real time: unlike the harness's eventually it skips no virtual time, so a durable
 // timer cannot fire while it waits (to act during a retry backoff, say).
 import { eventually } from './services-env';
+import { prepareTemporalBinaries } from './temporal';
 
 export const HISTORIES_DIR = join(__dirname, '..', '..', '..', 'test', 'histories');
 
@@ -51,13 +52,13 @@ const incidentRetriesExhausted: Scenario = async (h, db) => {
   for (let retry = 1; retry <= 3; retry += 1) {
     await h.eventually(async () => (await h.status(goal)).retries[task]?.used === retry, `retry ${retry}`);
     await fail();
-    await h.heal(goal, 'task failed again');
+    await h.heal(goal, 'task_failed (notify)', { origin: 'event' });
   }
   await h.eventually(async () => (await h.status(goal)).health === 'needs_intervention', 'exhaustion');
-  await h.heal(goal, 'operator: fixed the prompt, try again');
+  await h.heal(goal, 'operator: fixed the prompt, try again', { origin: 'operator' });
   await h.eventually(async () => (await h.status(goal)).retries[task]?.total === 4, 'fresh budget retry');
   await db.pool.query(`update workspace_goals set status = 'completed' where id = $1`, [goal]);
-  await h.heal(goal, 'goal completed');
+  await h.heal(goal, 'goal_closed (notify)', { origin: 'event' });
   await handle.result();
   return { goalId: goal, runId: handle.firstExecutionRunId };
 };
@@ -74,19 +75,19 @@ const taskCreatedAgentReplaced: Scenario = async (h, db) => {
   await h.heal(goal, 'agent offline');
   await h.eventually(async () => (await h.status(goal)).agentId !== agent, 'agent replaced');
   await db.pool.query(`update workspace_goals set status = 'archived' where id = $1`, [goal]);
-  await h.eventually(async () => (await handle.describe()).status.name === 'COMPLETED', 'closed', '5 minutes');
+  await h.heal(goal, 'goal_closed (notify)', { origin: 'event' });
+  await handle.result();
   return { goalId: goal, runId: handle.firstExecutionRunId };
 };
 
-/** maxCyclesPerRun 2: the first run continues as new carrying its state. */
+/** A short history budget: the first run continues as new carrying its state. */
 const continueAsNewCarriesState: Scenario = async (h, db) => {
   const ws = await insertWorkspace(db.pool, 'long-lived');
   await insertAgent(db.pool, ws);
   const goal = await insertGoal(db.pool, ws);
   const task = await insertTask(db.pool, ws, goal, { status: 'failed' });
-  const handle = await h.startGoal(goal, testPolicy({ maxCyclesPerRun: 2, retryBackoffSeconds: 5 }));
+  const handle = await h.startGoal(goal, testPolicy({ maxHistoryEventsPerRun: 10, retryBackoffSeconds: 5 }));
   await h.eventually(async () => (await h.status(goal)).retries[task]?.used === 1, 'first retry');
-  await h.heal(goal, 'second cycle');
   await h.eventually(async () => (await handle.describe()).runId !== handle.firstExecutionRunId, 'continued as new');
   return { goalId: goal, runId: handle.firstExecutionRunId };
 };
@@ -145,24 +146,34 @@ const twoFailedTasks: Scenario = async (h, db) => {
   return closeGoal(h, db, goal, handle, 'completed');
 };
 
-/** An active goal whose only task is completed: one GOAL_STALLED alert after an interval, cleared
- * by the timer cycle after the platform adds a task; the goal completes. */
+/** An active goal whose only task is completed: its stall window's timer raises one GOAL_STALLED
+ * alert; the platform adds a task and the fleet check's heal clears it; the goal completes. */
 const goalStalledThenNewTask: Scenario = async (h, db) => {
   const ws = await insertWorkspace(db.pool, 'stalled');
   const agent = await insertAgent(db.pool, ws);
   const goal = await insertGoal(db.pool, ws, { description: 'Ship the pricing page' });
   await insertTask(db.pool, ws, goal, { status: 'completed', agentId: agent });
   const handle = await h.startGoal(goal, testPolicy());
-  await h.eventually(async () => (await h.status(goal)).health === 'needs_intervention', 'stalled', '5 minutes');
-  // The next task arrives with its agent (no trigger fires): the next timer cycle clears it.
-  // Then the goal completes and the timer cycle after that ends the workflow. No signals: right
-  // after a 5-minute skip one would race the timer, which the time-skipping server cannot take
-  // (it strands the run: sdk-java#3088).
+  await h.eventually(async () => (await h.status(goal)).health === 'needs_intervention', 'stalled');
   await insertTask(db.pool, ws, goal, { status: 'pending', agentId: agent });
-  await h.eventually(async () => (await h.status(goal)).health === 'healthy', 'healthy again', '5 minutes');
-  await db.pool.query(`update workspace_goals set status = 'completed' where id = $1`, [goal]);
-  await handle.result();
-  return { goalId: goal, runId: handle.firstExecutionRunId };
+  await h.heal(goal, 'fleet check: stall over', { origin: 'event' });
+  await h.eventually(async () => (await h.status(goal)).health === 'healthy', 'healthy again');
+  return closeGoal(h, db, goal, handle, 'completed');
+};
+
+/** A healthy goal rests; its agent is retired by a tool that bypasses the triggers; the safety
+ * recheck a day later finds it and gives the task another agent; the goal completes. */
+const safetyRecheckFindsDrift: Scenario = async (h, db) => {
+  const ws = await insertWorkspace(db.pool, 'drift');
+  const agent = await insertAgent(db.pool, ws);
+  await insertAgent(db.pool, ws, { seniority: 'junior' });
+  const goal = await insertGoal(db.pool, ws);
+  const handle = await h.startGoal(goal, testPolicy());
+  await h.eventually(async () => (await h.status(goal)).agentId === agent, 'healthy');
+  await db.pool.query(`update agents set status = 'inactive' where id = $1`, [agent]);
+  await h.env.sleep('26 hours');
+  await h.eventually(async () => (await h.status(goal)).lastCycle?.wokenBy.includes('safety recheck'), 'the safety recheck');
+  return closeGoal(h, db, goal, handle, 'completed');
 };
 
 /** A new run meets a task at work whose budget an earlier run spent; an operator's heal gives it a
@@ -179,7 +190,7 @@ const operatorHealReachesSpentTask: Scenario = async (h, db) => {
   await h.env.client.workflow.getHandle(goalWorkflowId(goal), first.firstExecutionRunId).terminate('a new run');
   const handle = await h.startGoal(goal, policy);
   await h.eventually(async () => (await h.status(goal)).retries[task]?.used === 1, 'the new run tracks the spent budget');
-  await h.heal(goal, 'operator: prompt fixed', { origin: 'operator', requestId: 'operator-1' });
+  await h.heal(goal, 'operator: prompt fixed', { origin: 'operator' });
   await h.eventually(async () => (await h.status(goal)).retries[task]?.used === 0, 'a fresh budget');
   await db.pool.query(`update tasks set status = 'failed' where id = $1`, [task]);
   await h.heal(goal, 'task_failed (notify)', { origin: 'event' });
@@ -194,7 +205,7 @@ const reopenedWhileClosing: Scenario = async (h, db) => {
   const ws = await insertWorkspace(db.pool, 'reopened');
   await insertAgent(db.pool, ws);
   const goal = await insertGoal(db.pool, ws);
-  const dispatcher = new Dispatcher({ client: h.env.client, taskQueue: h.taskQueue, policy: testPolicy() }, { dedupeMs: 0 });
+  const dispatcher = new Dispatcher({ client: h.env.client, taskQueue: h.taskQueue }, { dedupeMs: 0 });
   await dispatcher.dispatch({ goalId: goal, kind: 'goal_created', source: 'listener' });
   await h.eventually(async () => (await h.status(goal)).health === 'healthy', 'healthy');
   const handle = h.env.client.workflow.getHandle(goalWorkflowId(goal));
@@ -217,11 +228,11 @@ const agentStepFailsWhileShort: Scenario = async (h, db) => {
   const handle = await h.startGoal(goal, testPolicy({ maxAutoProvisionedAgents: 0 }));
   await h.eventually(async () => (await h.status(goal)).lastCycle?.health === 'degraded', 'short of agents');
   await withFunctionMissing(db.pool, 'goalkeeper_ensure_task_agent', 'uuid, text[], int, text', async () => {
-    await h.heal(goal, 'the step fails', { origin: 'event', requestId: 'step-fails' });
-    await h.eventually(async () => (await h.status(goal)).lastCycle?.healRequestIds.includes('step-fails'), 'the failed step');
+    await h.heal(goal, 'the step fails', { origin: 'event' });
+    await h.eventually(async () => (await h.status(goal)).lastCycle?.number === 2, 'the failed step');
   });
-  await h.heal(goal, 'the step works again', { origin: 'event', requestId: 'step-works' });
-  await h.eventually(async () => (await h.status(goal)).lastCycle?.healRequestIds.includes('step-works'), 'the next cycle');
+  // The failed step's own timer brings the cycle that tries it again.
+  await h.eventually(async () => (await h.status(goal)).lastCycle?.wokenBy.includes('try again what failed'), 'the step tried again');
   return closeGoal(h, db, goal, handle, 'completed');
 };
 
@@ -236,12 +247,12 @@ const alertsUnwrittenThenHealed =
     let handle: Awaited<ReturnType<WorkflowHarness['startGoal']>> | undefined;
     await fault(db, async () => {
       handle = await h.startGoal(goal, testPolicy({ maxAutoProvisionedAgents: 0 }));
-      await h.eventually(async () => (await h.status(goal)).unwrittenAlerts?.includes('NO_TASKS_FOR_GOAL'), 'the alerts unwritten');
+      await eventually(async () => (await h.status(goal)).unwrittenAlerts.includes('NO_TASKS_FOR_GOAL'), 'the alerts unwritten', 30_000, 50);
     });
-    await h.heal(goal, 'the database is back', { origin: 'event', requestId: 'back' });
-    await h.eventually(async () => (await h.status(goal)).unwrittenAlerts?.length === 0, 'the alerts written');
+    // The timer for what failed brings the cycle that writes them.
+    await h.eventually(async () => (await h.status(goal)).unwrittenAlerts.length === 0, 'the alerts written');
     await insertAgent(db.pool, ws);
-    await h.heal(goal, 'an agent joined', { origin: 'event', requestId: 'agent' });
+    await h.heal(goal, 'an agent joined', { origin: 'event' });
     await h.eventually(async () => (await h.status(goal)).health === 'healthy', 'healed');
     return closeGoal(h, db, goal, handle!, 'completed');
   };
@@ -272,16 +283,17 @@ const healDuringBackoff: Scenario = async (h, db) => {
   await eventually(async () => (await db.pool.query('select agent_id from tasks where id = $1', [unassigned])).rows[0].agent_id !== null, 'agent given', 30_000, 50);
   await h.eventually(async () => (await h.status(goal)).retries[task]?.used === 1, 'retried when due');
   await db.pool.query(`update workspace_goals set metric_type = 'case_studies' where id = $1`, [goal]);
-  await h.heal(goal, 'operator: metric type changed', { origin: 'operator', requestId: 'metric' });
-  await h.eventually(async () => (await h.status(goal)).lastCycle?.healRequestIds.includes('metric'), 'metric type read');
+  const before = (await h.status(goal)).cycles;
+  await h.heal(goal, 'operator: metric type changed', { origin: 'operator' });
+  await h.eventually(async () => ((await h.status(goal)).lastCycle?.number ?? 0) > before, 'metric type read');
   await db.pool.query(`update tasks set status = 'failed' where id = $1`, [task]);
   await h.heal(goal, 'task_failed (notify)', { origin: 'event' });
   await backoffBegun();
   return closeGoal(h, db, goal, handle, 'completed');
 };
 
-/** Twenty-five event heals and an operator's heal reach the workflow together: the queue keeps
- * twenty, the operator's among them; the goal completes. */
+/** Twenty-five event heals and an operator's heal reach the workflow together: the event heals
+ * coalesce into one, the operator's is served with it; the goal completes. */
 const operatorHealAfterFlood: Scenario = async (h, db) => {
   const ws = await insertWorkspace(db.pool, 'flood');
   await insertAgent(db.pool, ws);
@@ -289,55 +301,26 @@ const operatorHealAfterFlood: Scenario = async (h, db) => {
   const handle = await h.startGoal(goal, testPolicy());
   await h.eventually(async () => (await h.status(goal)).health === 'healthy', 'healthy');
   const flood = Array.from({ length: 25 }, (_, i) => ({ reason: `task_failed (flood ${i})`, origin: 'event' as const }));
-  await healsWhileStepWaits(h, db, goal, [...flood, { reason: 'operator: look now', origin: 'operator', requestId: 'operator' }]);
-  await h.eventually(async () => (await h.status(goal)).lastCycle?.healRequestIds.includes('operator'), 'the operator heal served');
+  await healsWhileStepWaits(h, db, goal, [...flood, { reason: 'operator: look now', origin: 'operator' }]);
+  await h.eventually(async () => (await h.status(goal)).lastCycle?.wokenBy.includes('operator heal: operator: look now'), 'the operator heal served');
   return closeGoal(h, db, goal, handle, 'completed');
 };
 
-/** An operator's shell heals a goal with no workflow: the start takes the worker's healing
- * settings (a local activity), its failed task is retried under them; the goal completes. */
-const startedFromAShell: Scenario = async (h, db) => {
-  const ws = await insertWorkspace(db.pool, 'shell');
-  await insertAgent(db.pool, ws);
-  const goal = await insertGoal(db.pool, ws);
-  const task = await insertTask(db.pool, ws, goal, { status: 'failed' });
-  const taskQueue = `${h.taskQueue}-shell`;
-  const worker = await harnessWorker(h, taskQueue, { healingSettings: testPolicy({ maxTaskRetries: 1, retryBackoffSeconds: 5 }) });
-  return worker.runUntil(async () => {
-    await healGoal({ client: h.env.client, taskQueue, policy: testPolicy({ maxTaskRetries: 5 }), startsOnWorkerSettings: true }, goal, 'operator: from a shell');
-    await h.eventually(async () => (await h.status(goal)).retries[task]?.used === 1, 'the retry');
-    const handle = h.env.client.workflow.getHandle(goalWorkflowId(goal));
-    const { runId } = await handle.describe();
-    await db.pool.query(`update workspace_goals set status = 'completed' where id = $1`, [goal]);
-    await h.heal(goal, 'goal_closed (notify)', { origin: 'event' });
-    await handle.result();
-    return { goalId: goal, runId };
-  });
-};
-
-/** `heal --wait`'s update: a heal and its update reach a worker in one workflow task just as
- * continue-as-new is due (one cycle per run); the run serves the heal first, answers the update,
- * rejects one for an id it never queued (nothing in the history), and continues as new at the
- * next heal. */
+/** `heal --wait` as Update-with-Start reaches a goal with no workflow while no worker runs and
+ * continue-as-new is due after one cycle (a tiny history budget): the run serves the heal,
+ * answers the update, and only then continues as new. */
 const healWaitedBeforeContinueAsNew: Scenario = async (h, db) => {
   const ws = await insertWorkspace(db.pool, 'heal-wait');
   await insertAgent(db.pool, ws);
   const goal = await insertGoal(db.pool, ws);
   const taskQueue = `${h.taskQueue}-heal-wait`;
-  const target = { client: h.env.client, taskQueue, policy: testPolicy({ maxCyclesPerRun: 1 }) };
-  const worker = () => unstickyWorker(h, taskQueue);
+  const waited = healAndWait({ client: h.env.client, taskQueue }, goal, 'operator: while no worker ran', { timeoutMs: 60_000 });
   const handle = h.env.client.workflow.getHandle(goalWorkflowId(goal));
-  const { runId } = await (await worker()).runUntil(async () => {
-    const started = await startGoal(target, goal);
-    await h.eventually(async () => (await h.status(goal)).lastCycle !== null, 'the first cycle');
-    return started;
-  });
-  const requestId = await healGoal(target, goal, 'operator: while no worker ran');
-  await (await worker()).runUntil(async () => {
-    await waitForHeal(h.env.client, goal, requestId, { timeoutMs: 60_000 });
-    const rejected = await waitForHeal(h.env.client, goal, 'never-queued', { timeoutMs: 60_000 }).then(() => false, () => true);
-    if (!rejected) throw new Error('an update for a request never queued was accepted');
-    await h.heal(goal, 'task_without_agent (listener)', { origin: 'event' });
+  // The start half of the call creates the run at once; the update waits for a worker.
+  const runId = await eventually(async () => (await handle.describe().catch(() => undefined))?.runId, 'the run started', 30_000, 50);
+  const worker = await unstickyWorker(h, taskQueue, testPolicy({ maxHistoryEventsPerRun: 10 }));
+  await worker.runUntil(async () => {
+    await waited;
     await h.eventually(async () => (await handle.describe()).runId !== runId, 'continue-as-new');
   });
   await handle.terminate('recorded');
@@ -346,7 +329,7 @@ const healWaitedBeforeContinueAsNew: Scenario = async (h, db) => {
 
 export const SCENARIOS: Record<string, Scenario> = {
   'heal-waited-before-continue-as-new': healWaitedBeforeContinueAsNew,
-  'started-from-a-shell': startedFromAShell,
+  'safety-recheck-finds-drift': safetyRecheckFindsDrift,
   'operator-heal-after-flood': operatorHealAfterFlood,
   'heal-during-backoff': healDuringBackoff,
   'agent-step-fails-while-short': agentStepFailsWhileShort,
@@ -364,6 +347,7 @@ export const SCENARIOS: Record<string, Scenario> = {
 };
 
 async function main() {
+  await prepareTemporalBinaries();
   const pg = await startEmbeddedPostgres({ dataDir: mkdtempSync(join(tmpdir(), 'goalkeeper-record-')) });
   process.env.GK_TEST_PG_URL = pg.url;
   const db = await createTestDatabase();

@@ -40,7 +40,11 @@ export interface WorkflowHarness {
   store: PgStore;
   worker: Worker;
   taskQueue: string;
-  startGoal(goalId: string, policy: HealPolicy): Promise<WorkflowHandleWithFirstExecutionRunId<typeof goalWorkflow>>;
+  /** Starts goal-<id> on a worker configured with `policy` (one worker, on a task queue of its
+   * own, per distinct policy: the worker's configuration is the workflow's one source of it). */
+  startGoal(goalId: string, policy?: HealPolicy): Promise<WorkflowHandleWithFirstExecutionRunId<typeof goalWorkflow>>;
+  /** The task queue of the worker that runs goals under `policy` (started on first use). */
+  taskQueueFor(policy: HealPolicy): Promise<string>;
   heal(goalId: string, reason?: string, extra?: Record<string, unknown>): Promise<void>;
   status(goalId: string): Promise<GoalStatus>;
   /** Polls `check` until it returns a value, letting the server skip `step` of virtual time
@@ -67,29 +71,56 @@ export async function startWorkflowHarness(databaseUrl: string): Promise<Workflo
   // The test server validates search attributes like a real cluster: register the goal's.
   await ensureSearchAttributes(env.connection, env.namespace ?? 'default');
   const store = new PgStore(databaseUrl);
+  const defaultPolicy = testPolicy();
   const taskQueue = `test-${randomUUID()}`;
   const worker = await createGoalkeeperWorker({
     connection: env.nativeConnection,
     namespace: env.namespace ?? 'default',
     taskQueue,
     store,
+    policy: defaultPolicy,
     options: { workflowBundle: await workflowBundle() },
   });
-  const running = worker.run();
+  const running: Array<Promise<void>> = [worker.run()];
+  const workers: Worker[] = [worker];
+  const queues = new Map<string, Promise<string>>([[JSON.stringify(defaultPolicy), Promise.resolve(taskQueue)]]);
   const client = env.client;
+  const taskQueueFor = (policy: HealPolicy): Promise<string> => {
+    const key = JSON.stringify(policy);
+    let queue = queues.get(key);
+    if (!queue) {
+      queue = (async () => {
+        const q = `test-${randomUUID()}`;
+        const w = await createGoalkeeperWorker({
+          connection: env.nativeConnection,
+          namespace: env.namespace ?? 'default',
+          taskQueue: q,
+          store,
+          policy,
+          options: { workflowBundle: await workflowBundle() },
+        });
+        workers.push(w);
+        running.push(w.run());
+        return q;
+      })();
+      queues.set(key, queue);
+    }
+    return queue;
+  };
   return {
     env,
     store,
     worker,
     taskQueue,
-    startGoal: (goalId, policy) =>
+    taskQueueFor,
+    startGoal: async (goalId, policy = defaultPolicy) =>
       client.workflow.start<typeof goalWorkflow>('goalWorkflow', {
-        taskQueue,
+        taskQueue: await taskQueueFor(policy),
         workflowId: goalWorkflowId(goalId),
-        args: [{ goalId, policy }],
+        args: [{ goalId }],
       }),
     heal: (goalId, reason = 'test', extra = {}) =>
-      client.workflow.getHandle(goalWorkflowId(goalId)).signal(healSignal, { reason, ...extra } as never),
+      client.workflow.getHandle(goalWorkflowId(goalId)).signal(healSignal, { reason, origin: 'operator', ...extra } as never),
     status: (goalId) => client.workflow.getHandle(goalWorkflowId(goalId)).query(statusQuery),
     async eventually(check, what, step: Duration = '5 seconds') {
       const deadline = Date.now() + 60_000;
@@ -101,8 +132,8 @@ export async function startWorkflowHarness(databaseUrl: string): Promise<Workflo
       }
     },
     async close() {
-      worker.shutdown();
-      await running;
+      for (const w of workers) w.shutdown();
+      await Promise.all(running);
       await store.close();
       await env.teardown();
     },
@@ -112,8 +143,8 @@ export async function startWorkflowHarness(databaseUrl: string): Promise<Workflo
 /** A worker of the real activities on a task queue of its own, with no sticky queue, for a test
  * that stops it and starts another: the test server never hands a stopped worker's sticky
  * workflow task to the next worker, so the tasks must stay on the task queue itself. */
-export async function unstickyWorker(h: WorkflowHarness, taskQueue: string): Promise<Worker> {
-  return harnessWorker(h, taskQueue, { options: { maxCachedWorkflows: 0 } });
+export async function unstickyWorker(h: WorkflowHarness, taskQueue: string, policy: HealPolicy = testPolicy()): Promise<Worker> {
+  return harnessWorker(h, taskQueue, { policy, options: { maxCachedWorkflows: 0 } });
 }
 
 /** Another worker on the harness's server and store, on a task queue of its own: for a goal
@@ -121,9 +152,10 @@ export async function unstickyWorker(h: WorkflowHarness, taskQueue: string): Pro
 export async function harnessWorker(
   h: WorkflowHarness,
   taskQueue: string,
-  deps: Pick<GoalkeeperWorkerDeps, 'events' | 'rules' | 'healingSettings' | 'options'> = {},
+  deps: Partial<Pick<GoalkeeperWorkerDeps, 'events' | 'policy' | 'options'>> = {},
 ): Promise<Worker> {
   return createGoalkeeperWorker({
+    policy: testPolicy(),
     ...deps,
     connection: h.env.nativeConnection,
     namespace: h.env.namespace ?? 'default',

@@ -11,7 +11,7 @@ import { Worker } from '@temporalio/worker';
 import type { Config } from '../../src/config';
 import { Dispatcher } from '../../src/dispatch';
 import { startMetricsServer, type MetricsServer } from '../../src/observability';
-import { sweepOnce } from '../../src/reconcile';
+import { careCriteriaOf, checkFleet, FLEET_CHECK_BULK_HEAL } from '../../src/fleet-check';
 import { PgStore } from '../../src/store/pg-store';
 import { goalWorkflowId, statusQuery } from '../../workflows/messages';
 import { createTestDatabase, inTransaction, insertAgent, insertGoal, insertWorkspace, type TestDatabase } from '../support/db';
@@ -29,8 +29,9 @@ beforeAll(async () => {
   metrics = await startMetricsServer(0, { host: '127.0.0.1' });
   db = await createTestDatabase();
   env = await startDevServer();
-  // A low threshold: a few hundred goals make a burst. A daily sweep that never runs mid-test.
-  config = servicesConfig(env, db.url, { BURST_HEAL_THRESHOLD: '20', RECONCILE_INTERVAL: '86400' });
+  // A low threshold: a few hundred goals make a burst. A daily fleet check (and stall window) that
+  // never comes due mid-test.
+  config = servicesConfig(env, db.url, { BURST_HEAL_THRESHOLD: '20', GOAL_TASK_HEALTH_CHECK_INTERVAL: '86400' });
   services = await startServices(config, { http: false, schedule: false });
 });
 afterAll(async () => {
@@ -142,7 +143,7 @@ test('a burst heal that fails costs time, not goals: they heal in their own work
   const goals = await insertGoalsSilently(ws, 12);
   const asked: string[][] = [];
   const dispatcher = new Dispatcher(
-    { client: env.client, taskQueue: config.temporal.taskQueue, policy: config.policy },
+    { client: env.client, taskQueue: config.temporal.taskQueue },
     {
       maxInFlight: 1,
       burstHeal: {
@@ -171,7 +172,7 @@ async function burstHealedGoalsMetric(): Promise<number> {
   return Number(/^goalkeeper_burst_heal_goals_total\{outcome="healed"\} (\d+)$/m.exec(scraped)?.[1] ?? 0);
 }
 
-/** Drops the listener's connection; resolves once it has reconnected and its catch-up sweep ended. */
+/** Drops the listener's connection; resolves once it has reconnected and its catch-up (a fleet check) ended. */
 async function listenerCatchUp(): Promise<void> {
   const listener = services.info.listener!;
   const connectsBefore = listener.connects;
@@ -188,17 +189,17 @@ const activeGoalsWithoutTask = async () =>
   (await db.pool.query(`select count(*)::int as n from workspace_goals g where status = 'active'
      and not exists (select 1 from tasks t where t.goal_id = g.id and t.status <> 'cancelled')`)).rows[0].n as number;
 
-test('goals created while nobody listened are healed in bulk by the catch-up sweep, then supervised by their own workflows', async () => {
+test('goals created while nobody listened are healed in bulk by the catch-up fleet check, then supervised by their own workflows', async () => {
   const ws = await insertWorkspace(db.pool, 'created while nobody listened');
   await insertAgent(db.pool, ws, { status: 'available' });
   const healedBefore = await burstHealedGoalsMetric();
-  // No NOTIFY for them (triggers off): only the catch-up sweep after a reconnect can find them.
+  // No NOTIFY for them (triggers off): only the catch-up fleet check after a reconnect can find them.
   const goals = await insertGoalsSilently(ws, 250);
   const withoutTask = await activeGoalsWithoutTask();
   expect(withoutTask).toBeGreaterThanOrEqual(goals.length);
 
   await listenerCatchUp();
-  // By the sweep's end every goal has its task, made by a burst heal before any workflow started.
+  // By the check's end every goal has its task, made by a burst heal before any workflow started.
   const facts = await goalTaskFacts(goals);
   expect(facts.filter((g) => !(g.tasks === 1 && g.assigned === 1 && g.created_by?.startsWith('burst-heal-')))).toEqual([]);
   expect(await activeGoalsWithoutTask()).toBe(0);
@@ -206,18 +207,19 @@ test('goals created while nobody listened are healed in bulk by the catch-up swe
   // One burst heal (≤ 1,000 goals each), named in the Web UI by what found its goals.
   const burstId = facts[0].created_by!;
   const burst = env.client.workflow.getHandle(burstId);
-  expect(await (await burst.describe()).staticSummary()).toBe(`first heal of ${withoutTask} goals a catch-up sweep found without a task`);
+  expect(await (await burst.describe()).staticSummary()).toBe(`first heal of ${withoutTask} goals ${FLEET_CHECK_BULK_HEAL}`);
   expect(await burst.result()).toMatchObject({ goals: withoutTask, created: withoutTask });
   expect(new Set(facts.map((g) => g.created_by))).toEqual(new Set([burstId]));
 
-  // The sweep started every goal's workflow, which found its goal healed and supervises it.
+  // The check signalled every goal (signal-with-start: each got its workflow), which found its goal
+  // healed and supervises it.
   const supervising = `WorkflowType = 'goalWorkflow' AND WorkspaceId = '${ws}' AND GoalHealth = 'healthy' AND ExecutionStatus = 'Running'`;
   await eventually(async () => (await env.client.workflow.count(supervising)).count === goals.length, 'every goal workflow healthy', 60_000);
   const { rows: task } = await db.pool.query(`select id from tasks where goal_id = $1`, [goals[0]]);
   expect(await env.client.workflow.getHandle(goalWorkflowId(goals[0])).query(statusQuery)).toMatchObject({ health: 'healthy', taskId: task[0].id });
 });
 
-test('a catch-up sweep that finds fewer goals without a task than the threshold leaves them to their own workflows', async () => {
+test('a catch-up fleet check that finds fewer goals without a task than the threshold leaves them to their own workflows', async () => {
   const ws = await insertWorkspace(db.pool, 'a few created while nobody listened');
   await insertAgent(db.pool, ws, { status: 'available' });
   const healedBefore = await burstHealedGoalsMetric();
@@ -231,14 +233,16 @@ test('a catch-up sweep that finds fewer goals without a task than the threshold 
   expect(await burstHealedGoalsMetric()).toBe(healedBefore);
 });
 
-test('a sweep whose bulk heal fails still starts every goal workflow, and they heal their goals', async () => {
+test('a fleet check whose bulk heal fails still signals (and so starts) every goal workflow, and they heal their goals', async () => {
   const ws = await insertWorkspace(db.pool, 'bulk heal down');
   await insertAgent(db.pool, ws, { status: 'available' });
   const goals = await insertGoalsSilently(ws, 12);
   const store = new PgStore(db.url);
   const asked: string[][] = [];
   try {
-    const totals = await sweepOnce(store, { client: env.client, taskQueue: config.temporal.taskQueue, policy: config.policy }, 5, undefined, {
+    const totals = await checkFleet(store, { client: env.client, taskQueue: config.temporal.taskQueue }, {
+      pageSize: 5,
+      criteria: careCriteriaOf(config.policy),
       bulkHeal: {
         threshold: 2,
         run: async (goalIds) => {
@@ -248,7 +252,16 @@ test('a sweep whose bulk heal fails still starts every goal workflow, and they h
       },
     });
     expect(asked).toEqual([expect.arrayContaining(goals)]); // one attempt, then the bulk pass ended
-    expect(totals).toMatchObject({ healedInBulk: 0, bulkHealsFailed: 1, bulkHealError: 'burst heals unavailable', started: goals.length, failed: 0 });
+    // Every other goal of the database is healed and has its workflow: only these are signalled,
+    // each started by its signal-with-start, so none is left for the missing-workflow pass.
+    expect(totals).toMatchObject({
+      healedInBulk: 0,
+      bulkHealsFailed: 1,
+      bulkHealError: 'burst heals unavailable',
+      signalled: { no_task: goals.length, task_without_agent: 0, failed_task: 0, stalled: 0, stall_over: 0 },
+      started: 0,
+      failed: 0,
+    });
   } finally {
     await store.close();
   }
@@ -260,12 +273,11 @@ test('a sweep whose bulk heal fails still starts every goal workflow, and they h
 });
 
 test('a burst heal refuses input that can never succeed, at once and by name', async () => {
-  const rules = { assignableStatuses: ['available', 'active'], maxAutoProvisionedAgents: 3 };
   const run = (goalIds: unknown[]) =>
     env.client.workflow.execute('burstHealWorkflow', {
       taskQueue: config.temporal.taskQueue,
       workflowId: `burst-heal-bad-input-${goalIds.length}-${Date.now()}`,
-      args: [{ goalIds, rules }],
+      args: [{ goalIds }],
     });
   const failure = async (goalIds: unknown[]) => {
     const err = await run(goalIds).then(() => null, (e: unknown) => e);

@@ -1,7 +1,7 @@
 /**
- * The catch-up sweep after failed dispatches, with a real Temporal dev server and Postgres: a goal
- * event the dispatcher cannot hand to Temporal (here: sent to a namespace that does not exist, the
- * way a cluster away or misconfigured answers) books a sweep; a sweep that fails books the next
+ * The catch-up sweep after failed dispatches (a fleet check, src/fleet-check.ts), with a real
+ * Temporal dev server and Postgres: a goal event the dispatcher cannot hand to Temporal (here: sent
+ * to a namespace that does not exist, the way a cluster away or misconfigured answers) books a sweep; a sweep that fails books the next
  * with a longer delay; one that succeeds ends it, and the goal the lost event was about gets its
  * workflow and its task.
  */
@@ -9,7 +9,7 @@ import { Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Config } from '../../src/config';
 import { Dispatcher } from '../../src/dispatch';
-import { sweepOnce } from '../../src/reconcile';
+import { careCriteriaOf, checkFleet } from '../../src/fleet-check';
 import { RecoverySweep } from '../../src/recovery-sweep';
 import { PgStore } from '../../src/store/pg-store';
 import { goalTasks, createTestDatabase, insertAgent, insertGoal, insertWorkspace, type TestDatabase } from '../support/db';
@@ -40,7 +40,7 @@ test('a dispatch that fails books a sweep; failed sweeps book the next later; th
   const ws = await insertWorkspace(db.pool);
   await insertAgent(db.pool, ws);
   const goal = await insertGoal(db.pool, ws);
-  const target = { client: env.client, taskQueue: config.temporal.taskQueue, policy: config.policy };
+  const target = { client: env.client, taskQueue: config.temporal.taskQueue };
   // Temporal "away" for the first two sweeps: they fail; the third reaches the real namespace.
   let sweepsAllowedToFail = 2;
   const attemptsAt: number[] = [];
@@ -50,7 +50,7 @@ test('a dispatch that fails books a sweep; failed sweeps book the next later; th
     sweep: async () => {
       attemptsAt.push(Date.now());
       if (sweepsAllowedToFail-- > 0) throw new Error('Temporal unreachable');
-      return sweepOnce(store, target, 100);
+      return checkFleet(store, target, { pageSize: 100, criteria: careCriteriaOf(config.policy) });
     },
   });
   const away = new Client({ connection: env.client.connection, namespace: 'no-such-namespace' });
@@ -78,7 +78,7 @@ test('stopping waits for every dispatch already taken, queued ones included', as
   const ws = await insertWorkspace(db.pool);
   await insertAgent(db.pool, ws);
   const goals = await Promise.all(Array.from({ length: 6 }, () => insertGoal(db.pool, ws)));
-  const dispatcher = new Dispatcher({ client: env.client, taskQueue: config.temporal.taskQueue, policy: config.policy }, { maxInFlight: 1 });
+  const dispatcher = new Dispatcher({ client: env.client, taskQueue: config.temporal.taskQueue }, { maxInFlight: 1 });
   const calls = goals.map((goalId) => dispatcher.dispatch({ goalId, kind: 'goal_created', source: 'listener' }));
   expect(dispatcher.counts.started).toBe(0);
   expect(await dispatcher.drain(30_000)).toBe(0);

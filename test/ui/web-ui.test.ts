@@ -43,6 +43,7 @@ beforeAll(async () => {
     namespace: 'default',
     taskQueue: 'goalkeeper-ui-test',
     store,
+    policy: testPolicy({ retryBackoffSeconds: 1 }),
     options: { workflowBundle: await workflowBundle() },
   });
   running = worker.run();
@@ -75,9 +76,13 @@ async function expectText(page: Page, text: string | RegExp, timeoutMs = 30_000)
 test("a healed goal's page shows its workflow, search attributes and heal steps", async () => {
   const ws = await insertWorkspace(db.pool, 'UI workspace');
   await insertAgent(db.pool, ws, { status: 'offline' });
+  const agent = await insertAgent(db.pool, ws, { status: 'available' });
   const goal = await insertGoal(db.pool, ws, { metricType: 'deliverables', description: 'Publish the onboarding guide' });
-  await insertTask(db.pool, ws, goal, { status: 'failed' });
-  await healGoal({ client, taskQueue: 'goalkeeper-ui-test', policy: testPolicy({ retryBackoffSeconds: 1 }) }, goal, 'ui test');
+  // A task that failed while an agent worked on it (retried after a backoff: a timer with its
+  // summary), and one with no agent (given one by ensureTaskAgent).
+  await insertTask(db.pool, ws, goal, { status: 'failed', agentId: agent });
+  await insertTask(db.pool, ws, goal, { status: 'pending' });
+  await healGoal({ client, taskQueue: 'goalkeeper-ui-test' }, goal, 'ui test');
   const deadline = Date.now() + 60_000;
   while ((await goalStatus(client, goal).catch(() => undefined))?.health !== 'healthy') {
     if (Date.now() > deadline) throw new Error('goal not healed within 60 s');
@@ -94,8 +99,10 @@ test("a healed goal's page shows its workflow, search attributes and heal steps"
   // summaries the workflow gives them.
   await expectText(page, 'ensureGoalTask');
   await expectText(page, 'ensureTaskAgent');
-  await expectText(page, /backoff 1s before retry 1\/3/);
+  await expectText(page, /back off 1s before retry 1\/3/);
   await expectText(page, /retry failed task .* \(1\/3\)/);
+  // Healed, the goal rests: its one timer is the safety recheck's, labelled so.
+  await expectText(page, 'rest until an event, or safety recheck');
 
   mkdirSync(artifacts, { recursive: true });
   await page.screenshot({ path: join(artifacts, 'goal-workflow.png'), fullPage: true });

@@ -1,10 +1,11 @@
 /**
  * goalWorkflow on the time-skipping test server with the real activities and a real Postgres:
- * backoff timers, retry exhaustion, heal signals, closed goals, continueAsNew.
+ * what wakes a resting goal (events, timers for what is in flight, the safety recheck, nothing
+ * else), backoff timers, retry exhaustion, heals, closed goals, continue-as-new.
  */
 import { randomUUID } from 'node:crypto';
 import type { temporal } from '@temporalio/proto';
-import { goalWorkflowId, healSignal, type GoalStatus, type HealRequest } from '../../workflows/messages';
+import { goalWorkflowId, type GoalStatus, type HealRequest } from '../../workflows/messages';
 import {
   createTestDatabase,
   goalTasks,
@@ -20,10 +21,9 @@ import {
   type TestDatabase,
 } from '../support/db';
 import { harnessWorker, startWorkflowHarness, testPolicy, unstickyWorker, type WorkflowHarness } from '../support/workflow-env';
-import type { goalWorkflow } from '../../workflows/goal';
 import { closeAndReopenMidRead, healsWhileStepWaits } from '../support/goal-lock';
 import { Dispatcher } from '../../src/dispatch';
-import { healGoal, healOnEvent, startGoal, waitForHeal } from '../../src/temporal/goal-client';
+import { healAndWait, healGoal, healOnEvent, startGoal } from '../../src/temporal/goal-client';
 import type { HealPolicy } from '../../workflows/types';
 // Polls in real time: unlike the harness's eventually it skips no virtual time, so a durable
 // timer cannot fire while it waits (to act during a retry backoff, say).
@@ -43,6 +43,12 @@ afterAll(async () => {
 
 async function failTask(taskId: string) {
   await db.pool.query(`update tasks set status = 'failed', updated_at = now() where id = $1`, [taskId]);
+}
+
+/** What the platform's trigger does when a task fails: an event heal to its goal. */
+async function taskFailed(goalId: string, taskId: string) {
+  await failTask(taskId);
+  await h.heal(goalId, 'task_failed (notify)', { origin: 'event' });
 }
 
 /** A goal whose failed task was retried once under a budget of one and has failed again: the
@@ -66,10 +72,14 @@ function statusWhen(goalId: string, ready: (s: GoalStatus) => unknown, what: str
   }, what);
 }
 
+/** The status once the cycle after `cycle` has finished. */
+const cycleAfter = (goalId: string, cycle: number, what: string) => statusWhen(goalId, (s) => (s.lastCycle?.number ?? 0) > cycle, what);
+
 /** Runs `during` with goalkeeper_ensure_task_agent missing, so that calling it fails for good. */
 const withEnsureTaskAgentMissing = (during: () => Promise<void>) =>
   withFunctionMissing(db.pool, 'goalkeeper_ensure_task_agent', 'uuid, text[], int, text', during);
 
+/** Every timer the goal's history started, in seconds. */
 async function timerDurations(goalId: string): Promise<number[]> {
   const history = await h.env.client.workflow.getHandle(goalWorkflowId(goalId)).fetchHistory();
   return (history.events ?? [])
@@ -77,7 +87,20 @@ async function timerDurations(goalId: string): Promise<number[]> {
     .map((e) => Number(e.timerStartedEventAttributes!.startToFireTimeout!.seconds));
 }
 
-test('an active goal with no task gets one task with an assignable agent, and the goal reports healthy', async () => {
+/** The safety recheck: 24 h by default, jittered ±10 %. */
+const isSafetyRecheck = (seconds: number) => seconds >= 0.9 * 24 * 3600 && seconds <= 1.1 * 24 * 3600;
+
+/** Lets an hour of virtual time pass and checks that no cycle ran meanwhile: a goal at rest wakes
+ * for nothing but an event or a timer it set. */
+async function expectRestsForAnHour(goalId: string): Promise<GoalStatus> {
+  const before = await h.status(goalId);
+  await h.env.sleep('1 hour');
+  const after = await h.status(goalId);
+  expect(after.cycles).toBe(before.cycles);
+  return after;
+}
+
+test('an active goal with no task gets one task with an assignable agent, then rests with no timer but the safety recheck', async () => {
   const ws = await insertWorkspace(db.pool);
   const agent = await insertAgent(db.pool, ws, { status: 'active' });
   const goal = await insertGoal(db.pool, ws, { description: 'publish the onboarding guide' });
@@ -86,11 +109,40 @@ test('an active goal with no task gets one task with an assignable agent, and th
   const tasks = await goalTasks(db.pool, goal);
   expect(tasks).toHaveLength(1);
   expect(tasks[0]).toMatchObject({ agent_id: agent, status: 'pending' });
-  expect(status).toMatchObject({ taskId: tasks[0].id, agentId: agent, workspaceId: ws, openAlerts: [] });
+  expect(status).toMatchObject({ taskId: tasks[0].id, agentId: agent, workspaceId: ws, description: 'publish the onboarding guide', openAlerts: [] });
   expect(await logsFor(db.pool, goal, 'AUTO-HEALING: created task')).toHaveLength(1);
+
+  // At rest: one timer, the jittered safety recheck a day out; nothing else wakes it.
+  expect(status.nextWake.reason).toBe('safety recheck');
+  const due = Date.parse(status.nextWake.at!) - Date.parse(status.lastCheckedAt!);
+  expect(isSafetyRecheck(due / 1000)).toBe(true);
+  await expectRestsForAnHour(goal);
+  const timers = await timerDurations(goal);
+  expect(timers).toHaveLength(1);
+  expect(isSafetyRecheck(timers[0])).toBe(true);
 });
 
-test('a failed task is retried after doubling durable timers, exactly MAX_TASK_RETRIES times, then one RETRIES_EXHAUSTED alert', async () => {
+test('the safety recheck wakes a resting goal once a day and finds drift no event reported; 0 turns it off', async () => {
+  const ws = await insertWorkspace(db.pool);
+  const agent = await insertAgent(db.pool, ws);
+  const goal = await insertGoal(db.pool, ws);
+  await h.startGoal(goal, testPolicy());
+  const rested = await statusWhen(goal, (s) => s.health === 'healthy', 'healthy');
+  // The agent is retired by a tool that bypasses the triggers: no event reaches the goal.
+  await db.pool.query(`update agents set status = 'inactive' where id = $1`, [agent]);
+  await h.env.sleep('26 hours');
+  const rechecked = await statusWhen(goal, (s) => (s.lastCycle?.number ?? 0) > rested.cycles, 'the safety recheck');
+  expect(rechecked.lastCycle?.wokenBy).toEqual(['safety recheck']);
+  expect(rechecked.agentId).not.toBe(agent);
+
+  const quiet = await insertGoal(db.pool, ws);
+  await h.startGoal(quiet, testPolicy({ safetyRecheckHours: 0 }));
+  const s = await statusWhen(quiet, (st) => st.health === 'healthy', 'healthy');
+  expect(s.nextWake).toEqual({ reason: 'an event', at: null });
+  expect(await timerDurations(quiet)).toEqual([]);
+});
+
+test('a task that failed with no agent is retried at once; later failures back off doubling, exactly MAX_TASK_RETRIES in all, then one RETRIES_EXHAUSTED alert', async () => {
   const ws = await insertWorkspace(db.pool);
   const goal = await insertGoal(db.pool, ws);
   // The incident: the goal's only task failed with no agent, and no agent is assignable.
@@ -103,19 +155,16 @@ test('a failed task is retried after doubling durable timers, exactly MAX_TASK_R
     const row = await taskRow(db.pool, task);
     expect(row.status).toBe('pending');
     expect(['available', 'active']).toContain(row.agent_status);
-    await failTask(task); // the executor fails it again
-    await h.heal(goal, 'task failed again');
+    await taskFailed(goal, task); // the executor fails it again, with the agent it now has
   }
   const exhausted = await statusWhen(goal, (s) => s.health === 'needs_intervention', 'needs_intervention');
   expect(exhausted.retries[task]).toMatchObject({ used: 3, total: 3, exhausted: true });
   expect(exhausted.openAlerts).toContain(`RETRIES_EXHAUSTED:${task}`);
-  // Backoff timers double; the 300 s timers are the waits between cycles.
-  expect((await timerDurations(goal)).filter((seconds) => seconds !== 300)).toEqual([60, 120, 240]);
+  // No backoff before the first retry (no agent had worked on it); then they double.
+  expect((await timerDurations(goal)).filter((s) => !isSafetyRecheck(s))).toEqual([120, 240]);
 
-  // Two more health-check cycles pass (no heal signal, which would grant a fresh budget): no
-  // further retry, still one alert, the workflow alive and still asking for a human.
-  const cyclesBefore = exhausted.cycles;
-  await h.eventually(async () => (await h.status(goal)).cycles >= cyclesBefore + 2, 'two more cycles', '5 minutes');
+  // Waiting for a human: it rests, no further retry, still one alert.
+  await expectRestsForAnHour(goal);
   expect((await h.status(goal)).health).toBe('needs_intervention');
   expect((await taskRow(db.pool, task)).status).toBe('failed');
   expect(await logsFor(db.pool, goal, 'WORKSPACE HEALTH ALERT: RETRIES_EXHAUSTED')).toHaveLength(1);
@@ -128,12 +177,12 @@ test('a failed task is retried after doubling durable timers, exactly MAX_TASK_R
 
 test("an operator's heal gives an exhausted task a fresh budget but leaves a task with retries left as it is", async () => {
   const ws = await insertWorkspace(db.pool);
-  await insertAgent(db.pool, ws, { status: 'available' });
+  const agent = await insertAgent(db.pool, ws, { status: 'available' });
   const goal = await insertGoal(db.pool, ws);
-  const spent = await insertTask(db.pool, ws, goal, { status: 'failed' });
-  const partly = await insertTask(db.pool, ws, goal, { status: 'failed' });
+  const spent = await insertTask(db.pool, ws, goal, { status: 'failed', agentId: agent });
+  const partly = await insertTask(db.pool, ws, goal, { status: 'failed', agentId: agent });
   const policy = testPolicy({ maxTaskRetries: 2, retryBackoffSeconds: 10 });
-  const target = { client: h.env.client, taskQueue: h.taskQueue, policy };
+  const target = { client: h.env.client, taskQueue: await h.taskQueueFor(policy) };
   await h.startGoal(goal, policy);
   await statusWhen(goal, (s) => s.retries[spent]?.used === 1 && s.retries[partly]?.used === 1, 'both retried once');
   // `spent` fails twice more: its second retry, then its budget is spent.
@@ -166,9 +215,9 @@ test("an operator's heal gives an exhausted task a fresh budget but leaves a tas
 
 test("two failed tasks of one goal wait out their backoffs side by side: the second does not wait for the first's retry", async () => {
   const ws = await insertWorkspace(db.pool);
-  await insertAgent(db.pool, ws, { status: 'available' });
+  const agent = await insertAgent(db.pool, ws, { status: 'available' });
   const goal = await insertGoal(db.pool, ws);
-  const tasks = [await insertTask(db.pool, ws, goal, { status: 'failed' }), await insertTask(db.pool, ws, goal, { status: 'failed' })];
+  const tasks = [await insertTask(db.pool, ws, goal, { status: 'failed', agentId: agent }), await insertTask(db.pool, ws, goal, { status: 'failed', agentId: agent })];
   await h.startGoal(goal, testPolicy({ maxTaskRetries: 2, retryBackoffSeconds: 60 }));
   const healed = await statusWhen(goal, (s) => s.health === 'healthy' && tasks.every((t) => s.retries[t]?.used === 1), 'both retried');
   expect(healed.lastCycle?.number).toBe(1);
@@ -193,45 +242,37 @@ test('a goal that is completed ends the workflow with a summary', async () => {
   const handle = await h.startGoal(goal, testPolicy());
   await h.eventually(async () => (await h.status(goal)).health === 'healthy', 'healthy');
   await db.pool.query(`update workspace_goals set status = 'completed' where id = $1`, [goal]);
-  await h.heal(goal, 'goal closed');
+  await h.heal(goal, 'goal_closed (notify)', { origin: 'event' });
   const summary = await handle.result();
-  expect(summary).toMatchObject({ goalId: goal, closedReason: 'goal_completed' });
-  expect(summary.cycles).toBeGreaterThanOrEqual(2);
+  expect(summary).toMatchObject({ goalId: goal, closedReason: 'goal_completed', cycles: 2 });
 });
 
-test('an active goal whose every task is completed raises one GOAL_STALLED alert after a health-check interval, and a new task clears it', async () => {
+test('an active goal whose every task is completed raises one GOAL_STALLED alert when its stall window ends (a timer, no event), and a new task clears it', async () => {
   const ws = await insertWorkspace(db.pool);
   const agent = await insertAgent(db.pool, ws);
   const goal = await insertGoal(db.pool, ws);
   await insertTask(db.pool, ws, goal, { status: 'completed', agentId: agent });
   await h.startGoal(goal, testPolicy());
-  // The cycle finished (`cycles` counts a cycle from its start: a query can land mid-cycle).
   const first = await statusWhen(goal, (s) => s.lastCycle !== null, 'first cycle');
-  // The platform may still close the goal after its last task: no alert yet.
-  expect(first).toMatchObject({ health: 'healthy', openAlerts: [] });
+  // The platform may still close the goal after its last task: no alert yet, a timer for the window.
+  expect(first).toMatchObject({ health: 'healthy', openAlerts: [], nextWake: { reason: 'stall window ends' } });
   expect(first.lastCycle?.actions.join('\n')).toMatch(/every task of the goal is completed/);
 
-  const stalled = await h.eventually(async () => {
-    const s = await h.status(goal);
-    return s.health === 'needs_intervention' && s;
-  }, 'stalled goal', '5 minutes');
+  const stalled = await statusWhen(goal, (s) => s.health === 'needs_intervention', 'stalled goal');
   expect(stalled.openAlerts).toEqual(['GOAL_STALLED']);
-  const cyclesBefore = stalled.cycles;
-  await h.eventually(async () => (await h.status(goal)).cycles >= cyclesBefore + 2, 'two more cycles', '5 minutes');
+  expect(stalled.lastCycle?.wokenBy).toEqual(['stall window ends']);
+  // Waiting for a human: it rests.
+  await expectRestsForAnHour(goal);
   const alerts = await logsFor(db.pool, goal, 'WORKSPACE HEALTH ALERT: GOAL_STALLED');
   expect(alerts).toHaveLength(1);
   expect(alerts[0].metadata).toMatchObject({ issue_type: 'GOAL_STALLED', severity: 'warning', goal_id: goal });
   // goalkeeper does not invent the goal's next piece of work.
   expect(await goalTasks(db.pool, goal)).toHaveLength(1);
 
-  // The platform adds the next task with its agent (no trigger fires for that): the next
-  // health-check cycle sees it. (No signal here: right after a 5-minute skip it would race the
-  // timer, which the time-skipping server cannot take; see sdk-java#3088.)
+  // The platform adds the next task with its agent; the fleet check names the goal (stall_over).
   const next = await insertTask(db.pool, ws, goal, { status: 'pending', agentId: agent });
-  const healthy = await h.eventually(async () => {
-    const s = await h.status(goal);
-    return s.health === 'healthy' && s;
-  }, 'healthy again', '5 minutes');
+  await h.heal(goal, 'fleet check: stall over', { origin: 'event' });
+  const healthy = await statusWhen(goal, (s) => s.health === 'healthy', 'healthy again');
   expect(healthy).toMatchObject({ taskId: next, openAlerts: [] });
 });
 
@@ -256,38 +297,30 @@ test('a deleted goal ends the workflow; a goal id that is not a UUID fails it at
   const bad = await h.env.client.workflow.start('goalWorkflow', {
     taskQueue: h.taskQueue,
     workflowId: 'goal-not-a-uuid',
-    args: [{ goalId: 'not-a-uuid', policy: testPolicy() }],
+    args: [{ goalId: 'not-a-uuid' }],
   });
   await expect(bad.result()).rejects.toMatchObject({ cause: { message: 'goalId must be a UUID, got "not-a-uuid"' } });
-
-  const badPolicy = await h.env.client.workflow.start('goalWorkflow', {
-    taskQueue: h.taskQueue,
-    workflowId: 'goal-bad-policy',
-    args: [{ goalId: missing, policy: { ...testPolicy(), assignableStatuses: [] } }],
-  });
-  await expect(badPolicy.result()).rejects.toMatchObject({
-    cause: { message: 'policy is invalid: assignableStatuses must be a non-empty list of statuses' },
-  });
 });
 
-test('continueAsNew after maxCyclesPerRun carries the retry state, alerts and cycle count', async () => {
+test('a run continues as new once its history is long, carrying the retry state, alerts and cycle count, and goes on resting', async () => {
   const ws = await insertWorkspace(db.pool);
-  await insertAgent(db.pool, ws);
+  const agent = await insertAgent(db.pool, ws);
   const goal = await insertGoal(db.pool, ws);
-  const task = await insertTask(db.pool, ws, goal, { status: 'failed' });
-  const handle = await h.startGoal(goal, testPolicy({ maxCyclesPerRun: 2, retryBackoffSeconds: 5 }));
+  const task = await insertTask(db.pool, ws, goal, { status: 'failed', agentId: agent });
+  const handle = await h.startGoal(goal, testPolicy({ maxHistoryEventsPerRun: 10, retryBackoffSeconds: 5 }));
   const firstRun = handle.firstExecutionRunId;
-  await h.eventually(async () => (await h.status(goal)).retries[task]?.used === 1, 'first retry');
-  await failTask(task);
-  await h.heal(goal, 'second cycle');
   const carried = await h.eventually(async () => {
     const description = await h.env.client.workflow.getHandle(goalWorkflowId(goal)).describe();
     if (description.runId === firstRun) return false;
     const s = await h.status(goal);
-    return s.retries[task]?.used === 2 && s;
+    return s.retries[task]?.used === 1 && s;
   }, 'a continued run with the carried state');
-  expect(carried.cycles).toBeGreaterThanOrEqual(2);
-  expect(carried.retries[task]).toMatchObject({ used: 2, total: 2 });
+  expect(carried).toMatchObject({ cycles: 1, health: 'healthy', retries: { [task]: { used: 1, total: 1 } } });
+  // The new run did not heal again on arrival: it rests where the last one stopped.
+  const newRun = await h.env.client.workflow.getHandle(goalWorkflowId(goal)).fetchHistory();
+  expect((newRun.events ?? []).some((e) => e.markerRecordedEventAttributes)).toBe(false);
+  await taskFailed(goal, task);
+  await statusWhen(goal, (s) => s.retries[task]?.used === 2, 'retried by the continued run');
   expect(await goalTasks(db.pool, goal)).toHaveLength(1);
 });
 
@@ -299,52 +332,33 @@ test('an agent that goes offline under a pending task is replaced on the next cy
   await h.startGoal(goal, testPolicy());
   await h.eventually(async () => (await h.status(goal)).agentId === first, 'first agent assigned');
   await db.pool.query(`update agents set status = 'offline' where id = $1`, [first]);
-  await h.heal(goal, 'agent went offline');
+  await h.heal(goal, 'agent_lost (notify)', { origin: 'event' });
   await h.eventually(async () => (await h.status(goal)).agentId === second, 'second agent assigned');
   const { rows } = await db.pool.query('select status from agents where id = $1', [first]);
   expect(rows[0].status).toBe('offline');
 });
 
-test('a heal signal carrying a new policy applies it from the next cycle; garbage in a signal is ignored and the workflow lives on', async () => {
+test('garbage in a heal signal is read as an event heal and the workflow lives on', async () => {
   const { goal, task } = await goalWithItsOneRetrySpent();
-  await h.heal(goal, 'failed again');
-  await h.eventually(async () => (await h.status(goal)).health === 'needs_intervention', 'budget of one spent');
-
-  // Garbage: no reason, a policy that makes no sense, an unknown field. Nothing breaks.
-  await h.env.client.workflow.getHandle(goalWorkflowId(goal)).signal('heal', { policy: { maxTaskRetries: -1 }, junk: [1, 2] });
-  await h.env.client.workflow.getHandle(goalWorkflowId(goal)).signal('heal', 42 as never);
-  // The first one's fresh budget is spent again (the second, if it comes during the backoff, only
-  // cuts it short: the cycle that serves it waits what is left and retries).
-  const survived = await statusWhen(
-    goal,
-    (s) => s.lastCycle?.actions.includes('heal requested: unspecified') && s.retries[task]?.total === 2,
-    'the garbage signals served and the task retried',
-  );
-  expect((await h.env.client.workflow.getHandle(goalWorkflowId(goal)).describe()).status.name).toBe('RUNNING');
-  expect(survived.retries[task]).toMatchObject({ used: 1, exhausted: false });
-
-  // A valid new policy raises the budget to three: with one retry of this budget spent, two more
-  // follow before the next failure exhausts it.
-  await failTask(task);
-  await h.heal(goal, 'operator raised the budget', { policy: testPolicy({ maxTaskRetries: 3, retryBackoffSeconds: 5 }) });
-  await h.eventually(async () => (await h.status(goal)).retries[task]?.total === 3, 'retried under the new policy');
-  await failTask(task);
-  await h.heal(goal, 'failed again');
-  await h.eventually(async () => (await h.status(goal)).retries[task]?.total === 4, 'retry 4');
-  await failTask(task);
-  await h.heal(goal, 'failed again');
-  const spent = await statusWhen(goal, (s) => s.health === 'needs_intervention', 'the raised budget spent');
-  expect(spent.retries[task]).toMatchObject({ used: 3, total: 4, exhausted: true });
+  await h.heal(goal, 'task_failed (notify)', { origin: 'event' });
+  const exhausted = await statusWhen(goal, (s) => s.health === 'needs_intervention', 'budget of one spent');
+  const handle = h.env.client.workflow.getHandle(goalWorkflowId(goal));
+  await handle.signal('heal', { origin: 'root', junk: [1, 2] });
+  await handle.signal('heal', 42 as never);
+  const after = await cycleAfter(goal, exhausted.cycles, 'the garbage served');
+  expect(after.lastCycle?.wokenBy).toEqual(['event heal: unspecified']);
+  // Read as event heals: they never lift an exhaustion.
+  expect(after.retries[task]).toMatchObject({ used: 1, exhausted: true });
+  expect((await handle.describe()).status.name).toBe('RUNNING');
 });
 
-test("a heal sent because of a change event cuts the wait short but never lifts an exhaustion; an operator's heal does", async () => {
+test("a heal sent because of a change event wakes the goal but never lifts an exhaustion; an operator's heal does", async () => {
   const { goal, task } = await goalWithItsOneRetrySpent();
   await h.heal(goal, 'task_failed (notify)', { origin: 'event' });
   const exhausted = await statusWhen(goal, (s) => s.health === 'needs_intervention', 'exhausted');
 
-  // Another event (say a second task of the goal failed): a cycle runs, the exhaustion stays.
   await h.heal(goal, 'task_failed (webhook)', { origin: 'event' });
-  const still = await statusWhen(goal, (s) => (s.lastCycle?.number ?? 0) > exhausted.cycles, 'a finished cycle for the event');
+  const still = await cycleAfter(goal, exhausted.cycles, 'a finished cycle for the event');
   expect(still.health).toBe('needs_intervention');
   expect(still.retries[task]).toMatchObject({ used: 1, total: 1, exhausted: true });
   expect((await taskRow(db.pool, task)).status).toBe('failed');
@@ -366,7 +380,7 @@ test('a new run of the goal workflow counts the retries earlier runs made (the b
   const { goal, task } = await goalWithItsOneRetrySpent(); // budget 1, spent by this run
   const policy = testPolicy({ maxTaskRetries: 1, retryBackoffSeconds: 5 });
   // The run ends (an operator terminated it; a reopened goal starts a new run the same way) and
-  // the sweep or an event starts a new one, which has never seen the task.
+  // the fleet check or an event starts a new one, which has never seen the task.
   await h.env.client.workflow.getHandle(goalWorkflowId(goal)).terminate('test: a new run');
   await h.startGoal(goal, policy);
   const exhausted = await statusWhen(goal, (s) => s.health === 'needs_intervention', 'the new run finds the budget spent');
@@ -380,13 +394,7 @@ test('a new run of the goal workflow counts the retries earlier runs made (the b
   // `goalkeeper heal` on a goal with no running workflow is a signal-with-start: the operator's
   // heal is served by the new run's first cycle and gives the spent budget a fresh one.
   await h.env.client.workflow.getHandle(goalWorkflowId(goal)).terminate('test: another run');
-  await h.env.client.workflow.signalWithStart('goalWorkflow', {
-    taskQueue: h.taskQueue,
-    workflowId: goalWorkflowId(goal),
-    args: [{ goalId: goal, policy }],
-    signal: healSignal,
-    signalArgs: [{ reason: 'operator: prompt fixed', origin: 'operator' }],
-  });
+  await healGoal({ client: h.env.client, taskQueue: await h.taskQueueFor(policy) }, goal, 'operator: prompt fixed');
   const retried = await statusWhen(goal, (s) => s.retries[task]?.total === 2, 'retried on the fresh budget');
   expect(retried.retries[task]).toMatchObject({ used: 1, exhausted: false });
   expect((await taskRow(db.pool, task)).status).toBe('pending');
@@ -404,12 +412,11 @@ test("an operator's heal reaches a task whose budget an earlier run spent while 
   const tracked = await statusWhen(goal, (s) => s.health === 'healthy' && s.retries[task], 'the new run tracks the spent budget of the task at work');
   expect(tracked.retries[task]).toMatchObject({ used: 1, total: 1, exhausted: false });
 
-  await h.heal(goal, 'operator: prompt fixed', { origin: 'operator', requestId: 'operator-heal-1' });
-  await h.eventually(async () => (await h.status(goal)).lastCycle?.healRequestIds.includes('operator-heal-1'), 'the heal served');
+  await h.heal(goal, 'operator: prompt fixed', { origin: 'operator' });
+  await cycleAfter(goal, tracked.cycles, 'the heal served');
   expect((await h.status(goal)).retries[task]).toMatchObject({ used: 0, exhausted: false });
   // Its next failure is retried on the fresh budget instead of alerting.
-  await failTask(task);
-  await h.heal(goal, 'task_failed (notify)', { origin: 'event' });
+  await taskFailed(goal, task);
   const retried = await statusWhen(goal, (s) => s.retries[task]?.total === 2, 'retried on the fresh budget');
   expect(retried.retries[task]).toMatchObject({ used: 1, exhausted: false });
   expect((await taskRow(db.pool, task)).status).toBe('pending');
@@ -426,8 +433,7 @@ test('while a failed task waits out its backoff the goal shows healing, in its s
   await h.eventually(async () => (await h.status(goal)).health === 'healthy', 'healthy');
   expect(await goalHealth()).toBe('healthy');
 
-  await failTask(task);
-  await h.heal(goal, 'task_failed (notify)', { origin: 'event' });
+  await taskFailed(goal, task);
   // Not yet retried (the backoff is 60 s, the polls skip 5 s each), and already not `healthy`.
   const waiting = await statusWhen(goal, (s) => s.health === 'healing', 'healing during the backoff');
   expect(waiting.retries[task]).toMatchObject({ used: 0 });
@@ -452,8 +458,7 @@ test('an exhausted task that someone set going again clears needs_intervention, 
   expect(recovered.openAlerts).toEqual([]);
 
   // It fails again: no unasked retry, a second alert for the new exhaustion.
-  await failTask(task);
-  await h.heal(goal, 'task_failed (notify)', { origin: 'event' });
+  await taskFailed(goal, task);
   const again = await statusWhen(goal, (s) => s.health === 'needs_intervention', 'exhausted again');
   expect(again.retries[task]).toMatchObject({ used: 1, total: 1, exhausted: true });
   expect(await logsFor(db.pool, goal, 'WORKSPACE HEALTH ALERT: RETRIES_EXHAUSTED')).toHaveLength(2);
@@ -466,18 +471,17 @@ test("a failed task's NO_AGENTS_AVAILABLE alert closes once an agent appears and
   const task = await insertTask(db.pool, ws, goal, { status: 'failed', agentId: idle });
   // No provisioning allowed and no assignable agent: the retry cannot find one.
   await h.startGoal(goal, testPolicy({ maxAutoProvisionedAgents: 0, retryBackoffSeconds: 5 }));
-  // Health is set when a cycle finishes; the alert opens mid-cycle, so wait for the finished cycle.
   const stuck = await statusWhen(goal, (s) => s.lastCycle?.health === 'degraded', 'a degraded cycle');
   expect(stuck.openAlerts).toEqual([`NO_AGENTS_AVAILABLE:${task}`]);
 
   const agent = await insertAgent(db.pool, ws, { status: 'available' });
-  await h.heal(goal, 'agent added', { origin: 'event' });
+  await h.heal(goal, 'fleet check: failed task', { origin: 'event' });
   const healed = await statusWhen(goal, (s) => s.retries[task]?.used === 1 && s.lastCycle?.health === 'healthy', 'retried with the new agent');
   expect(healed.openAlerts).toEqual([]);
   expect(await taskRow(db.pool, task)).toMatchObject({ status: 'pending', agent_id: agent });
 });
 
-test('a goal short of agents keeps its one NO_AGENTS_AVAILABLE alert through a heal step that fails', async () => {
+test('a goal short of agents keeps its one NO_AGENTS_AVAILABLE alert through a heal step that fails; the failed step is tried again by a timer', async () => {
   const ws = await insertWorkspace(db.pool);
   await insertAgent(db.pool, ws, { status: 'idle' });
   const goal = await insertGoal(db.pool, ws);
@@ -490,13 +494,18 @@ test('a goal short of agents keeps its one NO_AGENTS_AVAILABLE alert through a h
 
   // For one cycle the step fails for good: its SQL function is missing, which is refused, not retried.
   await withEnsureTaskAgentMissing(async () => {
-    await h.heal(goal, 'test: the step fails', { origin: 'event', requestId: 'step-fails' });
-    const failed = await statusWhen(goal, (s) => s.lastCycle?.healRequestIds.includes('step-fails'), 'the cycle whose step failed');
-    expect(failed.lastCycle?.actions.some((a) => a.startsWith('ensure task agent failed'))).toBe(true);
-    expect(failed.openAlerts).toContain('NO_AGENTS_AVAILABLE');
+    await h.heal(goal, 'test: the step fails', { origin: 'event' });
+    const failed = await cycleAfter(goal, short.cycles, 'the cycle whose step failed');
+    expect(failed.lastCycle?.actions.some((a) => a.startsWith('give a task an assignable agent failed'))).toBe(true);
+    expect(failed.openAlerts).toEqual(expect.arrayContaining(['NO_AGENTS_AVAILABLE']));
+    expect(failed.nextWake.reason).toBe('try again what failed');
   });
-  await h.heal(goal, 'test: the step works again', { origin: 'event', requestId: 'step-works' });
-  const again = await statusWhen(goal, (s) => s.lastCycle?.healRequestIds.includes('step-works'), 'the next cycle');
+  // The tenant's alert says which step failed, not the store's error.
+  const stepAlert = await logsFor(db.pool, goal, 'WORKSPACE HEALTH ALERT: HEAL_STEP_FAILED');
+  expect(stepAlert).toHaveLength(1);
+  expect(JSON.stringify(stepAlert[0])).not.toMatch(/does not exist|42883/);
+  // No event: the failed step's own timer brings the next cycle.
+  const again = await statusWhen(goal, (s) => s.lastCycle?.wokenBy.includes('try again what failed'), 'the cycle the timer brought');
   expect(again.openAlerts).toEqual(['NO_AGENTS_AVAILABLE']);
   expect(await alerts()).toHaveLength(1);
 });
@@ -505,11 +514,10 @@ test('a goal completed during a retry backoff gets no task put back to work, and
   const ws = await insertWorkspace(db.pool);
   const agent = await insertAgent(db.pool, ws);
   const goal = await insertGoal(db.pool, ws);
-  const task = await insertTask(db.pool, ws, goal, { status: 'failed', agentId: null });
+  const task = await insertTask(db.pool, ws, goal, { status: 'failed', agentId: agent });
   const handle = await h.startGoal(goal, testPolicy({ retryBackoffSeconds: 60 }));
-  // The cycle gave the failed task an agent and now waits out the 60 s backoff (no time skips
-  // until the test waits on the workflow's result).
-  await eventually(async () => (await taskRow(db.pool, task)).agent_id === agent, 'the failed task given its agent', 30_000, 50);
+  // The cycle waits out the 60 s backoff (no time skips until the test waits on the workflow's result).
+  await eventually(async () => (await h.status(goal)).retries[task]?.retryDueAt !== undefined, 'the backoff begun', 30_000, 50);
   await db.pool.query(`update workspace_goals set status = 'completed' where id = $1`, [goal]);
   expect(await handle.result()).toMatchObject({ goalId: goal, closedReason: 'goal_completed' });
   expect((await taskRow(db.pool, task)).status).toBe('failed');
@@ -526,8 +534,8 @@ async function backoffsAndRetries(goalId: string, runId?: string) {
   const cancelled = new Set(events.flatMap((e) => (e.timerCanceledEventAttributes ? [e.timerCanceledEventAttributes.timerId] : [])));
   const timers = events.flatMap((e) => {
     const t = e.timerStartedEventAttributes;
-    // The 300 s timers are the waits between cycles.
-    return t && ms(t.startToFireTimeout) !== 300_000
+    // Backoffs only: the day-long safety recheck is not one.
+    return t && ms(t.startToFireTimeout) < 3_600_000
       ? [{ startedAt: ms(e.eventTime), durationMs: ms(t.startToFireTimeout), cancelled: cancelled.has(t.timerId) }]
       : [];
   });
@@ -583,26 +591,6 @@ test('a heal during a retry backoff is served at once; the retry keeps its due t
   expectResumedUntilDue(timers[1], retries, dueMs, 60_000);
 });
 
-test("a retry's due time survives continue-as-new: the next run waits only what was left of the backoff", async () => {
-  // One cycle per run: the cycle a heal cuts short is the run's last.
-  const { goal, task: failed, handle } = await goalInRetryBackoff({ maxCyclesPerRun: 1 });
-  const { retryDueAt } = (await h.status(goal)).retries[failed]!;
-  await h.heal(goal, 'task_without_agent (notify)', { origin: 'event', requestId: 'cut-short' });
-  // Not queried until the new run exists: a query sent while the run continues as new is held by
-  // the time-skipping test server for a minute or more.
-  await eventually(async () => (await handle.describe()).runId !== handle.firstExecutionRunId, 'the run continued as new', 30_000, 50);
-  const carried = await statusWhen(goal, (s) => s.retries[failed]?.used === 1, 'retried by the next run');
-  expect(carried.lastCycle?.healRequestIds).toEqual(['cut-short']);
-
-  // The first run ended (continued as new) with its 60 s timer unfired and no retry made.
-  const first = await backoffsAndRetries(goal, handle.firstExecutionRunId);
-  expect(first.timers.map((t) => t.durationMs)).toEqual([60_000]);
-  expect(first.retries).toEqual([]);
-  const next = await backoffsAndRetries(goal);
-  expect(next.timers).toHaveLength(1);
-  expectResumedUntilDue(next.timers[0], next.retries, Date.parse(retryDueAt!), 60_000);
-});
-
 test('a goal closed during a retry backoff ends its workflow as soon as the close event reaches it', async () => {
   const { goal, task, handle } = await goalInRetryBackoff();
   await db.pool.query(`update workspace_goals set status = 'completed' where id = $1`, [goal]);
@@ -615,37 +603,38 @@ test('a goal closed during a retry backoff ends its workflow as soon as the clos
   expect((await taskRow(db.pool, task)).status).toBe('failed');
 });
 
-test("a goal whose metric type changes has it in the memo and in GoalMetricType from the next cycle", async () => {
+test('a goal whose metric type changes has it in the memo and in GoalMetricType from the next cycle; a metric type over the keyword limit is cut', async () => {
   const ws = await insertWorkspace(db.pool);
   await insertAgent(db.pool, ws);
   const goal = await insertGoal(db.pool, ws, { metricType: 'deliverables' });
   const handle = await h.startGoal(goal, testPolicy());
-  await statusWhen(goal, (s) => s.health === 'healthy', 'healthy');
+  const healthy = await statusWhen(goal, (s) => s.health === 'healthy', 'healthy');
   await db.pool.query(`update workspace_goals set metric_type = 'case_studies' where id = $1`, [goal]);
-  await h.heal(goal, 'operator: metric type changed', { requestId: 'metric-changed' });
-  await statusWhen(goal, (s) => s.lastCycle?.healRequestIds.includes('metric-changed'), 'the cycle that read it');
+  await h.heal(goal, 'operator: metric type changed');
+  const changed = await cycleAfter(goal, healthy.cycles, 'the cycle that read it');
   const described = await handle.describe();
   expect(described.memo).toMatchObject({ metricType: 'case_studies', workspaceId: ws });
   expect(described.searchAttributes.GoalMetricType).toEqual(['case_studies']);
+
+  await db.pool.query(`update workspace_goals set metric_type = $2 where id = $1`, [goal, 'x'.repeat(5000)]);
+  await h.heal(goal, 'operator: a tenant wrote a very long metric type');
+  await cycleAfter(goal, changed.cycles, 'the cycle that read it');
+  const cut = (await handle.describe()).searchAttributes.GoalMetricType?.[0] as string;
+  expect(cut.length).toBe(200);
+  expect((await handle.describe()).status.name).toBe('RUNNING');
 });
 
-test("an operator's heal, and one someone waits for, are served even when a flood of event heals has filled the queue", async () => {
+test('event heals coalesce: a flood of them while a cycle runs is one more cycle, and an operator heal among them is served with it', async () => {
   const ws = await insertWorkspace(db.pool);
   await insertAgent(db.pool, ws);
   const goal = await insertGoal(db.pool, ws);
   await h.startGoal(goal, testPolicy());
-  await statusWhen(goal, (s) => s.health === 'healthy', 'healthy');
+  const healthy = await statusWhen(goal, (s) => s.health === 'healthy', 'healthy');
   const flood = Array.from({ length: 25 }, (_, i): HealRequest => ({ reason: `task_failed (flood ${i})`, origin: 'event' }));
-  await healsWhileStepWaits(h, db, goal, [
-    ...flood,
-    { reason: 'operator: look now', origin: 'operator', requestId: 'operator-after-flood' },
-    { reason: 'task_failed (webhook)', origin: 'event', requestId: 'waited-for-after-flood' },
-  ]);
-  const served = await statusWhen(goal, (s) => s.lastCycle?.healRequestIds.includes('operator-after-flood'), 'the operator heal served');
-  const requested = served.lastCycle!.actions.filter((a) => a.startsWith('heal requested:'));
-  expect(requested).toHaveLength(20); // the queue's bound holds
-  expect(requested).toEqual(expect.arrayContaining(['heal requested: operator: look now', 'heal requested: task_failed (webhook)']));
-  expect(served.lastCycle?.healRequestIds).toEqual(['operator-after-flood', 'waited-for-after-flood']);
+  await healsWhileStepWaits(h, db, goal, [...flood, { reason: 'operator: look now', origin: 'operator' }]);
+  const served = await statusWhen(goal, (s) => s.lastCycle?.wokenBy.includes('operator heal: operator: look now'), 'the operator heal served');
+  expect(served.lastCycle?.wokenBy).toEqual(['event heal: task_failed (flood 0)', 'operator heal: operator: look now']);
+  expect(served.lastCycle!.number).toBe(healthy.cycles + 2);
   expect(served.health).toBe('healthy');
 });
 
@@ -653,27 +642,33 @@ test("an operator's heal, and one someone waits for, are served even when a floo
 const withRecordEventMissing = (during: () => Promise<void>) =>
   withFunctionMissing(db.pool, 'goalkeeper_record_event', RECORD_EVENT_ARGS, during);
 
-test('an alert whose logs row could not be written is written by a later cycle while it stays open, and only once', async () => {
+test('an alert whose logs row could not be written is written by a later cycle, which a timer brings, while it stays open, and only once', async () => {
   const ws = await insertWorkspace(db.pool); // no agent, and no provisioning: the goal cannot get a task
   const goal = await insertGoal(db.pool, ws);
   const alertRows = () => logsFor(db.pool, goal, 'WORKSPACE HEALTH ALERT: NO_TASKS_FOR_GOAL');
+  let unwrittenCycle = 0;
   await withRecordEventMissing(async () => {
     await h.startGoal(goal, testPolicy({ maxAutoProvisionedAgents: 0 }));
-    const unwritten = await statusWhen(goal, (s) => s.unwrittenAlerts?.includes('NO_TASKS_FOR_GOAL'), 'the alert open but unwritten');
+    const unwritten = await eventually(async () => {
+      const s = await h.status(goal);
+      return s.unwrittenAlerts.includes('NO_TASKS_FOR_GOAL') && s.lastCycle !== null && s;
+    }, 'the alert open but unwritten', 30_000, 50);
     expect(unwritten).toMatchObject({ health: 'degraded', openAlerts: expect.arrayContaining(['NO_TASKS_FOR_GOAL', 'NO_AGENTS_AVAILABLE']) });
+    expect(unwritten.nextWake.reason).toBe('try again what failed');
+    unwrittenCycle = unwritten.lastCycle!.number;
   });
   expect(await alertRows()).toHaveLength(0);
 
-  await h.heal(goal, 'the database is back', { requestId: 'back', origin: 'event' });
-  const written = await statusWhen(goal, (s) => s.lastCycle?.healRequestIds.includes('back'), 'the cycle after');
+  // No event: the timer for what failed brings the cycle that writes it.
+  const written = await cycleAfter(goal, unwrittenCycle, 'the cycle after');
   expect(written.unwrittenAlerts).toEqual([]);
   expect(written.lastCycle?.actions).toEqual(expect.arrayContaining([expect.stringMatching(/^alert NO_TASKS_FOR_GOAL written \(cycle \d+ could not\)$/)]));
   expect(await alertRows()).toHaveLength(1);
   expect(await logsFor(db.pool, goal, 'WORKSPACE HEALTH ALERT: NO_AGENTS_AVAILABLE')).toHaveLength(1);
 
   // Still open, already written: later cycles write nothing more.
-  await h.heal(goal, 'look again', { requestId: 'again', origin: 'event' });
-  await statusWhen(goal, (s) => s.lastCycle?.healRequestIds.includes('again'), 'another cycle');
+  await h.heal(goal, 'look again', { origin: 'event' });
+  await cycleAfter(goal, written.lastCycle!.number, 'another cycle');
   expect(await alertRows()).toHaveLength(1);
 });
 
@@ -685,17 +680,18 @@ test('an alert whose write committed but whose activity failed is found by the l
   // are this goal's alone.
   const reported: string[] = [];
   const taskQueue = `answer-lost-${randomUUID()}`;
-  const worker = await harnessWorker(h, taskQueue, { events: { onAlert: (issueType) => reported.push(issueType) } });
+  const worker = await harnessWorker(h, taskQueue, { policy: testPolicy({ maxAutoProvisionedAgents: 0 }), events: { onAlert: (issueType) => reported.push(issueType) } });
   await worker.runUntil(async () => {
+    let before = 0;
     await withRecordEventAnswerLost(db.pool, db.adminUrl, async () => {
-      await startGoal({ client: h.env.client, taskQueue, policy: testPolicy({ maxAutoProvisionedAgents: 0 }) }, goal);
-      await statusWhen(goal, (s) => s.unwrittenAlerts?.includes('NO_TASKS_FOR_GOAL'), 'the alert open and, as far as the workflow knows, unwritten');
+      await startGoal({ client: h.env.client, taskQueue }, goal);
+      before = (await statusWhen(goal, (s) => s.unwrittenAlerts.includes('NO_TASKS_FOR_GOAL') && s.lastCycle, 'the alert open and, as far as the workflow knows, unwritten')).lastCycle!.number;
     });
     expect(await alertRows()).toHaveLength(1); // its write did commit
     expect(reported).not.toContain('NO_TASKS_FOR_GOAL'); // but no activity has said so yet
 
-    await h.heal(goal, 'the database answers again', { requestId: 'answers', origin: 'event' });
-    const after = await statusWhen(goal, (s) => s.lastCycle?.healRequestIds.includes('answers'), 'the cycle after');
+    await h.heal(goal, 'the database answers again', { origin: 'event' });
+    const after = await cycleAfter(goal, before, 'the cycle after');
     expect(after.unwrittenAlerts).toEqual([]);
     expect(after.lastCycle?.actions).toEqual(
       expect.arrayContaining([expect.stringMatching(/^alert NO_TASKS_FOR_GOAL found written \(cycle \d+'s write had gone through\)$/)]),
@@ -711,130 +707,58 @@ test('an alert whose write committed but whose activity failed is found by the l
 test('an unwritten alert whose condition ends first is dropped, not written late', async () => {
   const ws = await insertWorkspace(db.pool);
   const goal = await insertGoal(db.pool, ws);
+  let before = 0;
   await withRecordEventMissing(async () => {
     await h.startGoal(goal, testPolicy({ maxAutoProvisionedAgents: 0 }));
-    await statusWhen(goal, (s) => s.unwrittenAlerts?.includes('NO_TASKS_FOR_GOAL'), 'the alert open but unwritten');
+    before = (await eventually(async () => {
+      const s = await h.status(goal);
+      return s.unwrittenAlerts.includes('NO_TASKS_FOR_GOAL') ? (s.lastCycle ?? undefined) : undefined;
+    }, 'the alert open but unwritten', 30_000, 50)).number;
   });
   await insertAgent(db.pool, ws);
-  await h.heal(goal, 'an agent joined', { requestId: 'agent', origin: 'event' });
-  const healed = await statusWhen(goal, (s) => s.lastCycle?.healRequestIds.includes('agent'), 'the cycle after');
+  await h.heal(goal, 'an agent joined', { origin: 'event' });
+  const healed = await cycleAfter(goal, before, 'the cycle after');
   expect(healed).toMatchObject({ health: 'healthy', openAlerts: [], unwrittenAlerts: [] });
   expect(await logsFor(db.pool, goal, 'WORKSPACE HEALTH ALERT')).toHaveLength(0);
-});
-
-test("the event heals the dispatcher sends never crowd out an operator's heal: a flood of them fills the queue, the operator's is served", async () => {
-  const ws = await insertWorkspace(db.pool);
-  await insertAgent(db.pool, ws);
-  const goal = await insertGoal(db.pool, ws);
-  await h.startGoal(goal, testPolicy());
-  await statusWhen(goal, (s) => s.health === 'healthy', 'healthy');
-  const target = { client: h.env.client, taskQueue: h.taskQueue, policy: testPolicy(), sendsPolicy: true };
-  let requestId = '';
-  await healsWhileStepWaits(h, db, goal, async () => {
-    for (let i = 0; i < 25; i += 1) await healOnEvent(target, goal, `task_failed (flood ${i})`, 'running-only');
-    requestId = await healGoal(target, goal, 'operator: look now');
-  });
-  const served = await statusWhen(goal, (s) => s.lastCycle?.healRequestIds.includes(requestId), 'the operator heal served');
-  const requested = served.lastCycle!.actions.filter((a) => a.startsWith('heal requested:'));
-  expect(requested).toHaveLength(20);
-  expect(requested).toContain('heal requested: operator: look now');
-  expect(served.lastCycle?.healRequestIds).toEqual([requestId]);
 });
 
 test('a goal reopened while its closing cycle reads it keeps its workflow: the reopen heals the run that was about to end', async () => {
   const ws = await insertWorkspace(db.pool);
   await insertAgent(db.pool, ws);
   const goal = await insertGoal(db.pool, ws);
-  const dispatcher = new Dispatcher({ client: h.env.client, taskQueue: h.taskQueue, policy: testPolicy() }, { dedupeMs: 0 });
+  const dispatcher = new Dispatcher({ client: h.env.client, taskQueue: h.taskQueue }, { dedupeMs: 0 });
   expect(await dispatcher.dispatch({ goalId: goal, kind: 'goal_created', source: 'listener' })).toBe('started');
   await h.eventually(async () => (await h.status(goal)).health === 'healthy', 'healthy');
   // The start finds the run still running when the reopen comes, so the run gets a heal.
   expect(await closeAndReopenMidRead(h, db, goal, dispatcher)).toEqual({ closed: 'signalled', reopened: 'signalled' });
   const after = await statusWhen(goal, (s) => s.health === 'healthy', 'healthy after the reopen');
-  expect(after.lastCycle?.actions.some((a) => a.includes('goal_reopened'))).toBe(true);
+  expect(after.lastCycle?.wokenBy.some((a) => a.includes('goal_reopened'))).toBe(true);
   expect((await h.env.client.workflow.getHandle(goalWorkflowId(goal)).describe()).status.name).toBe('RUNNING');
   expect(await goalTasks(db.pool, goal)).toHaveLength(1);
 });
 
-test("a worker holds every step to its own agent rules, whatever rules the goal's workflow was started with", async () => {
+test("the worker's configuration is the one source of the healing settings: a changed setting reaches a running goal at its next cycle", async () => {
   const ws = await insertWorkspace(db.pool);
-  // Under the workflow's rules (available, active) the expert would be picked; under the worker's
-  // (active only) it is not assignable.
-  await insertAgent(db.pool, ws, { status: 'available', seniority: 'expert' });
+  // Under (available, active) the expert is picked; under the changed setting (active only), not.
+  const expert = await insertAgent(db.pool, ws, { status: 'available', seniority: 'expert' });
   const activeJunior = await insertAgent(db.pool, ws, { status: 'active', seniority: 'junior' });
   const goal = await insertGoal(db.pool, ws);
-  const taskQueue = `${h.taskQueue}-worker-rules`;
-  const worker = await harnessWorker(h, taskQueue, { rules: { assignableStatuses: ['active'], maxAutoProvisionedAgents: 0 } });
-  await worker.runUntil(async () => {
-    await h.env.client.workflow.start<typeof goalWorkflow>('goalWorkflow', {
-      taskQueue,
-      workflowId: goalWorkflowId(goal),
-      args: [{ goalId: goal, policy: testPolicy({ assignableStatuses: ['available', 'active'], maxAutoProvisionedAgents: 3 }) }],
-    });
-    await statusWhen(goal, (s) => s.lastCycle !== null, 'the first cycle');
+  const taskQueue = `settings-${randomUUID()}`;
+  const before = testPolicy({ assignableStatuses: ['available', 'active'] });
+  await (await harnessWorker(h, taskQueue, { policy: before, options: { maxCachedWorkflows: 0 } })).runUntil(async () => {
+    await startGoal({ client: h.env.client, taskQueue }, goal);
+    const first = await statusWhen(goal, (s) => s.lastCycle !== null, 'the first cycle');
+    expect(first).toMatchObject({ agentId: expert, policy: before });
   });
-  const tasks = await goalTasks(db.pool, goal);
-  expect(tasks.map((t) => t.agent_id)).toEqual([activeJunior]);
-  await h.env.client.workflow.getHandle(goalWorkflowId(goal)).terminate('test done');
-});
-
-test("a goal workflow started from an operator's shell runs on the worker's healing settings, not the shell's", async () => {
-  const ws = await insertWorkspace(db.pool);
-  await insertAgent(db.pool, ws);
-  const goal = await insertGoal(db.pool, ws);
-  const task = await insertTask(db.pool, ws, goal, { status: 'failed' });
-  const taskQueue = `${h.taskQueue}-worker-settings`;
-  // The deployment's worker: one retry per task. The shell left MAX_TASK_RETRIES at 5.
-  const workerSettings = testPolicy({ maxTaskRetries: 1, retryBackoffSeconds: 5 });
-  const worker = await harnessWorker(h, taskQueue, { healingSettings: workerSettings });
-  const shell = { client: h.env.client, taskQueue, policy: testPolicy({ maxTaskRetries: 5 }), startsOnWorkerSettings: true };
-  await worker.runUntil(async () => {
-    const requestId = await healGoal(shell, goal, 'operator: from a shell');
-    const first = await statusWhen(goal, (s) => s.lastCycle?.healRequestIds.includes(requestId), 'the first cycle');
-    expect(first.policy).toEqual(workerSettings);
-    expect(first.lastCycle?.actions[0]).toBe("healing settings: the worker's (the goal's workflow was started from a shell)");
-    expect(first.retries[task]).toMatchObject({ used: 1 });
-    // Under the worker's budget of one, the next failure is the last: no second retry.
-    await failTask(task);
-    await h.heal(goal, 'task failed again', { origin: 'event' });
-    const spent = await statusWhen(goal, (s) => s.health === 'needs_intervention', 'the budget spent');
-    expect(spent).toMatchObject({ health: 'needs_intervention', retries: { [task]: { used: 1, exhausted: true } } });
+  // The deployment restarts its workers with AGENT_ASSIGNABLE_STATUSES=active.
+  const after = testPolicy({ assignableStatuses: ['active'] });
+  await (await harnessWorker(h, taskQueue, { policy: after, options: { maxCachedWorkflows: 0 } })).runUntil(async () => {
+    await db.pool.query(`update tasks set agent_id = null where goal_id = $1`, [goal]);
+    await h.heal(goal, 'task_without_agent (notify)', { origin: 'event' });
+    const next = await statusWhen(goal, (s) => (s.lastCycle?.number ?? 0) >= 2, 'the next cycle');
+    expect(next).toMatchObject({ agentId: activeJunior, policy: after });
   });
-  expect(await logsFor(db.pool, goal, 'WORKSPACE HEALTH ALERT: RETRIES_EXHAUSTED')).toHaveLength(1);
   await h.env.client.workflow.getHandle(goalWorkflowId(goal)).terminate('test done');
-});
-
-test("a shell-started goal workflow keeps the shell's settings, and says why, on a worker that has none", async () => {
-  const ws = await insertWorkspace(db.pool);
-  await insertAgent(db.pool, ws);
-  const goal = await insertGoal(db.pool, ws);
-  // The harness's worker is given no healing settings.
-  const shellPolicy = testPolicy({ maxTaskRetries: 5 });
-  const requestId = await healGoal({ client: h.env.client, taskQueue: h.taskQueue, policy: shellPolicy, startsOnWorkerSettings: true }, goal, 'operator');
-  const first = await statusWhen(goal, (s) => s.lastCycle?.healRequestIds.includes(requestId), 'the first cycle');
-  expect(first.policy).toEqual(shellPolicy);
-  expect(first.lastCycle?.actions[0]).toBe("kept the starter's healing settings: the worker has none configured");
-  expect(first.health).toBe('healthy');
-  await h.env.client.workflow.getHandle(goalWorkflowId(goal)).terminate('test done');
-});
-
-test('heal --wait finds the cycle that served its request after later cycles ran (event heals right behind it)', async () => {
-  const ws = await insertWorkspace(db.pool);
-  await insertAgent(db.pool, ws);
-  const goal = await insertGoal(db.pool, ws);
-  await h.startGoal(goal, testPolicy());
-  await statusWhen(goal, (s) => s.health === 'healthy', 'healthy');
-  const target = { client: h.env.client, taskQueue: h.taskQueue, policy: testPolicy() };
-  const requestId = await healGoal(target, goal, 'operator: look now');
-  const served = await statusWhen(goal, (s) => s.lastCycle?.healRequestIds.includes(requestId), 'the operator heal served');
-  // Event heals run more cycles before `heal --wait`'s update arrives.
-  await healOnEvent(target, goal, 'task_without_agent (listener)', 'running-only');
-  // Finished, not just begun (`cycles` counts a cycle from its start).
-  await statusWhen(goal, (s) => (s.lastCycle?.number ?? 0) > served.lastCycle!.number, 'a later cycle');
-  expect((await h.status(goal)).lastCycle?.healRequestIds).toEqual([]);
-  const answer = await waitForHeal(h.env.client, goal, requestId, { timeoutMs: 5_000 });
-  expect(answer.lastCycle).toEqual(served.lastCycle);
-  expect(answer.cycles).toBeGreaterThan(served.cycles);
 });
 
 /** The history's update events in order: accepted, completed (a rejected update writes none). */
@@ -845,73 +769,60 @@ async function updateEvents(goalId: string): Promise<string[]> {
   );
 }
 
-test('heal --wait answers by update with the cycle that served its request; an id the workflow never queued is rejected and writes nothing', async () => {
+test('heal --wait is one Update-with-Start: it starts a missing workflow and answers with the cycle that served the heal', async () => {
   const ws = await insertWorkspace(db.pool);
   await insertAgent(db.pool, ws);
   const goal = await insertGoal(db.pool, ws);
-  const target = { client: h.env.client, taskQueue: h.taskQueue, policy: testPolicy() };
-  const requestId = await healGoal(target, goal, 'operator: first look');
-  const answer = await waitForHeal(h.env.client, goal, requestId, { timeoutMs: 30_000 });
-  expect(answer.lastCycle?.healRequestIds).toEqual([requestId]);
-  expect(answer.lastCycle?.actions).toContain('heal requested: operator: first look');
+  const target = { client: h.env.client, taskQueue: h.taskQueue };
+  const answer = await healAndWait(target, goal, 'operator: first look', { timeoutMs: 30_000 });
+  expect(answer.lastCycle).toMatchObject({ number: 1, wokenBy: ['operator heal: operator: first look', 'start'] });
   expect(answer.health).toBe('healthy');
   expect(await updateEvents(goal)).toEqual(['accepted', 'completed']);
 
-  const unknown = randomUUID();
-  await expect(waitForHeal(h.env.client, goal, unknown, { timeoutMs: 30_000 })).rejects.toThrow(
-    `goal ${goal}: no heal request "${unknown}" is queued, being served or among the last cycles that served operator heals`,
-  );
-  expect(await updateEvents(goal)).toEqual(['accepted', 'completed']);
+  // On the running workflow: the next cycle serves it.
+  const again = await healAndWait(target, goal, 'operator: look again', { timeoutMs: 30_000 });
+  expect(again.lastCycle).toMatchObject({ number: 2, wokenBy: ['operator heal: operator: look again'] });
+  // A heal with no reason is rejected by the validator and writes nothing.
+  await expect(healAndWait(target, goal, '  ', { timeoutMs: 30_000 })).rejects.toThrow('a heal needs a reason');
+  expect(await updateEvents(goal)).toEqual(['accepted', 'completed', 'accepted', 'completed']);
   await h.env.client.workflow.getHandle(goalWorkflowId(goal)).terminate('test done');
 });
 
-test('heal --wait sent while its cycle sleeps a retry backoff waits for that cycle to end', async () => {
-  const ws = await insertWorkspace(db.pool);
-  await insertAgent(db.pool, ws);
-  const goal = await insertGoal(db.pool, ws);
-  const task = await insertTask(db.pool, ws, goal, { status: 'failed' });
-  // The heal starts the workflow; its first cycle takes the request, then sleeps 60 s (virtual).
-  const target = { client: h.env.client, taskQueue: h.taskQueue, policy: testPolicy({ retryBackoffSeconds: 60 }) };
-  const requestId = await healGoal(target, goal, 'operator: retry it');
-  await eventually(async () => (await h.status(goal)).retries[task]?.retryDueAt !== undefined, 'the backoff begun', 30_000, 50);
+test('heal --wait sent while a cycle sleeps a retry backoff is served by the cycle after it', async () => {
+  const { goal, task } = await goalInRetryBackoff();
   let outcome: GoalStatus | Error | undefined;
-  void waitForHeal(h.env.client, goal, requestId, { timeoutMs: 60_000 }).then(
+  void healAndWait({ client: h.env.client, taskQueue: h.taskQueue }, goal, 'operator: retry it', { timeoutMs: 60_000 }).then(
     (status) => (outcome = status),
     (err: Error) => (outcome = err),
   );
-  // Accepted mid-cycle (rejected, it would settle now), before any virtual time passes.
   await eventually(async () => outcome !== undefined || (await updateEvents(goal)).includes('accepted'), 'the update accepted', 30_000, 50);
   expect(outcome).toBeUndefined();
-  const answer = await h.eventually(async () => outcome, 'the cycle to end', '10 seconds');
+  const answer = await h.eventually(async () => outcome, 'the serving cycle to end', '10 seconds');
   if (answer instanceof Error) throw answer;
-  expect(answer.lastCycle?.healRequestIds).toEqual([requestId]);
+  // The heal cut the backoff short; the cycle that served it waited what was left and retried.
+  expect(answer.lastCycle?.number).toBe(2);
   expect(answer.lastCycle?.actions.some((a) => a.startsWith(`retried task ${task}`))).toBe(true);
-  expect(await updateEvents(goal)).toEqual(['accepted', 'completed']);
   await h.env.client.workflow.getHandle(goalWorkflowId(goal)).terminate('test done');
 });
 
-test('a heal someone waits for is served before the workflow continues as new (the update would hold continue-as-new for ever)', async () => {
+test('a heal someone waits for is served before the workflow continues as new', async () => {
   const ws = await insertWorkspace(db.pool);
   await insertAgent(db.pool, ws);
   const goal = await insertGoal(db.pool, ws);
-  // One cycle per run: the heal below finds continue-as-new due the moment it wakes the workflow.
+  // A tiny history budget: the first cycle already asks for continue-as-new.
   const taskQueue = `${h.taskQueue}-heal-before-can`;
-  const target = { client: h.env.client, taskQueue, policy: testPolicy({ maxCyclesPerRun: 1 }) };
-  const worker = () => unstickyWorker(h, taskQueue);
-  const first = await worker();
-  await first.runUntil(async () => {
-    await startGoal(target, goal);
-    await statusWhen(goal, (s) => s.lastCycle !== null, 'the first cycle');
-  });
-  const firstRun = (await h.env.client.workflow.getHandle(goalWorkflowId(goal)).describe()).runId;
-  // No worker runs: the heal and the update wait on the server, and reach the next worker in one
-  // workflow task (the signal before the update, in history order).
-  const requestId = await healGoal(target, goal, 'operator: while no worker ran');
-  const waited = waitForHeal(h.env.client, goal, requestId, { timeoutMs: 60_000 });
+  const policy = testPolicy({ maxHistoryEventsPerRun: 10 });
+  const worker = () => unstickyWorker(h, taskQueue, policy);
+  // No worker runs: the start and the update wait on the server, and reach the worker in one
+  // workflow task, so the first cycle ends with continue-as-new due and a waiter to answer.
+  const waited = healAndWait({ client: h.env.client, taskQueue }, goal, 'operator: while no worker ran', { timeoutMs: 60_000 });
   const answer = await (await worker()).runUntil(waited);
-  expect(answer.lastCycle?.healRequestIds).toEqual([requestId]);
-  // Served by the run that took the update, which continued as new only after (at the next wake).
-  expect((await h.env.client.workflow.getHandle(goalWorkflowId(goal), firstRun).describe()).status.name).toBe('RUNNING');
-  expect(await updateEvents(goal)).toEqual(['accepted', 'completed']);
+  expect(answer.lastCycle).toMatchObject({ number: 1, wokenBy: ['operator heal: operator: while no worker ran', 'start'] });
+  // …and only then did the run continue as new.
+  const latest = await eventually(async () => {
+    const events = (await h.env.client.workflow.getHandle(goalWorkflowId(goal)).fetchHistory()).events ?? [];
+    return events[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId ? events : undefined;
+  }, 'the continued run', 30_000, 100);
+  expect(latest.some((e) => e.workflowExecutionUpdateAcceptedEventAttributes)).toBe(false);
   await h.env.client.workflow.getHandle(goalWorkflowId(goal)).terminate('test done');
 });

@@ -20,7 +20,7 @@ import {
   type PgServer,
   type WorkerProcess,
 } from '../../../bench/lib/servers';
-import { benchPolicy, checkInvariants, seedWorkspaces, temporalClient, type Workspaces } from '../../../bench/lib/fixtures';
+import { checkInvariants, seedWorkspaces, temporalClient, type Workspaces } from '../../../bench/lib/fixtures';
 import type { GoalTarget } from '../../../src/temporal/goal-client';
 import type { HealPolicy } from '../../../workflows/types';
 
@@ -44,6 +44,26 @@ export interface Stack {
 
 export const CAP = 3;
 
+/**
+ * Healing settings as the environment variables the worker reads: its configuration is the one
+ * source of the policy goal workflows heal by (a start or a heal carries none), so a test that
+ * wants other settings gives them to the processes it spawns.
+ */
+export function policyEnv(policy: Partial<HealPolicy>): Record<string, string> {
+  const names: Array<[keyof HealPolicy, string]> = [
+    ['maxTaskRetries', 'MAX_TASK_RETRIES'],
+    ['retryBackoffSeconds', 'TASK_RETRY_BACKOFF_SECONDS'],
+    ['healthCheckIntervalSeconds', 'GOAL_TASK_HEALTH_CHECK_INTERVAL'],
+    ['maxAutoProvisionedAgents', 'MAX_AUTO_PROVISIONED_AGENTS'],
+    ['safetyRecheckHours', 'GOAL_SAFETY_RECHECK_HOURS'],
+    ['maxHistoryEventsPerRun', 'GOAL_HISTORY_EVENTS_PER_RUN'],
+  ];
+  const env: Record<string, string> = {};
+  if (policy.assignableStatuses) env.AGENT_ASSIGNABLE_STATUSES = policy.assignableStatuses.join(',');
+  for (const [key, name] of names) if (policy[key] !== undefined) env[name] = String(policy[key]);
+  return env;
+}
+
 export async function startStack(options: { workspaces?: number; policy?: Partial<HealPolicy> } = {}): Promise<Stack> {
   const pg = await startPostgres();
   const temporal = await startDevServer();
@@ -52,8 +72,8 @@ export async function startStack(options: { workspaces?: number; policy?: Partia
   pool.on('error', () => undefined);
   const workspaces = await seedWorkspaces(pool, options.workspaces ?? 20);
   const client = await temporalClient(temporal.address);
-  const policy = benchPolicy({ maxAutoProvisionedAgents: CAP, ...options.policy });
-  const env = workerEnv(dbUrl, temporal.address, { MAX_AUTO_PROVISIONED_AGENTS: String(CAP), LOG_LEVEL: 'info' });
+  // The workers, `start` and the CLI all run on these settings.
+  const env = workerEnv(dbUrl, temporal.address, { LOG_LEVEL: 'info', ...policyEnv({ maxAutoProvisionedAgents: CAP, ...options.policy }) });
   const workers: WorkerProcess[] = [];
   const stack: Stack = {
     pg,
@@ -61,7 +81,7 @@ export async function startStack(options: { workspaces?: number; policy?: Partia
     dbUrl,
     pool,
     client,
-    target: { client, taskQueue: 'goalkeeper', policy },
+    target: { client, taskQueue: 'goalkeeper' },
     workspaces,
     env,
     workers,
@@ -126,7 +146,7 @@ export interface ServicesProcess {
 
 /** `goalkeeper start --no-worker --no-schedule`: the NOTIFY listener, the dispatcher and the HTTP
  * server (webhooks), as a child process; `{ whole: true }`: plain `goalkeeper start`, its worker
- * and the reconcile schedule set-up included. */
+ * and the fleet check's schedule set-up included. */
 export async function startServices(
   stack: Stack,
   extraEnv: Record<string, string> = {},

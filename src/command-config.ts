@@ -1,0 +1,38 @@
+/**
+ * The one way every command finds what it talks to. Where the environment names neither a
+ * database (DATABASE_URL, SUPABASE_URL) nor Temporal (TEMPORAL_ADDRESS), a running `goalkeeper up`
+ * (`npm start`) on the same GOALKEEPER_DATA_DIR supplies what it serves embedded: its record,
+ * up.json, names its Postgres URL and dev server address (not always the default ports). Where the
+ * environment names either, the stack is not consulted: half of one stack and half of another
+ * would send heals to a worker that writes to another database.
+ */
+import { loadConfig, type Config } from './config';
+import { readRunningStack, type RunningStackInfo } from './embedded/stack';
+
+export interface ResolvedConfig {
+  config: Config;
+  /** The running `up` whose embedded parts filled a gap, if any did. */
+  running?: RunningStackInfo;
+  /** Which settings came from it. */
+  fromRunningStack: { database: boolean; temporal: boolean };
+}
+
+export function resolveCommandConfig(env: NodeJS.ProcessEnv = process.env): ResolvedConfig {
+  const base = loadConfig(env);
+  const none = { config: base, fromRunningStack: { database: false, temporal: false } };
+  if (base.env.DATABASE_URL || base.env.SUPABASE_URL || base.env.TEMPORAL_ADDRESS) return none;
+  const running = readRunningStack(base.env.GOALKEEPER_DATA_DIR);
+  if (!running) return none;
+  const filled: NodeJS.ProcessEnv = { ...env };
+  const database = Boolean(running.databaseUrl);
+  const temporal = Boolean(running.temporalAddress);
+  if (database) filled.DATABASE_URL = running.databaseUrl;
+  if (temporal) filled.TEMPORAL_ADDRESS = running.temporalAddress;
+  if (!database && !temporal) return none;
+  return { config: loadConfig(filled), running, fromRunningStack: { database, temporal } };
+}
+
+/** The configuration a command runs on (see resolveCommandConfig). */
+export function loadCommandConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  return resolveCommandConfig(env).config;
+}

@@ -1,0 +1,35 @@
+/**
+ * fleetCheckWorkflow: one fleet check (src/fleet-check.ts) in one activity, run by the
+ * goalkeeper-fleet-check Schedule every GOAL_TASK_HEALTH_CHECK_INTERVAL (overlap SKIP, so checks
+ * never pile up). The activity heartbeats as it goes; a worker lost mid-check is noticed within
+ * the heartbeat timeout and the check runs again, which is harmless: signals to goals coalesce.
+ */
+import { proxyActivities } from '@temporalio/workflow';
+import type { FleetCheckActivities } from '../activities/fleet-check';
+
+const { checkFleet } = proxyActivities<FleetCheckActivities>({
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 10 },
+});
+
+/** What one fleet check did (src/fleet-check.ts). */
+export interface FleetCheckTotals {
+  /** Active goals read. */
+  scanned: number;
+  /** Goals signalled, by why they needed care (the SQL function's reasons). */
+  signalled: Record<'no_task' | 'task_without_agent' | 'failed_task' | 'stalled' | 'stall_over', number>;
+  /** Running goal workflows counted, and goals whose missing workflow was started. */
+  running: number | null;
+  started: number;
+  /** Tasks created by bulk heals, bulk heals that failed and why. */
+  healedInBulk: number;
+  bulkHealsFailed: number;
+  bulkHealError?: string;
+  /** Signals or starts that failed. */
+  failed: number;
+}
+
+export async function fleetCheckWorkflow(): Promise<FleetCheckTotals> {
+  return checkFleet.executeWithOptions({ summary: 'find the goals that need care and signal only those' }, []);
+}
