@@ -15,7 +15,7 @@
  *   concurrent build leaves an INVALID index that `if not exists` would keep for good, so invalid
  *   goalkeeper_* indexes are dropped (concurrently) before such a file runs.
  * - After every file the runner calls goalkeeper_restrict_access() when it exists (see
- *   20261206000100_grants.sql): ownership, SECURITY DEFINER, search_path and grants then cover
+ *   20261206000110_grants.sql): ownership, SECURITY DEFINER, search_path and grants then cover
  *   every goalkeeper function and table, including those a later migration adds.
  *
  * A database migrated by goalkeeper 0.1 has the 0.1 files' versions recorded; those files are

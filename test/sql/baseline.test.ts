@@ -14,6 +14,8 @@ import { PRODUCTION_DDL, platformSnapshot, seedIncident } from '../support/produ
 const MIGRATIONS = join(__dirname, '..', '..', 'supabase', 'migrations');
 /** goalkeeper 0.1's migrations as released (3945fcb), before the squash. */
 const RELEASE_0_1 = join(__dirname, 'fixtures', 'migrations-0.1');
+/** What main added after 0.1 and before the baseline (the fleet check, folded into the baseline). */
+const MAIN_BEFORE_BASELINE = join(__dirname, 'fixtures', 'migrations-main-before-baseline');
 
 /** Everything of goalkeeper's in the catalog, and the platform tables' rights and policies. */
 async function catalog(pool: Pool) {
@@ -86,20 +88,23 @@ describe('the baseline files', () => {
     expect(splitStatements(indexFile.sql)).toHaveLength(5);
   });
 
-  test('sort before the 0.1 versions never, and after them always', () => {
-    const old = readdirSync(RELEASE_0_1).map((f) => f.split('_')[0]);
+  test('sort after every version a database may have recorded before the baseline', () => {
+    const old = [...readdirSync(RELEASE_0_1), ...readdirSync(MAIN_BEFORE_BASELINE)].map((f) => f.split('_')[0]).sort();
     for (const f of files) expect(f.version > old[old.length - 1]).toBe(true);
   });
 });
 
-describe('a database migrated by goalkeeper 0.1', () => {
+describe.each([
+  ['goalkeeper 0.1', [RELEASE_0_1]],
+  ['main before the baseline (0.1 and the fleet check)', [RELEASE_0_1, MAIN_BEFORE_BASELINE]],
+])('a database migrated by %s', (_label, dirs) => {
   let upgraded: TestDatabase;
   let fresh: TestDatabase;
   let incident: Awaited<ReturnType<typeof seedIncident>>;
   beforeAll(async () => {
     [upgraded, fresh] = await Promise.all([createTestDatabase({ migrate: false }), createTestDatabase({ migrate: false })]);
     for (const db of [upgraded, fresh]) await db.pool.query(PRODUCTION_DDL);
-    await migrate(upgraded.adminUrl, readMigrations(RELEASE_0_1));
+    await migrate(upgraded.adminUrl, dirs.flatMap((dir) => readMigrations(dir)));
     incident = await seedIncident(upgraded.pool);
   });
   afterAll(async () => {
@@ -120,7 +125,7 @@ describe('a database migrated by goalkeeper 0.1', () => {
     expect(await catalog(upgraded.pool)).toEqual(state);
     expect(await platformSnapshot(upgraded.pool)).toEqual(before);
     const { rows } = await upgraded.pool.query('select version from goalkeeper_schema_migrations order by version');
-    expect(rows.map((r) => r.version)).toEqual([...readdirSync(RELEASE_0_1).map((f) => f.split('_')[0]), ...readMigrations().map((m) => m.version)]);
+    expect(rows.map((r) => r.version)).toEqual([...dirs.flatMap((dir) => readdirSync(dir).map((f) => f.split('_')[0])), ...readMigrations().map((m) => m.version)].sort());
     // And a second run applies nothing.
     expect((await migrate(upgraded.adminUrl)).applied).toEqual([]);
   });
@@ -130,7 +135,7 @@ describe('a database migrated by goalkeeper 0.1', () => {
     const store = new PgStore(upgraded.url);
     try {
       const rules = { assignableStatuses: ['available', 'active'], maxAutoProvisionedAgents: 3, workflowId: null };
-      expect(await store.retryTask(incident.failedGoals[0].taskId, 'upgrade-k1', rules)).toMatchObject({ outcome: 'retried' });
+      expect(await store.retryTask(incident.failedGoals[0].taskId, `upgrade-k1-${_label}`, rules)).toMatchObject({ outcome: 'retried' });
       expect(await store.ensureGoalTask(incident.emptyGoal, rules)).toMatchObject({ outcome: 'created' });
     } finally {
       await store.close();

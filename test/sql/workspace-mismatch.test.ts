@@ -109,6 +109,17 @@ test("the catch-up sweep counts for B only B's tasks", async () => {
   expect(await page()).toMatchObject({ hasTask: true, needsHeal: false });
 });
 
+test("the fleet check names B's goal as having no task when only A's stray task names it", async () => {
+  const { a, goalB } = await twoWorkspaces();
+  await insertTask(db.pool, a, goalB, { status: 'in_progress', agentId: await insertAgent(db.pool, a) });
+  await insertTask(db.pool, a, goalB, { status: 'failed' });
+  const care = async () => {
+    const page = await store.goalsNeedingCare(null, 5000, { assignableStatuses: rules.assignableStatuses, maxTaskRetries: 3, stallSeconds: 3600, intervalSeconds: 60 });
+    return page.goals.find((g) => g.id === goalB)?.why;
+  };
+  expect(await care()).toBe('no_task');
+});
+
 test('a task moved under another workspace\'s goal is reported once for that goal, and one written before the trigger existed at its goal\'s next ensure', async () => {
   const { a, goalB } = await twoWorkspaces();
   const { goalB: goalC } = await twoWorkspaces();

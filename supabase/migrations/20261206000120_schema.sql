@@ -3,7 +3,7 @@
 -- Additive only: every statement is "if not exists", so on a production database that already
 -- holds these tables (with more columns, rows and constraints than goalkeeper knows) nothing of
 -- theirs changes, and on a database migrated by goalkeeper 0.1 nothing changes at all.
--- Indexes are in 20261206000120_schema_indexes.sql: those on platform tables are built
+-- Indexes are in 20261206000130_schema_indexes.sql: those on platform tables are built
 -- concurrently, which cannot happen in this file's transaction.
 
 create table if not exists workspaces (
