@@ -90,6 +90,9 @@ export function buildProgram(): Command {
         `applied ${report.applied.length} migration(s)${report.applied.length ? `: ${report.applied.join(', ')}` : ''}; ` +
           `${report.alreadyApplied.length} already applied`,
       );
+      for (const warning of report.warnings) console.error(`warning: ${warning}`);
+      // What the service's own login needs, which migrate (run as an admin) cannot guess.
+      console.log('the service connects with a login granted goalkeeper_runtime: grant goalkeeper_runtime to <login>;');
     });
 
   program

@@ -205,7 +205,9 @@ export async function startPostgres(): Promise<PgServer> {
  * a trigger with the database clock (the same clock as workspace_goals.created_at). */
 const HEALED_SQL = `
 create table if not exists bench_healed (goal_id uuid primary key, healed_at timestamptz not null);
-create or replace function bench_stamp_healed() returns trigger language plpgsql as $$
+-- SECURITY DEFINER: goalkeeper's writes to tasks run as goalkeeper_owner, which has no right on
+-- this bench table (goalkeeper migrate warns about such platform triggers).
+create or replace function bench_stamp_healed() returns trigger language plpgsql security definer as $$
 begin
   if new.goal_id is not null and new.agent_id is not null
      and exists (select 1 from agents a where a.id = new.agent_id and a.status in ('available', 'active')) then

@@ -168,7 +168,7 @@ describe('docker/postgres/init.sql', () => {
       }
       db = await createTestDatabase({ migrate: false });
       await db.pool.query(perDatabase);
-      await migrate(db.url);
+      await migrate(db.adminUrl);
       // The image's entrypoint runs the script with psql on the server's socket; here psql
       // reaches the test server through the PG* variables.
       const server = new URL(admin);
@@ -191,7 +191,7 @@ describe('docker/postgres/init.sql', () => {
     afterAll(() => db?.drop());
 
     async function as(role: string, query: string) {
-      const c = new Client({ connectionString: db.url });
+      const c = new Client({ connectionString: db.adminUrl });
       await c.connect();
       try {
         await c.query('begin');
@@ -212,7 +212,7 @@ describe('docker/postgres/init.sql', () => {
     });
 
     test("authenticator, PostgREST's login, logs in with its password, holds no rights of its own, and becomes only the roles a JWT may name", async () => {
-      const url = new URL(db.url);
+      const url = new URL(db.adminUrl);
       url.username = 'authenticator';
       url.password = 'not-the-password';
       const wrong = new Client({ connectionString: url.toString() });

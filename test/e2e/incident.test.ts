@@ -49,11 +49,13 @@ afterAll(async () => {
 });
 
 test('migrate applies the migrations once', async () => {
-  const first = await runCli(['migrate'], env);
+  // As a deployment does: migrate with the admin login, run the service with the runtime login.
+  const admin = { ...env, DATABASE_URL: db.adminUrl };
+  const first = await runCli(['migrate'], admin);
   expect(first.stderr).toBe('');
   expect(first.code).toBe(0);
   expect(first.stdout).toMatch(/^applied \d+ migration\(s\)/);
-  const second = await runCli(['migrate'], env);
+  const second = await runCli(['migrate'], admin);
   expect(second.stdout).toMatch(/^applied 0 migration\(s\); \d+ already applied/);
 });
 

@@ -113,7 +113,7 @@ describe('a real `goalkeeper worker` process with secrets in its environment', (
   beforeAll(async () => {
     db = await createTestDatabase();
     // A login of its own, so the password in DATABASE_URL is one that appears nowhere else.
-    await admin((c) => c.query(`create role ${role} login superuser password '${pgPassword}'`));
+    await admin((c) => c.query(`create role ${role} login password '${pgPassword}' in role goalkeeper_runtime`));
     const url = new URL(db.url);
     url.username = role;
     url.password = pgPassword;

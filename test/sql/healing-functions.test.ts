@@ -280,7 +280,7 @@ describe('goalkeeper_ensure_task_agent', () => {
     const junior = await insertAgent(db.pool, ws, { seniority: 'junior' });
     const task = await insertTask(db.pool, ws, null);
     // The platform deletes the first choice in a transaction that has not committed yet.
-    const platform = new Client({ connectionString: db.url });
+    const platform = new Client({ connectionString: db.adminUrl });
     await platform.connect();
     try {
       await platform.query('begin');
@@ -338,7 +338,7 @@ describe('goalkeeper_retry_task', () => {
     await insertAgent(db.pool, ws);
     const goal = await insertGoal(db.pool, ws);
     const task = await insertTask(db.pool, ws, goal, { status: 'failed' });
-    const close = await goalStatusChangeInFlight(db.url, goal, 'completed');
+    const close = await goalStatusChangeInFlight(db.adminUrl, goal, 'completed');
     await close.updated;
     const retry = store.retryTask(task, 'close-in-flight-key', rules);
     // It waits on the goal row the close holds (a plain read would see it still active).

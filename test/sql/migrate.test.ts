@@ -22,11 +22,11 @@ describe('over a production-shaped database', () => {
   test('adds goalkeeper objects, changes nothing of theirs, and a second run applies nothing', async () => {
     const incident = await seedIncident(db.pool);
     const before = await platformSnapshot(db.pool);
-    const first = await migrate(db.url);
+    const first = await migrate(db.adminUrl);
     expect(first.applied).toEqual(readMigrations().map((m) => m.version));
     expect(await platformSnapshot(db.pool)).toEqual(before);
 
-    const second = await migrate(db.url);
+    const second = await migrate(db.adminUrl);
     expect(second.applied).toEqual([]);
     expect(second.alreadyApplied).toHaveLength(first.applied.length);
 
@@ -41,10 +41,14 @@ describe('over a production-shaped database', () => {
     }
   });
 
+  test('run with the runtime login, it says it needs an admin login', async () => {
+    await expect(migrate(db.url)).rejects.toThrow(/goalkeeper migrate needs an admin login/);
+  });
+
   test('an applied migration edited afterwards is refused with a message naming it', async () => {
     const files = readMigrations();
     const edited = files.map((f, i) => (i === 0 ? { ...f, checksum: 'different' } : f));
-    await expect(migrate(db.url, edited)).rejects.toThrow(`migration ${files[0].version}_${files[0].name}.sql changed after it was applied`);
+    await expect(migrate(db.adminUrl, edited)).rejects.toThrow(`migration ${files[0].version}_${files[0].name}.sql changed after it was applied`);
   });
 });
 
@@ -56,9 +60,9 @@ describe('on an empty database', () => {
   afterAll(() => db.drop());
 
   test('creates the platform tables in the production shape, and two concurrent runs agree', async () => {
-    const [a, b] = await Promise.all([migrate(db.url), migrate(db.url)]);
+    const [a, b] = await Promise.all([migrate(db.adminUrl), migrate(db.adminUrl)]);
     expect([...a.applied, ...b.applied].sort()).toEqual(readMigrations().map((m) => m.version).sort());
-    const c = new Client({ connectionString: db.url });
+    const c = new Client({ connectionString: db.adminUrl });
     await c.connect();
     try {
       const { rows } = await c.query(

@@ -37,9 +37,9 @@ let rest: PostgrestStandin;
 beforeAll(async () => {
   await ensureSupabaseRoles(process.env.GK_TEST_PG_URL!);
   db = await createTestDatabase({ migrate: false });
-  await applySupabaseDefaultPrivileges(db.url);
-  await migrate(db.url);
-  rest = await startPostgrestStandin(db.url);
+  await applySupabaseDefaultPrivileges(db.adminUrl);
+  await migrate(db.adminUrl);
+  rest = await startPostgrestStandin(db.adminUrl);
 });
 afterAll(async () => {
   await rest?.close();
@@ -521,7 +521,7 @@ describe('a call that stalls fails retryable at its timeout, which the error nam
     const key = `stall-${kind}-${randomUUID()}`;
     // Another transaction claims the same idempotency key and keeps it uncommitted: the call's own
     // claim waits on it (the wait goalkeeper_record_event documents), until the holder ends.
-    const holder = new Client({ connectionString: db.url });
+    const holder = new Client({ connectionString: db.adminUrl });
     await holder.connect();
     const store = make();
     try {
@@ -658,7 +658,7 @@ describe('only the service role may call the healing functions', () => {
   });
 
   test('in SQL: set role anon cannot execute them; set role service_role can', async () => {
-    const c = new Client({ connectionString: db.url });
+    const c = new Client({ connectionString: db.adminUrl });
     await c.connect();
     try {
       await c.query('begin');

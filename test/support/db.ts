@@ -6,7 +6,12 @@ import { Client, escapeLiteral, Pool, type PoolClient } from 'pg';
 import { migrate } from '../../src/store/migrate';
 
 export interface TestDatabase {
+  /** What the services under test connect with: a login holding only goalkeeper_runtime (EXECUTE
+   * on goalkeeper's functions, nothing on any table), as a deployment's login does. */
   url: string;
+  /** The database's admin (the test server's superuser): migrations, and what the platform does. */
+  adminUrl: string;
+  /** An admin pool, for fixtures: inserting and reading the platform's rows. */
   pool: Pool;
   drop(): Promise<void>;
 }
@@ -17,20 +22,55 @@ function adminUrl(): string {
   return url;
 }
 
+/** The login every test service uses, shared by all test databases (roles are cluster-wide). */
+export const RUNTIME_LOGIN = 'goalkeeper_test_login';
+const RUNTIME_PASSWORD = 'goalkeeper-test-login';
+
+/** Creates the runtime login once per cluster and grants it goalkeeper_runtime, which
+ * `goalkeeper migrate` creates and maintains; created here too (the same NOLOGIN role, nothing
+ * granted on it) so that a suite that migrates later can still hand its url to services. Two suites
+ * creating them at once: the loser sees duplicate_object or a unique violation, and they exist. */
+async function ensureRuntimeLogin(admin: Client): Promise<void> {
+  await admin.query(`do $$
+    begin
+      begin create role goalkeeper_runtime nologin;
+      exception when duplicate_object or unique_violation then null; end;
+      begin create role ${RUNTIME_LOGIN} login password '${RUNTIME_PASSWORD}';
+      exception when duplicate_object or unique_violation then null; end;
+    end $$`);
+  await admin.query(`grant goalkeeper_runtime to ${RUNTIME_LOGIN}`).catch((err) => {
+    // A concurrent identical grant can collide on pg_auth_members; the grant is there either way.
+    if (err.code !== '23505' && err.code !== 'XX000') throw err;
+  });
+}
+
+/** `url` with the runtime login's credentials. */
+export function runtimeUrlFor(url: string): string {
+  const u = new URL(url);
+  u.username = RUNTIME_LOGIN;
+  u.password = RUNTIME_PASSWORD;
+  return u.toString();
+}
+
 export async function createTestDatabase(options: { migrate?: boolean } = {}): Promise<TestDatabase> {
   const name = `gk_${randomUUID().replace(/-/g, '').slice(0, 16)}`;
   const admin = new Client({ connectionString: adminUrl() });
   await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const url = adminUrl().replace(/\/[^/]*$/, `/${name}`);
-  if (options.migrate !== false) await migrate(url);
-  const pool = new Pool({ connectionString: url, max: 30 });
+  try {
+    await admin.query(`create database ${name}`);
+    await ensureRuntimeLogin(admin);
+  } finally {
+    await admin.end();
+  }
+  const dbAdminUrl = adminUrl().replace(/\/[^/]*$/, `/${name}`);
+  if (options.migrate !== false) await migrate(dbAdminUrl);
+  const pool = new Pool({ connectionString: dbAdminUrl, max: 30 });
   // pool.end() resolves before every backend has gone; `drop database … with (force)` then
   // terminates the stragglers, whose FATAL 57P01 would otherwise be an unhandled pool error.
   pool.on('error', () => undefined);
   return {
-    url,
+    url: runtimeUrlFor(dbAdminUrl),
+    adminUrl: dbAdminUrl,
     pool,
     async drop() {
       await pool.end();
@@ -163,7 +203,10 @@ export async function withRecordEventAnswerLost(pool: Pool, url: string, during:
     create function goalkeeper_record_event(
       p_idempotency_key text, p_kind text, p_workspace_id uuid, p_goal_id uuid, p_task_id uuid,
       p_issue_type text, p_severity text, p_text text, p_workflow_id text, p_details jsonb default '{}'::jsonb
-    ) returns jsonb language plpgsql as $$
+    ) returns jsonb language plpgsql
+    -- As the admin that creates it: the service calls it as the runtime login, which may not use
+    -- dblink, and the real function runs in the admin's own session.
+    security definer as $$
     begin
       perform * from dblink(${escapeLiteral(url)}, format(
         'select goalkeeper_record_event_committed(%L, %L, %L, %L, %L, %L, %L, %L, %L, %L)',

@@ -64,13 +64,13 @@ export function signalTakenIn(events: Event[]): boolean {
 export async function closeAndReopenMidRead(h: WorkflowHarness, db: TestDatabase, goalId: string, dispatcher: Dispatcher) {
   const handle = h.env.client.workflow.getHandle(goalWorkflowId(goalId));
   const waiting = () => backendsWaitingForLocks(db.pool);
-  const closing = await goalStatusChangeInFlight(db.url, goalId, 'completed');
+  const closing = await goalStatusChangeInFlight(db.adminUrl, goalId, 'completed');
   await closing.updated;
   const closed = await dispatcher.dispatch({ goalId, kind: 'goal_closed', source: 'listener' });
   await eventually(async () => (await waiting()) >= 1, 'the closing cycle waiting for the goal row');
   const reopened = await dispatcher.dispatch({ goalId, kind: 'goal_reopened', source: 'listener' });
   await eventually(async () => signalTakenIn((await handle.fetchHistory()).events ?? []), 'the worker taking the reopen heal in mid-step', 20_000);
-  const reopening = await goalStatusChangeInFlight(db.url, goalId, 'active');
+  const reopening = await goalStatusChangeInFlight(db.adminUrl, goalId, 'active');
   await eventually(async () => (await waiting()) >= 2, 'the reopen queued behind the closing read');
   await closing.commit(); // the closing read finds the goal completed
   await reopening.updated;
@@ -90,7 +90,7 @@ export async function healsWhileStepWaits(
   goalId: string,
   heals: HealRequest[] | (() => Promise<void>),
 ): Promise<void> {
-  const held = await goalStatusChangeInFlight(db.url, goalId, 'active');
+  const held = await goalStatusChangeInFlight(db.adminUrl, goalId, 'active');
   await held.updated;
   await h.heal(goalId, 'event: a cycle that waits for the goal row', { origin: 'event' });
   await eventually(async () => (await backendsWaitingForLocks(db.pool)) >= 1, 'the cycle waiting for the goal row');

@@ -264,7 +264,7 @@ const alertWrittenLater = alertsUnwrittenThenHealed('alerts-unwritten', (db, dur
 
 /** Every alert's write commits but its answer is lost: the next cycle writes them again under the
  * same keys and finds them written. */
-const alertAnswerLost = alertsUnwrittenThenHealed('alerts-answer-lost', (db, during) => withRecordEventAnswerLost(db.pool, db.url, during));
+const alertAnswerLost = alertsUnwrittenThenHealed('alerts-answer-lost', (db, during) => withRecordEventAnswerLost(db.pool, db.adminUrl, during));
 
 /** A failed task waits out its backoff; a task inserted without an agent meanwhile gets one at
  * once (the heal cuts the backoff short) and the retry comes when it was due; the goal's metric

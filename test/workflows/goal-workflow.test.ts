@@ -683,7 +683,7 @@ test('an alert whose write committed but whose activity failed is found by the l
   const worker = await harnessWorker(h, taskQueue, { policy: testPolicy({ maxAutoProvisionedAgents: 0 }), events: { onAlert: (issueType) => reported.push(issueType) } });
   await worker.runUntil(async () => {
     let before = 0;
-    await withRecordEventAnswerLost(db.pool, db.url, async () => {
+    await withRecordEventAnswerLost(db.pool, db.adminUrl, async () => {
       await startGoal({ client: h.env.client, taskQueue }, goal);
       before = (await statusWhen(goal, (s) => s.unwrittenAlerts.includes('NO_TASKS_FOR_GOAL') && s.lastCycle, 'the alert open and, as far as the workflow knows, unwritten')).lastCycle!.number;
     });
