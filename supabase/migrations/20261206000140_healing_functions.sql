@@ -491,7 +491,9 @@ $$;
 --                     goalkeeper_ensure_goal_task);
 --   task_without_agent a task in play needs an agent (goalkeeper_task_needs_agent; a failed one is
 --                     failed_task's);
---   failed_task       a failed task has retries left on record (a spent budget waits for a human);
+--   failed_task       a failed task has retries left on record, or failed within the last two
+--                     intervals (a lost event must still bring its RETRIES_EXHAUSTED alert; older
+--                     spent budgets wait for a human and are not named again);
 --   stalled           every task is completed, and the last one finished within the two intervals
 --                     before the stall window closed (so a stalled goal is named once or twice,
 --                     not every interval after; its workflow's own timer is the first line);
@@ -518,7 +520,8 @@ create or replace function goalkeeper_goals_needing_care(
                       and goalkeeper_task_needs_agent(t.status, t.agent_id, a.status, p_assignable_statuses)) as task_without_agent,
            exists (select 1 from tasks t
                     where t.goal_id = p.id and t.workspace_id = p.workspace_id and t.status = 'failed'
-                      and (select count(*) from goalkeeper_task_attempts r where r.task_id = t.id) < p_max_retries) as failed_task,
+                      and ((select count(*) from goalkeeper_task_attempts r where r.task_id = t.id) < p_max_retries
+                           or t.updated_at >= now() - make_interval(secs => 2 * p_interval_seconds))) as failed_task,
            (select max(t.updated_at) from tasks t
              where t.goal_id = p.id and t.workspace_id = p.workspace_id and t.status = 'completed') as last_completed,
            exists (select 1 from tasks t where t.goal_id = p.id and t.workspace_id = p.workspace_id

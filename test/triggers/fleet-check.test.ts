@@ -129,12 +129,14 @@ describe('goalkeeper_goals_needing_care: which goals the fleet check names, and 
     expect([pending, running, withHistory].map((g) => goals.get(g) ?? null)).toEqual([null, null, null]);
   });
 
-  test('failed_task: a failed task with retries left on record; one whose retries reached the max is not named', async () => {
-    const fresh = await goalWith([{ status: 'failed', agentId: available }]);
-    const oneLeft = await goalWith([{ status: 'failed', agentId: available, retries: 2 }]);
-    const spent = await goalWith([{ status: 'failed', agentId: available, retries: 3 }]);
+  test('failed_task: a failed task with retries left on record, or one that failed within two intervals; an older spent one is not named', async () => {
+    const fresh = await goalWith([{ status: 'failed', agentId: available, updatedAgo: 1000 }]);
+    const oneLeft = await goalWith([{ status: 'failed', agentId: available, retries: 2, updatedAgo: 1000 }]);
+    const spent = await goalWith([{ status: 'failed', agentId: available, retries: 3, updatedAgo: 1000 }]);
+    // Its last failure's event may have been lost: its alert is still owed.
+    const spentJustNow = await goalWith([{ status: 'failed', agentId: available, retries: 3 }]);
     const goals = await named(criteria());
-    expect([fresh, oneLeft, spent].map((g) => goals.get(g) ?? null)).toEqual(['failed_task', 'failed_task', null]);
+    expect([fresh, oneLeft, spent, spentJustNow].map((g) => goals.get(g) ?? null)).toEqual(['failed_task', 'failed_task', null, 'failed_task']);
     // The max is the caller's too.
     const moreRetries = await named(criteria({ maxTaskRetries: 4 }));
     expect(moreRetries.get(spent)).toBe('failed_task');
