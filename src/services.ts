@@ -18,7 +18,7 @@ import { componentStates } from './component-states';
 import { buildHttpServer } from './http/server';
 import { loggerFor } from './log';
 import { RecoverySweep } from './recovery-sweep';
-import { countBurstHeal, countGoalStart } from './metrics';
+import { countBurstHeal, countDispatchOverflow, countGoalStart, watchDispatchQueue } from './metrics';
 import { CATCH_UP_BULK_HEAL, sweepOnce } from './reconcile';
 import { createStore } from './store';
 import { connectClient, connectWorker } from './temporal/connection';
@@ -114,7 +114,10 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
       onStarted: countGoalStart,
       burstHeal: burstHeal(),
       onFailed: () => recovery.dispatchFailed(),
+      queueLimit: config.env.DISPATCH_QUEUE_LIMIT,
+      onOverflow: countDispatchOverflow,
     });
+    watchDispatchQueue(() => dispatcher.queued);
 
     if (parts.worker || parts.schedule) {
       // A worker on a cluster where it lacks operator rights still runs (a warning only):
