@@ -15,6 +15,7 @@ import { Dispatcher } from './dispatch';
 import { listGoals } from './goal-list';
 import { workspaceHealth } from './health';
 import { componentStates } from './component-states';
+import { DatabaseProbe } from './http/healthz';
 import { buildHttpServer } from './http/server';
 import { loggerFor } from './log';
 import { RecoverySweep } from './recovery-sweep';
@@ -188,12 +189,17 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
 
     let httpPort: number | null = null;
     if (parts.http) {
+      // /healthz's own database connection where there is a URL; over Supabase, one cheap rpc.
+      const probe = config.env.DATABASE_URL ? new DatabaseProbe(config.env.DATABASE_URL) : null;
+      if (probe) cleanup.push({ name: 'healthz probe', run: () => probe.close() });
+      const database = probe ? () => probe.check() : () => store.listActiveGoals(null, 1);
       const app = buildHttpServer({
         dispatcher,
         webhookSecret: config.env.WEBHOOK_SECRET,
+        operatorToken: config.env.OPERATOR_TOKEN,
         bodyLimit: config.env.WEBHOOK_BODY_LIMIT_BYTES,
         log,
-        health: () => componentStates({ workerEnabled: parts.worker, worker, listener, client, store }),
+        health: () => componentStates({ workerEnabled: parts.worker, worker, listener, client, database }),
         workspaceHealth: (id) => workspaceHealth(store, client, id, config.policy.assignableStatuses),
         goals: (filter) => listGoals(client, filter),
       });
@@ -202,6 +208,7 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
       const address = app.server.address();
       httpPort = typeof address === 'object' && address ? address.port : config.env.HTTP_PORT;
       if (!config.env.WEBHOOK_SECRET) log.warn('WEBHOOK_SECRET is not set: POST /webhooks/supabase refuses every call');
+      if (!config.env.OPERATOR_TOKEN) log.info('OPERATOR_TOKEN is not set: /workspaces/:id/health and /goals refuse every call, /healthz says only ok or not');
       log.info({ port: httpPort }, 'http server listening');
     }
 

@@ -107,7 +107,7 @@ export async function runUp(env: NodeJS.ProcessEnv = process.env): Promise<void>
   let metrics: Awaited<ReturnType<typeof startObservability>> | undefined;
   const closeMetrics = () => metrics?.close().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'metrics server did not close'));
   try {
-    metrics = await startObservability(early.env.METRICS_PORT, log, { settleMs: episodeSettleMs(early.policy) });
+    metrics = await startObservability(early.env.METRICS_PORT, log, { settleMs: episodeSettleMs(early.policy), host: early.env.HTTP_HOST });
     const stack = await startEmbeddedStack(env, { onStep: (m) => log.info(m) }).catch(async (err: unknown) => {
       await closeMetrics();
       throw err;

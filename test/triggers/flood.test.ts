@@ -188,3 +188,24 @@ test('past DISPATCH_QUEUE_LIMIT events are dropped, counted and logged once per 
     await rig.dispatcher.drain(30_000);
   }
 }, 300_000);
+
+test('malformed payloads are logged by size and problem only, one line for a flood of them', async () => {
+  const rig = await floodRig({ queueLimit: 10 });
+  try {
+    const secret = 'sk_live_do-not-log-me';
+    // Each payload its own (Postgres folds identical notifications of one transaction into one).
+    await db.pool.query(
+      `select pg_notify('goalkeeper_events', format('{"goal_id":"%s-%s","kind":"task_failed","pad":"%s"}', $1::text, i, repeat('x', 2000))) from generate_series(1, 1000) i`,
+      [secret],
+    );
+    await eventually(async () => rig.listener.malformed === 1000, 'the listener to take 1,000 malformed payloads');
+    const malformed = rig.lines.filter((l) => /malformed/.test(l.msg));
+    expect(malformed).toHaveLength(1);
+    expect(malformed[0]).toMatchObject({ problem: 'bad_goal_id', bytes: expect.any(Number) });
+    expect((malformed[0].bytes as number) > 2000).toBe(true);
+    expect(JSON.stringify(rig.lines)).not.toContain(secret);
+    expect(rig.dispatcher.counts.signalled).toBe(0);
+  } finally {
+    await rig.listener.stop();
+  }
+});
