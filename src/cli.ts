@@ -26,6 +26,8 @@ import type { GoalStatus } from '../workflows/messages';
 import type { HealPolicy } from '../workflows/types';
 import { register as registerUp } from './commands/up';
 import { register as registerDemo } from './commands/demo';
+import { register as registerClaimNamespace } from './commands/claim-namespace';
+import { ensureNamespaceClaim } from './namespace-claim';
 import { parseTimeoutSeconds } from './commands/options';
 import { databaseName, isStoreUnreachable, isTemporalUnreachable, temporalName, untilReachable } from './startup-wait';
 
@@ -158,6 +160,7 @@ export function buildProgram(): Command {
 
   registerUp(program);
   registerDemo(program);
+  registerClaimNamespace(program);
   return program;
 }
 
@@ -186,6 +189,8 @@ export async function runWorker(config: Config): Promise<void> {
   await ensureSearchAttributesOrWarn(clientConnection, config.temporal.namespace, log);
   // Kept open: the reconcile sweep's activities start goal workflows through it.
   const reconcileClient = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
+  // As `start`: a namespace that serves another database is a refusal (src/namespace-claim.ts).
+  await ensureNamespaceClaim(reconcileClient, config.temporal.namespace, await store.instanceIdentity(), config.temporal.taskQueue);
   const connection = await connectWorker(config);
   const worker = await createGoalkeeperWorker({
     connection,

@@ -18,6 +18,7 @@ import { componentStates } from './component-states';
 import { DatabaseProbe } from './http/healthz';
 import { buildHttpServer } from './http/server';
 import { loggerFor } from './log';
+import { ensureNamespaceClaim } from './namespace-claim';
 import { RecoverySweep } from './recovery-sweep';
 import { countBurstHeal, countDispatchOverflow, countGoalStart, watchDispatchQueue } from './metrics';
 import { CATCH_UP_BULK_HEAL, sweepOnce } from './reconcile';
@@ -89,6 +90,11 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
       ? new Client({ connection: workerConnection, namespace: config.temporal.namespace })
       : await untilReachable(temporalName(config), () => connectClient(config), isTemporalUnreachable, wait);
     cleanup.push({ name: 'temporal connection', run: () => client.connection.close() });
+    // Before anything reaches a goal workflow: a namespace serving another database's goals is a
+    // refusal (NamespaceClaimError, one line naming both databases), not a warning.
+    const identity = await store.instanceIdentity();
+    const claim = await ensureNamespaceClaim(client, config.temporal.namespace, identity, config.temporal.taskQueue);
+    log.info({ namespace: config.temporal.namespace, database: identity.instanceId, claim }, 'the namespace serves this database');
     const target: GoalTarget = {
       client,
       taskQueue: config.temporal.taskQueue,
