@@ -131,20 +131,23 @@ async function main(): Promise<void> {
       const outcomes = () => c.signalled + c.deduplicated + c.overflowed + c.failed;
       await waitFor('every NOTIFY dispatched', () => outcomes() >= events, { timeoutMs: 600_000, intervalMs: 50 });
       const dispatchedMs = Date.now() - t0;
+      // Printed as each phase ends: the retries after it can take many minutes on a small machine.
+      console.log(`machine: ${cpus().length} cores, load ${loadavg()[0].toFixed(2)}; worker + listener + dispatcher in this process (${process.execArgv.join(' ') || 'default heap'})`);
+      console.log(`UPDATE of ${events} tasks of ${goals} goals: ${updateMs} ms`);
+      console.log(`NOTIFYs dispatched in ${(dispatchedMs / 1000).toFixed(1)} s: signalled ${c.signalled}, joined a heal ${c.deduplicated}, overflowed ${c.overflowed}, failed ${c.failed}`);
+      console.log(`heal signals sent ${signals} (${(signals / goals).toFixed(2)} per goal); most signals of one goal in flight at once: ${maxPerGoal}; dispatch queue peak ${c.peakQueued} (limit ${config.env.DISPATCH_QUEUE_LIMIT})`);
+      console.log(`RSS at dispatch end: peak so far ${mb(peakRss)} MB`);
       const failedLeft = async () => (await pool.query(`select count(*)::int n from tasks where status = 'failed'`)).rows[0].n as number;
       // Half retried: the first cycle's 50 of each goal's tasks (or all, with fewer).
       const firstCycleTarget = events - goals * Math.min(perGoal, 50);
       await waitFor('each goal\'s first cycle of retries', async () => (await failedLeft()) <= firstCycleTarget, { timeoutMs: 900_000, intervalMs: 500 });
       const firstCycleMs = Date.now() - t0;
+      console.log(`first retry cycle of every goal done in ${(firstCycleMs / 1000).toFixed(1)} s (peak RSS so far ${mb(peakRss)} MB)`);
       await waitFor('every task retried', async () => (await failedLeft()) === 0, { timeoutMs: 900_000, intervalMs: 500 });
       const allMs = Date.now() - t0;
       const { rows: unhealed } = await pool.query(
         `select count(*)::int n from workspace_goals g where not exists (select 1 from goalkeeper_task_attempts a join tasks t on t.id = a.task_id where t.goal_id = g.id)`,
       );
-      console.log(`machine: ${cpus().length} cores, load ${loadavg()[0].toFixed(2)}; worker + listener + dispatcher in this process (heap limit ${process.execArgv.join(' ') || 'default'})`);
-      console.log(`UPDATE of ${events} tasks of ${goals} goals: ${updateMs} ms`);
-      console.log(`NOTIFYs dispatched in ${(dispatchedMs / 1000).toFixed(1)} s: signalled ${c.signalled}, joined a heal ${c.deduplicated}, overflowed ${c.overflowed}, failed ${c.failed}`);
-      console.log(`heal signals sent ${signals} (${(signals / goals).toFixed(2)} per goal); most signals of one goal in flight at once: ${maxPerGoal}; dispatch queue peak ${c.peakQueued} (limit ${config.env.DISPATCH_QUEUE_LIMIT})`);
       console.log(`first retry cycle of every goal done in ${(firstCycleMs / 1000).toFixed(1)} s; every task retried in ${(allMs / 1000).toFixed(1)} s; goals with no retry: ${unhealed[0].n}`);
       console.log(`RSS before ${mb(rssBefore)} MB, peak ${mb(peakRss)} MB (bound ${rssBoundMb} MB): ${mb(peakRss) <= rssBoundMb ? 'within' : 'OVER'}`);
       const ok = maxPerGoal <= 1 && c.failed === 0 && unhealed[0].n === 0 && mb(peakRss) <= rssBoundMb;
