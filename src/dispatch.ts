@@ -8,7 +8,8 @@
  * USE_EXISTING (one workflow per goal, no matter how many callers), heals are signal-with-start
  * (a closed goal's is a plain signal: see CLOSE_KINDS), and the healing SQL functions are
  * idempotent. The in-memory dedupe only saves calls when one event arrives by several paths
- * within a moment, and never drops an occurrence the workflow has not yet been told of.
+ * within a moment, and never drops an occurrence the workflow has not yet been told of; only a
+ * full queue drops events, and then the fleet check finds their goals (see Floods).
  *
  * Bursts: when `burstHeal` is given and `burstHeal.threshold` calls wait for a slot, new
  * goals get their first heal in bulk before their starts (src/burst-heal-queue.ts).

@@ -11,6 +11,7 @@ import { buildHttpServer } from '../../src/http/server';
 import type { ComponentStates } from '../../src/http/healthz';
 import { freePort } from '../../src/embedded/postgres';
 import { startMetricsServer } from '../../src/observability';
+import { refreshSecretValues, scrubSecrets, secretValues } from '../../src/log';
 import { eventually } from '../support/services-env';
 
 const OPERATOR = 'healthz-test-operator-token-0123';
@@ -107,5 +108,15 @@ test('/metrics listens on the host it is given (HTTP_HOST), not on every interfa
     if (other) await expect(fetch(`http://${other.address}:${server.port}/metrics`)).rejects.toThrow();
   } finally {
     await server.close();
+  }
+});
+
+test('OPERATOR_TOKEN is a secret to the logs, as WEBHOOK_SECRET is: scrubbed from any text, redacted under its name', () => {
+  refreshSecretValues({ OPERATOR_TOKEN: OPERATOR });
+  try {
+    expect(secretValues({ OPERATOR_TOKEN: OPERATOR })).toContain(OPERATOR);
+    expect(JSON.stringify(scrubSecrets({ message: `refused Bearer ${OPERATOR}`, nested: { note: OPERATOR } }))).not.toContain(OPERATOR);
+  } finally {
+    refreshSecretValues({});
   }
 });
