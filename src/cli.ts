@@ -29,6 +29,8 @@ import type { HealPolicy } from '../workflows/types';
 import { register as registerUp } from './commands/up';
 import { register as registerDemo } from './commands/demo';
 import { register as registerEnv } from './commands/env';
+import { register as registerClaimNamespace } from './commands/claim-namespace';
+import { ensureNamespaceClaim } from './namespace-claim';
 import { parseTimeoutSeconds } from './commands/options';
 import { databaseName, isStoreUnreachable, isTemporalUnreachable, temporalName, untilReachable } from './startup-wait';
 
@@ -161,6 +163,7 @@ export function buildProgram(): Command {
   registerUp(program);
   registerDemo(program);
   registerEnv(program);
+  registerClaimNamespace(program);
   return program;
 }
 
@@ -170,7 +173,7 @@ export async function runWorker(config: Config): Promise<void> {
   // First: a missing database is a configuration error, reported before anything is opened.
   const store = createStore(config);
   // Before any Temporal connection: the SDK runtime's metrics are fixed when it is created.
-  const metrics = await startObservability(config.env.METRICS_PORT, log, { settleMs: episodeSettleMs(config.policy) });
+  const metrics = await startObservability(config.env.METRICS_PORT, log, { settleMs: episodeSettleMs(config.policy), host: config.env.HTTP_HOST });
   const wait = { waitSeconds: config.env.STARTUP_WAIT_SECONDS, log };
   // The start-up audit is the first database call, the client connection the first Temporal one:
   // each waits for its server (src/startup-wait.ts).
@@ -190,6 +193,8 @@ export async function runWorker(config: Config): Promise<void> {
   await ensureSearchAttributesOrWarn(clientConnection, config.temporal.namespace, log);
   // Kept open: the fleet check's activity signals goal workflows through it.
   const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
+  // As `start`: a namespace that serves another database is a refusal (src/namespace-claim.ts).
+  await ensureNamespaceClaim(client, config.temporal.namespace, await store.instanceIdentity(), config.temporal.taskQueue);
   // Every deployment that runs a worker has the fleet check, even without `start` (no listener,
   // heals from a shell): a task failed by plain SQL is still retried within one interval.
   const intervalSeconds = config.policy.healthCheckIntervalSeconds;

@@ -113,6 +113,14 @@ const hostPort = (name: string) =>
     }
   });
 
+/** A shared secret presented as a bearer token: long enough to resist guessing. */
+const longSecret = (name: string) =>
+  optionalText.superRefine((raw, ctx) => {
+    if (raw !== undefined && raw.length < 16) {
+      ctx.addIssue({ code: 'custom', message: `${name} must be at least 16 characters (e.g. openssl rand -hex 32), got ${raw.length}` });
+    }
+  });
+
 const logLevel = optionalText.transform((raw, ctx) => {
   const level = raw ?? 'info';
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(level)) {
@@ -174,15 +182,18 @@ const envSchema = z.object({
    * which new goals are healed in bulk by burst heals (src/burst-heal-queue.ts, src/reconcile.ts);
    * 0: never, every first heal is the goal workflow's own. */
   BURST_HEAL_THRESHOLD: nonNegativeInt('BURST_HEAL_THRESHOLD', 100),
+  /** Goal events the dispatcher holds waiting for a Temporal call slot; past it they are dropped
+   * (counted in goalkeeper_dispatch_overflow_total) and left to the fleet check (src/dispatch.ts). */
+  DISPATCH_QUEUE_LIMIT: positiveInt('DISPATCH_QUEUE_LIMIT', 10_000),
   HTTP_PORT: listenPort('HTTP_PORT', 8787),
-  /** Interface the HTTP server binds (0.0.0.0: reachable from Supabase webhooks and probes). */
+  /** Interface the HTTP server and /metrics bind (0.0.0.0: reachable from Supabase webhooks and
+   * probes, which in a container come from outside it; 127.0.0.1 where nothing outside calls). */
   HTTP_HOST: optionalText.transform((v) => v ?? '0.0.0.0'),
   // Long enough to resist guessing, and for the log scrubber to take out of any text (src/log.ts).
-  WEBHOOK_SECRET: optionalText.superRefine((raw, ctx) => {
-    if (raw !== undefined && raw.length < 16) {
-      ctx.addIssue({ code: 'custom', message: `WEBHOOK_SECRET must be at least 16 characters (e.g. openssl rand -hex 32), got ${raw.length}` });
-    }
-  }),
+  WEBHOOK_SECRET: longSecret('WEBHOOK_SECRET'),
+  /** The bearer token of the read routes (/workspaces/:id/health, /goals, /healthz's details):
+   * not WEBHOOK_SECRET, which the database's webhook sender holds and which must not read. */
+  OPERATOR_TOKEN: longSecret('OPERATOR_TOKEN'),
   /** A Supabase UPDATE payload carries the row twice (record, old_record), jsonb columns and all. */
   WEBHOOK_BODY_LIMIT_BYTES: positiveInt('WEBHOOK_BODY_LIMIT_BYTES', 1024 * 1024, (value) =>
     value > 64 * 1024 * 1024 ? 'must be at most 67108864 (64 MiB)' : null,

@@ -13,6 +13,7 @@ const SECRET_KEYS = [
   'serviceRoleKey',
   'authorization',
   'WEBHOOK_SECRET',
+  'OPERATOR_TOKEN',
   'SUPABASE_SERVICE_ROLE_KEY',
   'TEMPORAL_API_KEY',
   'DATABASE_URL',
@@ -29,6 +30,7 @@ const URL_PASSWORD = /(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s]+:)[^@\s]+@/gi;
  * field under an innocent key) loses it, not only values under a secret-looking key. */
 const SECRET_ENV = [
   'WEBHOOK_SECRET',
+  'OPERATOR_TOKEN',
   'SUPABASE_SERVICE_ROLE_KEY',
   'TEMPORAL_API_KEY',
   'POSTGRES_PASSWORD',

@@ -14,7 +14,7 @@
  * RETRIES_EXHAUSTED alerts count the ones that did not end well). 125 s otherwise: twice the
  * default first backoff plus 5 s.
  */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from 'pino';
 import type { HealingEvents } from '../activities';
 import { longestBackoffSeconds } from '../workflows/policy';
@@ -31,6 +31,10 @@ export interface GoalkeeperMetrics {
   /** A burst heal this process ran over `goals` goals: its dispatcher's (src/burst-heal-queue.ts)
    * or its catch-up sweep's (src/reconcile.ts). */
   onBurstHeal(outcome: 'healed' | 'failed', goals: number): void;
+  /** A goal event the dispatcher dropped because its queue was full (src/dispatch.ts). */
+  onDispatchOverflow(): void;
+  /** Where the dispatch queue gauge reads its depth from (the process's dispatcher). */
+  watchDispatchQueue(depth: () => number): void;
   /** Closes open episodes now (on shutdown, so a last heal is counted). */
   flush(): void;
 }
@@ -74,6 +78,21 @@ export function createMetrics(options: { settleMs?: number; defaultMetrics?: boo
     registers: [registry],
   });
 
+  const overflow = new Counter({
+    name: 'goalkeeper_dispatch_overflow_total',
+    help: "Goal events dropped because the dispatcher's queue was full (DISPATCH_QUEUE_LIMIT); the fleet check heals their goals",
+    registers: [registry],
+  });
+  let queueDepth: (() => number) | undefined;
+  new Gauge({
+    name: 'goalkeeper_dispatch_queue_depth',
+    help: "Goal events waiting in the dispatcher's queue for a Temporal call slot",
+    registers: [registry],
+    collect() {
+      this.set(queueDepth?.() ?? 0);
+    },
+  });
+
   const episodes = new Map<string, { first: number; last: number; timer: NodeJS.Timeout }>();
   const close = (goalId: string) => {
     const episode = episodes.get(goalId);
@@ -109,6 +128,12 @@ export function createMetrics(options: { settleMs?: number; defaultMetrics?: boo
       burstHeals.inc({ outcome });
       burstHealGoals.inc({ outcome }, goals);
     },
+    onDispatchOverflow() {
+      overflow.inc();
+    },
+    watchDispatchQueue(depth) {
+      queueDepth = depth;
+    },
     flush() {
       for (const goalId of [...episodes.keys()]) close(goalId);
     },
@@ -117,11 +142,13 @@ export function createMetrics(options: { settleMs?: number; defaultMetrics?: boo
 
 let processMetrics: GoalkeeperMetrics | undefined;
 let processLog: Logger | undefined;
+let dispatchQueueDepth: (() => number) | undefined;
 
 /** Makes `metrics` the process's (what processHealingEvents and the count functions feed), or,
  * with `undefined`, none. */
 export function useProcessMetrics(metrics: GoalkeeperMetrics | undefined): void {
   processMetrics = metrics;
+  if (dispatchQueueDepth) metrics?.watchDispatchQueue(dispatchQueueDepth);
 }
 
 /** Where processHealingEvents logs healing actions (AUTO-HEALING) and alerts. */
@@ -161,4 +188,16 @@ export function countGoalStart(eagerly: boolean): void {
 /** Counts a burst heal (a dispatcher's or a catch-up sweep's) in the process's metrics (none before they start). */
 export function countBurstHeal(outcome: 'healed' | 'failed', goals: number): void {
   processMetrics?.onBurstHeal(outcome, goals);
+}
+
+/** Counts a goal event the dispatcher dropped on a full queue in the process's metrics. */
+export function countDispatchOverflow(): void {
+  processMetrics?.onDispatchOverflow();
+}
+
+/** Makes the process's metrics report `depth` as the dispatch queue's (the latest caller's). A
+ * dispatcher built before metrics start is still read: the gauge asks at each scrape. */
+export function watchDispatchQueue(depth: () => number): void {
+  dispatchQueueDepth = depth;
+  processMetrics?.watchDispatchQueue(depth);
 }

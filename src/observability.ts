@@ -14,11 +14,14 @@ import { createMetrics, releaseProcessMetrics, useProcessLog, useProcessMetrics,
 
 export interface MetricsServer {
   port: number;
+  /** The interface it listens on (HTTP_HOST). */
+  host: string;
   metrics: GoalkeeperMetrics;
   close(): Promise<void>;
 }
 
 export interface MetricsServerOptions {
+  /** The interface to bind: HTTP_HOST, the same as the HTTP server's (default 0.0.0.0). */
   host?: string;
   settleMs?: number;
   /** The SDK runtime's Prometheus endpoint, appended to every scrape (see installRuntime). */
@@ -66,6 +69,7 @@ export async function startMetricsServer(port: number, options: MetricsServerOpt
   useProcessMetrics(metrics);
   return {
     port: (app.server.address() as AddressInfo).port,
+    host: (app.server.address() as AddressInfo).address,
     metrics,
     async close() {
       metrics.flush();
@@ -117,12 +121,12 @@ export function installRuntime(log: Logger, options: { metricsBindAddress?: stri
  * `port` is not 0, one /metrics on it carrying goalkeeper's metrics and the SDK runtime's. The
  * runtime's exporter listens on a free loopback port that only this process scrapes.
  */
-export async function startObservability(port: number, log: Logger, options: { settleMs?: number; quiet?: boolean } = {}): Promise<MetricsServer | undefined> {
+export async function startObservability(port: number, log: Logger, options: { settleMs?: number; quiet?: boolean; host?: string } = {}): Promise<MetricsServer | undefined> {
   useProcessLog(log);
   const runtime = installRuntime(log, { metricsBindAddress: port === 0 ? undefined : `127.0.0.1:${await freePort()}` });
   if (port === 0) return undefined;
-  const server = await startMetricsServer(port, { runtimeMetricsUrl: runtime.metricsUrl, settleMs: options.settleMs });
+  const server = await startMetricsServer(port, { host: options.host, runtimeMetricsUrl: runtime.metricsUrl, settleMs: options.settleMs });
   // quiet: the caller names the address itself (`goalkeeper up`'s ready block).
-  (options.quiet ? log.debug : log.info).call(log, { metrics: `http://localhost:${server.port}/metrics`, sdkMetrics: runtime.metricsUrl ? 'included' : 'unavailable' }, 'serving Prometheus metrics');
+  (options.quiet ? log.debug : log.info).call(log, { metrics: `http://${options.host ?? '0.0.0.0'}:${server.port}/metrics`, sdkMetrics: runtime.metricsUrl ? 'included' : 'unavailable' }, 'serving Prometheus metrics');
   return server;
 }

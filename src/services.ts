@@ -14,10 +14,12 @@ import { Dispatcher } from './dispatch';
 import { listGoals } from './goal-list';
 import { workspaceHealth } from './health';
 import { componentStates } from './component-states';
+import { DatabaseProbe } from './http/healthz';
 import { buildHttpServer } from './http/server';
 import { loggerFor } from './log';
+import { ensureNamespaceClaim } from './namespace-claim';
 import { RecoverySweep } from './recovery-sweep';
-import { countBurstHeal, countGoalStart } from './metrics';
+import { countBurstHeal, countDispatchOverflow, countGoalStart, watchDispatchQueue } from './metrics';
 import { careCriteriaOf, checkFleet, FLEET_CHECK_BULK_HEAL, scheduledFleetCheck, type FleetCheckOptions } from './fleet-check';
 import { createStore } from './store';
 import { connectClient, connectWorker } from './temporal/connection';
@@ -93,6 +95,11 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
       ? new Client({ connection: workerConnection, namespace: config.temporal.namespace })
       : await untilReachable(temporalName(config), () => connectClient(config), isTemporalUnreachable, wait);
     cleanup.push({ name: 'temporal connection', run: () => client.connection.close() });
+    // Before anything reaches a goal workflow: a namespace serving another database's goals is a
+    // refusal (NamespaceClaimError, one line naming both databases), not a warning.
+    const identity = await store.instanceIdentity();
+    const claim = await ensureNamespaceClaim(client, config.temporal.namespace, identity, config.temporal.taskQueue);
+    log.info({ namespace: config.temporal.namespace, database: identity.instanceId, claim }, 'the namespace serves this database');
     const target: GoalTarget = {
       client,
       taskQueue: config.temporal.taskQueue,
@@ -116,7 +123,10 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
       onStarted: countGoalStart,
       burstHeal: burstHeal(),
       onFailed: () => recovery.dispatchFailed(),
+      queueLimit: config.env.DISPATCH_QUEUE_LIMIT,
+      onOverflow: countDispatchOverflow,
     });
+    watchDispatchQueue(() => dispatcher.queued);
 
     if (parts.worker || parts.schedule) {
       // A worker on a cluster where it lacks operator rights still runs (a warning only):
@@ -183,12 +193,17 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
 
     let httpPort: number | null = null;
     if (parts.http) {
+      // /healthz's own database connection where there is a URL; over Supabase, one cheap rpc.
+      const probe = config.env.DATABASE_URL ? new DatabaseProbe(config.env.DATABASE_URL) : null;
+      if (probe) cleanup.push({ name: 'healthz probe', run: () => probe.close() });
+      const database = probe ? () => probe.check() : () => store.listActiveGoals(null, 1);
       const app = buildHttpServer({
         dispatcher,
         webhookSecret: config.env.WEBHOOK_SECRET,
+        operatorToken: config.env.OPERATOR_TOKEN,
         bodyLimit: config.env.WEBHOOK_BODY_LIMIT_BYTES,
         log,
-        health: () => componentStates({ workerEnabled: parts.worker, worker, listener, client, store }),
+        health: () => componentStates({ workerEnabled: parts.worker, worker, listener, client, database }),
         workspaceHealth: (id) => workspaceHealth(store, client, id, config.policy.assignableStatuses),
         goals: (filter) => listGoals(client, filter),
       });
@@ -197,6 +212,7 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
       const address = app.server.address();
       httpPort = typeof address === 'object' && address ? address.port : config.env.HTTP_PORT;
       if (!config.env.WEBHOOK_SECRET) deployedOnlyWarning('WEBHOOK_SECRET is not set: POST /webhooks/supabase refuses every call');
+      if (!config.env.OPERATOR_TOKEN) log.debug('OPERATOR_TOKEN is not set: /workspaces/:id/health and /goals refuse every call, /healthz says only ok or not');
       startup({ port: httpPort }, 'http server listening');
     }
 

@@ -22,5 +22,8 @@ alter default privileges in schema public grant all on tables to service_role;
 alter default privileges in schema public grant all on sequences to service_role;
 alter default privileges in schema public grant execute on functions to service_role;
 -- Postgres lets every role (PUBLIC) execute a new function; take that back, so a function is
--- callable through PostgREST only where a migration grants it.
-alter default privileges in schema public revoke execute on functions from public;
+-- callable through PostgREST only where a migration grants it. Without `in schema`: that default
+-- is global, and a per-schema entry can only add to a global one, never take it away (Postgres
+-- docs, ALTER DEFAULT PRIVILEGES). It covers functions this role (postgres, which runs the
+-- migrations) creates in any schema of this database.
+alter default privileges revoke execute on functions from public;

@@ -18,7 +18,7 @@ export function register(program: Command): void {
       const config = loadCommandConfig();
       const log = loggerFor(config.env);
       // Before any Temporal connection: the SDK runtime's metrics are fixed when it is created.
-      const metrics = await startObservability(config.env.METRICS_PORT, log, { settleMs: episodeSettleMs(config.policy) });
+      const metrics = await startObservability(config.env.METRICS_PORT, log, { settleMs: episodeSettleMs(config.policy), host: config.env.HTTP_HOST });
       try {
         await runServices(config, { worker: opts.worker, listener: opts.listener, http: opts.http, schedule: opts.schedule }, { log });
       } finally {

@@ -1,8 +1,13 @@
 /**
  * The HTTP face of goalkeeper (fastify): the Supabase Database Webhook receiver, /healthz, a
- * workspace's health and the goal list (by health and workspace). The webhook proves its caller
- * with a shared secret compared in constant time, reads at most bodyLimit bytes, and answers 202
- * once the goal's workflow has the event.
+ * workspace's health and the goal list (by health and workspace). Two callers, two tokens: the
+ * database's webhook sender holds WEBHOOK_SECRET and may only post events; an operator (or a
+ * dashboard) holds OPERATOR_TOKEN and may only read. A leaked webhook secret reads nothing, and an
+ * operator token posts nothing. Tokens are compared in constant time; the webhook reads at most
+ * bodyLimit bytes and answers 202 once the goal's workflow has the event.
+ *
+ * /healthz answers anyone (probes carry no token) but says only ok or not; with the operator
+ * token it says which part is not ok and why. Its answers come from a short cache (healthz.ts).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -11,18 +16,24 @@ import type { Dispatcher } from '../dispatch';
 import { DEFAULT_GOAL_LIST_LIMIT, healthProblem, limitProblem, type GoalList, type GoalListFilter } from '../goal-list';
 import type { WorkspaceHealthReport } from '../health';
 import type { GoalHealth } from '../../workflows/types';
+import { HEALTHZ_CACHE_MS, HealthCache, type ComponentStates } from './healthz';
 import { WebhookPayloadError, toGoalEvent } from './webhook';
 import { isUuid } from '../../workflows/uuid';
 
-export type ComponentState = { ok: boolean; state: string; detail?: string };
+export type { ComponentState } from './healthz';
 
 export interface HttpDeps {
   dispatcher: Pick<Dispatcher, 'dispatch'>;
+  /** POST /webhooks/supabase's bearer token; unset: the route refuses every call. */
   webhookSecret?: string;
+  /** The read routes' bearer token (and /healthz's details); unset: they refuse every call. */
+  operatorToken?: string;
+  /** How long one /healthz answer is reused (default HEALTHZ_CACHE_MS). */
+  healthCacheMs?: number;
   /** Bytes; larger webhook bodies get 413. */
   bodyLimit?: number;
-  /** Each component's current state for /healthz. */
-  health: () => Promise<Record<string, ComponentState>>;
+  /** Each component's current state for /healthz (called at most once per cache window). */
+  health: () => Promise<ComponentStates>;
   workspaceHealth?: (workspaceId: string) => Promise<WorkspaceHealthReport>;
   /** Goal workflows by health and workspace, from Temporal's visibility (GET /goals). */
   goals?: (filter: GoalListFilter) => Promise<GoalList>;
@@ -61,22 +72,30 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     return reply.code(status).send({ error: err.code ?? 'error', message: err.message });
   });
 
-  /** Refuses the request unless it carries the secret; with no secret configured, refuses all. */
-  const requireSecret = (what: string) => async (request: FastifyRequest, reply: FastifyReply) => {
-    if (!deps.webhookSecret) {
-      return reply.code(503).send({
-        error: 'webhook_disabled',
-        message: `WEBHOOK_SECRET is not set on this goalkeeper, so it accepts no ${what}`,
-      });
-    }
+  /** Refuses the request unless it carries `setting`'s token; with none configured, refuses all. */
+  const requireToken = (setting: 'WEBHOOK_SECRET' | 'OPERATOR_TOKEN', token: string | undefined, what: string) =>
+    async (request: FastifyRequest, reply: FastifyReply) => {
+      if (!token) {
+        return reply.code(503).send({
+          error: setting === 'WEBHOOK_SECRET' ? 'webhook_disabled' : 'reads_disabled',
+          message: `${setting} is not set on this goalkeeper, so it accepts no ${what}`,
+        });
+      }
+      const presented = bearer(request);
+      if (presented === null) {
+        return reply.code(401).send({ error: 'unauthorized', message: `Authorization: Bearer <${setting}> is required` });
+      }
+      if (!secretMatches(presented, token)) {
+        return reply.code(401).send({ error: 'unauthorized', message: `the bearer token does not match ${setting}` });
+      }
+    };
+  const requireSecret = (what: string) => requireToken('WEBHOOK_SECRET', deps.webhookSecret, what);
+  const requireOperator = (what: string) => requireToken('OPERATOR_TOKEN', deps.operatorToken, what);
+  const isOperator = (request: FastifyRequest): boolean => {
     const presented = bearer(request);
-    if (presented === null) {
-      return reply.code(401).send({ error: 'unauthorized', message: 'Authorization: Bearer <WEBHOOK_SECRET> is required' });
-    }
-    if (!secretMatches(presented, deps.webhookSecret)) {
-      return reply.code(401).send({ error: 'unauthorized', message: 'the bearer token does not match WEBHOOK_SECRET' });
-    }
+    return Boolean(deps.operatorToken && presented !== null && secretMatches(presented, deps.operatorToken));
   };
+  const health = new HealthCache(deps.health, deps.healthCacheMs ?? HEALTHZ_CACHE_MS);
 
   app.post(
     '/webhooks/supabase',
@@ -107,15 +126,18 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     },
   );
 
-  app.get('/healthz', async (_request, reply) => {
-    const components = await deps.health();
+  // Open to probes, which carry no token: ok or not, nothing else. Which part failed and its
+  // error text (a host name, a driver's message) is for the operator token's holder.
+  app.get('/healthz', async (request, reply) => {
+    const components = await health.get();
     const ok = Object.values(components).every((c) => c.ok);
-    return reply.code(ok ? 200 : 503).send({ ok, components });
+    reply.header('cache-control', 'no-store');
+    return reply.code(ok ? 200 : 503).send(isOperator(request) ? { ok, components } : { ok });
   });
 
-  // Workspace data: the same bearer secret guards it (liveness probes use /healthz, which is open
-  // and tells nothing about any workspace).
-  app.get<{ Params: { id: string } }>('/workspaces/:id/health', { onRequest: requireSecret('workspace health calls') }, async (request, reply) => {
+  // Workspace data: the operator token guards it, never the webhook secret, which the database's
+  // webhook sender holds (liveness probes use /healthz, which tells nothing about any workspace).
+  app.get<{ Params: { id: string } }>('/workspaces/:id/health', { onRequest: requireOperator('workspace health calls') }, async (request, reply) => {
     if (!isUuid(request.params.id)) {
       return reply.code(400).send({ error: 'invalid_workspace_id', message: `workspace id must be a UUID, got ${JSON.stringify(request.params.id)}` });
     }
@@ -129,7 +151,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
 
   // The CLI's `goalkeeper goals`: each parameter checked before it reaches the visibility query,
   // and one that is misspelt, repeated or unknown refused, never silently ignored.
-  app.get<{ Querystring: Record<string, string | string[]> }>('/goals', { onRequest: requireSecret('goal list calls') }, async (request, reply) => {
+  app.get<{ Querystring: Record<string, string | string[]> }>('/goals', { onRequest: requireOperator('goal list calls') }, async (request, reply) => {
     const bad = (error: string, message: string) => reply.code(400).send({ error, message });
     const params: Record<string, string> = {};
     for (const [name, value] of Object.entries(request.query)) {

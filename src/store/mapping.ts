@@ -137,6 +137,7 @@ export const rpcArgs = {
   }),
   agentStatusCounts: () => ({}),
   workspaceHealth: (workspaceId: string, assignableStatuses: string[]) => ({ p_workspace_id: workspaceId, p_assignable_statuses: assignableStatuses }),
+  instanceIdentity: () => ({}),
 } as const;
 
 export type RpcFunction = keyof typeof rpcArgs;
@@ -151,7 +152,30 @@ export const rpcName: Record<RpcFunction, string> = {
   goalsNeedingCare: 'goalkeeper_goals_needing_care',
   agentStatusCounts: 'goalkeeper_agent_status_counts',
   workspaceHealth: 'goalkeeper_workspace_health',
+  instanceIdentity: 'goalkeeper_instance_id',
 };
+
+/** goalkeeper_instance_id(): what tells this database from any other, copies included. */
+export interface DatabaseIdentity {
+  instanceId: string;
+  /** The cluster's (pg_control_system()); null where the host refuses to say. */
+  systemIdentifier: string | null;
+  databaseOid: string;
+  databaseName: string;
+}
+
+export function toDatabaseIdentity(raw: unknown): DatabaseIdentity {
+  const r = raw as Record<string, unknown> | null;
+  if (!r || typeof r.instance_id !== 'string' || typeof r.database_oid !== 'string' || typeof r.database_name !== 'string') {
+    throw new Error(`goalkeeper_instance_id() returned ${JSON.stringify(raw)}: run \`goalkeeper migrate\` (the identity row may be missing)`);
+  }
+  return {
+    instanceId: r.instance_id,
+    systemIdentifier: typeof r.system_identifier === 'string' ? r.system_identifier : null,
+    databaseOid: r.database_oid,
+    databaseName: r.database_name,
+  };
+}
 
 /** The function always returns all four keys (empty lists as []); anything else is not ours. */
 export function toWorkspaceHealth(raw: unknown): WorkspaceHealthRow {

@@ -11,6 +11,7 @@ import type {
   RecordEventResult,
   RetryTaskResult,
 } from '../../workflows/types';
+import type { DatabaseIdentity } from './mapping';
 
 export interface ActiveGoalRef {
   id: string;
@@ -66,6 +67,8 @@ export interface HealingStore {
   agentStatusCounts(): Promise<Record<string, number>>;
   /** Read only: what `goalkeeper health` and GET /workspaces/:id/health report. */
   workspaceHealth(workspaceId: string, assignableStatuses: string[]): Promise<WorkspaceHealthRow>;
+  /** This database's identity, for the Temporal namespace claim (src/namespace-claim.ts). */
+  instanceIdentity(): Promise<DatabaseIdentity>;
   close(): Promise<void>;
 }
 

@@ -46,4 +46,8 @@ export abstract class RpcStore implements HealingStore {
   async workspaceHealth(workspaceId: string, assignableStatuses: string[]) {
     return map.toWorkspaceHealth(await this.call('workspaceHealth', map.rpcArgs.workspaceHealth(workspaceId, assignableStatuses)));
   }
+
+  async instanceIdentity() {
+    return map.toDatabaseIdentity(await this.call('instanceIdentity', map.rpcArgs.instanceIdentity()));
+  }
 }

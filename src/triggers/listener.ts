@@ -44,6 +44,28 @@ export function parseNotification(payload: string | undefined): GoalEvent | null
   return { goalId, kind, taskId: isUuid(taskId) ? taskId : null, source: 'listener' };
 }
 
+/**
+ * What is wrong with a payload parseNotification refused, as one word: the log says this and the
+ * payload's size, never the payload, which anyone who can NOTIFY on the channel writes (a row's
+ * text, a secret pasted by mistake, or megabytes of it).
+ */
+export function notificationProblem(payload: string | undefined): 'empty' | 'not_json' | 'not_an_object' | 'bad_goal_id' | 'unknown_kind' {
+  if (!payload) return 'empty';
+  let body: unknown;
+  try {
+    body = JSON.parse(payload);
+  } catch {
+    return 'not_json';
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return 'not_an_object';
+  const { goal_id: goalId } = body as Record<string, unknown>;
+  return isUuid(goalId) ? 'unknown_kind' : 'bad_goal_id';
+}
+
+/** Malformed payloads are logged at most once per this window, the line counting the rest: a
+ * flood of them must not become a flood of log lines. */
+export const MALFORMED_LOG_WINDOW_MS = 60_000;
+
 export class GoalEventListener {
   private client: Client | null = null;
   private stopping = false;
@@ -59,6 +81,10 @@ export class GoalEventListener {
   private sweepQueued: Promise<void> | null = null;
   /** Catch-up sweeps run so far (not requested: requests while one runs share one rerun). */
   sweepsRun = 0;
+  /** Malformed payloads ignored so far, and when one was last logged (see MALFORMED_LOG_WINDOW_MS). */
+  malformed = 0;
+  private malformedLoggedAt = -Infinity;
+  private malformedSinceLog = 0;
 
   constructor(private readonly options: ListenerOptions) {}
 
@@ -164,7 +190,17 @@ export class GoalEventListener {
   private onNotification(payload: string | undefined): void {
     const event = parseNotification(payload);
     if (!event) {
-      this.options.log?.warn({ payload }, 'ignored a malformed goal event');
+      this.malformed += 1;
+      this.malformedSinceLog += 1;
+      const now = Date.now();
+      if (now - this.malformedLoggedAt >= MALFORMED_LOG_WINDOW_MS) {
+        this.options.log?.warn(
+          { bytes: Buffer.byteLength(payload ?? ''), problem: notificationProblem(payload), ignored: this.malformedSinceLog },
+          `ignored malformed goal events on ${EVENTS_CHANNEL} (the next such line at most a minute from now)`,
+        );
+        this.malformedLoggedAt = now;
+        this.malformedSinceLog = 0;
+      }
       return;
     }
     // A failed dispatch is logged by the dispatcher, and its onFailed books a catch-up sweep

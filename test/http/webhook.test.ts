@@ -14,6 +14,7 @@ import { createTestDatabase, goalTasks, insertAgent, insertGoal, insertTask, ins
 import { eventually, servicesConfig, startDevServer, startServices, type RunningServices } from '../support/services-env';
 
 const SECRET = 'test-webhook-secret-0123456789';
+const OPERATOR = 'test-operator-token-9876543210';
 let db: TestDatabase;
 let env: TestWorkflowEnvironment;
 let config: Config;
@@ -23,7 +24,7 @@ let base: string;
 beforeAll(async () => {
   db = await createTestDatabase();
   env = await startDevServer();
-  config = servicesConfig(env, db.url, { WEBHOOK_SECRET: SECRET });
+  config = servicesConfig(env, db.url, { WEBHOOK_SECRET: SECRET, OPERATOR_TOKEN: OPERATOR });
   services = await startServices(config, { listener: false, schedule: false });
   base = `http://127.0.0.1:${services.info.httpPort}`;
 });
@@ -176,8 +177,14 @@ test('with no WEBHOOK_SECRET the route refuses every call and says why', async (
   }
 });
 
-test('/healthz reports worker, listener, Temporal and database', async () => {
-  const res = await fetch(`${base}/healthz`);
+test('/healthz says only ok to a probe without the operator token; with it, worker, listener, Temporal and database', async () => {
+  const probes: Array<Record<string, string>> = [{}, { authorization: `Bearer ${SECRET}` }, { authorization: 'Bearer not-the-token-at-all' }];
+  for (const headers of probes) {
+    const res = await fetch(`${base}/healthz`, { headers });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ ok: true });
+  }
+  const res = await fetch(`${base}/healthz`, { headers: { authorization: `Bearer ${OPERATOR}` } });
   expect(res.status).toBe(200);
   expect(await res.json()).toEqual({
     ok: true,
@@ -188,6 +195,9 @@ test('/healthz reports worker, listener, Temporal and database', async () => {
       database: { ok: true, state: 'reachable' },
     },
   });
+  // The database was asked on /healthz's own connection, not the healing pool's.
+  const { rows } = await db.pool.query(`select count(*)::int as n from pg_stat_activity where application_name = 'goalkeeper-healthz' and datname = current_database()`);
+  expect(rows[0].n).toBe(1);
 });
 
 test('GET /workspaces/:id/health scores goals without tasks, unassigned and failed tasks', async () => {
@@ -197,8 +207,14 @@ test('GET /workspaces/:id/health scores goals without tasks, unassigned and fail
   const other = await insertGoal(db.pool, ws);
   await insertTask(db.pool, ws, other, { agentId: null });
   await insertTask(db.pool, ws, other, { status: 'failed', agentId: agent });
-  const auth = { headers: { authorization: `Bearer ${SECRET}` } };
+  const auth = { headers: { authorization: `Bearer ${OPERATOR}` } };
   expect((await fetch(`${base}/workspaces/${ws}/health`)).status).toBe(401);
+  // The webhook secret reads nothing: the database's webhook sender holds it.
+  const withWebhookSecret = await fetch(`${base}/workspaces/${ws}/health`, { headers: { authorization: `Bearer ${SECRET}` } });
+  expect({ status: withWebhookSecret.status, body: await withWebhookSecret.json() }).toEqual({
+    status: 401,
+    body: { error: 'unauthorized', message: 'the bearer token does not match OPERATOR_TOKEN' },
+  });
   const res = await fetch(`${base}/workspaces/${ws}/health`, auth);
   expect(res.status).toBe(200);
   const report = (await res.json()) as { goals: Array<{ workflow: { status: string } }>; unassignedTasks: unknown[]; failedTasks: unknown[] };
@@ -217,9 +233,12 @@ test('GET /goals lists goal workflows by health and workspace, and refuses a par
   const goal = await insertGoal(db.pool, ws, { description: 'Ship the pricing page' });
   expect((await post(goalInsert({ id: goal, workspace_id: ws, status: 'active' }))).status).toBe(202);
   await healedTasks(goal);
-  const auth = { headers: { authorization: `Bearer ${SECRET}` } };
+  const auth = { headers: { authorization: `Bearer ${OPERATOR}` } };
   const list = (query: string) => fetch(`${base}/goals?${query}`, auth);
   expect((await fetch(`${base}/goals?workspace=${ws}`)).status).toBe(401);
+  expect((await fetch(`${base}/goals?workspace=${ws}`, { headers: { authorization: `Bearer ${SECRET}` } })).status).toBe(401);
+  // And the operator token posts no events.
+  expect((await post(goalInsert({ id: goal, workspace_id: ws, status: 'active' }), { authorization: `Bearer ${OPERATOR}` })).status).toBe(401);
   // The healthy goal shows once visibility has the workflow's search attributes.
   const listed = await eventually(async () => {
     const body = (await (await list(`workspace=${ws}&health=healthy`)).json()) as { goals: Array<Record<string, unknown>>; truncated: boolean };
@@ -308,7 +327,7 @@ test('the dedupe window forgets by age even after a lifecycle turn refreshed an 
   expect(dispatcher.counts).toMatchObject({ deduplicated: 1, failed: 0 });
 });
 
-test('a heal is answered from memory only while its signal is in flight: the same event once delivered reaches the workflow again', async () => {
+test("a goal's task events coalesce: one heal in flight, one follow-up booked meanwhile that later events join, and once delivered the same event reaches the workflow again", async () => {
   const ws = await insertWorkspace(db.pool);
   await insertAgent(db.pool, ws);
   const goal = await insertGoal(db.pool, ws);
@@ -316,18 +335,25 @@ test('a heal is answered from memory only while its signal is in flight: the sam
   expect(await dispatcher.dispatch({ goalId: goal, kind: 'goal_created', source: 'listener' })).toBe('started');
   const [task] = await healedTasks(goal);
   const event = { goalId: goal, kind: 'task_without_agent' as const, taskId: task.id, source: 'listener' as const };
-  const together = await Promise.all([dispatcher.dispatch(event), dispatcher.dispatch({ ...event, source: 'webhook' })]);
-  expect(together.sort()).toEqual(['deduplicated', 'signalled']);
-  // Delivered: the same event again is a new occurrence as far as the dispatcher can tell (the
-  // agent may have been cleared again after the cycle read it), well within the 60 s window.
+  // The first goes out at once; the second comes while it is in flight, so it books a follow-up
+  // (the cycle the first starts may read before the second's row changed); the third and fourth,
+  // another task's and another kind's, join that follow-up. Coalescing holds with dedupeMs 0.
+  const together = await Promise.all([
+    dispatcher.dispatch(event),
+    dispatcher.dispatch({ ...event, source: 'webhook' }),
+    dispatcher.dispatch({ ...event, taskId: '0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d' }),
+    dispatcher.dispatch({ ...event, kind: 'task_failed' }),
+  ]);
+  expect(together).toEqual(['signalled', 'signalled', 'deduplicated', 'deduplicated']);
+  // Delivered: the same event again is a new occurrence as far as the dispatcher can tell.
   expect(await dispatcher.dispatch(event)).toBe('signalled');
-  expect(dispatcher.counts).toMatchObject({ signalled: 2, deduplicated: 1, failed: 0 });
+  expect(dispatcher.counts).toMatchObject({ signalled: 3, deduplicated: 2, failed: 0 });
   const handle = env.client.workflow.getHandle(goalWorkflowId(goal));
   // (A signal that comes in while a workflow task runs is written to history after that task.)
   await eventually(async () => {
     const heals = (await handle.fetchHistory()).events?.filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'heal') ?? [];
-    return heals.length === 2;
-  }, 'both heal signals in the history');
+    return heals.length === 3;
+  }, 'three heal signals in the history');
 });
 
 test('goal_closed signals only a running workflow: a closed goal with none gets no throwaway run', async () => {

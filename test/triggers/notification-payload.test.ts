@@ -2,7 +2,7 @@
  * The listener's NOTIFY payloads: only a goal event with a UUID goal id and a known kind is
  * dispatched; a task id that is not a UUID is dropped, not carried into the dedupe key and logs.
  */
-import { parseNotification } from '../../src/triggers/listener';
+import { notificationProblem, parseNotification } from '../../src/triggers/listener';
 
 const GOAL = '6f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b';
 const TASK = '0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d';
@@ -23,4 +23,12 @@ test('anything else is no goal event, and a task id that is not a UUID is droppe
   expect(parseNotification(JSON.stringify({ goal_id: 'g1', kind: 'task_failed' }))).toBeNull();
   expect(parseNotification(JSON.stringify({ goal_id: GOAL, kind: 'goal_exploded' }))).toBeNull();
   expect(parseNotification(JSON.stringify({ goal_id: GOAL, kind: 'task_failed', task_id: `${TASK}|x` }))).toMatchObject({ taskId: null });
+});
+
+test('a refused payload is described by one word, never by its content', () => {
+  expect(notificationProblem(undefined)).toBe('empty');
+  expect(notificationProblem('{not json')).toBe('not_json');
+  expect(notificationProblem('[1,2]')).toBe('not_an_object');
+  expect(notificationProblem(JSON.stringify({ goal_id: 'g1', kind: 'task_failed' }))).toBe('bad_goal_id');
+  expect(notificationProblem(JSON.stringify({ goal_id: GOAL, kind: 'goal_exploded' }))).toBe('unknown_kind');
 });
