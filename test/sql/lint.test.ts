@@ -1,6 +1,9 @@
 /**
  * CI lints the migrations with squawk (squawk-cli, the PostgreSQL migration linter), with the
  * repository's .squawk.toml (which says why each disabled rule is disabled): `npm test` runs this.
+ * Its Linux x64 binary is pinned on its own (an optional dependency): the squawk-cli wrapper
+ * lists every platform's binary, and the registry this project installs from serves only this
+ * one, so a lockfile with the wrapper cannot be installed by `npm ci`.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const ROOT = join(__dirname, '..', '..');
-const SQUAWK = join(ROOT, 'node_modules', '.bin', 'squawk');
+const SQUAWK = join(ROOT, 'node_modules', '@squawk-cli', 'linux-x64', 'bin', 'squawk');
 
 function squawk(files: string[]) {
   return spawnSync(SQUAWK, ['--reporter', 'gcc', '--config', join(ROOT, '.squawk.toml'), ...files], { cwd: ROOT, encoding: 'utf8' });
