@@ -120,6 +120,19 @@ async function main() {
       scans.push(Number(process.hrtime.bigint() - s) / 1e6);
     }
     const scanMs = summarize(scans).p50;
+    // The fleet check's own read over the same goals, page by page as the schedule's activity does
+    // (RECONCILE_BATCH_SIZE 500), five times: what replaced that scan.
+    const checks: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const s = process.hrtime.bigint();
+      let after: string | null = null;
+      do {
+        const page = await pool.query<{ r: { next: string | null } }>(`select goalkeeper_goals_needing_care($1, 500, $2, 3, $3, $3) as r`, [after, ['available', 'active'], INTERVAL_S]);
+        after = page.rows[0].r.next;
+      } while (after !== null);
+      checks.push(Number(process.hrtime.bigint() - s) / 1e6);
+    }
+    const fleetCheckReadMs = summarize(checks).p50;
     const addedCpuMsPerInterval = (loaded.cores - empty.cores) * INTERVAL_S * 1000;
 
     // Drift no trigger reports: failed tasks and retired agents written with the triggers off.
@@ -161,6 +174,7 @@ async function main() {
       workflowTasksAtRest: summarize(gainedTasks),
       billableActionsPerHealthyGoalPerDay: actionsPerGoalPerDay,
       seedPollerScanMs: Number(scanMs.toFixed(2)),
+      fleetCheckReadMs: Number(fleetCheckReadMs.toFixed(2)),
       addedCpuMsPerInterval: Number(addedCpuMsPerInterval.toFixed(1)),
       addedCpuPerIntervalOverOneSeedScan: Number((addedCpuMsPerInterval / scanMs).toFixed(2)),
       driftHealedWithinMs: driftHealedMs,
@@ -176,6 +190,7 @@ async function main() {
       ['history events gained at rest (p50/max)', `${result.historyEventsGainedAtRest.p50}/${result.historyEventsGainedAtRest.max}`],
       ['billable Actions per healthy goal per day (p50)', actionsPerGoalPerDay.p50],
       ['seed poller scan (ms)', result.seedPollerScanMs],
+      ['fleet check read, all pages (ms)', result.fleetCheckReadMs],
       ['added CPU per interval / one seed scan', result.addedCpuPerIntervalOverOneSeedScan],
       ['drift healed within (ms)', driftHealedMs],
     ]);

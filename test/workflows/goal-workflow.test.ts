@@ -24,6 +24,7 @@ import { harnessWorker, startWorkflowHarness, testPolicy, unstickyWorker, type W
 import { closeAndReopenMidRead, healsWhileStepWaits } from '../support/goal-lock';
 import { Dispatcher } from '../../src/dispatch';
 import { healAndWait, healGoal, healOnEvent, startGoal } from '../../src/temporal/goal-client';
+import type { Duration } from '@temporalio/common';
 import type { HealPolicy } from '../../workflows/types';
 // Polls in real time: unlike the harness's eventually it skips no virtual time, so a durable
 // timer cannot fire while it waits (to act during a retry backoff, say).
@@ -64,12 +65,13 @@ async function goalWithItsOneRetrySpent(): Promise<{ goal: string; task: string 
   return { goal, task };
 }
 
-/** The goal's status once `ready` holds for it (the server skips virtual time between polls). */
-function statusWhen(goalId: string, ready: (s: GoalStatus) => unknown, what: string): Promise<GoalStatus> {
+/** The goal's status once `ready` holds for it (the server skips `step` of virtual time between
+ * polls: a wait for a 300 s timer takes a minute a step, so a slow machine's polls still reach it). */
+function statusWhen(goalId: string, ready: (s: GoalStatus) => unknown, what: string, step: Duration = '5 seconds'): Promise<GoalStatus> {
   return h.eventually(async () => {
     const s = await h.status(goalId);
     return ready(s) ? s : undefined;
-  }, what);
+  }, what, step);
 }
 
 /** The status once the cycle after `cycle` has finished. */
@@ -505,7 +507,7 @@ test('a goal short of agents keeps its one NO_AGENTS_AVAILABLE alert through a h
   expect(stepAlert).toHaveLength(1);
   expect(JSON.stringify(stepAlert[0])).not.toMatch(/does not exist|42883/);
   // No event: the failed step's own timer brings the next cycle.
-  const again = await statusWhen(goal, (s) => s.lastCycle?.wokenBy.includes('try again what failed'), 'the cycle the timer brought');
+  const again = await statusWhen(goal, (s) => s.lastCycle?.wokenBy.includes('try again what failed'), 'the cycle the timer brought', '1 minute');
   expect(again.openAlerts).toEqual(['NO_AGENTS_AVAILABLE']);
   expect(await alerts()).toHaveLength(1);
 });
@@ -660,7 +662,7 @@ test('an alert whose logs row could not be written is written by a later cycle, 
   expect(await alertRows()).toHaveLength(0);
 
   // No event: the timer for what failed brings the cycle that writes it.
-  const written = await cycleAfter(goal, unwrittenCycle, 'the cycle after');
+  const written = await statusWhen(goal, (s) => (s.lastCycle?.number ?? 0) > unwrittenCycle, 'the cycle the timer brought', '1 minute');
   expect(written.unwrittenAlerts).toEqual([]);
   expect(written.lastCycle?.actions).toEqual(expect.arrayContaining([expect.stringMatching(/^alert NO_TASKS_FOR_GOAL written \(cycle \d+ could not\)$/)]));
   expect(await alertRows()).toHaveLength(1);
@@ -797,7 +799,9 @@ test('heal --wait sent while a cycle sleeps a retry backoff is served by the cyc
   );
   await eventually(async () => outcome !== undefined || (await updateEvents(goal)).includes('accepted'), 'the update accepted', 30_000, 50);
   expect(outcome).toBeUndefined();
-  const answer = await h.eventually(async () => outcome, 'the serving cycle to end', '10 seconds');
+  // What is left of the backoff passes in virtual time; the answer then comes in real time.
+  await h.env.sleep('2 minutes');
+  const answer = await eventually(async () => outcome, 'the serving cycle to end', 30_000, 50);
   if (answer instanceof Error) throw answer;
   // The heal cut the backoff short; the cycle that served it waited what was left and retried.
   expect(answer.lastCycle?.number).toBe(2);
