@@ -127,7 +127,7 @@ async function main() {
       const s = process.hrtime.bigint();
       let after: string | null = null;
       do {
-        const page = await pool.query<{ r: { next: string | null } }>(`select goalkeeper_goals_needing_care($1, 500, $2, 3, $3, $3) as r`, [after, ['available', 'active'], INTERVAL_S]);
+        const page: { rows: Array<{ r: { next: string | null } }> } = await pool.query(`select goalkeeper_goals_needing_care($1, 500, $2, 3, $3, $3) as r`, [after, ['available', 'active'], INTERVAL_S]);
         after = page.rows[0].r.next;
       } while (after !== null);
       checks.push(Number(process.hrtime.bigint() - s) / 1e6);
