@@ -99,7 +99,7 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
     // refusal (NamespaceClaimError, one line naming both databases), not a warning.
     const identity = await store.instanceIdentity();
     const claim = await ensureNamespaceClaim(client, config.temporal.namespace, identity, config.temporal.taskQueue);
-    log.info({ namespace: config.temporal.namespace, database: identity.instanceId, claim }, 'the namespace serves this database');
+    startup({ namespace: config.temporal.namespace, database: identity.instanceId, claim }, 'the namespace serves this database');
     const target: GoalTarget = {
       client,
       taskQueue: config.temporal.taskQueue,

@@ -76,7 +76,8 @@ test('goalkeeper migrate and start run from it: /healthz says ok', async () => {
     LOG_FORMAT: 'json',
     NODE_ENV: 'production',
   };
-  const migrate = spawnSync(process.execPath, ['bin/goalkeeper.js', 'migrate'], { cwd: image, env, encoding: 'utf8', timeout: 120_000 });
+  // Migrated with an admin login; the service runs as a login granted goalkeeper_runtime.
+  const migrate = spawnSync(process.execPath, ['bin/goalkeeper.js', 'migrate'], { cwd: image, env: { ...env, DATABASE_URL: db.adminUrl }, encoding: 'utf8', timeout: 120_000 });
   expect({ status: migrate.status, stderr: migrate.stderr }).toEqual({ status: 0, stderr: '' });
 
   const started = spawn(process.execPath, ['bin/goalkeeper.js', 'start'], { cwd: image, env, stdio: ['ignore', 'pipe', 'pipe'] });
