@@ -177,7 +177,7 @@ const envSchema = z.object({
   ),
   /** How long `start` and `worker` wait for Postgres and Temporal to answer at launch (src/startup-wait.ts). */
   STARTUP_WAIT_SECONDS: nonNegativeInt('STARTUP_WAIT_SECONDS', 60),
-  RECONCILE_BATCH_SIZE: positiveInt('RECONCILE_BATCH_SIZE', 500, aboveSweepPage),
+  RECONCILE_BATCH_SIZE: positiveInt('RECONCILE_BATCH_SIZE', 5000, aboveSweepPage),
   /** Calls queued in the dispatcher, or goals without a task found by a catch-up sweep, at
    * which new goals are healed in bulk by burst heals (src/burst-heal-queue.ts, src/reconcile.ts);
    * 0: never, every first heal is the goal workflow's own. */
