@@ -60,10 +60,19 @@ test('always-failing task: 3 retries, one alert, workflow alive; at rest no flee
     },
     { timeoutMs: 60_000, intervalMs: 200 },
   );
+  const fleetChecksDone = async () => (await stack.client.workflow.count(`WorkflowType = 'fleetCheckWorkflow' AND ExecutionStatus = 'Completed'`)).count;
+  // The fleet check names a spent task in the two checks after its last failure (a lost event
+  // must still bring its alert): wait those out, and one check after them, before counting.
+  await waitFor(
+    'the last failure two intervals old',
+    async () => (await stack.pool.query(`select now() - max(updated_at) > interval '5 seconds' as old from tasks where goal_id = $1`, [goalId])).rows[0].old === true,
+    { timeoutMs: 30_000, intervalMs: 200 },
+  );
+  const checksAfterWindow = await fleetChecksDone();
+  await waitFor('one more fleet check', async () => (await fleetChecksDone()) >= checksAfterWindow + 1, { timeoutMs: 60_000, intervalMs: 200 });
   const [h0] = await waitCyclesEnded(stack.client, [goalId], [0], 1, 'a wait begun', 60_000);
 
   // At rest, with the task still failed: three fleet checks come and go and do not touch it.
-  const fleetChecksDone = async () => (await stack.client.workflow.count(`WorkflowType = 'fleetCheckWorkflow' AND ExecutionStatus = 'Completed'`)).count;
   const checksBefore = await fleetChecksDone();
   await waitFor('three more fleet checks', async () => (await fleetChecksDone()) >= checksBefore + 3, { timeoutMs: 60_000, intervalMs: 200 });
   expect((await historyEvents(stack.client, goalId)).length).toBe(h0);
