@@ -2,7 +2,7 @@
  * Reading goal workflows' histories to measure what a cycle costs, without touching the
  * workflows: a `status` query that reaches a workflow while one of its workflow tasks runs comes
  * with a workflow task of its own (three history events), so a measurement that watched by
- * queries would count its own watching (bench/HISTORY.md, history-s18).
+ * queries would count its own watching.
  */
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
