@@ -16,6 +16,7 @@ import { storeCall } from '../activities/guards';
 import type { FleetCheckTotals } from '../workflows/fleet-check';
 import { MAX_BURST_HEAL_GOALS } from '../workflows/messages';
 import type { BurstHealOptions } from './burst-heal-queue';
+import { MAX_RECONCILE_BATCH_SIZE } from './config';
 import { forEachConcurrently } from './concurrency';
 import type { CareCriteria, CareReason, HealingStore } from './store/port';
 import { healOnEvent, startGoal, type GoalTarget } from './temporal/goal-client';
@@ -163,7 +164,7 @@ async function forEachActiveGoal(store: HealingStore, pageSize: number, visit: (
   do {
     const goals = await store.listActiveGoals(after, pageSize);
     await visit(goals.map((g) => g.id));
-    after = goals.length === Math.min(pageSize, 5000) ? goals[goals.length - 1].id : null;
+    after = goals.length === Math.min(pageSize, MAX_RECONCILE_BATCH_SIZE) ? goals[goals.length - 1].id : null;
   } while (after !== null);
 }
 
