@@ -16,6 +16,10 @@ import { requireUuid, storeCall } from './guards';
  * hide the round trips while leaving the pool to the goal workflows' own steps. */
 const BURST_HEAL_CONCURRENCY = 4;
 
+/** Tasks one retryTasks call takes at most: a cycle reads at most 50 of a goal's tasks
+ * (goalkeeper_ensure_goal_task), so this bounds input, not work. */
+const MAX_TASKS_PER_RETRY = 100;
+
 export interface HealingEvents {
   /** Called after a store call changed something (task created, agent assigned, task retried). */
   onHealed?(kind: 'task_created' | 'agent_assigned' | 'task_retried', goalId: string | null): void;
@@ -93,12 +97,27 @@ export function createActivities({ store, events = {}, policy }: ActivityDeps) {
       return totals;
     },
 
-    /** Idempotent by this activity's identity (stable across its retries). */
-    async retryTask(input: { taskId: string; goalId: string }): Promise<RetryTaskResult> {
-      const taskId = requireUuid('taskId', input.taskId);
-      const result = await storeCall('retry task', () => store.retryTask(taskId, activityKey(), rules()));
-      if (result.outcome === 'retried') events.onHealed?.('task_retried', input.goalId);
-      return result;
+    /** Retries a goal's failed tasks that came due together, one transaction each, in order.
+     * Idempotent: each task's retry is keyed by this activity's identity (stable across its
+     * retries) and the task, so a retry of the activity finds the tasks it already retried. */
+    async retryTasks(input: { goalId: string; taskIds: string[] }): Promise<RetryTaskResult[]> {
+      const ids: unknown = input?.taskIds;
+      if (!Array.isArray(ids) || ids.length === 0 || ids.length > MAX_TASKS_PER_RETRY) {
+        throw ApplicationFailure.nonRetryable(
+          `taskIds must be an array of 1 to ${MAX_TASKS_PER_RETRY} task ids, got ${Array.isArray(ids) ? ids.length : JSON.stringify(ids)}`,
+          'InvalidInput',
+        );
+      }
+      const taskIds = ids.map((id, i) => requireUuid(`taskIds[${i}]`, id));
+      const agentRules = rules();
+      const key = activityKey();
+      const results: RetryTaskResult[] = [];
+      for (const taskId of taskIds) {
+        const result = await storeCall('retry task', () => store.retryTask(taskId, `${key}/${taskId}`, agentRules));
+        if (result.outcome === 'retried') events.onHealed?.('task_retried', input.goalId);
+        results.push(result);
+      }
+      return results;
     },
 
     /** Writes an alert or healing log once: the key is the workflow's when it gives one (an

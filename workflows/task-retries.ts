@@ -10,8 +10,8 @@ import { raiseAlert, stepFailed } from './alerts';
 import type { Cycle } from './cycle';
 import { sleepUnlessInterrupted } from './interruptible-sleep';
 import type { TaskRetryState } from './messages';
-import { retryTask } from './store-calls';
-import type { GoalTaskView } from './types';
+import { retryTasks } from './store-calls';
+import type { GoalTaskView, RetryTaskResult } from './types';
 import { publishSearchAttributes } from './visibility';
 
 /**
@@ -42,13 +42,47 @@ export function trackSpentBudgets(cycle: Cycle, tasks: GoalTaskView[], operatorH
   }
 }
 
-/** Retries the cycle's failed tasks side by side (a second failed task does not wait out the
- * first one's backoff); returns the ids of those still failed after it. */
+/**
+ * Retries the cycle's failed tasks. Tasks due at the same moment (a bulk failure fails many at
+ * once, and they back off alike) wait on one timer and are retried by one activity, so a goal with
+ * fifty failed tasks costs a timer and an activity, not fifty of each; batches due at different
+ * moments wait side by side (a second failed task does not wait out the first one's backoff).
+ * Returns the ids of the tasks still failed after it.
+ */
 export async function retryFailedTasks(cycle: Cycle, tasks: GoalTaskView[], operatorHeal: boolean, failedWithoutAgent: readonly string[]): Promise<string[]> {
+  const { state, policy } = cycle;
   const stillFailed: string[] = [];
-  const failed = tasks.filter((t) => t.status === 'failed');
-  await Promise.all(failed.map((task) => retryFailedTask(cycle, task, operatorHeal, failedWithoutAgent.includes(task.id), stillFailed)));
+  const spent: Array<Pick<DueRetry, 'task' | 'retries'>> = [];
+  const batches = new Map<string, DueRetry[]>();
+  for (const task of tasks.filter((t) => t.status === 'failed')) {
+    const retries = state.retryStateOf(task.id, seedOf(cycle, task, operatorHeal));
+    if (retries.exhausted) {
+      stillFailed.push(task.id);
+    } else if (retries.used >= policy.maxTaskRetries) {
+      spent.push({ task, retries });
+    } else {
+      showHealthWhileRetrying(cycle, task.id);
+      const backoffSeconds = failedWithoutAgent.includes(task.id) ? 0 : policy.retryBackoffSeconds * 2 ** retries.used;
+      const resumed = retries.retryDueAt !== undefined;
+      retries.retryDueAt ??= new Date(Date.now() + backoffSeconds * 1000).toISOString();
+      const due = { task, retries, backoffSeconds, resumed };
+      batches.set(retries.retryDueAt, [...(batches.get(retries.retryDueAt) ?? []), due]);
+    }
+  }
+  await Promise.all([
+    ...spent.map((s) => exhaustBudget(cycle, s, stillFailed)),
+    ...[...batches].map(([dueAt, batch]) => retryWhenDue(cycle, Date.parse(dueAt), batch, stillFailed)),
+  ]);
   return stillFailed;
+}
+
+/** A failed task waiting for its retry's due time. */
+interface DueRetry {
+  task: GoalTaskView;
+  retries: TaskRetryState;
+  backoffSeconds: number;
+  /** Its due time was set by an earlier cycle (a heal cut that cycle's wait short). */
+  resumed: boolean;
 }
 
 /**
@@ -61,54 +95,70 @@ function seedOf({ state, policy }: Cycle, task: GoalTaskView, operatorHeal: bool
   return { recorded: task.retriesRecorded, maxTaskRetries: policy.maxTaskRetries, operatorHeal: operatorHeal || waitingOperatorHeal };
 }
 
-/** One failed task: alert if its budget is spent, else wait its backoff and retry it. */
-async function retryFailedTask(cycle: Cycle, task: GoalTaskView, operatorHeal: boolean, withoutAgent: boolean, stillFailed: string[]): Promise<void> {
-  const { state, policy, goalId, actions } = cycle;
-  const retries = state.retryStateOf(task.id, seedOf(cycle, task, operatorHeal));
-  if (retries.exhausted) {
-    stillFailed.push(task.id);
-    return;
-  }
-  if (retries.used >= policy.maxTaskRetries) {
-    retries.exhausted = true;
-    stillFailed.push(task.id);
-    actions.push(`task ${task.id} failed after ${retries.used} retries: budget spent`);
-    await raiseAlert(cycle, 'RETRIES_EXHAUSTED', task.id, 'critical', `task ${task.id} failed ${retries.used + 1} times; retries stop until an operator's heal`);
-    showHealthWhileRetrying(cycle, task.id);
-    return;
-  }
+/** A task whose budget is spent: one RETRIES_EXHAUSTED alert, and it waits for an operator. */
+async function exhaustBudget(cycle: Cycle, { task, retries }: Pick<DueRetry, 'task' | 'retries'>, stillFailed: string[]): Promise<void> {
+  retries.exhausted = true;
+  stillFailed.push(task.id);
+  cycle.actions.push(`task ${task.id} failed after ${retries.used} retries: budget spent`);
+  await raiseAlert(cycle, 'RETRIES_EXHAUSTED', task.id, 'critical', `task ${task.id} failed ${retries.used + 1} times; retries stop until an operator's heal`);
   showHealthWhileRetrying(cycle, task.id);
-  const retryLabel = `retry ${retries.used + 1}/${policy.maxTaskRetries}`;
-  const backoffSeconds = withoutAgent ? 0 : policy.retryBackoffSeconds * 2 ** retries.used;
-  if (!(await waitOutBackoff(cycle, retries, backoffSeconds, retryLabel))) {
-    stillFailed.push(task.id);
-    actions.push(`${retryLabel} of task ${task.id} still due at ${retries.retryDueAt}: a heal came during its backoff and is served first`);
+}
+
+/** Waits until `dueAt` (unless a heal comes first), then retries the batch in one activity. */
+async function retryWhenDue(cycle: Cycle, dueAt: number, batch: DueRetry[], stillFailed: string[]): Promise<void> {
+  const { state, policy, goalId, actions } = cycle;
+  const label = ({ task, retries }: Pick<DueRetry, 'task' | 'retries'>) => `retry ${retries.used + 1}/${policy.maxTaskRetries} of task ${task.id}`;
+  const what = batch.length === 1 ? label(batch[0]) : `retrying ${batch.length} failed tasks`;
+  const leftMs = dueAt - Date.now();
+  if (leftMs > 0) {
+    const { backoffSeconds, resumed } = batch[0];
+    const summary = resumed
+      ? `${Math.ceil(leftMs / 1000)}s left of the ${backoffSeconds}s backoff before ${what}`
+      : `back off ${backoffSeconds}s before ${what}`;
+    if (!(await sleepUnlessInterrupted(leftMs, summary, () => state.pendingHeals.length > 0))) {
+      // The retry keeps its due time (in the task's retry state, which continue-as-new carries):
+      // the next cycle serves the heal at once and then waits only what is left, so a stream of
+      // heals never pushes a retry back.
+      for (const { task, retries } of batch) {
+        stillFailed.push(task.id);
+        actions.push(`${label({ task, retries })} still due at ${retries.retryDueAt}: a heal came during its backoff and is served first`);
+      }
+      return;
+    }
+  }
+  for (const { retries } of batch) delete retries.retryDueAt;
+  let results: RetryTaskResult[];
+  try {
+    results = await retryTasks.executeWithOptions({ summary: batch.length === 1 ? label(batch[0]) : `retry ${batch.length} failed tasks` }, [
+      { goalId, taskIds: batch.map((d) => d.task.id) },
+    ]);
+  } catch (err) {
+    for (const { task } of batch) stillFailed.push(task.id);
+    await stepFailed(cycle, 'retry a failed task', batch.length === 1 ? batch[0].task.id : null, err);
     return;
   }
-  try {
-    const r = await retryTask.executeWithOptions({ summary: `retry failed task ${task.id} (${retries.used + 1}/${policy.maxTaskRetries})` }, [
-      { taskId: task.id, goalId },
-    ]);
-    if (r.outcome === 'retried' || r.outcome === 'already_retried') {
-      retries.used += 1;
-      retries.total += 1;
-      task.status = 'pending';
-      task.agentId = r.agentId;
-      actions.push(`retried task ${task.id} (attempt ${r.attempt ?? retries.total}) with agent ${r.agentId}`);
-    } else if (r.outcome === 'no_agent') {
-      stillFailed.push(task.id);
-      actions.push(`could not retry task ${task.id}: no assignable agent`);
-      await raiseAlert(cycle, 'NO_AGENTS_AVAILABLE', task.id, 'critical', `failed task ${task.id} cannot be retried: no assignable agent`);
-    } else if (r.outcome === 'goal_closed') {
-      // The goal closed during the backoff; the next cycle ends the workflow.
-      actions.push(`goal closed during the backoff; task ${task.id} not retried`);
-      state.requestHeal({ reason: 'goal closed during a retry backoff', origin: 'event' }, policy.maxTaskRetries);
-    } else {
-      actions.push(`task ${task.id} no longer failed (${r.outcome}); no retry`);
-    }
-  } catch (err) {
+  await Promise.all(batch.map((due, i) => settleRetry(cycle, due, results[i], stillFailed)));
+}
+
+/** What one task's retry found. */
+async function settleRetry(cycle: Cycle, { task, retries }: DueRetry, r: RetryTaskResult, stillFailed: string[]): Promise<void> {
+  const { state, policy, actions } = cycle;
+  if (r.outcome === 'retried' || r.outcome === 'already_retried') {
+    retries.used += 1;
+    retries.total += 1;
+    task.status = 'pending';
+    task.agentId = r.agentId;
+    actions.push(`retried task ${task.id} (attempt ${r.attempt ?? retries.total}) with agent ${r.agentId}`);
+  } else if (r.outcome === 'no_agent') {
     stillFailed.push(task.id);
-    await stepFailed(cycle, 'retry a failed task', task.id, err);
+    actions.push(`could not retry task ${task.id}: no assignable agent`);
+    await raiseAlert(cycle, 'NO_AGENTS_AVAILABLE', task.id, 'critical', `failed task ${task.id} cannot be retried: no assignable agent`);
+  } else if (r.outcome === 'goal_closed') {
+    // The goal closed during the backoff; the next cycle ends the workflow.
+    actions.push(`goal closed during the backoff; task ${task.id} not retried`);
+    state.requestHeal({ reason: 'goal closed during a retry backoff', origin: 'event' }, policy.maxTaskRetries);
+  } else {
+    actions.push(`task ${task.id} no longer failed (${r.outcome}); no retry`);
   }
 }
 
@@ -120,26 +170,4 @@ function showHealthWhileRetrying({ state }: Cycle, failedTaskId: string): void {
   if (health === state.health) return;
   state.health = health;
   publishSearchAttributes(state);
-}
-
-/**
- * Waits out a failed task's retry backoff; false when a heal came first. The retry keeps its due
- * time (in the task's retry state, which continue-as-new carries): the cycle ends, the next one
- * serves the heal at once and then waits only what is left, so a stream of heals never pushes a
- * retry back.
- */
-async function waitOutBackoff(cycle: Cycle, retries: TaskRetryState, backoffSeconds: number, retryLabel: string): Promise<boolean> {
-  const now = Date.now();
-  const resumed = retries.retryDueAt !== undefined;
-  const dueAt = resumed ? Date.parse(retries.retryDueAt!) : now + backoffSeconds * 1000;
-  retries.retryDueAt = new Date(dueAt).toISOString();
-  const leftMs = dueAt - now;
-  if (leftMs > 0) {
-    const summary = resumed
-      ? `${Math.ceil(leftMs / 1000)}s left of the ${backoffSeconds}s backoff before ${retryLabel}`
-      : `back off ${backoffSeconds}s before ${retryLabel}`;
-    if (!(await sleepUnlessInterrupted(leftMs, summary, () => cycle.state.pendingHeals.length > 0))) return false;
-  }
-  delete retries.retryDueAt;
-  return true;
 }

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { temporal } from '@temporalio/proto';
+import { defaultPayloadConverter } from '@temporalio/common';
 import { goalWorkflowId, type GoalStatus, type HealRequest } from '../../workflows/messages';
 import {
   createTestDatabase,
@@ -215,7 +216,7 @@ test("an operator's heal gives an exhausted task a fresh budget but leaves a tas
   expect((await taskRow(db.pool, partly)).status).toBe('failed');
 });
 
-test("two failed tasks of one goal wait out their backoffs side by side: the second does not wait for the first's retry", async () => {
+test('failed tasks of one goal due together share one backoff timer and one retry activity', async () => {
   const ws = await insertWorkspace(db.pool);
   const agent = await insertAgent(db.pool, ws, { status: 'available' });
   const goal = await insertGoal(db.pool, ws);
@@ -224,17 +225,19 @@ test("two failed tasks of one goal wait out their backoffs side by side: the sec
   const healed = await statusWhen(goal, (s) => s.health === 'healthy' && tasks.every((t) => s.retries[t]?.used === 1), 'both retried');
   expect(healed.lastCycle?.number).toBe(1);
   for (const t of tasks) expect((await taskRow(db.pool, t)).status).toBe('pending');
-  // In the history both 60 s backoff timers start before either retry is scheduled (one after
-  // the other would read timer, retry, timer, retry).
+  // A bulk failure fails many tasks at once: one timer and one activity, not one of each per task.
   const history = await h.env.client.workflow.getHandle(goalWorkflowId(goal)).fetchHistory();
   const steps = (history.events ?? []).flatMap((e: temporal.api.history.v1.IHistoryEvent) =>
     e.timerStartedEventAttributes && Number(e.timerStartedEventAttributes.startToFireTimeout!.seconds) === 60
       ? ['backoff']
-      : e.activityTaskScheduledEventAttributes?.activityType?.name === 'retryTask'
+      : e.activityTaskScheduledEventAttributes?.activityType?.name === 'retryTasks'
         ? ['retry']
         : [],
   );
-  expect(steps).toEqual(['backoff', 'backoff', 'retry', 'retry']);
+  expect(steps).toEqual(['backoff', 'retry']);
+  const retried = (history.events ?? []).find((e: temporal.api.history.v1.IHistoryEvent) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'retryTasks');
+  const input = defaultPayloadConverter.fromPayload<{ taskIds: string[] }>(retried!.activityTaskScheduledEventAttributes!.input!.payloads![0]);
+  expect([...input.taskIds].sort()).toEqual([...tasks].sort());
 });
 
 test('a goal that is completed ends the workflow with a summary', async () => {
@@ -531,7 +534,7 @@ test('a goal completed during a retry backoff gets no task put back to work, and
 });
 
 /** The goal's backoff timers in virtual time: when each started, how long it was set for, and
- * whether it was cancelled; and when each retryTask was scheduled. */
+ * whether it was cancelled; and when each retryTasks was scheduled. */
 async function backoffsAndRetries(goalId: string, runId?: string) {
   const history = await h.env.client.workflow.getHandle(goalWorkflowId(goalId), runId).fetchHistory();
   const events = history.events ?? [];
@@ -544,7 +547,7 @@ async function backoffsAndRetries(goalId: string, runId?: string) {
       ? [{ startedAt: ms(e.eventTime), durationMs: ms(t.startToFireTimeout), cancelled: cancelled.has(t.timerId) }]
       : [];
   });
-  const retries = events.flatMap((e) => (e.activityTaskScheduledEventAttributes?.activityType?.name === 'retryTask' ? [ms(e.eventTime)] : []));
+  const retries = events.flatMap((e) => (e.activityTaskScheduledEventAttributes?.activityType?.name === 'retryTasks' ? [ms(e.eventTime)] : []));
   const completedAt = events.flatMap((e) => (e.workflowExecutionCompletedEventAttributes ? [ms(e.eventTime)] : []))[0];
   return { timers, retries, completedAt };
 }
