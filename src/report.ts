@@ -173,7 +173,7 @@ export function formatHealReport(result: HealReportResult, { colour = false }: {
     return lines.join('\n');
   }
   const summary = textTable(
-    ['workspace', 'healthy', 'healing', 'degraded', 'needs int.', 'heals', 'alerts opened', 'resolved', 'heals ended', 'heal p50', 'p95', 'max', 'stuck'],
+    ['workspace', 'goals healthy/healing/degraded/needs int.', 'heals', 'alerts opened/resolved', 'time to heal: n, p50/p95/max', 'stuck tasks'],
     { colour },
   );
   for (const w of report.workspaces) {
@@ -181,17 +181,10 @@ export function formatHealReport(result: HealReportResult, { colour = false }: {
     const t = w.timeToHealMs;
     summary.push([
       w.workspaceId ?? '(none)',
-      g ? String(g.healthy) : '?',
-      g ? String(g.healing) : '?',
-      g ? String(g.degraded) : '?',
-      g ? String(g.needs_intervention) : '?',
+      g ? `${g.healthy}/${g.healing}/${g.degraded}/${g.needs_intervention}` : 'unknown',
       String(sum(w.heals)),
-      String(sum(w.alerts.opened)),
-      String(sum(w.alerts.resolved)),
-      String(t.count),
-      formatMs(t.p50),
-      formatMs(t.p95),
-      formatMs(t.max),
+      `${sum(w.alerts.opened)}/${sum(w.alerts.resolved)}`,
+      t.count === 0 ? '0' : `${t.count}, ${formatMs(t.p50)}/${formatMs(t.p95)}/${formatMs(t.max)}`,
       String(w.stuckTasks),
     ]);
   }
