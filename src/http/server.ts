@@ -200,7 +200,9 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
       return bad('invalid_parameter', (err as Error).message);
     }
     if (!deps.report) return reply.code(503).send({ error: 'unavailable', message: 'the report needs a database (DATABASE_URL or SUPABASE_URL)' });
-    const { report } = await deps.report({ since, workspaceId: params.workspace });
+    const { report, goalsProblem } = await deps.report({ since, workspaceId: params.workspace });
+    // The recorded figures are still worth answering with; goals is null and the log says why.
+    if (goalsProblem) deps.log?.warn({ problem: goalsProblem }, 'heal report without goals by health');
     return reply.send(report);
   });
 
