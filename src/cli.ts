@@ -24,6 +24,7 @@ import { register as registerSetup } from './commands/setup';
 import { register as registerReconcile } from './commands/reconcile';
 import { register as registerHealth } from './commands/health';
 import { register as registerGoals } from './commands/goals';
+import { register as registerReport } from './commands/report';
 import type { GoalStatus } from '../workflows/messages';
 import type { HealPolicy } from '../workflows/types';
 import { register as registerUp } from './commands/up';
@@ -159,6 +160,7 @@ export function buildProgram(): Command {
   registerReconcile(program);
   registerHealth(program);
   registerGoals(program);
+  registerReport(program);
 
   registerUp(program);
   registerDemo(program);

@@ -13,6 +13,7 @@ import type { Config } from './config';
 import { Dispatcher } from './dispatch';
 import { listGoals } from './goal-list';
 import { workspaceHealth } from './health';
+import { buildHealReport } from './report';
 import { componentStates } from './component-states';
 import { DatabaseProbe } from './http/healthz';
 import { buildHttpServer } from './http/server';
@@ -206,13 +207,14 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
         health: () => componentStates({ workerEnabled: parts.worker, worker, listener, client, database }),
         workspaceHealth: (id) => workspaceHealth(store, client, id, config.policy.assignableStatuses),
         goals: (filter) => listGoals(client, filter),
+        report: (options) => buildHealReport(store, client, options),
       });
       await app.listen({ port: config.env.HTTP_PORT, host: config.env.HTTP_HOST });
       cleanup.push({ name: 'http', run: () => app.close() });
       const address = app.server.address();
       httpPort = typeof address === 'object' && address ? address.port : config.env.HTTP_PORT;
       if (!config.env.WEBHOOK_SECRET) deployedOnlyWarning('WEBHOOK_SECRET is not set: POST /webhooks/supabase refuses every call');
-      if (!config.env.OPERATOR_TOKEN) log.debug('OPERATOR_TOKEN is not set: /workspaces/:id/health and /goals refuse every call, /healthz says only ok or not');
+      if (!config.env.OPERATOR_TOKEN) log.debug('OPERATOR_TOKEN is not set: /workspaces/:id/health, /goals and /report refuse every call, /healthz says only ok or not');
       startup({ port: httpPort }, 'http server listening');
     }
 

@@ -1,6 +1,6 @@
 /**
  * The HTTP face of goalkeeper (fastify): the Supabase Database Webhook receiver, /healthz, a
- * workspace's health and the goal list (by health and workspace). Two callers, two tokens: the
+ * workspace's health, the goal list (by health and workspace) and the heal report. Two callers, two tokens: the
  * database's webhook sender holds WEBHOOK_SECRET and may only post events; an operator (or a
  * dashboard) holds OPERATOR_TOKEN and may only read. A leaked webhook secret reads nothing, and an
  * operator token posts nothing. Tokens are compared in constant time; the webhook reads at most
@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import type { Dispatcher } from '../dispatch';
 import { DEFAULT_GOAL_LIST_LIMIT, healthProblem, limitProblem, type GoalList, type GoalListFilter } from '../goal-list';
 import type { WorkspaceHealthReport } from '../health';
+import { DEFAULT_REPORT_SINCE, parseSince, type HealReportResult } from '../report';
 import type { GoalHealth } from '../../workflows/types';
 import { HEALTHZ_CACHE_MS, HealthCache, type ComponentStates } from './healthz';
 import { WebhookPayloadError, toGoalEvent } from './webhook';
@@ -37,6 +38,8 @@ export interface HttpDeps {
   workspaceHealth?: (workspaceId: string) => Promise<WorkspaceHealthReport>;
   /** Goal workflows by health and workspace, from Temporal's visibility (GET /goals). */
   goals?: (filter: GoalListFilter) => Promise<GoalList>;
+  /** The heal report (GET /report): goals by health from visibility, heal figures from the store. */
+  report?: (options: { since: Date; workspaceId?: string }) => Promise<HealReportResult>;
   log?: Logger;
 }
 
@@ -175,6 +178,32 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
       limit: params.limit !== undefined ? Number(params.limit) : DEFAULT_GOAL_LIST_LIMIT,
     });
     return reply.send(list);
+  });
+
+  // The CLI's `goalkeeper report`: workspace and since checked (and resolved against the clock)
+  // before anything is read; a misspelt, repeated or unknown parameter refused as for /goals.
+  app.get<{ Querystring: Record<string, string | string[]> }>('/report', { onRequest: requireOperator('report calls') }, async (request, reply) => {
+    const bad = (error: string, message: string) => reply.code(400).send({ error, message });
+    const params: Record<string, string> = {};
+    for (const [name, value] of Object.entries(request.query)) {
+      if (!['workspace', 'since'].includes(name)) return bad('unknown_parameter', `unknown parameter ${JSON.stringify(name)}: use workspace or since`);
+      if (typeof value !== 'string') return bad('repeated_parameter', `${name} is given more than once`);
+      params[name] = value;
+    }
+    if (params.workspace !== undefined && !isUuid(params.workspace)) {
+      return bad('invalid_parameter', `workspace must be a UUID, got ${JSON.stringify(params.workspace)}`);
+    }
+    let since: Date;
+    try {
+      since = parseSince(params.since ?? DEFAULT_REPORT_SINCE);
+    } catch (err) {
+      return bad('invalid_parameter', (err as Error).message);
+    }
+    if (!deps.report) return reply.code(503).send({ error: 'unavailable', message: 'the report needs a database (DATABASE_URL or SUPABASE_URL)' });
+    const { report, goalsProblem } = await deps.report({ since, workspaceId: params.workspace });
+    // The recorded figures are still worth answering with; goals is null and the log says why.
+    if (goalsProblem) deps.log?.warn({ problem: goalsProblem }, 'heal report without goals by health');
+    return reply.send(report);
   });
 
   return app;

@@ -11,7 +11,7 @@ import type {
   RetryTaskResult,
   AgentRules,
 } from '../../workflows/types';
-import { StoreError, type ActiveGoalRef, type CareCriteria, type CareReason, type GoalsNeedingCarePage, type WorkspaceHealthRow } from './port';
+import { StoreError, type ActiveGoalRef, type CareCriteria, type CareReason, type GoalsNeedingCarePage, type HealReportRow, type WorkspaceHealthRow } from './port';
 
 type Json = Record<string, unknown>;
 
@@ -138,6 +138,7 @@ export const rpcArgs = {
   agentStatusCounts: () => ({}),
   workspaceHealth: (workspaceId: string, assignableStatuses: string[]) => ({ p_workspace_id: workspaceId, p_assignable_statuses: assignableStatuses }),
   instanceIdentity: () => ({}),
+  healReport: (since: Date, workspaceId: string | null) => ({ p_since: since.toISOString(), p_workspace_id: workspaceId }),
 } as const;
 
 export type RpcFunction = keyof typeof rpcArgs;
@@ -153,6 +154,7 @@ export const rpcName: Record<RpcFunction, string> = {
   agentStatusCounts: 'goalkeeper_agent_status_counts',
   workspaceHealth: 'goalkeeper_workspace_health',
   instanceIdentity: 'goalkeeper_instance_id',
+  healReport: 'goalkeeper_heal_report',
 };
 
 /** goalkeeper_instance_id(): what tells this database from any other, copies included. */
@@ -188,4 +190,28 @@ export function toWorkspaceHealth(raw: unknown): WorkspaceHealthRow {
 
 export function toStatusCounts(raw: unknown): Record<string, number> {
   return Object.fromEntries(Object.entries((raw as Record<string, unknown> | null) ?? {}).map(([k, v]) => [k, Number(v)]));
+}
+
+/** goalkeeper_heal_report's rows (snake_case jsonb) as HealReportRow; bigint counts may arrive as
+ * numbers or numeric strings, whichever adapter carried them. */
+export function toHealReport(raw: unknown): HealReportRow[] {
+  if (!Array.isArray(raw)) {
+    throw new StoreError(`goalkeeper_heal_report returned an unexpected shape: ${JSON.stringify(raw)?.slice(0, 200)}`, false, null);
+  }
+  const num = (v: unknown): number => Number(v ?? 0);
+  const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+  const counts = (v: unknown): Record<string, number> =>
+    Object.fromEntries(Object.entries((v as Record<string, unknown> | null) ?? {}).map(([k, n]) => [k, num(n)]));
+  return (raw as Json[]).map((r) => {
+    const ttl = (r.time_to_heal_ms as Json | null) ?? {};
+    const completions = (r.task_completion_ms as Record<string, Json> | null) ?? {};
+    return {
+      workspaceId: str(r.workspace_id),
+      heals: counts(r.heals),
+      alerts: { opened: counts(r.alerts_opened), resolved: counts(r.alerts_resolved) },
+      timeToHealMs: { count: num(ttl.count), p50: numOrNull(ttl.p50), p95: numOrNull(ttl.p95), max: numOrNull(ttl.max) },
+      taskCompletionMs: Object.fromEntries(Object.entries(completions).map(([role, c]) => [role, { count: num(c.count), p50: numOrNull(c.p50) }])),
+      stuckTasks: num(r.stuck_tasks),
+    };
+  });
 }

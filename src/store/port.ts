@@ -52,6 +52,19 @@ export interface WorkspaceHealthRow {
   failed_tasks: Array<{ id: string; goal_id: string | null; agent_id: string | null }>;
 }
 
+/** One workspace's recorded heal figures over a window (goalkeeper_heal_report): what the heal
+ * report shows beside the goals by health. Durations in whole milliseconds; percentiles
+ * interpolated (percentile_cont); null where the window holds nothing to measure. */
+export interface HealReportRow {
+  /** Null for rows recorded without a workspace. */
+  workspaceId: string | null;
+  heals: Record<string, number>;
+  alerts: { opened: Record<string, number>; resolved: Record<string, number> };
+  timeToHealMs: { count: number; p50: number | null; p95: number | null; max: number | null };
+  taskCompletionMs: Record<string, { count: number; p50: number | null }>;
+  stuckTasks: number;
+}
+
 export interface HealingStore {
   readonly kind: 'pg' | 'supabase';
   ensureGoalTask(goalId: string, rules: AgentRules): Promise<EnsureGoalTaskResult>;
@@ -67,6 +80,9 @@ export interface HealingStore {
   agentStatusCounts(): Promise<Record<string, number>>;
   /** Read only: what `goalkeeper health` and GET /workspaces/:id/health report. */
   workspaceHealth(workspaceId: string, assignableStatuses: string[]): Promise<WorkspaceHealthRow>;
+  /** Read only: the heal report's recorded figures since `since`, per workspace (one, or all when
+   * null) that has any; what `goalkeeper report` and GET /report show. */
+  healReport(since: Date, workspaceId: string | null): Promise<HealReportRow[]>;
   /** This database's identity, for the Temporal namespace claim (src/namespace-claim.ts). */
   instanceIdentity(): Promise<DatabaseIdentity>;
   close(): Promise<void>;

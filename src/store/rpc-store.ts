@@ -47,6 +47,10 @@ export abstract class RpcStore implements HealingStore {
     return map.toWorkspaceHealth(await this.call('workspaceHealth', map.rpcArgs.workspaceHealth(workspaceId, assignableStatuses)));
   }
 
+  async healReport(since: Date, workspaceId: string | null) {
+    return map.toHealReport(await this.call('healReport', map.rpcArgs.healReport(since, workspaceId)));
+  }
+
   async instanceIdentity() {
     return map.toDatabaseIdentity(await this.call('instanceIdentity', map.rpcArgs.instanceIdentity()));
   }

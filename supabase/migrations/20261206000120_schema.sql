@@ -82,6 +82,31 @@ create table if not exists goalkeeper_provisioned_agents (
   created_at timestamptz not null default now()
 );
 
+-- Every healing action goalkeeper took (one per `AUTO-HEALING:` logs row, written by
+-- goalkeeper_write_log in the same transaction), with its kind (goalkeeper_heal_kind): what the
+-- heal report counts as heals by kind, without reading log text back.
+create table if not exists goalkeeper_heal_actions (
+  id bigint generated always as identity primary key,
+  kind text not null,
+  issue_type text not null,
+  workspace_id uuid,
+  goal_id uuid,
+  task_id uuid,
+  log_id uuid not null,
+  created_at timestamptz not null default now()
+);
+
+-- Every task the platform completed, once (its first completion): the heal report's completion
+-- time per role. Written by a trigger on tasks (20261206000160_triggers.sql); tasks keeps no
+-- completion time of its own, and updated_at moves on with any later write.
+create table if not exists goalkeeper_task_completions (
+  task_id uuid primary key,
+  workspace_id uuid not null,
+  role text,
+  created_at timestamptz,
+  completed_at timestamptz not null default now()
+);
+
 -- Every retry goalkeeper made: tasks has no retry counter, and adding one would alter their table.
 -- request_key (the retrying activity's identity) makes a retry idempotent.
 create table if not exists goalkeeper_task_attempts (
@@ -105,4 +130,26 @@ create table if not exists goalkeeper_log_keys (
 );
 
 
+-- Every alert goalkeeper raised, and when a cycle found it over: what the heal report counts
+-- (alerts opened and resolved, by type). Keyed like its logs row, by the alert's idempotency key.
+create table if not exists goalkeeper_alerts (
+  idempotency_key text primary key,
+  issue_type text not null,
+  severity text not null,
+  workspace_id uuid,
+  goal_id uuid,
+  task_id uuid,
+  raised_at timestamptz not null default now(),
+  resolved_at timestamptz
+);
+
+-- Every heal episode of a goal, written when it ends: from the cycle that first saw a problem to
+-- the cycle that found the goal healthy again (the report's and /metrics' time to heal).
+create table if not exists goalkeeper_heal_episodes (
+  episode_key text primary key,
+  workspace_id uuid,
+  goal_id uuid not null,
+  seen_at timestamptz not null,
+  healed_at timestamptz not null check (healed_at >= seen_at)
+);
 select goalkeeper_restrict_access();

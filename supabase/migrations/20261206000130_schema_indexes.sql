@@ -24,3 +24,15 @@ create index concurrently if not exists goalkeeper_goals_active_idx on workspace
 -- goalkeeper's own table: the per-workspace cap counts its rows.
 create index concurrently if not exists goalkeeper_provisioned_agents_workspace_idx
   on goalkeeper_provisioned_agents (workspace_id);
+
+-- The heal report (goalkeeper_heal_report) reads a window of each of these tables by time: the
+-- heals, alerts raised and resolved, heal episodes ended and tasks completed since a moment.
+create index concurrently if not exists goalkeeper_heal_actions_created_idx
+  on goalkeeper_heal_actions (created_at);
+create index concurrently if not exists goalkeeper_alerts_raised_idx on goalkeeper_alerts (raised_at);
+create index concurrently if not exists goalkeeper_alerts_resolved_idx
+  on goalkeeper_alerts (resolved_at) where resolved_at is not null;
+create index concurrently if not exists goalkeeper_heal_episodes_healed_idx
+  on goalkeeper_heal_episodes (healed_at);
+create index concurrently if not exists goalkeeper_task_completions_completed_idx
+  on goalkeeper_task_completions (completed_at);

@@ -120,8 +120,25 @@ returns uuid language sql stable as $$
 $$;
 comment on function goalkeeper_pick_agent(uuid, text, text[]) is 'internal: the best assignable agent of a workspace';
 
--- Writes one logs row the way the platform reads it. The entry point with an idempotency key is
--- goalkeeper_record_event.
+-- The kind of healing action an issue type's `AUTO-HEALING:` row records, the one mapping of it
+-- (what the heal report counts heals by). An issue type without a name of its own here is counted
+-- under its own name, lower-cased, so a new one shows in the report before anyone names it.
+create or replace function goalkeeper_heal_kind(p_issue_type text) returns text
+language sql immutable as $$
+  select case p_issue_type
+    when 'NO_TASKS_FOR_GOAL' then 'task_created'
+    when 'TASK_WITHOUT_AGENT' then 'agent_assigned'
+    when 'NO_AGENTS_AVAILABLE' then 'agent_provisioned'
+    when 'TASK_FAILED' then 'task_retried'
+    when 'TASK_STUCK' then 'task_requeued'
+    else lower(p_issue_type) end
+$$;
+comment on function goalkeeper_heal_kind(text) is
+  'internal, inlined: the heal kind of an issue type''s healing action';
+
+-- Writes one logs row the way the platform reads it, and for a healing row its record in
+-- goalkeeper_heal_actions, in the same transaction (the heal report counts those, never log text).
+-- The entry point with an idempotency key is goalkeeper_record_event.
 create or replace function goalkeeper_write_log(
   p_workspace_id uuid, p_kind text, p_issue_type text, p_text text, p_severity text,
   p_goal_id uuid, p_task_id uuid, p_workflow_id text, p_details jsonb default '{}'::jsonb
@@ -139,6 +156,10 @@ begin
       'description', p_text),
     now(), now())
   returning id into v_id;
+  if p_kind = 'healing' then
+    insert into goalkeeper_heal_actions (kind, issue_type, workspace_id, goal_id, task_id, log_id)
+    values (goalkeeper_heal_kind(p_issue_type), p_issue_type, p_workspace_id, p_goal_id, p_task_id, v_id);
+  end if;
   return v_id;
 end $$;
 comment on function goalkeeper_write_log(uuid, text, text, text, text, uuid, uuid, text, jsonb) is

@@ -87,6 +87,26 @@ begin
   return null;
 end $$;
 
+-- Records a task's first completion in goalkeeper_task_completions (the heal report's completion
+-- time per role): its role (the task's assigned_to_role, else its agent's), created_at the task's,
+-- completed_at now. A task completed again (reopened, completed twice) keeps its first row. One
+-- insert per completion, nothing on any other write (the trigger's WHEN clause); a failure to
+-- record it is a warning, never a failure of the platform's own write.
+create or replace function goalkeeper_record_task_completion() returns trigger
+language plpgsql as $$
+begin
+  begin
+    insert into goalkeeper_task_completions (task_id, workspace_id, role, created_at, completed_at)
+    values (new.id, new.workspace_id,
+            coalesce(nullif(new.assigned_to_role, ''), (select a.role from agents a where a.id = new.agent_id)),
+            new.created_at, now())
+    on conflict (task_id) do nothing;
+  exception when others then
+    raise warning 'goalkeeper could not record the completion of task %: %', new.id, sqlerrm;
+  end;
+  return null;
+end $$;
+
 -- WHEN clauses keep the common updates (progress, timestamps) from even calling the functions.
 create or replace trigger goalkeeper_goal_inserted after insert on workspace_goals
   for each row execute function goalkeeper_notify_goal_change();
@@ -111,6 +131,12 @@ create or replace trigger goalkeeper_task_changed after update of status, agent_
       or old.status is null or old.status not in ('pending', 'in_progress')
       or old.goal_id is distinct from new.goal_id))))
   execute function goalkeeper_notify_task_change();
+
+-- "Becomes completed": an update from another status. A row inserted already completed was not
+-- seen being worked on (an import, a copy), so it has no completion time to tell.
+create or replace trigger goalkeeper_task_completed after update of status on tasks
+  for each row when (new.status = 'completed' and old.status is distinct from 'completed')
+  execute function goalkeeper_record_task_completion();
 
 create or replace trigger goalkeeper_task_goal_checked after insert on tasks
   for each row when (new.goal_id is not null)

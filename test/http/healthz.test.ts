@@ -81,7 +81,7 @@ test('without OPERATOR_TOKEN the read routes refuse every call and say why; /hea
   const app = buildHttpServer({ dispatcher: noDispatch, webhookSecret: 'a-webhook-secret-of-some-length', health: async () => ({}) });
   const base = await serve(app);
   try {
-    for (const path of ['/goals', '/workspaces/00000000-0000-4000-8000-00000000beef/health']) {
+    for (const path of ['/goals', '/workspaces/00000000-0000-4000-8000-00000000beef/health', '/report']) {
       const res = await fetch(`${base}${path}`, { headers: { authorization: 'Bearer a-webhook-secret-of-some-length' } });
       expect({ path, status: res.status, body: await res.json() }).toEqual({
         path,
