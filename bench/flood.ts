@@ -28,7 +28,7 @@ import { runServices } from '../src/services';
 import { connectClient } from '../src/temporal/connection';
 import type { GoalTarget } from '../src/temporal/goal-client';
 import { GoalEventListener } from '../src/triggers/listener';
-import { createDatabase, startDevServer, waitFor } from './lib/servers';
+import { createDatabase, startDevServer, waitFor } from '../test/support/servers';
 
 const mb = (bytes: number) => Math.round(bytes / 1024 / 1024);
 

@@ -22,8 +22,8 @@ import { createLogger } from '../src/log';
 import { runServices } from '../src/services';
 import { connectClient } from '../src/temporal/connection';
 import type { Client } from '@temporalio/client';
-import { createDatabase, startDevServer, waitFor } from './lib/servers';
-import { summarize } from './lib/fixtures';
+import { createDatabase, startDevServer, waitFor } from '../test/support/servers';
+import { summarize } from '../test/support/fleet-fixtures';
 
 async function insertPaced(pool: Pool, workspaces: string[], n: number, everyMs: number): Promise<string[]> {
   const ids: string[] = [];

@@ -16,10 +16,10 @@ import { Command } from 'commander';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { Pool } from 'pg';
-import { countHealed, insertGoals, seedWorkspaces, summarize, temporalClient, xactCommits } from './lib/fixtures';
-import { REPO_ROOT, createDatabase, startDevServer, startPostgres, waitFor, workerEnv } from './lib/servers';
+import { countHealed, insertGoals, seedWorkspaces, summarize, temporalClient, xactCommits } from '../test/support/fleet-fixtures';
+import { REPO_ROOT, createDatabase, startDevServer, startPostgres, waitFor, workerEnv } from '../test/support/servers';
 import { cpuSnapshot } from './lib/cpu-profile';
-import { historyEvents } from './lib/history';
+import { historyEvents } from '../test/support/history-events';
 import { billableActions, workflowTasks } from './lib/actions';
 import { machine, printTable, writeResult } from './lib/report';
 

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { Pool } from 'pg';
 import * as scenarios from './scenarios';
-import { insertGoals, seedWorkspaces, temporalClient } from './lib/fixtures';
+import { insertGoals, seedWorkspaces, temporalClient } from '../test/support/fleet-fixtures';
 import {
   REPO_ROOT,
   createDatabase,
@@ -27,7 +27,7 @@ import {
   type DevServer,
   type PgServer,
   type WorkerProcess,
-} from './lib/servers';
+} from '../test/support/servers';
 import { RESULTS_DIR, machine, printTable, writeResult } from './lib/report';
 import type { persistencePerUnit } from './lib/persistence-profile';
 import { DEV_SERVER_SEARCH_ATTRIBUTE_CACHE } from '../src/embedded/temporal';
@@ -203,7 +203,7 @@ async function startServices(env: Record<string, string>): Promise<WorkerProcess
   child.stdout!.on('data', (d) => (out += String(d)));
   child.stderr!.on('data', (d) => (out += String(d)));
   const exit = new Promise<void>((r) => child.once('exit', () => r()));
-  const { waitFor } = await import('./lib/servers');
+  const { waitFor } = await import('../test/support/servers');
   await waitFor('services to listen', () => {
     if (child.exitCode !== null) throw new Error(`goalkeeper start exited ${child.exitCode}: ${out.slice(-2000)}`);
     return /listening for goal events/.test(out);

@@ -18,8 +18,8 @@ import {
   startGoals,
   summarize,
   type Workspaces,
-} from './lib/fixtures';
-import { waitFor, type WorkerProcess } from './lib/servers';
+} from '../test/support/fleet-fixtures';
+import { waitFor, type WorkerProcess } from '../test/support/servers';
 import { persistencePerUnit, persistenceSnapshot } from './lib/persistence-profile';
 import { cpuMsPerUnit, cpuSnapshot } from './lib/cpu-profile';
 

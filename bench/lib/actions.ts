@@ -5,7 +5,7 @@
  * each count one; the local activities of one workflow task count one together. Queries count
  * too but leave no event (the bench sends none while it measures).
  */
-import type { HistoryEvent } from './history';
+import type { HistoryEvent } from '../../test/support/history-events';
 
 export function billableActions(events: HistoryEvent[]): number {
   let actions = 0;

@@ -5,7 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadavg, cpus, totalmem } from 'node:os';
 import Table from 'cli-table3';
-import { REPO_ROOT } from './servers';
+import { REPO_ROOT } from '../../test/support/servers';
 
 export const RESULTS_DIR = join(REPO_ROOT, 'bench', 'results');
 

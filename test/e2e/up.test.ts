@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { Pool } from 'pg';
-import { waitFor } from '../../bench/lib/servers';
+import { waitFor } from '../support/servers';
 import { freePort } from '../../src/embedded/postgres';
 import type { RunningStackInfo } from '../../src/embedded/stack';
 import { goalWorkflowId } from '../../workflows/messages';

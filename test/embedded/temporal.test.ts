@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { startEmbeddedTemporal, type EmbeddedTemporalHandle } from '../../src/embedded/temporal';
 import { GOAL_SEARCH_ATTRIBUTES, WorkspaceIdKey } from '../../workflows/messages';
-import { waitFor } from '../../bench/lib/servers';
+import { waitFor } from '../support/servers';
 
 const dbFilename = join(mkdtempSync(join(tmpdir(), 'goalkeeper-embedded-temporal-')), 'temporal.db');
 let temporal: EmbeddedTemporalHandle | undefined;

@@ -3,7 +3,7 @@
  * garbage heal signals, and more than a thousand random and mutated webhook bodies.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { insertGoal, startGoals, countHealed } from '../../bench/lib/fixtures';
+import { insertGoal, startGoals, countHealed } from '../support/fleet-fixtures';
 import { goalWorkflowId, healAndWaitUpdate, healSignal, statusQuery } from '../../workflows/messages';
 import { rowCounts, startServices, startStack, waitFor, type ServicesProcess, type Stack } from './support/stack';
 

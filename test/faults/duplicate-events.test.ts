@@ -3,7 +3,7 @@
  * Supabase webhook, the dispatcher's startGoal, `goalkeeper heal` on the CLI): one workflow per
  * goal, one task per goal.
  */
-import { countHealed } from '../../bench/lib/fixtures';
+import { countHealed } from '../support/fleet-fixtures';
 import { startGoal } from '../../src/temporal/goal-client';
 import { goalWorkflowId } from '../../workflows/messages';
 import { startServices, startStack, waitFor, type ServicesProcess, type Stack } from './support/stack';

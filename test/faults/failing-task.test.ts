@@ -4,9 +4,9 @@
  * budget waits for a human), and a cycle an event still asks for only looks (history events per
  * such cycle reported).
  */
-import { insertGoal, startGoals, countHealed } from '../../bench/lib/fixtures';
+import { insertGoal, startGoals, countHealed } from '../support/fleet-fixtures';
 import { goalWorkflowId, healSignal, statusQuery } from '../../workflows/messages';
-import { eventTypesPerCycle, eventsOverEndedCycles, historyEvents, waitCyclesEnded, type HistoryEvent } from '../../bench/lib/history';
+import { eventTypesPerCycle, eventsOverEndedCycles, historyEvents, waitCyclesEnded, type HistoryEvent } from '../support/history-events';
 import { startServices, startStack, waitFor, type Stack } from './support/stack';
 
 const MAX_RETRIES = 3;
@@ -51,7 +51,7 @@ test('always-failing task: 3 retries, one alert, workflow alive; at rest no flee
   );
   // From here on the history is read at cycle ends (each cycle ends by starting the timer of its
   // rest, the safety recheck's), and by reading it, not by queries: a query reaching the workflow
-  // mid-cycle would add a workflow task of its own to the count (bench/lib/history.ts).
+  // mid-cycle would add a workflow task of its own to the count (test/support/history-events.ts).
   await waitFor(
     'the exhausting cycle to end',
     async () => {

@@ -2,7 +2,7 @@
  * The Temporal dev server stops and starts again (same SQLite file) during a run: workflows
  * continue where they were, every goal is healed, nothing is duplicated.
  */
-import { insertGoals, startGoals, countHealed } from '../../bench/lib/fixtures';
+import { insertGoals, startGoals, countHealed } from '../support/fleet-fixtures';
 import { startStack, waitFor, type Stack } from './support/stack';
 
 const GOALS = 400;

@@ -3,8 +3,8 @@
  * schedule set-up), goals inserted by plain SQL: each goal gets exactly one workflow and one task;
  * no workspace passes its cap; both set up the one fleet check schedule; only those two ran goals.
  */
-import { insertGoals, countHealed } from '../../bench/lib/fixtures';
-import { historyEvents } from '../../bench/lib/history';
+import { insertGoals, countHealed } from '../support/fleet-fixtures';
+import { historyEvents } from '../support/history-events';
 import { startServices, startStack, waitFor, type Stack } from './support/stack';
 
 const GOALS = 300;

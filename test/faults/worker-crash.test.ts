@@ -5,7 +5,7 @@
  * `goalkeeper start`, whose dispatcher starts goal workflows eagerly on its own worker: the first
  * workflow tasks it held die with it and must reach the next worker all the same.
  */
-import { insertGoals, startGoals, countHealed } from '../../bench/lib/fixtures';
+import { insertGoals, startGoals, countHealed } from '../support/fleet-fixtures';
 import { freePort } from '../../src/embedded/postgres';
 import { startServices, startStack, waitFor, type Stack } from './support/stack';
 

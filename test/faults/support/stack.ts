@@ -19,8 +19,8 @@ import {
   type DevServer,
   type PgServer,
   type WorkerProcess,
-} from '../../../bench/lib/servers';
-import { checkInvariants, seedWorkspaces, temporalClient, type Workspaces } from '../../../bench/lib/fixtures';
+} from '../../support/servers';
+import { checkInvariants, seedWorkspaces, temporalClient, type Workspaces } from '../../support/fleet-fixtures';
 import type { GoalTarget } from '../../../src/temporal/goal-client';
 import type { HealPolicy } from '../../../workflows/types';
 
