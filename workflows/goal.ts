@@ -160,6 +160,8 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
     // retried at once (task-retries.ts).
     const failedWithoutAgent = ensured.tasks.filter((t) => t.status === 'failed' && !hasAssignableAgent(t, policy)).map((t) => t.id);
 
+    const neededCare = ensured.tasks.filter((t) => t.status === 'failed' || t.needsAgent);
+
     // 2. Every task in play has an assignable agent.
     let agentShortage = ensured.outcome === 'no_agent';
     let agentStepFailed = false;
@@ -198,6 +200,12 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
     state.closeTaskAlerts('RETRIES_EXHAUSTED', stillFailed);
     state.closeTaskAlerts('NO_AGENTS_AVAILABLE', stillFailed);
     state.keepRetriesFor(ensured.tasks.map((t) => t.id));
+
+    // A goal with more tasks in play than one cycle reads: when this cycle healed some, the next
+    // cycle comes at once and reads the ones left out (those needing care are read first).
+    if (ensured.moreTasks && neededCare.some((t) => t.status !== 'failed' && !t.needsAgent)) {
+      state.requestHeal({ reason: 'more tasks in play than one cycle reads', origin: 'event' }, policy.maxTaskRetries);
+    }
 
     // 4. Alerts: a step that failed before and worked now closes its alert; unwritten ones are written.
     if (state.stepFailures === 0) {

@@ -62,7 +62,10 @@ export interface EnsureGoalTaskResult {
   goal: GoalView | null;
   createdTaskId: string | null;
   provisionedAgent: boolean;
+  /** The goal's tasks needing care first, at most one heal step's window of them. */
   tasks: GoalTaskView[];
+  /** More of the goal's tasks are in play than `tasks` holds. */
+  moreTasks: boolean;
 }
 
 export interface EnsureTaskAgentResult {

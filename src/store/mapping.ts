@@ -33,6 +33,7 @@ export function toEnsureGoalTask(raw: Json): EnsureGoalTaskResult {
       : null,
     createdTaskId: str(raw.created_task_id),
     provisionedAgent: raw.provisioned_agent === true,
+    moreTasks: raw.more_tasks === true,
     tasks: ((raw.tasks as Json[] | undefined) ?? []).map(
       (t): GoalTaskView => ({
         id: String(t.id),

@@ -280,10 +280,18 @@ end $$;
 comment on function goalkeeper_report_task_goal_mismatch(uuid, uuid, uuid, uuid) is
   'internal: reports once a task whose goal is in another workspace';
 
+-- How many of a goal's tasks one heal step reads at most: a bound on what one step carries
+-- through the workflow's history. A goal with more tasks in play is told so (ensure-goal-task's
+-- more_tasks), and its workflow reads the rest in the cycles after.
+create or replace function goalkeeper_goal_task_window() returns int
+language sql immutable as $$ select 50 $$;
+comment on function goalkeeper_goal_task_window() is
+  'internal, inlined: the most tasks of a goal one heal step reads';
+
 -- The goal's tasks that are still in play (not completed or cancelled, and in the goal's own
 -- workspace), with whether each needs an agent under p_statuses and its retries on record (a run
--- that meets a failed task for the first time starts from what earlier runs spent). At most 50:
--- a bound on what one heal step carries through the workflow's history. The tasks that need care
+-- that meets a failed task for the first time starts from what earlier runs spent). At most
+-- goalkeeper_goal_task_window() of them. The tasks that need care
 -- are kept first (no assignable agent, then failed with the fewest retries on record), then the
 -- rest by age; the answer is ordered by age.
 create or replace function goalkeeper_goal_tasks(p_goal_id uuid, p_statuses text[])
@@ -299,7 +307,7 @@ returns jsonb language sql stable as $$
   ), kept as (
     select * from open_tasks
      order by needs_agent desc, (status = 'failed') desc, retries_recorded, created_at, id
-     limit 50
+     limit goalkeeper_goal_task_window()
   )
   select coalesce(jsonb_agg(jsonb_build_object(
            'id', id, 'status', status, 'agent_id', agent_id, 'agent_status', agent_status,
@@ -378,7 +386,12 @@ begin
   return jsonb_build_object(
     'outcome', v_outcome, 'goal', v_goal, 'created_task_id', v_task,
     'provisioned_agent', coalesce((v_acquired->>'provisioned')::boolean, false),
-    'tasks', goalkeeper_goal_tasks(p_goal_id, p_assignable_statuses));
+    'tasks', goalkeeper_goal_tasks(p_goal_id, p_assignable_statuses),
+    'more_tasks', (select count(*) from (select 1 from tasks t
+                                          where t.goal_id = g.goal_id and t.workspace_id = g.workspace_id
+                                            and t.status not in ('completed', 'cancelled')
+                                          limit goalkeeper_goal_task_window() + 1) x)
+                  > goalkeeper_goal_task_window());
 end $$;
 
 -- Makes sure a task has an assignable agent (goalkeeper_task_needs_agent decides whether it needs

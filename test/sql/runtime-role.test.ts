@@ -153,7 +153,7 @@ describe('the functions and roles goalkeeper migrate maintains', () => {
       expect(r).toEqual({ proname: r.proname, owner: 'goalkeeper_owner', prosecdef: true, proconfig: ['search_path=pg_catalog, public, pg_temp'], inlined: false });
     }
     const inlined = rows.filter((x) => x.inlined);
-    expect(inlined.map((r) => r.proname).sort()).toEqual(['goalkeeper_heal_kind', 'goalkeeper_seniority_rank', 'goalkeeper_task_needs_agent']);
+    expect(inlined.map((r) => r.proname).sort()).toEqual(['goalkeeper_goal_task_window', 'goalkeeper_heal_kind', 'goalkeeper_seniority_rank', 'goalkeeper_task_needs_agent']);
     for (const r of inlined) {
       expect(r).toEqual({ proname: r.proname, owner: 'goalkeeper_owner', prosecdef: false, proconfig: null, lanname: 'sql', provolatile: 'i', inlined: true });
     }
