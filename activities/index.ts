@@ -6,7 +6,17 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { MAX_BURST_HEAL_GOALS } from '../workflows/messages';
-import type { BurstHealInput, BurstHealTotals, EnsureGoalTaskResult, EnsureTaskAgentResult, HealPolicy, RecordEventCall, RecordEventResult, RetryTaskResult } from '../workflows/types';
+import type {
+  BurstHealInput,
+  BurstHealTotals,
+  EnsureGoalTaskResult,
+  EnsureTaskAgentResult,
+  HealPolicy,
+  RecordEventCall,
+  RecordEventResult,
+  RequeueStuckTaskResult,
+  RetryTaskResult,
+} from '../workflows/types';
 import { agentRulesOf } from '../workflows/policy';
 import type { HealingStore } from '../src/store/port';
 import { forEachConcurrently } from '../src/concurrency';
@@ -18,7 +28,7 @@ const BURST_HEAL_CONCURRENCY = 4;
 
 export interface HealingEvents {
   /** Called after a store call changed something (task created, agent assigned, task retried). */
-  onHealed?(kind: 'task_created' | 'agent_assigned' | 'task_retried', goalId: string | null): void;
+  onHealed?(kind: 'task_created' | 'agent_assigned' | 'task_retried' | 'task_requeued', goalId: string | null): void;
   onAlert?(issueType: string): void;
 }
 
@@ -98,6 +108,14 @@ export function createActivities({ store, events = {}, policy }: ActivityDeps) {
       const taskId = requireUuid('taskId', input.taskId);
       const result = await storeCall('retry task', () => store.retryTask(taskId, activityKey(), rules()));
       if (result.outcome === 'retried') events.onHealed?.('task_retried', input.goalId);
+      return result;
+    },
+
+    /** Puts a stuck task back to pending. Idempotent by this activity's identity, like retryTask. */
+    async requeueStuckTask(input: { taskId: string; goalId: string }): Promise<RequeueStuckTaskResult> {
+      const taskId = requireUuid('taskId', input.taskId);
+      const result = await storeCall('requeue stuck task', () => store.requeueStuckTask(taskId, activityKey(), rules()));
+      if (result.outcome === 'requeued') events.onHealed?.('task_requeued', input.goalId);
       return result;
     },
 

@@ -26,7 +26,7 @@ import { sleepUnlessInterrupted } from './interruptible-sleep';
 import { healAndWaitUpdate, healSignal, statusQuery, type HealRequest } from './messages';
 import { policyProblem } from './policy';
 import { healingSettings, runStep } from './store-calls';
-import { retryFailedTasks, settleRecoveredTasks, trackSpentBudgets } from './task-retries';
+import { requeueStuckTasks, retryFailedTasks, settleRecoveredTasks, trackSpentBudgets } from './task-retries';
 import type { EnsureGoalTaskResult, GoalTaskView, HealPolicy } from './types';
 import { isUuid } from './uuid';
 import { noteGoal, publishSearchAttributes } from './visibility';
@@ -190,13 +190,16 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
       state.closeGoalAlert('NO_AGENTS_AVAILABLE');
     }
 
-    // 3. Failed tasks are retried after a durable backoff while their budget lasts.
+    // 3. Stuck tasks are put back at once, and failed tasks retried after a durable backoff, while
+    // their budget lasts (one budget per task for both).
     settleRecoveredTasks(cycle, ensured.tasks);
     const operatorHeal = requests.some((r) => r.origin === 'operator');
     trackSpentBudgets(cycle, ensured.tasks, operatorHeal);
+    const stillStuck = await requeueStuckTasks(cycle, ensured.tasks, operatorHeal);
+    state.closeTaskAlerts('TASK_STUCK', stillStuck);
     const stillFailed = await retryFailedTasks(cycle, ensured.tasks, operatorHeal, failedWithoutAgent);
     state.closeTaskAlerts('RETRIES_EXHAUSTED', stillFailed);
-    state.closeTaskAlerts('NO_AGENTS_AVAILABLE', stillFailed);
+    state.closeTaskAlerts('NO_AGENTS_AVAILABLE', [...stillFailed, ...stillStuck]);
     state.keepRetriesFor(ensured.tasks.map((t) => t.id));
 
     // 4. Alerts: a step that failed before and worked now closes its alert; unwritten ones are written.
