@@ -129,6 +129,24 @@ describe('goalkeeper_goals_needing_care: which goals the fleet check names, and 
     expect([pending, running, withHistory].map((g) => goals.get(g) ?? null)).toEqual([null, null, null]);
   });
 
+  test('stuck_task: a task in progress past the stuck threshold with retries left, or stuck within two intervals; an older spent one is not named', async () => {
+    const stuck = 7200;
+    const fresh = await goalWith([{ status: 'in_progress', agentId: available, updatedAgo: stuck + 1000 }]);
+    const oneLeft = await goalWith([{ status: 'in_progress', agentId: available, retries: 2, updatedAgo: stuck + 1000 }]);
+    // Budget spent and stuck for longer than two intervals: its TASK_STUCK alert is raised; a human's.
+    const spent = await goalWith([{ status: 'in_progress', agentId: available, retries: 3, updatedAgo: stuck + 1000 }]);
+    // Budget spent, stuck only just now (a lost cycle must still bring its alert).
+    const spentJustStuck = await goalWith([{ status: 'in_progress', agentId: available, retries: 3, updatedAgo: stuck + 100 }]);
+    const notYet = await goalWith([{ status: 'in_progress', agentId: available, updatedAgo: stuck - 100 }]);
+    const pendingOld = await goalWith([{ status: 'pending', agentId: available, updatedAgo: stuck + 1000 }]);
+    const ids = [fresh, oneLeft, spent, spentJustStuck, notYet, pendingOld];
+    const goals = await named(criteria({ stuckSeconds: stuck }));
+    expect(ids.map((g) => goals.get(g) ?? null)).toEqual(['stuck_task', 'stuck_task', null, 'stuck_task', null, null]);
+    // The threshold is the caller's: without one no task is stuck.
+    const without = await named(criteria());
+    expect(ids.map((g) => without.get(g) ?? null)).toEqual([null, null, null, null, null, null]);
+  });
+
   test('failed_task: a failed task with retries left on record, or one that failed within two intervals; an older spent one is not named', async () => {
     const fresh = await goalWith([{ status: 'failed', agentId: available, updatedAgo: 1000 }]);
     const oneLeft = await goalWith([{ status: 'failed', agentId: available, retries: 2, updatedAgo: 1000 }]);
