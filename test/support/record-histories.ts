@@ -227,7 +227,7 @@ const agentStepFailsWhileShort: Scenario = async (h, db) => {
   await insertTask(db.pool, ws, goal, { status: 'pending', agentId: null });
   const handle = await h.startGoal(goal, testPolicy({ maxAutoProvisionedAgents: 0 }));
   await h.eventually(async () => (await h.status(goal)).lastCycle?.health === 'degraded', 'short of agents');
-  await withFunctionMissing(db.pool, 'goalkeeper_ensure_task_agent', 'uuid, text[], int, text', async () => {
+  await withFunctionMissing(db.pool, 'goalkeeper_ensure_task_agent', 'uuid, text[], int, text, int', async () => {
     await h.heal(goal, 'the step fails', { origin: 'event' });
     await h.eventually(async () => (await h.status(goal)).lastCycle?.number === 2, 'the failed step');
   });
