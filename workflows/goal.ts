@@ -2,8 +2,10 @@
  * goalWorkflow: one durable workflow per goal (id goal-<goalId>) that keeps the goal healthy.
  *
  * A heal cycle makes sure the goal has a task, that every task in play has an assignable agent,
- * and retries a failed task after a durable, doubling backoff, at most maxTaskRetries times per
- * budget; a spent budget raises one RETRIES_EXHAUSTED alert and waits for an operator's heal.
+ * puts a stuck task (in progress, untouched past taskStuckAfterSeconds) back to pending at once,
+ * and retries a failed task after a durable, doubling backoff: at most maxTaskRetries times per
+ * budget for both; a spent budget raises one TASK_STUCK or RETRIES_EXHAUSTED alert and waits for
+ * an operator's heal. The fleet check, not a timer, tells a goal its task may be stuck.
  *
  * Between cycles the workflow rests: no periodic timer. An event wakes it (a heal signal from the
  * dispatcher, the fleet check or an operator), or a timer it set for something in flight (a stall

@@ -10,6 +10,7 @@
  */
 import { raiseAlert, stepFailed } from './alerts';
 import type { Cycle } from './cycle';
+import { alertKey } from './goal-state';
 import { sleepUnlessInterrupted } from './interruptible-sleep';
 import type { TaskRetryState } from './messages';
 import { requeueStuckTask, retryTask } from './store-calls';
@@ -127,7 +128,7 @@ export async function requeueStuckTasks(cycle: Cycle, tasks: GoalTaskView[], ope
     const retries = state.retryStateOf(task.id, seedOf(cycle, task, operatorHeal));
     if (retries.used >= policy.maxTaskRetries) {
       stillStuck.push(task.id);
-      if (!state.openAlerts.has(`TASK_STUCK:${task.id}`)) actions.push(`task ${task.id} is stuck after ${retries.used} retries: budget spent`);
+      if (!state.openAlerts.has(alertKey('TASK_STUCK', task.id))) actions.push(`task ${task.id} is stuck after ${retries.used} retries: budget spent`);
       await raiseAlert(
         cycle,
         'TASK_STUCK',
