@@ -27,7 +27,8 @@ import { requireUuid, storeCall } from './guards';
 const BURST_HEAL_CONCURRENCY = 4;
 
 export interface HealingEvents {
-  /** Called after a store call changed something (task created, agent assigned, task retried). */
+  /** Called after a store call changed something (task created, agent assigned, task retried, stuck
+   * task put back). */
   onHealed?(kind: 'task_created' | 'agent_assigned' | 'task_retried' | 'task_requeued', goalId: string | null): void;
   onAlert?(issueType: string): void;
 }
