@@ -6,7 +6,17 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { MAX_BURST_HEAL_GOALS } from '../workflows/messages';
-import type { BurstHealInput, BurstHealTotals, EnsureGoalTaskResult, EnsureTaskAgentResult, HealPolicy, RecordEventCall, RecordEventResult, RetryTaskResult } from '../workflows/types';
+import type {
+  BurstHealInput,
+  BurstHealTotals,
+  EnsureGoalTaskResult,
+  EnsureTaskAgentResult,
+  HealPolicy,
+  RecordEventCall,
+  RecordEventResult,
+  RequeueStuckTaskResult,
+  RetryTaskResult,
+} from '../workflows/types';
 import { agentRulesOf } from '../workflows/policy';
 import type { HealingStore } from '../src/store/port';
 import { forEachConcurrently } from '../src/concurrency';
@@ -21,8 +31,9 @@ const BURST_HEAL_CONCURRENCY = 4;
 const MAX_TASKS_PER_RETRY = 100;
 
 export interface HealingEvents {
-  /** Called after a store call changed something (task created, agent assigned, task retried). */
-  onHealed?(kind: 'task_created' | 'agent_assigned' | 'task_retried', goalId: string | null): void;
+  /** Called after a store call changed something (task created, agent assigned, task retried, stuck
+   * task put back). */
+  onHealed?(kind: 'task_created' | 'agent_assigned' | 'task_retried' | 'task_requeued', goalId: string | null): void;
   onAlert?(issueType: string): void;
 }
 
@@ -118,6 +129,14 @@ export function createActivities({ store, events = {}, policy }: ActivityDeps) {
         results.push(result);
       }
       return results;
+    },
+
+    /** Puts a stuck task back to pending. Idempotent by this activity's identity, like retryTask. */
+    async requeueStuckTask(input: { taskId: string; goalId: string }): Promise<RequeueStuckTaskResult> {
+      const taskId = requireUuid('taskId', input.taskId);
+      const result = await storeCall('requeue stuck task', () => store.requeueStuckTask(taskId, activityKey(), rules()));
+      if (result.outcome === 'requeued') events.onHealed?.('task_requeued', input.goalId);
+      return result;
     },
 
     /** Writes an alert or healing log once: the key is the workflow's when it gives one (an

@@ -163,6 +163,14 @@ const envSchema = z.object({
     value > MAX_WAIT_SECONDS ? `must be at most ${MAX_WAIT_SECONDS} seconds (a year)` : null,
   ),
   MAX_AUTO_PROVISIONED_AGENTS: nonNegativeInt('MAX_AUTO_PROVISIONED_AGENTS', 3),
+  /** A task in_progress whose updated_at is older than this is stuck (the platform's own recovery
+   * service uses two hours): put back to pending against its retry budget, then TASK_STUCK. */
+  TASK_STUCK_AFTER_SECONDS: positiveInt('TASK_STUCK_AFTER_SECONDS', 7200, (value) =>
+    value > MAX_WAIT_SECONDS ? `must be at most ${MAX_WAIT_SECONDS} seconds (a year)` : null,
+  ),
+  /** Pending/in_progress tasks an agent may hold before goalkeeper picks another (or provisions
+   * one); unset: no limit. */
+  AGENT_MAX_OPEN_TASKS: positiveInt('AGENT_MAX_OPEN_TASKS', undefined),
   /** A resting goal's last-resort self-check, jittered ±10 % (0: none): the backstop behind the
    * events and the fleet check, for a bug in either. */
   GOAL_SAFETY_RECHECK_HOURS: nonNegativeInt('GOAL_SAFETY_RECHECK_HOURS', 24).superRefine((value, ctx) => {
@@ -311,6 +319,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       maxAutoProvisionedAgents: env.MAX_AUTO_PROVISIONED_AGENTS,
       safetyRecheckHours: env.GOAL_SAFETY_RECHECK_HOURS,
       maxHistoryEventsPerRun: env.GOAL_HISTORY_EVENTS_PER_RUN,
+      taskStuckAfterSeconds: env.TASK_STUCK_AFTER_SECONDS,
+      agentMaxOpenTasks: env.AGENT_MAX_OPEN_TASKS ?? null,
     },
     knownAgentStatuses: KNOWN_AGENT_STATUSES,
     temporal: {

@@ -48,7 +48,7 @@ export type { FleetCheckTotals };
 export async function checkFleet(store: HealingStore, target: GoalTarget, options: FleetCheckOptions): Promise<FleetCheckTotals> {
   const totals: FleetCheckTotals = {
     scanned: 0,
-    signalled: { no_task: 0, task_without_agent: 0, failed_task: 0, stalled: 0, stall_over: 0 },
+    signalled: { no_task: 0, task_without_agent: 0, failed_task: 0, stuck_task: 0, stalled: 0, stall_over: 0 },
     running: null,
     started: 0,
     endedOrphans: 0,
@@ -169,12 +169,13 @@ async function forEachActiveGoal(store: HealingStore, pageSize: number, visit: (
 }
 
 /** The fleet check's criteria from the worker's settings. */
-export function careCriteriaOf(policy: { assignableStatuses: string[]; maxTaskRetries: number; healthCheckIntervalSeconds: number }): CareCriteria {
+export function careCriteriaOf(policy: { assignableStatuses: string[]; maxTaskRetries: number; healthCheckIntervalSeconds: number; taskStuckAfterSeconds: number }): CareCriteria {
   return {
     assignableStatuses: policy.assignableStatuses,
     maxTaskRetries: policy.maxTaskRetries,
     stallSeconds: policy.healthCheckIntervalSeconds,
     intervalSeconds: policy.healthCheckIntervalSeconds,
+    stuckSeconds: policy.taskStuckAfterSeconds,
   };
 }
 

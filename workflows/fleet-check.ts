@@ -18,7 +18,7 @@ export interface FleetCheckTotals {
   /** Active goals read. */
   scanned: number;
   /** Goals signalled, by why they needed care (the SQL function's reasons). */
-  signalled: Record<'no_task' | 'task_without_agent' | 'failed_task' | 'stalled' | 'stall_over', number>;
+  signalled: Record<'no_task' | 'task_without_agent' | 'failed_task' | 'stuck_task' | 'stalled' | 'stall_over', number>;
   /** Running goal workflows counted, and goals whose missing workflow was started. */
   running: number | null;
   started: number;

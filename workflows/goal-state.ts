@@ -54,7 +54,7 @@ export const issueOf = (key: string): IssueType => key.split(':')[0] as IssueTyp
 const DEGRADING_ISSUES: ReadonlySet<IssueType> = new Set(['NO_TASKS_FOR_GOAL', 'NO_AGENTS_AVAILABLE', 'TASK_WITHOUT_AGENT']);
 /** Open alerts of these issues wait for a human: needs_intervention (as does a spent budget,
  * read from the budgets themselves: an operator's heal lifts it before its alert closes). */
-const HUMAN_ISSUES: ReadonlySet<IssueType> = new Set(['GOAL_STALLED']);
+const HUMAN_ISSUES: ReadonlySet<IssueType> = new Set(['GOAL_STALLED', 'TASK_STUCK']);
 
 /** Operator heals queued at most: each is served by the next cycle anyway, so more only grow the
  * snapshot. Event heals coalesce into one: they only ask for a cycle. */

@@ -2,8 +2,10 @@
  * goalWorkflow: one durable workflow per goal (id goal-<goalId>) that keeps the goal healthy.
  *
  * A heal cycle makes sure the goal has a task, that every task in play has an assignable agent,
- * and retries a failed task after a durable, doubling backoff, at most maxTaskRetries times per
- * budget; a spent budget raises one RETRIES_EXHAUSTED alert and waits for an operator's heal.
+ * puts a stuck task (in progress, untouched past taskStuckAfterSeconds) back to pending at once,
+ * and retries a failed task after a durable, doubling backoff: at most maxTaskRetries times per
+ * budget for both; a spent budget raises one TASK_STUCK or RETRIES_EXHAUSTED alert and waits for
+ * an operator's heal. The fleet check, not a timer, tells a goal its task may be stuck.
  *
  * Between cycles the workflow rests: no periodic timer. An event wakes it (a heal signal from the
  * dispatcher, the fleet check or an operator), or a timer it set for something in flight (a stall
@@ -26,7 +28,7 @@ import { sleepUnlessInterrupted } from './interruptible-sleep';
 import { healAndWaitUpdate, healSignal, statusQuery, type HealRequest } from './messages';
 import { policyProblem } from './policy';
 import { healingSettings, runStep } from './store-calls';
-import { retryFailedTasks, settleRecoveredTasks, trackSpentBudgets } from './task-retries';
+import { requeueStuckTasks, retryFailedTasks, settleRecoveredTasks, trackSpentBudgets } from './task-retries';
 import type { EnsureGoalTaskResult, GoalTaskView, HealPolicy } from './types';
 import { isUuid } from './uuid';
 import { noteGoal, publishSearchAttributes } from './visibility';
@@ -160,7 +162,7 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
     // retried at once (task-retries.ts).
     const failedWithoutAgent = ensured.tasks.filter((t) => t.status === 'failed' && !hasAssignableAgent(t, policy)).map((t) => t.id);
 
-    const neededCare = ensured.tasks.filter((t) => t.status === 'failed' || t.needsAgent);
+    const neededCare = ensured.tasks.filter((t) => t.status === 'failed' || t.needsAgent || t.stuck);
 
     // 2. Every task in play has an assignable agent.
     let agentShortage = ensured.outcome === 'no_agent';
@@ -192,18 +194,21 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
       state.closeGoalAlert('NO_AGENTS_AVAILABLE');
     }
 
-    // 3. Failed tasks are retried after a durable backoff while their budget lasts.
+    // 3. Stuck tasks are put back at once, and failed tasks retried after a durable backoff, while
+    // their budget lasts (one budget per task for both).
     settleRecoveredTasks(cycle, ensured.tasks);
     const operatorHeal = requests.some((r) => r.origin === 'operator');
     trackSpentBudgets(cycle, ensured.tasks, operatorHeal);
+    const stillStuck = await requeueStuckTasks(cycle, ensured.tasks, operatorHeal);
+    state.closeTaskAlerts('TASK_STUCK', stillStuck);
     const stillFailed = await retryFailedTasks(cycle, ensured.tasks, operatorHeal, failedWithoutAgent);
     state.closeTaskAlerts('RETRIES_EXHAUSTED', stillFailed);
-    state.closeTaskAlerts('NO_AGENTS_AVAILABLE', stillFailed);
+    state.closeTaskAlerts('NO_AGENTS_AVAILABLE', [...stillFailed, ...stillStuck]);
     state.keepRetriesFor(ensured.tasks.map((t) => t.id));
 
     // A goal with more tasks in play than one cycle reads: when this cycle healed some, the next
     // cycle comes at once and reads the ones left out (those needing care are read first).
-    if (ensured.moreTasks && neededCare.some((t) => t.status !== 'failed' && !t.needsAgent)) {
+    if (ensured.moreTasks && neededCare.some((t) => t.status !== 'failed' && !t.needsAgent && !t.stuck)) {
       state.requestHeal({ reason: 'more tasks in play than one cycle reads', origin: 'event' }, policy.maxTaskRetries);
     }
 

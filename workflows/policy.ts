@@ -8,7 +8,13 @@ import type { AgentRules, HealPolicy } from './types';
 
 /** The agent rules of a policy: what the store calls need to pick or provision an agent. */
 export function agentRulesOf(p: HealPolicy, workflowId: string | null): AgentRules {
-  return { assignableStatuses: p.assignableStatuses, maxAutoProvisionedAgents: p.maxAutoProvisionedAgents, workflowId };
+  return {
+    assignableStatuses: p.assignableStatuses,
+    maxAutoProvisionedAgents: p.maxAutoProvisionedAgents,
+    workflowId,
+    agentMaxOpenTasks: p.agentMaxOpenTasks,
+    taskStuckAfterSeconds: p.taskStuckAfterSeconds,
+  };
 }
 
 /** The longest durable wait a policy may ask for: a year. A timer far beyond it is one the server
@@ -46,10 +52,15 @@ export function policyProblem(p: unknown): string | null {
     ['maxAutoProvisionedAgents', 0],
     ['safetyRecheckHours', 0],
     ['maxHistoryEventsPerRun', 10],
+    ['taskStuckAfterSeconds', 1],
   ];
   for (const [key, min] of counts) {
     const value = policy[key];
     if (typeof value !== 'number' || !Number.isInteger(value) || value < min) return `${key} must be an integer ≥ ${min}`;
+  }
+  const limit = policy.agentMaxOpenTasks;
+  if (limit !== null && (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1)) {
+    return 'agentMaxOpenTasks must be an integer ≥ 1, or null for no limit';
   }
   return waitProblem(policy as HealPolicy);
 }

@@ -4,13 +4,16 @@
  * run starts from the retries on record); a spent budget raises one RETRIES_EXHAUSTED alert and
  * waits for an operator's heal. A task that failed with no assignable agent (the executor refuses
  * such a task at once) is retried at once: the backoff is for tasks that failed while an agent
- * worked on them. Workflow code only: every effect is an activity or a timer.
+ * worked on them. A stuck task (in progress, untouched past taskStuckAfterSeconds) is put back to
+ * pending at once from the same budget; past it, one TASK_STUCK alert. Workflow code only: every
+ * effect is an activity or a timer.
  */
 import { raiseAlert, stepFailed } from './alerts';
 import type { Cycle } from './cycle';
+import { alertKey } from './goal-state';
 import { sleepUnlessInterrupted } from './interruptible-sleep';
 import type { TaskRetryState } from './messages';
-import { retryTasks } from './store-calls';
+import { requeueStuckTask, retryTasks } from './store-calls';
 import type { GoalTaskView, RetryTaskResult } from './types';
 import { publishSearchAttributes } from './visibility';
 
@@ -160,6 +163,57 @@ async function settleRetry(cycle: Cycle, { task, retries }: DueRetry, r: RetryTa
   } else {
     actions.push(`task ${task.id} no longer failed (${r.outcome}); no retry`);
   }
+}
+
+/**
+ * Puts the cycle's stuck tasks back to pending, one after another (no backoff: each has waited
+ * taskStuckAfterSeconds already), from the task's one retry budget; past it, one TASK_STUCK alert
+ * (critical) that closes when the task is no longer stuck. Returns the ids of the tasks still
+ * stuck after it, whose TASK_STUCK and NO_AGENTS_AVAILABLE alerts stay open.
+ */
+export async function requeueStuckTasks(cycle: Cycle, tasks: GoalTaskView[], operatorHeal: boolean): Promise<string[]> {
+  const { state, policy, goalId, actions } = cycle;
+  const stillStuck: string[] = [];
+  for (const task of tasks.filter((t) => t.stuck === true)) {
+    const retries = state.retryStateOf(task.id, seedOf(cycle, task, operatorHeal));
+    if (retries.used >= policy.maxTaskRetries) {
+      stillStuck.push(task.id);
+      if (!state.openAlerts.has(alertKey('TASK_STUCK', task.id))) actions.push(`task ${task.id} is stuck after ${retries.used} retries: budget spent`);
+      await raiseAlert(
+        cycle,
+        'TASK_STUCK',
+        task.id,
+        'critical',
+        `task ${task.id} has been in progress without an update for over ${policy.taskStuckAfterSeconds}s after ${retries.used} retries; it is left to an operator`,
+      );
+      continue;
+    }
+    const label = `${retries.used + 1}/${policy.maxTaskRetries}`;
+    try {
+      const r = await requeueStuckTask.executeWithOptions({ summary: `put back stuck task ${task.id} (${label})` }, [{ taskId: task.id, goalId }]);
+      if (r.outcome === 'requeued' || r.outcome === 'already_requeued') {
+        retries.used += 1;
+        retries.total += 1;
+        task.status = 'pending';
+        task.stuck = false;
+        task.agentId = r.agentId;
+        actions.push(`put back stuck task ${task.id} (attempt ${r.attempt ?? retries.total}) with agent ${r.agentId}`);
+      } else if (r.outcome === 'no_agent') {
+        stillStuck.push(task.id);
+        actions.push(`could not put back stuck task ${task.id}: no assignable agent`);
+        await raiseAlert(cycle, 'NO_AGENTS_AVAILABLE', task.id, 'critical', `stuck task ${task.id} cannot be put back: no assignable agent`);
+      } else if (r.outcome === 'goal_closed') {
+        actions.push(`goal closed; stuck task ${task.id} not put back`);
+        state.requestHeal({ reason: 'goal closed while a stuck task was put back', origin: 'event' }, policy.maxTaskRetries);
+      } else {
+        actions.push(`task ${task.id} no longer stuck (${r.outcome}); not put back`);
+      }
+    } catch (err) {
+      stillStuck.push(task.id);
+      await stepFailed(cycle, 'put back a stuck task', task.id, err);
+    }
+  }
+  return stillStuck;
 }
 
 /** Shows the health as a backoff begins (`healing`, or `degraded` while an agent alert is open)

@@ -19,6 +19,12 @@ export interface HealPolicy {
   safetyRecheckHours: number;
   /** History events after which a run continues as new (the server may suggest it sooner). */
   maxHistoryEventsPerRun: number;
+  /** A task in_progress untouched this long is stuck (TASK_STUCK_AFTER_SECONDS; SQL's
+   * goalkeeper_task_is_stuck is the rule): put back to pending against the retry budget. */
+  taskStuckAfterSeconds: number;
+  /** Open (pending/in_progress) tasks an agent may hold before it is no longer picked
+   * (AGENT_MAX_OPEN_TASKS); null: no limit. */
+  agentMaxOpenTasks: number | null;
 }
 
 /** Every health a goal workflow reports (its status query and the GoalHealth search attribute). */
@@ -32,7 +38,9 @@ export type IssueType =
   | 'RETRIES_EXHAUSTED'
   | 'HEAL_STEP_FAILED'
   /** Active goal whose every task is completed: nothing works towards it. */
-  | 'GOAL_STALLED';
+  | 'GOAL_STALLED'
+  /** A task in_progress and untouched past TASK_STUCK_AFTER_SECONDS, its retry budget spent. */
+  | 'TASK_STUCK';
 
 export type Severity = 'info' | 'warning' | 'critical';
 
@@ -51,7 +59,10 @@ export interface GoalTaskView {
   agentStatus: string | null;
   role: string | null;
   needsAgent: boolean;
-  /** Retries goalkeeper has made of this task in all runs. */
+  /** In progress and untouched past the policy's taskStuckAfterSeconds (computed in SQL). Absent
+   * from answers recorded before the rule existed: read as false. */
+  stuck?: boolean;
+  /** Retries goalkeeper has made of this task in all runs (stuck tasks put back included). */
   retriesRecorded: number;
 }
 
@@ -83,6 +94,14 @@ export interface RetryTaskResult {
   attempt: number | null;
 }
 
+export interface RequeueStuckTaskResult {
+  outcome: 'not_found' | 'not_stuck' | 'goal_closed' | 'already_requeued' | 'requeued' | 'no_agent';
+  taskId: string;
+  agentId: string | null;
+  /** The attempt number recorded (shared with failed retries: one budget per task). */
+  attempt: number | null;
+}
+
 export interface RecordEventInput {
   idempotencyKey: string;
   kind: 'alert' | 'healing';
@@ -111,6 +130,11 @@ export interface AgentRules {
   assignableStatuses: string[];
   maxAutoProvisionedAgents: number;
   workflowId: string | null;
+  /** AGENT_MAX_OPEN_TASKS; null or absent: no limit. */
+  agentMaxOpenTasks?: number | null;
+  /** TASK_STUCK_AFTER_SECONDS, for the tasks' `stuck` flag and the requeue's look again; absent:
+   * no task is judged stuck. */
+  taskStuckAfterSeconds?: number | null;
 }
 
 /** A burst heal's input: goals whose first heal is done in bulk (workflows/burst-heal.ts). */

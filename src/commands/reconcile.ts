@@ -42,7 +42,7 @@ export function register(program: Command): void {
           const s = totals.signalled;
           console.log(
             `goals checked: ${totals.scanned}; signalled: ${s.no_task} without a task, ${s.task_without_agent} with a task lacking an agent, ` +
-              `${s.failed_task} with a failed task, ${s.stalled} stalled, ${s.stall_over} with new work after a stall; goal workflows running: ${totals.running}; missing ones started: ${totals.started}` +
+              `${s.failed_task} with a failed task, ${s.stuck_task} with a stuck task, ${s.stalled} stalled, ${s.stall_over} with new work after a stall; goal workflows running: ${totals.running}; missing ones started: ${totals.started}` +
               (totals.healedInBulk ? `; tasks created in bulk first: ${totals.healedInBulk}` : '') +
               (totals.bulkHealError ? `; a bulk heal failed (${totals.bulkHealError}): the goal workflows heal those goals` : '') +
               (totals.failed ? `; calls failed: ${totals.failed}` : ''),

@@ -8,6 +8,7 @@ import type {
   GoalTaskView,
   RecordEventInput,
   RecordEventResult,
+  RequeueStuckTaskResult,
   RetryTaskResult,
   AgentRules,
 } from '../../workflows/types';
@@ -42,6 +43,7 @@ export function toEnsureGoalTask(raw: Json): EnsureGoalTaskResult {
         agentStatus: str(t.agent_status),
         role: str(t.role),
         needsAgent: t.needs_agent === true,
+        stuck: t.stuck === true,
         retriesRecorded: Number(t.retries_recorded ?? 0),
       }),
     ),
@@ -66,6 +68,15 @@ export function toRetryTask(raw: Json): RetryTaskResult {
   };
 }
 
+export function toRequeueStuckTask(raw: Json): RequeueStuckTaskResult {
+  return {
+    outcome: raw.outcome as RequeueStuckTaskResult['outcome'],
+    taskId: String(raw.task_id),
+    agentId: str(raw.agent_id),
+    attempt: typeof raw.attempt === 'number' ? raw.attempt : null,
+  };
+}
+
 export function toRecordEvent(raw: Json): RecordEventResult {
   return { logId: String(raw.log_id), created: raw.created === true };
 }
@@ -80,7 +91,7 @@ export function toActiveGoals(raw: unknown): ActiveGoalRef[] {
   }));
 }
 
-const CARE_REASONS: readonly CareReason[] = ['no_task', 'task_without_agent', 'failed_task', 'stalled', 'stall_over'];
+const CARE_REASONS: readonly CareReason[] = ['no_task', 'task_without_agent', 'failed_task', 'stuck_task', 'stalled', 'stall_over'];
 
 export function toGoalsNeedingCare(raw: unknown): GoalsNeedingCarePage {
   const r = raw as { scanned?: unknown; next?: unknown; goals?: unknown } | null;
@@ -101,12 +112,15 @@ export const rpcArgs = {
     p_assignable_statuses: r.assignableStatuses,
     p_max_provisioned: r.maxAutoProvisionedAgents,
     p_workflow_id: r.workflowId,
+    p_max_open_tasks: r.agentMaxOpenTasks ?? null,
+    p_stuck_seconds: r.taskStuckAfterSeconds ?? null,
   }),
   ensureTaskAgent: (taskId: string, r: AgentRules) => ({
     p_task_id: taskId,
     p_assignable_statuses: r.assignableStatuses,
     p_max_provisioned: r.maxAutoProvisionedAgents,
     p_workflow_id: r.workflowId,
+    p_max_open_tasks: r.agentMaxOpenTasks ?? null,
   }),
   retryTask: (taskId: string, requestKey: string, r: AgentRules) => ({
     p_task_id: taskId,
@@ -114,6 +128,16 @@ export const rpcArgs = {
     p_assignable_statuses: r.assignableStatuses,
     p_max_provisioned: r.maxAutoProvisionedAgents,
     p_workflow_id: r.workflowId,
+    p_max_open_tasks: r.agentMaxOpenTasks ?? null,
+  }),
+  requeueStuckTask: (taskId: string, requestKey: string, r: AgentRules) => ({
+    p_task_id: taskId,
+    p_request_key: requestKey,
+    p_assignable_statuses: r.assignableStatuses,
+    p_max_provisioned: r.maxAutoProvisionedAgents,
+    p_stuck_seconds: r.taskStuckAfterSeconds ?? null,
+    p_workflow_id: r.workflowId,
+    p_max_open_tasks: r.agentMaxOpenTasks ?? null,
   }),
   recordEvent: (e: RecordEventInput) => ({
     p_idempotency_key: e.idempotencyKey,
@@ -135,6 +159,7 @@ export const rpcArgs = {
     p_max_retries: c.maxTaskRetries,
     p_stall_seconds: c.stallSeconds,
     p_interval_seconds: c.intervalSeconds,
+    p_stuck_seconds: c.stuckSeconds ?? null,
   }),
   agentStatusCounts: () => ({}),
   workspaceHealth: (workspaceId: string, assignableStatuses: string[]) => ({ p_workspace_id: workspaceId, p_assignable_statuses: assignableStatuses }),
@@ -149,6 +174,7 @@ export const rpcName: Record<RpcFunction, string> = {
   ensureGoalTask: 'goalkeeper_ensure_goal_task',
   ensureTaskAgent: 'goalkeeper_ensure_task_agent',
   retryTask: 'goalkeeper_retry_task',
+  requeueStuckTask: 'goalkeeper_requeue_stuck_task',
   recordEvent: 'goalkeeper_record_event',
   listActiveGoals: 'goalkeeper_list_active_goals',
   goalsNeedingCare: 'goalkeeper_goals_needing_care',

@@ -9,6 +9,7 @@ import type {
   EnsureTaskAgentResult,
   RecordEventInput,
   RecordEventResult,
+  RequeueStuckTaskResult,
   RetryTaskResult,
 } from '../../workflows/types';
 import type { DatabaseIdentity } from './mapping';
@@ -23,7 +24,7 @@ export interface ActiveGoalRef {
 }
 
 /** Why the fleet check names a goal (goalkeeper_goals_needing_care). */
-export type CareReason = 'no_task' | 'task_without_agent' | 'failed_task' | 'stalled' | 'stall_over';
+export type CareReason = 'no_task' | 'task_without_agent' | 'failed_task' | 'stuck_task' | 'stalled' | 'stall_over';
 
 export interface GoalsNeedingCarePage {
   /** Active goals this page read. */
@@ -41,6 +42,9 @@ export interface CareCriteria {
   stallSeconds: number;
   /** The fleet check's interval: a stalled goal is named in the two checks after its window. */
   intervalSeconds: number;
+  /** TASK_STUCK_AFTER_SECONDS: a goal with a stuck task is named (stuck_task); absent: stuck
+   * tasks are not looked for. */
+  stuckSeconds?: number;
 }
 
 /** A workspace's health facts in one consistent read (goalkeeper_workspace_health): active goals
@@ -71,6 +75,9 @@ export interface HealingStore {
   ensureTaskAgent(taskId: string, rules: AgentRules): Promise<EnsureTaskAgentResult>;
   /** requestKey makes the retry idempotent: the same key twice retries once. */
   retryTask(taskId: string, requestKey: string, rules: AgentRules): Promise<RetryTaskResult>;
+  /** Puts a stuck task back to pending (rules.taskStuckAfterSeconds is the threshold, required);
+   * requestKey makes it idempotent, as for retryTask. */
+  requeueStuckTask(taskId: string, requestKey: string, rules: AgentRules): Promise<RequeueStuckTaskResult>;
   recordEvent(input: RecordEventInput): Promise<RecordEventResult>;
   /** Active goals with id greater than `after`, in id order: keyset pagination for the sweep. */
   listActiveGoals(after: string | null, limit: number): Promise<ActiveGoalRef[]>;

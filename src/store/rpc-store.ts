@@ -27,6 +27,10 @@ export abstract class RpcStore implements HealingStore {
     return map.toRetryTask((await this.call('retryTask', map.rpcArgs.retryTask(taskId, requestKey, rules))) as never);
   }
 
+  async requeueStuckTask(taskId: string, requestKey: string, rules: AgentRules) {
+    return map.toRequeueStuckTask((await this.call('requeueStuckTask', map.rpcArgs.requeueStuckTask(taskId, requestKey, rules))) as never);
+  }
+
   async recordEvent(input: RecordEventInput) {
     return map.toRecordEvent((await this.call('recordEvent', map.rpcArgs.recordEvent(input))) as never);
   }

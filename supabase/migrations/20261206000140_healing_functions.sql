@@ -17,6 +17,17 @@
 -- On a database migrated by goalkeeper 0.1 every function here already exists under the same name
 -- and arguments and is replaced in place.
 
+-- Signatures these functions had before the stuck-task rule and the agent load limit
+-- (AGENT_MAX_OPEN_TASKS) gave them trailing arguments: dropped, so that a call by name finds one
+-- function and a database migrated before is left with exactly what a fresh one has.
+drop function if exists goalkeeper_pick_agent(uuid, text, text[]);
+drop function if exists goalkeeper_acquire_agent(uuid, text, text[], int, uuid, uuid, text);
+drop function if exists goalkeeper_goal_tasks(uuid, text[]);
+drop function if exists goalkeeper_ensure_goal_task(uuid, text[], int, text);
+drop function if exists goalkeeper_ensure_task_agent(uuid, text[], int, text);
+drop function if exists goalkeeper_retry_task(uuid, text, text[], int, text);
+drop function if exists goalkeeper_goals_needing_care(uuid, int, text[], int, int, int);
+
 -- Rejects an empty or NULL status set: with it every agent would look unassignable and the
 -- functions would provision agents for nothing.
 create or replace function goalkeeper_check_statuses(p_statuses text[]) returns void
@@ -54,8 +65,23 @@ $$;
 comment on function goalkeeper_task_needs_agent(text, uuid, text, text[]) is
   'internal, inlined: whether a task needs an agent (the one definition of that rule)';
 
+-- THE "stuck" rule, the only definition of it: a task in_progress whose updated_at is older than
+-- TASK_STUCK_AFTER_SECONDS (the platform's own recovery service uses two hours). The executor
+-- updates a task it works on, so one untouched that long is held by an agent that is gone or hung.
+-- p_now is the caller's now(), passed in so the expression stays IMMUTABLE and inlines. A NULL
+-- threshold (a caller that does not judge stuckness) finds nothing stuck.
+create or replace function goalkeeper_task_is_stuck(
+  p_status text, p_updated_at timestamptz, p_stuck_seconds int, p_now timestamptz
+) returns boolean language sql immutable as $$
+  select coalesce(p_status = 'in_progress'
+                  and p_updated_at < p_now - make_interval(secs => p_stuck_seconds), false)
+$$;
+comment on function goalkeeper_task_is_stuck(text, timestamptz, int, timestamptz) is
+  'internal, inlined: whether a task is stuck (the one definition of that rule)';
+
 -- LOCK ORDER, the only place it is taken: goal row, then task row, then the workspace's
--- provisioning advisory lock (goalkeeper_acquire_agent), then the picked agent row (KEY SHARE).
+-- workspace's advisory agent lock (goalkeeper_acquire_agent: provisioning, and every pick while
+-- AGENT_MAX_OPEN_TASKS is set), then the picked agent row (KEY SHARE).
 -- The platform takes a goal before its tasks too, so no two of these deadlock.
 
 -- Locks a goal FOR NO KEY UPDATE and returns it (no row: the goal does not exist). Callers for
@@ -104,21 +130,41 @@ begin
 end $$;
 comment on function goalkeeper_lock_task(uuid) is 'internal: locks a task after its goal (the lock order)';
 
--- The best assignable agent of a workspace: same role first, then the fewest open tasks, then
--- seniority, then id (so the choice is deterministic).
-create or replace function goalkeeper_pick_agent(p_workspace_id uuid, p_role text, p_statuses text[])
-returns uuid language sql stable as $$
+-- The workspace's advisory agent lock, held to the end of the transaction: provisioning takes it,
+-- and with AGENT_MAX_OPEN_TASKS set so does every choice of an agent (goalkeeper_acquire_agent,
+-- goalkeeper_retry_task keeping a task's agent), so no two callers fill one agent's last slot.
+create or replace function goalkeeper_lock_workspace_agents(p_workspace_id uuid) returns void
+language sql as $$
+  select pg_advisory_xact_lock(hashtextextended('goalkeeper:provision:' || p_workspace_id::text, 0))
+$$;
+comment on function goalkeeper_lock_workspace_agents(uuid) is
+  'internal: the per-workspace agent lock (after the goal and task locks)';
+
+-- The best assignable agent of a workspace: any other than p_avoid_agent_id first (the agent a
+-- stuck task was stuck with), then same role, then the fewest open tasks, then seniority, then id
+-- (so the choice is deterministic). With p_max_open_tasks (AGENT_MAX_OPEN_TASKS) an agent already
+-- holding that many pending/in_progress tasks is not picked; null: no limit. Open tasks are counted
+-- across the workspace's goals: an agent's load is its load, whichever goal gave it the tasks.
+create or replace function goalkeeper_pick_agent(
+  p_workspace_id uuid, p_role text, p_statuses text[], p_max_open_tasks int default null,
+  p_avoid_agent_id uuid default null
+) returns uuid language sql stable as $$
   select a.id
   from agents a
+  cross join lateral (
+    select count(*) as open_tasks from tasks t
+     where t.agent_id = a.id and t.status in ('pending', 'in_progress')
+  ) l
   where a.workspace_id = p_workspace_id and a.status = any (p_statuses)
-  order by (p_role is not null and a.role = p_role) desc,
-           (select count(*) from tasks t
-             where t.agent_id = a.id and t.status in ('pending', 'in_progress')),
+    and (p_max_open_tasks is null or l.open_tasks < p_max_open_tasks)
+  order by coalesce(a.id = p_avoid_agent_id, false),
+           (p_role is not null and a.role = p_role) desc,
+           l.open_tasks,
            goalkeeper_seniority_rank(a.seniority),
            a.id
   limit 1
 $$;
-comment on function goalkeeper_pick_agent(uuid, text, text[]) is 'internal: the best assignable agent of a workspace';
+comment on function goalkeeper_pick_agent(uuid, text, text[], int, uuid) is 'internal: the best assignable agent of a workspace';
 
 -- The kind of healing action an issue type's `AUTO-HEALING:` row records, the one mapping of it
 -- (what the heal report counts heals by). An issue type without a name of its own here is counted
@@ -168,13 +214,18 @@ comment on function goalkeeper_write_log(uuid, text, text, text, text, uuid, uui
 -- Finds an assignable agent for a task of p_workspace_id or provisions one, bounded by
 -- p_max_provisioned goalkeeper-provisioned agents (that still exist) per workspace. Returns
 -- {agent_id, provisioned, cap_reached}; agent_id is null only when the cap is reached.
+-- p_max_open_tasks (AGENT_MAX_OPEN_TASKS, null: no limit) leaves out agents holding that many open
+-- tasks; then every pick is serialised per workspace, not only provisioning: two callers counting
+-- an agent's tasks at once would both see room for one more. p_avoid_agent_id is picked only when
+-- no other agent fits (goalkeeper_pick_agent).
 -- The picked agent is locked FOR KEY SHARE (the lock the task's foreign key check takes anyway,
 -- only earlier) and its status read again under the lock: a pick whose agent was deleted or left
 -- the assignable statuses meanwhile picks again instead of failing on the foreign key. KEY SHARE
 -- blocks only a delete or key change of that agent row; agent rows are never modified.
 create or replace function goalkeeper_acquire_agent(
   p_workspace_id uuid, p_role text, p_statuses text[], p_max_provisioned int,
-  p_goal_id uuid, p_task_id uuid, p_workflow_id text
+  p_goal_id uuid, p_task_id uuid, p_workflow_id text, p_max_open_tasks int default null,
+  p_avoid_agent_id uuid default null
 ) returns jsonb language plpgsql as $$
 declare
   v_agent uuid;
@@ -182,16 +233,23 @@ declare
   v_role text := coalesce(nullif(p_role, ''), 'generalist');
   v_locked boolean;
 begin
-  for v_pass in 1..2 loop
+  if p_max_open_tasks is not null and p_max_open_tasks < 1 then
+    raise exception 'agent max open tasks must be at least 1 (null: no limit), got %', p_max_open_tasks
+      using errcode = '22023';
+  end if;
+  -- Without a load limit the first pass looks without the lock (the common case: an agent is
+  -- there); with one, the lock comes first and one locked pass decides.
+  for v_pass in case when p_max_open_tasks is null then 1 else 2 end .. 2 loop
     if v_pass = 2 then
-      -- Serialise provisioning per workspace, then look again: a caller that held the lock
-      -- before us may have provisioned the agent we need (READ COMMITTED sees its commit).
-      perform pg_advisory_xact_lock(hashtextextended('goalkeeper:provision:' || p_workspace_id::text, 0));
+      -- Serialise provisioning (and, with a load limit, the pick) per workspace, then look again:
+      -- a caller that held the lock before us may have provisioned the agent we need, or given an
+      -- agent its last free slot (READ COMMITTED sees its commit).
+      perform goalkeeper_lock_workspace_agents(p_workspace_id);
     end if;
     -- A few picks at most: each lost one means a concurrent transaction deleted or retired the
     -- agent picked, and the next pick no longer sees it.
     for v_try in 1..5 loop
-      v_agent := goalkeeper_pick_agent(p_workspace_id, p_role, p_statuses);
+      v_agent := goalkeeper_pick_agent(p_workspace_id, p_role, p_statuses, p_max_open_tasks, p_avoid_agent_id);
       exit when v_agent is null;
       select true into v_locked from agents
        where id = v_agent and workspace_id = p_workspace_id and status = any (p_statuses)
@@ -220,7 +278,7 @@ begin
     p_workflow_id, jsonb_build_object('agent_id', v_agent));
   return jsonb_build_object('agent_id', v_agent, 'provisioned', true, 'cap_reached', false);
 end $$;
-comment on function goalkeeper_acquire_agent(uuid, text, text[], int, uuid, uuid, text) is
+comment on function goalkeeper_acquire_agent(uuid, text, text[], int, uuid, uuid, text, int, uuid) is
   'internal: picks or provisions an agent (after the goal and task locks)';
 
 -- Records an alert or a healing action as a logs row, once per idempotency key: an activity
@@ -291,14 +349,15 @@ comment on function goalkeeper_goal_task_window() is
 -- The goal's tasks that are still in play (not completed or cancelled, and in the goal's own
 -- workspace), with whether each needs an agent under p_statuses and its retries on record (a run
 -- that meets a failed task for the first time starts from what earlier runs spent). At most
--- goalkeeper_goal_task_window() of them. The tasks that need care
--- are kept first (no assignable agent, then failed with the fewest retries on record), then the
--- rest by age; the answer is ordered by age.
-create or replace function goalkeeper_goal_tasks(p_goal_id uuid, p_statuses text[])
+-- goalkeeper_goal_task_window() of them. The tasks that need care are kept first (no assignable
+-- agent, then failed with the fewest retries on record, then stuck), then the rest by age; the
+-- answer is ordered by age. `stuck` is goalkeeper_task_is_stuck under p_stuck_seconds (null: none is).
+create or replace function goalkeeper_goal_tasks(p_goal_id uuid, p_statuses text[], p_stuck_seconds int default null)
 returns jsonb language sql stable as $$
   with open_tasks as (
     select t.id, t.status, t.agent_id, a.status as agent_status, t.assigned_to_role as role, t.created_at,
            goalkeeper_task_needs_agent(t.status, t.agent_id, a.status, p_statuses) as needs_agent,
+           goalkeeper_task_is_stuck(t.status, t.updated_at, p_stuck_seconds, now()) as stuck,
            (select count(*) from goalkeeper_task_attempts r where r.task_id = t.id) as retries_recorded
       from workspace_goals g
       join tasks t on t.goal_id = g.id and t.workspace_id = g.workspace_id
@@ -306,12 +365,12 @@ returns jsonb language sql stable as $$
      where g.id = p_goal_id and t.status not in ('completed', 'cancelled')
   ), kept as (
     select * from open_tasks
-     order by needs_agent desc, (status = 'failed') desc, retries_recorded, created_at, id
+     order by needs_agent desc, (status = 'failed' or stuck) desc, retries_recorded, created_at, id
      limit goalkeeper_goal_task_window()
   )
   select coalesce(jsonb_agg(jsonb_build_object(
            'id', id, 'status', status, 'agent_id', agent_id, 'agent_status', agent_status,
-           'role', role, 'needs_agent', needs_agent, 'retries_recorded', retries_recorded)
+           'role', role, 'needs_agent', needs_agent, 'stuck', stuck, 'retries_recorded', retries_recorded)
          order by created_at, id), '[]'::jsonb)
   from kept
 $$;
@@ -320,9 +379,11 @@ $$;
 -- created (one task written together with its agent), no_agent (no agent could be found or
 -- provisioned, so no task was written: production's check_agent_assignment forbids an open task
 -- without one). The goal row lock makes concurrent callers for one goal take turns, so twenty at
--- once still create one task.
+-- once still create one task. p_max_open_tasks is AGENT_MAX_OPEN_TASKS (goalkeeper_acquire_agent),
+-- p_stuck_seconds TASK_STUCK_AFTER_SECONDS (each answered task says whether it is stuck).
 create or replace function goalkeeper_ensure_goal_task(
-  p_goal_id uuid, p_assignable_statuses text[], p_max_provisioned int, p_workflow_id text default null
+  p_goal_id uuid, p_assignable_statuses text[], p_max_provisioned int, p_workflow_id text default null,
+  p_max_open_tasks int default null, p_stuck_seconds int default null
 ) returns jsonb language plpgsql as $$
 declare
   g record;
@@ -360,7 +421,8 @@ begin
     v_outcome := 'exists';
   else
     v_acquired := goalkeeper_acquire_agent(g.workspace_id, null, p_assignable_statuses,
-                                           p_max_provisioned, g.goal_id, null, p_workflow_id);
+                                           p_max_provisioned, g.goal_id, null, p_workflow_id,
+                                           p_max_open_tasks);
     if v_acquired->>'agent_id' is null then
       v_outcome := 'no_agent';
     else
@@ -386,7 +448,7 @@ begin
   return jsonb_build_object(
     'outcome', v_outcome, 'goal', v_goal, 'created_task_id', v_task,
     'provisioned_agent', coalesce((v_acquired->>'provisioned')::boolean, false),
-    'tasks', goalkeeper_goal_tasks(p_goal_id, p_assignable_statuses),
+    'tasks', goalkeeper_goal_tasks(p_goal_id, p_assignable_statuses, p_stuck_seconds),
     'more_tasks', (select count(*) from (select 1 from tasks t
                                           where t.goal_id = g.goal_id and t.workspace_id = g.workspace_id
                                             and t.status not in ('completed', 'cancelled')
@@ -399,7 +461,8 @@ end $$;
 -- goal is in another workspace: not goalkeeper's to heal as that goal's), ok (nothing to do),
 -- assigned, no_agent (cap reached).
 create or replace function goalkeeper_ensure_task_agent(
-  p_task_id uuid, p_assignable_statuses text[], p_max_provisioned int, p_workflow_id text default null
+  p_task_id uuid, p_assignable_statuses text[], p_max_provisioned int, p_workflow_id text default null,
+  p_max_open_tasks int default null
 ) returns jsonb language plpgsql as $$
 declare
   t record;
@@ -420,7 +483,8 @@ begin
     return jsonb_build_object('outcome', 'ok', 'task_id', t.task_id, 'agent_id', t.task_agent_id);
   end if;
   v_acquired := goalkeeper_acquire_agent(t.task_workspace_id, t.task_role, p_assignable_statuses,
-                                         p_max_provisioned, t.task_goal_id, t.task_id, p_workflow_id);
+                                         p_max_provisioned, t.task_goal_id, t.task_id, p_workflow_id,
+                                         p_max_open_tasks);
   if v_acquired->>'agent_id' is null then
     return jsonb_build_object('outcome', 'no_agent', 'task_id', t.task_id, 'agent_id', t.task_agent_id);
   end if;
@@ -443,7 +507,7 @@ end $$;
 -- gets no task put back to work), retried, no_agent (the task stays failed).
 create or replace function goalkeeper_retry_task(
   p_task_id uuid, p_request_key text, p_assignable_statuses text[], p_max_provisioned int,
-  p_workflow_id text default null
+  p_workflow_id text default null, p_max_open_tasks int default null
 ) returns jsonb language plpgsql as $$
 declare
   t record;
@@ -475,11 +539,20 @@ begin
     return jsonb_build_object('outcome', 'goal_closed', 'task_id', t.task_id,
                               'goal_status', coalesce(t.goal_status, 'deleted'));
   end if;
+  -- The task keeps its agent if that one is assignable and, under a load limit, has room for it
+  -- (counted under the workspace's agent lock, as goalkeeper_acquire_agent counts).
+  if p_max_open_tasks is not null then
+    perform goalkeeper_lock_workspace_agents(t.task_workspace_id);
+  end if;
   select a.id into v_agent from agents a
-   where a.id = t.task_agent_id and a.status = any (p_assignable_statuses);
+   where a.id = t.task_agent_id and a.status = any (p_assignable_statuses)
+     and (p_max_open_tasks is null
+          or (select count(*) from tasks o
+               where o.agent_id = a.id and o.status in ('pending', 'in_progress')) < p_max_open_tasks);
   if v_agent is null then
     v_acquired := goalkeeper_acquire_agent(t.task_workspace_id, t.task_role, p_assignable_statuses,
-                                           p_max_provisioned, t.task_goal_id, t.task_id, p_workflow_id);
+                                           p_max_provisioned, t.task_goal_id, t.task_id, p_workflow_id,
+                                           p_max_open_tasks);
     v_agent := (v_acquired->>'agent_id')::uuid;
     if v_agent is null then
       return jsonb_build_object('outcome', 'no_agent', 'task_id', t.task_id);
@@ -495,6 +568,75 @@ begin
     t.task_goal_id, t.task_id, p_workflow_id, jsonb_build_object('agent_id', v_agent, 'attempt', v_attempt));
   return jsonb_build_object('outcome', 'retried', 'task_id', t.task_id, 'agent_id', v_agent,
                             'attempt', v_attempt);
+end $$;
+
+-- Puts a stuck task (goalkeeper_task_is_stuck under p_stuck_seconds) back to pending, in one UPDATE
+-- with an assignable agent other than the one it was stuck with where one exists (else that one,
+-- or a provisioned one, as goalkeeper_acquire_agent decides), and records the attempt against the
+-- same budget as failed retries (goalkeeper_task_attempts). p_request_key is the idempotency key,
+-- as for goalkeeper_retry_task. Under the goal, then the task lock it looks again: a task that
+-- moved on meanwhile (the executor updated or finished it) is left alone.
+-- Outcomes: not_found (as for goalkeeper_ensure_task_agent), already_requeued, not_stuck,
+-- goal_closed, requeued, no_agent (the task is left as it is).
+create or replace function goalkeeper_requeue_stuck_task(
+  p_task_id uuid, p_request_key text, p_assignable_statuses text[], p_max_provisioned int,
+  p_stuck_seconds int, p_workflow_id text default null, p_max_open_tasks int default null
+) returns jsonb language plpgsql as $$
+declare
+  t record;
+  v_updated_at timestamptz;
+  v_agent uuid;
+  v_attempt int;
+begin
+  perform goalkeeper_check_statuses(p_assignable_statuses);
+  if p_request_key is null or length(p_request_key) = 0 then
+    raise exception 'requeue request key must not be empty' using errcode = '22023';
+  end if;
+  if p_stuck_seconds is null or p_stuck_seconds < 1 then
+    raise exception 'stuck threshold must be a positive number of seconds, got %', p_stuck_seconds
+      using errcode = '22023';
+  end if;
+  select * into t from goalkeeper_lock_task(p_task_id);
+  if t.task_id is null then
+    return jsonb_build_object('outcome', 'not_found', 'task_id', p_task_id);
+  end if;
+  select attempt into v_attempt from goalkeeper_task_attempts where request_key = p_request_key;
+  if found then
+    return jsonb_build_object('outcome', 'already_requeued', 'task_id', t.task_id,
+                              'agent_id', t.task_agent_id, 'attempt', v_attempt);
+  end if;
+  if t.goal_workspace_id is not null and t.goal_workspace_id <> t.task_workspace_id then
+    return jsonb_build_object('outcome', 'not_found', 'task_id', p_task_id,
+                              'reason', 'task_goal_workspace_mismatch');
+  end if;
+  -- The row is locked: what is read now is what the update below replaces.
+  select updated_at into v_updated_at from tasks where id = t.task_id;
+  if not goalkeeper_task_is_stuck(t.task_status, v_updated_at, p_stuck_seconds, now()) then
+    return jsonb_build_object('outcome', 'not_stuck', 'task_id', t.task_id, 'status', t.task_status);
+  end if;
+  if t.task_goal_id is not null and t.goal_status is distinct from 'active' then
+    return jsonb_build_object('outcome', 'goal_closed', 'task_id', t.task_id,
+                              'goal_status', coalesce(t.goal_status, 'deleted'));
+  end if;
+  v_agent := (goalkeeper_acquire_agent(t.task_workspace_id, t.task_role, p_assignable_statuses,
+                                       p_max_provisioned, t.task_goal_id, t.task_id, p_workflow_id,
+                                       p_max_open_tasks, t.task_agent_id)->>'agent_id')::uuid;
+  if v_agent is null then
+    return jsonb_build_object('outcome', 'no_agent', 'task_id', t.task_id, 'agent_id', t.task_agent_id);
+  end if;
+  update tasks set status = 'pending', agent_id = v_agent, updated_at = now() where id = t.task_id;
+  -- The task row lock is held, so max() cannot race another attempt on the same task.
+  select coalesce(max(attempt), 0) + 1 into v_attempt from goalkeeper_task_attempts where task_id = t.task_id;
+  insert into goalkeeper_task_attempts (task_id, attempt, request_key, goal_id, workflow_id)
+  values (t.task_id, v_attempt, p_request_key, t.task_goal_id, p_workflow_id);
+  perform goalkeeper_write_log(t.task_workspace_id, 'healing', 'TASK_STUCK',
+    'requeued stuck task ' || t.task_id || ' (in progress since ' || v_updated_at || ', attempt ' || v_attempt
+      || ') with agent ' || v_agent,
+    'info', t.task_goal_id, t.task_id, p_workflow_id,
+    jsonb_build_object('agent_id', v_agent, 'previous_agent_id', t.task_agent_id, 'attempt', v_attempt,
+                       'stuck_since', v_updated_at));
+  return jsonb_build_object('outcome', 'requeued', 'task_id', t.task_id, 'agent_id', v_agent,
+                            'previous_agent_id', t.task_agent_id, 'attempt', v_attempt);
 end $$;
 
 -- Active goals after p_after in id order (keyset pagination for the catch-up sweep), each with
@@ -528,6 +670,11 @@ $$;
 --   failed_task       a failed task has retries left on record, or failed within the last two
 --                     intervals (a lost event must still bring its RETRIES_EXHAUSTED alert; older
 --                     spent budgets wait for a human and are not named again);
+--   stuck_task        a task is stuck (goalkeeper_task_is_stuck under p_stuck_seconds) and has
+--                     retries left on record, or became stuck within the last two intervals (its
+--                     TASK_STUCK alert is still to be raised; older ones wait for a human). No
+--                     trigger can see a task go stuck, and a timer per healthy goal would cost
+--                     Actions at rest: this check is how a goal learns it. Null: not looked for;
 --   stalled           every task is completed, and the last one finished within the two intervals
 --                     before the stall window closed (so a stalled goal is named once or twice,
 --                     not every interval after; its workflow's own timer is the first line);
@@ -539,7 +686,7 @@ $$;
 -- (null: the fleet is done).
 create or replace function goalkeeper_goals_needing_care(
   p_after uuid, p_limit int, p_assignable_statuses text[], p_max_retries int,
-  p_stall_seconds int, p_interval_seconds int
+  p_stall_seconds int, p_interval_seconds int, p_stuck_seconds int default null
 ) returns jsonb language sql stable as $$
   with page as (
     select id, workspace_id from workspace_goals
@@ -569,6 +716,9 @@ create or replace function goalkeeper_goals_needing_care(
                coalesce(bool_or(t.status = 'failed'
                                 and (t.updated_at >= now() - make_interval(secs => 2 * p_interval_seconds)
                                      or (select count(*) from goalkeeper_task_attempts r where r.task_id = t.id) < p_max_retries)), false) as failed_task,
+               coalesce(bool_or(goalkeeper_task_is_stuck(t.status, t.updated_at, p_stuck_seconds, now())
+                                and (t.updated_at >= now() - make_interval(secs => p_stuck_seconds + 2 * p_interval_seconds)
+                                     or (select count(*) from goalkeeper_task_attempts r where r.task_id = t.id) < p_max_retries)), false) as stuck_task,
                max(t.updated_at) filter (where t.status = 'completed') as last_completed,
                coalesce(bool_or(t.status not in ('completed', 'cancelled')), false) as task_open,
                coalesce(bool_or(t.status not in ('completed', 'cancelled')
@@ -588,10 +738,11 @@ create or replace function goalkeeper_goals_needing_care(
                case when f.no_task then 'no_task'
                     when f.task_without_agent then 'task_without_agent'
                     when f.failed_task then 'failed_task'
+                    when f.stuck_task then 'stuck_task'
                     when f.stall_over then 'stall_over'
                     else 'stalled' end) order by f.id)
         from facts f
-       where f.no_task or f.task_without_agent or f.failed_task or f.stall_over
+       where f.no_task or f.task_without_agent or f.failed_task or f.stuck_task or f.stall_over
           or (not f.task_open and f.last_completed is not null
               and f.last_completed <  now() - make_interval(secs => p_stall_seconds)
               and f.last_completed >= now() - make_interval(secs => p_stall_seconds + 2 * p_interval_seconds))), '[]'::jsonb))

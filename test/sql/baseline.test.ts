@@ -79,6 +79,13 @@ describe('the baseline files', () => {
     expect(stating.map(({ s }) => s.match(/function\s+(\w+)/)?.[1])).toEqual(['goalkeeper_task_needs_agent']);
   });
 
+  test('state the "stuck" rule only in goalkeeper_task_is_stuck', () => {
+    // The rule's heart: an in_progress task whose updated_at is older than the threshold.
+    const statements = sql.flatMap(({ file, text }) => text.split(/\n(?=create )/).map((s) => ({ file, s })));
+    const stating = statements.filter(({ s }) => /'in_progress'/.test(s) && /updated_at\s*</.test(s));
+    expect(stating.map(({ s }) => s.match(/function\s+(\w+)/)?.[1])).toEqual(['goalkeeper_task_is_stuck']);
+  });
+
   test('build indexes on platform tables only concurrently, outside a transaction', () => {
     for (const f of files) {
       const creates = [...f.sql.replace(/^\s*--.*$/gm, '').matchAll(/create\s+(unique\s+)?index\s+(concurrently\s+)?/gi)];

@@ -18,6 +18,7 @@ const ENTRY_POINTS: Array<[string, string]> = [
   ['goalkeeper_ensure_goal_task', `gen_random_uuid(), array['active'], 1, null`],
   ['goalkeeper_ensure_task_agent', `gen_random_uuid(), array['active'], 1, null`],
   ['goalkeeper_retry_task', `gen_random_uuid(), 'k', array['active'], 1, null`],
+  ['goalkeeper_requeue_stuck_task', `gen_random_uuid(), 'k', array['active'], 1, 7200, null`],
   ['goalkeeper_record_event', `'runtime-probe-' || gen_random_uuid(), 'alert', null, null, null, 'PROBE', 'info', 'probe', null`],
   ['goalkeeper_list_active_goals', 'null, 1'],
   ['goalkeeper_count_active_goals', ''],
@@ -31,6 +32,8 @@ const INTERNAL: Array<[string, string]> = [
   ['goalkeeper_lock_goal', 'gen_random_uuid()'],
   ['goalkeeper_lock_task', 'gen_random_uuid()'],
   ['goalkeeper_task_needs_agent', `'pending', null, null, null`],
+  ['goalkeeper_task_is_stuck', `'in_progress', now(), 7200, now()`],
+  ['goalkeeper_lock_workspace_agents', 'gen_random_uuid()'],
   ['goalkeeper_seniority_rank', `'senior'`],
   ['goalkeeper_report_task_goal_mismatch', 'gen_random_uuid(), gen_random_uuid(), gen_random_uuid(), gen_random_uuid()'],
   ['goalkeeper_restrict_access', ''],
@@ -153,7 +156,7 @@ describe('the functions and roles goalkeeper migrate maintains', () => {
       expect(r).toEqual({ proname: r.proname, owner: 'goalkeeper_owner', prosecdef: true, proconfig: ['search_path=pg_catalog, public, pg_temp'], inlined: false });
     }
     const inlined = rows.filter((x) => x.inlined);
-    expect(inlined.map((r) => r.proname).sort()).toEqual(['goalkeeper_goal_task_window', 'goalkeeper_heal_kind', 'goalkeeper_seniority_rank', 'goalkeeper_task_needs_agent']);
+    expect(inlined.map((r) => r.proname).sort()).toEqual(['goalkeeper_goal_task_window', 'goalkeeper_heal_kind', 'goalkeeper_seniority_rank', 'goalkeeper_task_is_stuck', 'goalkeeper_task_needs_agent']);
     for (const r of inlined) {
       expect(r).toEqual({ proname: r.proname, owner: 'goalkeeper_owner', prosecdef: false, proconfig: null, lanname: 'sql', provolatile: 'i', inlined: true });
     }

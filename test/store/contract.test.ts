@@ -128,6 +128,21 @@ describe.each(adapters)('store contract: %s adapter', (kind, make, makeUnreachab
     expect(ensured.tasks).toEqual([expect.objectContaining({ id: task, retriesRecorded: 2 })]);
   });
 
+  test('puts a stuck task back once per request key, flagged stuck in the task list before', async () => {
+    const ws = await insertWorkspace(db.pool);
+    const hung = await insertAgent(db.pool, ws, { name: 'hung' });
+    const spare = await insertAgent(db.pool, ws, { name: 'spare' });
+    const goal = await insertGoal(db.pool, ws);
+    const task = await insertTask(db.pool, ws, goal, { status: 'in_progress', agentId: hung });
+    await db.pool.query(`update tasks set updated_at = now() - interval '3 hours' where id = $1`, [task]);
+    const stuckRules = { ...rules, taskStuckAfterSeconds: 7200, agentMaxOpenTasks: 5 };
+    expect((await store.ensureGoalTask(goal, stuckRules)).tasks).toEqual([expect.objectContaining({ id: task, stuck: true })]);
+    expect(await store.requeueStuckTask(task, `${kind}-${task}-stuck`, stuckRules)).toEqual({ outcome: 'requeued', taskId: task, agentId: spare, attempt: 1 });
+    expect(await store.requeueStuckTask(task, `${kind}-${task}-stuck`, stuckRules)).toMatchObject({ outcome: 'already_requeued', attempt: 1 });
+    expect(await store.requeueStuckTask(task, `${kind}-${task}-again`, stuckRules)).toMatchObject({ outcome: 'not_stuck' });
+    expect((await store.ensureGoalTask(goal, stuckRules)).tasks).toEqual([expect.objectContaining({ id: task, stuck: false, retriesRecorded: 1 })]);
+  });
+
   test('records an event once per idempotency key', async () => {
     const ws = await insertWorkspace(db.pool);
     const goal = await insertGoal(db.pool, ws);

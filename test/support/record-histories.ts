@@ -63,6 +63,32 @@ const incidentRetriesExhausted: Scenario = async (h, db) => {
   return { goalId: goal, runId: handle.firstExecutionRunId };
 };
 
+/** A task hangs in progress: the fleet check's heals put it back twice (its budget), then one
+ * TASK_STUCK alert; the task moves on, the alert closes, and the goal completes. */
+const stuckTaskRequeuedThenAlert: Scenario = async (h, db) => {
+  const ws = await insertWorkspace(db.pool, 'stuck');
+  const agent = await insertAgent(db.pool, ws, { name: 'hung' });
+  await insertAgent(db.pool, ws, { name: 'spare' });
+  const goal = await insertGoal(db.pool, ws);
+  const task = await insertTask(db.pool, ws, goal, { status: 'in_progress', agentId: agent });
+  const hang = () => db.pool.query(`update tasks set status = 'in_progress', updated_at = now() - interval '3 hours' where id = $1`, [task]);
+  await hang();
+  const handle = await h.startGoal(goal, testPolicy({ maxTaskRetries: 2, taskStuckAfterSeconds: 7200 }));
+  await h.eventually(async () => (await h.status(goal)).retries[task]?.used === 1, 'first requeue');
+  for (const what of ['second requeue', 'TASK_STUCK alert']) {
+    await hang();
+    await h.heal(goal, 'fleet check: stuck task', { origin: 'event' });
+    await h.eventually(async () => {
+      const s = await h.status(goal);
+      return what === 'second requeue' ? s.retries[task]?.used === 2 : s.health === 'needs_intervention';
+    }, what);
+  }
+  await db.pool.query(`update tasks set updated_at = now() where id = $1`, [task]);
+  await h.heal(goal, 'fleet check: stuck task', { origin: 'event' });
+  await h.eventually(async () => (await h.status(goal)).health === 'healthy', 'alert closed');
+  return closeGoal(h, db, goal, handle, 'completed');
+};
+
 /** A goal without a task gets one; an agent goes offline and is replaced; the goal is archived. */
 const taskCreatedAgentReplaced: Scenario = async (h, db) => {
   const ws = await insertWorkspace(db.pool, 'healthy');
@@ -227,7 +253,7 @@ const agentStepFailsWhileShort: Scenario = async (h, db) => {
   await insertTask(db.pool, ws, goal, { status: 'pending', agentId: null });
   const handle = await h.startGoal(goal, testPolicy({ maxAutoProvisionedAgents: 0 }));
   await h.eventually(async () => (await h.status(goal)).lastCycle?.health === 'degraded', 'short of agents');
-  await withFunctionMissing(db.pool, 'goalkeeper_ensure_task_agent', 'uuid, text[], int, text', async () => {
+  await withFunctionMissing(db.pool, 'goalkeeper_ensure_task_agent', 'uuid, text[], int, text, int', async () => {
     await h.heal(goal, 'the step fails', { origin: 'event' });
     await h.eventually(async () => (await h.status(goal)).lastCycle?.number === 2, 'the failed step');
   });
@@ -344,6 +370,7 @@ export const SCENARIOS: Record<string, Scenario> = {
   'goal-stalled-then-new-task': goalStalledThenNewTask,
   'alert-written-later': alertWrittenLater,
   'alert-answer-lost': alertAnswerLost,
+  'stuck-task-requeued-then-alert': stuckTaskRequeuedThenAlert,
 };
 
 async function main() {

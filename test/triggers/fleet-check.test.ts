@@ -129,6 +129,24 @@ describe('goalkeeper_goals_needing_care: which goals the fleet check names, and 
     expect([pending, running, withHistory].map((g) => goals.get(g) ?? null)).toEqual([null, null, null]);
   });
 
+  test('stuck_task: a task in progress past the stuck threshold with retries left, or stuck within two intervals; an older spent one is not named', async () => {
+    const stuck = 7200;
+    const fresh = await goalWith([{ status: 'in_progress', agentId: available, updatedAgo: stuck + 1000 }]);
+    const oneLeft = await goalWith([{ status: 'in_progress', agentId: available, retries: 2, updatedAgo: stuck + 1000 }]);
+    // Budget spent and stuck for longer than two intervals: its TASK_STUCK alert is raised; a human's.
+    const spent = await goalWith([{ status: 'in_progress', agentId: available, retries: 3, updatedAgo: stuck + 1000 }]);
+    // Budget spent, stuck only just now (a lost cycle must still bring its alert).
+    const spentJustStuck = await goalWith([{ status: 'in_progress', agentId: available, retries: 3, updatedAgo: stuck + 100 }]);
+    const notYet = await goalWith([{ status: 'in_progress', agentId: available, updatedAgo: stuck - 100 }]);
+    const pendingOld = await goalWith([{ status: 'pending', agentId: available, updatedAgo: stuck + 1000 }]);
+    const ids = [fresh, oneLeft, spent, spentJustStuck, notYet, pendingOld];
+    const goals = await named(criteria({ stuckSeconds: stuck }));
+    expect(ids.map((g) => goals.get(g) ?? null)).toEqual(['stuck_task', 'stuck_task', null, 'stuck_task', null, null]);
+    // The threshold is the caller's: without one no task is stuck.
+    const without = await named(criteria());
+    expect(ids.map((g) => without.get(g) ?? null)).toEqual([null, null, null, null, null, null]);
+  });
+
   test('failed_task: a failed task with retries left on record, or one that failed within two intervals; an older spent one is not named', async () => {
     const fresh = await goalWith([{ status: 'failed', agentId: available, updatedAgo: 1000 }]);
     const oneLeft = await goalWith([{ status: 'failed', agentId: available, retries: 2, updatedAgo: 1000 }]);
@@ -323,6 +341,43 @@ describe('one fleet check, as the schedule runs it, on a real Temporal dev serve
     // The healthy goals were not touched: not one history event since they came to rest (a
     // signal is written when it is sent, so any would be there by the time the check ended).
     for (const goal of [healthyA, healthyB]) expect({ goal, events: await historyLength(goal) }).toEqual({ goal, events: before.get(goal) });
+  });
+
+  test('a task stuck in progress is found by one check and put back by its goal workflow with another agent; a task merely at work is not touched', async () => {
+    const ws = await insertWorkspace(db.pool, 'stuck');
+    await insertAgent(db.pool, ws, { status: 'available', name: 'first' });
+    await insertAgent(db.pool, ws, { status: 'available', name: 'second' });
+    const [working, hanging] = [await insertGoal(db.pool, ws), await insertGoal(db.pool, ws)];
+    for (const goal of [working, hanging]) await startGoal(target, goal);
+    for (const goal of [working, hanging]) await restingHealed(goal);
+    const [workingTask] = await goalTasks(db.pool, working);
+    const [hangingTask] = await goalTasks(db.pool, hanging);
+    // The executor took both; one agent reported an hour ago, the other not for three (the
+    // default threshold is two). No trigger reports either.
+    await silently(db.pool, async (client) => {
+      await client.query(`update tasks set status = 'in_progress', updated_at = now() - interval '1 hour' where id = $1`, [workingTask.id]);
+      await client.query(`update tasks set status = 'in_progress', updated_at = now() - interval '3 hours' where id = $1`, [hangingTask.id]);
+    });
+    const workingEvents = await historyLength(working);
+
+    const totals = await runFleetCheck();
+    expect(totals.signalled.stuck_task).toBe(1);
+    const [requeued] = await eventually(async () => {
+      const tasks = await goalTasks(db.pool, hanging);
+      return tasks.length === 1 && tasks[0].status === 'pending' && tasks;
+    }, 'the stuck task put back');
+    expect(requeued.agent_id).not.toBe(hangingTask.agent_id);
+    expect(assignable(requeued)).toBe(true);
+    const { rows } = await db.pool.query(`select attempt from goalkeeper_task_attempts where task_id = $1`, [hangingTask.id]);
+    expect(rows.map((r) => r.attempt)).toEqual([1]);
+    const wokenBy = await eventually(async () => {
+      const { lastCycle } = await handle(hanging).query(statusQuery);
+      return lastCycle?.actions.some((a) => a.startsWith('put back stuck task ')) && lastCycle.wokenBy;
+    }, 'the cycle that put it back');
+    expect(wokenBy).toContain(`event heal: ${FLEET_CHECK_HEAL_REASON}: stuck task`);
+    // The goal whose task is at work: no signal, not one history event.
+    expect(await historyLength(working)).toBe(workingEvents);
+    expect((await goalTasks(db.pool, working))[0].status).toBe('in_progress');
   });
 
   test("a healthy goal whose workflow was terminated gets a new one from the check, on the same task; running goals' histories stay as they were", async () => {

@@ -152,7 +152,7 @@ test('two runServices at once still give one workflow and one task per goal', as
       const target = { client: env.client, taskQueue: config.temporal.taskQueue };
       const criteria = careCriteriaOf(config.policy);
       const [a, b] = await Promise.all([checkFleet(store, target, { pageSize: 2, criteria }), checkFleet(store, target, { pageSize: 3, criteria })]);
-      const none = { no_task: 0, task_without_agent: 0, failed_task: 0, stalled: 0, stall_over: 0 };
+      const none = { no_task: 0, task_without_agent: 0, failed_task: 0, stuck_task: 0, stalled: 0, stall_over: 0 };
       expect([a.signalled, b.signalled]).toEqual([none, none]);
       expect(a.started + b.started + a.failed + b.failed).toBe(0);
     } finally {
@@ -243,7 +243,7 @@ test('`goalkeeper reconcile` and `goalkeeper health --json` report what they did
     await buildProgram().parseAsync(['node', 'goalkeeper', 'reconcile']);
     const summary = printed.find((l) => l.startsWith('goals checked:'));
     expect(summary).toMatch(
-      /^goals checked: \d+; signalled: 1 without a task, 0 with a task lacking an agent, 0 with a failed task, 0 stalled, 0 with new work after a stall; goal workflows running: \d+; missing ones started: 0; tasks created in bulk first: 1$/,
+      /^goals checked: \d+; signalled: 1 without a task, 0 with a task lacking an agent, 0 with a failed task, 0 with a stuck task, 0 stalled, 0 with new work after a stall; goal workflows running: \d+; missing ones started: 0; tasks created in bulk first: 1$/,
     );
     const [healed] = await healedTask(missed);
     expect(healed.context_data.workflow_id).toMatch(/^burst-heal-/);
@@ -265,7 +265,7 @@ test('`goalkeeper reconcile` and `goalkeeper health --json` report what they did
     printed.length = 0;
     await buildProgram().parseAsync(['node', 'goalkeeper', 'reconcile']);
     expect(printed.find((l) => l.startsWith('goals checked:'))).toMatch(
-      /; signalled: 0 without a task, 0 with a task lacking an agent, 1 with a failed task, 0 stalled, 0 with new work after a stall; goal workflows running: \d+; missing ones started: 0$/,
+      /; signalled: 0 without a task, 0 with a task lacking an agent, 1 with a failed task, 0 with a stuck task, 0 stalled, 0 with new work after a stall; goal workflows running: \d+; missing ones started: 0$/,
     );
     await eventually(async () => {
       const { rows } = await db.pool.query(`select 1 from goalkeeper_task_attempts where task_id = $1`, [task.id]);

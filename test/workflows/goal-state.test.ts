@@ -16,6 +16,8 @@ const policy: HealPolicy = {
   maxAutoProvisionedAgents: 3,
   safetyRecheckHours: 24,
   maxHistoryEventsPerRun: 2000,
+  taskStuckAfterSeconds: 7200,
+  agentMaxOpenTasks: null,
 };
 
 const cycle = (number: number, finishedAt: string, health: CycleSummary['health'] = 'healthy'): CycleSummary => ({

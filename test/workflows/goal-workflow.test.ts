@@ -80,7 +80,7 @@ const cycleAfter = (goalId: string, cycle: number, what: string) => statusWhen(g
 
 /** Runs `during` with goalkeeper_ensure_task_agent missing, so that calling it fails for good. */
 const withEnsureTaskAgentMissing = (during: () => Promise<void>) =>
-  withFunctionMissing(db.pool, 'goalkeeper_ensure_task_agent', 'uuid, text[], int, text', during);
+  withFunctionMissing(db.pool, 'goalkeeper_ensure_task_agent', 'uuid, text[], int, text, int', during);
 
 /** Every timer the goal's history started, in seconds. */
 async function timerDurations(goalId: string): Promise<number[]> {
