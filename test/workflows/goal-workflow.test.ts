@@ -240,6 +240,28 @@ test('failed tasks of one goal due together share one backoff timer and one retr
   expect([...input.taskIds].sort()).toEqual([...tasks].sort());
 });
 
+test('a goal with more failed tasks than one cycle reads has them all retried, the rest by a cycle that follows at once', async () => {
+  const ws = await insertWorkspace(db.pool);
+  const agent = await insertAgent(db.pool, ws, { status: 'available' });
+  const goal = await insertGoal(db.pool, ws);
+  // One more than a cycle's window of 50 (goalkeeper_goal_task_window).
+  const tasks: string[] = [];
+  for (let i = 0; i < 51; i++) tasks.push(await insertTask(db.pool, ws, goal, { status: 'failed', agentId: agent }));
+  await h.startGoal(goal, testPolicy({ maxTaskRetries: 2, retryBackoffSeconds: 60 }));
+  // Cycle 1 retries the 50 it reads; having healed some with more left out, it asks for cycle 2,
+  // which retries the last one and asks for cycle 3, which finds nothing to do and rests.
+  const done = await statusWhen(goal, (s) => s.lastCycle?.number === 3, 'the cycles after the first');
+  expect(done.lastCycle!.wokenBy).toEqual(['event heal: more tasks in play than one cycle reads']);
+  expect(done.lastCycle!.actions).toEqual([]);
+  const { rows } = await db.pool.query<{ pending: string; attempts: string }>(
+    `select count(*) filter (where status = 'pending') as pending,
+            (select count(*) from goalkeeper_task_attempts a join tasks t on t.id = a.task_id where t.goal_id = $1) as attempts
+       from tasks where goal_id = $1`,
+    [goal],
+  );
+  expect(rows[0]).toEqual({ pending: '51', attempts: '51' });
+});
+
 test('a goal that is completed ends the workflow with a summary', async () => {
   const ws = await insertWorkspace(db.pool);
   await insertAgent(db.pool, ws);
