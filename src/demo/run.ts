@@ -8,7 +8,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import { startEmbeddedStack, type EmbeddedStack } from '../embedded/stack';
 import { resolveCommandConfig } from '../command-config';
-import { loadConfig } from '../config';
+import { loadConfig, type Config } from '../config';
+import { buildHealReport, formatHealReport } from '../report';
+import { useColour } from '../colour';
 import { createStore } from '../store';
 import { clientConnectionOptions, connectWorker } from '../temporal/connection';
 import { createGoalkeeperWorker } from '../temporal/worker';
@@ -52,6 +54,19 @@ function quietSdkLogs(): void {
 }
 
 const short = (id: string | null | undefined) => (id ? id.slice(0, 8) : '-');
+
+/** The heal report of the demo's workspace since it was seeded (`goalkeeper report` shows the same).
+ * Its time to heal is recorded as each goal's episode ends, a moment after the goal reads healthy. */
+async function printReport(config: Config, client: Client, workspaceId: string, since: Date, out: Writable): Promise<void> {
+  const store = createStore(config);
+  try {
+    const result = await buildHealReport(store, client, { since, workspaceId });
+    out.write(`\nthe heal report (goalkeeper report --workspace ${workspaceId} --since ${since.toISOString()}):\n`);
+    out.write(`${formatHealReport(result, { colour: useColour(out) })}\n`);
+  } finally {
+    await store.close();
+  }
+}
 
 export async function runDemo(env: NodeJS.ProcessEnv = process.env, options: DemoOptions = {}): Promise<DemoResult> {
   const out = options.out ?? process.stdout;
@@ -112,9 +127,13 @@ export async function runDemo(env: NodeJS.ProcessEnv = process.env, options: Dem
     const client = new Client({ connection: await Connection.connect(clientConnectionOptions(config)), namespace: config.temporal.namespace });
     cleanups.push(() => client.connection.close());
 
-    const incident: SeededIncident = await seedIncident(databaseUrl);
-    say(`seeded the 2025-09-04 incident: workspace ${incident.workspaceId}, ${incident.goals.length} goals whose tasks failed with no agent`);
+    const seededAt = new Date();
+    // Untouched for an hour past the stuck threshold: stuck, under this worker's setting.
+    const stuckFor = config.policy.taskStuckAfterSeconds + 3600;
+    const incident: SeededIncident = await seedIncident(databaseUrl, stuckFor);
+    say(`seeded the 2025-09-04 incident: workspace ${incident.workspaceId}, ${incident.goals.length - 1} goals whose tasks failed with no agent`);
     say(`agents: idle, offline, created — none the executor would run (assignable: ${config.policy.assignableStatuses.join(', ')})`);
+    say(`and one goal whose task has been in progress, untouched, for ${(stuckFor / 3600).toFixed(0)} h: stuck (TASK_STUCK_AFTER_SECONDS ${config.policy.taskStuckAfterSeconds})`);
     const links = new Map(incident.goals.map((g) => [g.id, uiUrl ? `${uiUrl}/namespaces/${config.temporal.namespace}/workflows/goal-${g.id}` : undefined]));
     for (const [id, url] of links) if (url) say(`  ${short(id)}  ${url}`);
     if (uiUrl) say(`all goals of this workspace: ${uiUrl}/namespaces/${config.temporal.namespace}/workflows?query=${encodeURIComponent(`WorkspaceId="${incident.workspaceId}"`)}`);
@@ -174,6 +193,7 @@ export async function runDemo(env: NodeJS.ProcessEnv = process.env, options: Dem
       await sleep(options.pollMs ?? 300, undefined, { signal: interrupted.signal }).catch(() => undefined);
     }
     say(`\nall ${incident.goals.length} goals healed in ${(Math.max(...healedAt.values()) / 1000).toFixed(1)}s.`);
+    await printReport(config, client, incident.workspaceId, seededAt, out);
     if (uiUrl) say(`their histories: ${uiUrl}/namespaces/${config.temporal.namespace}/workflows  (GoalHealth="healthy", WorkspaceId="${incident.workspaceId}")`);
     // The demo's own servers stop when it exits; their data stays, so the links open again once
     // `npm start` runs on the same data directory (it prefers the same ports).

@@ -2,6 +2,8 @@
  * The 2025-09-04 incident, as data: one workspace, six deliverable goals at 0%, each with a task
  * that the executor failed at once because it had no agent, and agents none of which the executor
  * would run (idle, offline, created). The old health monitor saw nothing wrong here.
+ * Beyond the incident, one more goal whose task has been in progress with a busy agent, untouched,
+ * for longer than a task may be: stuck, which the platform's own recovery would put back silently.
  */
 import { Client } from 'pg';
 
@@ -20,12 +22,16 @@ const IDLE_AGENTS = [
   { name: 'Project manager', role: 'manager', seniority: 'expert', status: 'created' },
 ];
 
+export const STUCK_GOAL = { metricType: 'deliverables', description: 'Translate the help centre' };
+const STUCK_AGENT = { name: 'Translator', role: 'writer', seniority: 'senior', status: 'busy' };
+
 export interface SeededIncident {
   workspaceId: string;
   goals: Array<{ id: string; description: string; taskId: string }>;
 }
 
-export async function seedIncident(databaseUrl: string): Promise<SeededIncident> {
+/** Seeds the incident, and the stuck goal with its task untouched for `stuckForSeconds`. */
+export async function seedIncident(databaseUrl: string, stuckForSeconds: number): Promise<SeededIncident> {
   const db = new Client({ connectionString: databaseUrl, application_name: 'goalkeeper-demo' });
   await db.connect();
   try {
@@ -54,6 +60,22 @@ export async function seedIncident(databaseUrl: string): Promise<SeededIncident>
       );
       goals.push({ id: goal.rows[0].id, description: g.description, taskId: task.rows[0].id });
     }
+    const stuckAgent = await db.query<{ id: string }>(
+      `insert into agents (workspace_id, name, role, seniority, status) values ($1, $2, $3, $4, $5) returning id`,
+      [workspaceId, STUCK_AGENT.name, STUCK_AGENT.role, STUCK_AGENT.seniority, STUCK_AGENT.status],
+    );
+    const stuckGoal = await db.query<{ id: string }>(
+      `insert into workspace_goals (workspace_id, metric_type, target_value, current_value, description, goal_type, status, priority)
+       values ($1, $2, 1, 0, $3, 'deliverable', 'active', 2) returning id`,
+      [workspaceId, STUCK_GOAL.metricType, STUCK_GOAL.description],
+    );
+    const stuckTask = await db.query<{ id: string }>(
+      `insert into tasks (workspace_id, goal_id, agent_id, name, description, status, priority, metric_type, created_at, updated_at)
+       values ($1, $2, $3, $4, $4, 'in_progress', 'medium', $5, now() - make_interval(secs => $6), now() - make_interval(secs => $6))
+       returning id`,
+      [workspaceId, stuckGoal.rows[0].id, stuckAgent.rows[0].id, STUCK_GOAL.description, STUCK_GOAL.metricType, stuckForSeconds],
+    );
+    goals.push({ id: stuckGoal.rows[0].id, description: STUCK_GOAL.description, taskId: stuckTask.rows[0].id });
     await db.query('commit');
     return { workspaceId, goals };
   } catch (err) {

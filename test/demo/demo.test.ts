@@ -50,17 +50,23 @@ function runCli(
   });
 }
 
-test('heals the six goals of the 2025-09-04 incident, exits 0 and stops what it started', async () => {
+test('heals the six goals of the 2025-09-04 incident and a goal with a stuck task, prints the heal report, exits 0 and stops what it started', async () => {
   const { code, output } = await runCli(['demo'], embeddedEnv(), 110_000);
   expect({ code, tail: output.slice(-3000) }).toMatchObject({ code: 0 });
   expect(output).toContain('seeded the 2025-09-04 incident');
-  expect(output).toContain('all 6 goals healed');
+  expect(output).toContain('all 7 goals healed');
   const links = output.match(/http:\/\/localhost:\d+\/namespaces\/default\/workflows\/goal-[0-9a-f-]{36}/g) ?? [];
-  expect(new Set(links).size).toBe(6);
+  expect(new Set(links).size).toBe(7);
   // The final table: every task runnable again, with an agent the executor runs.
   const finalRows = output.split('\n').filter((l) => l.startsWith('│') && l.includes('healthy'));
-  expect(finalRows).toHaveLength(6);
+  expect(finalRows).toHaveLength(7);
   for (const row of finalRows) expect(row).toMatch(/pending .*\((available|active)\)/);
+  // The stuck task was put back with another agent than the busy one it was stuck with.
+  expect(finalRows.find((r) => r.includes('Translate the help centre'))).not.toContain('Translator');
+  // The heal report of the demo's workspace: the retries and the stuck task put back.
+  expect(output).toContain('the heal report (goalkeeper report --workspace');
+  expect(output).toMatch(/task_retried\D+6\b/);
+  expect(output).toMatch(/task_requeued\D+1\b/);
   // Postgres was stopped cleanly (it removes its pid file) and its data stayed for next time.
   expect(existsSync(join(dataDir, 'pg', 'postmaster.pid'))).toBe(false);
   expect(existsSync(join(dataDir, 'pg', 'PG_VERSION'))).toBe(true);
@@ -84,7 +90,7 @@ async function linksOfADemo(): Promise<string[]> {
 
 test("after the demo, `npm start` on the same data serves its goals' links; `demo --json` on that running stack exits 0 with JSON", async () => {
   const links = await linksOfADemo();
-  expect(new Set(links).size).toBe(6);
+  expect(new Set(links).size).toBe(7);
   const up = spawn(process.execPath, [join(root, 'bin', 'goalkeeper.js'), 'up'], {
     cwd: root,
     // A short retry backoff, as the demo's own stack has: the goals it starts retry at once.
@@ -124,7 +130,7 @@ test("after the demo, `npm start` on the same data serves its goals' links; `dem
     expect({ code: demo.code, stderr: demo.stderr.slice(-2000) }).toMatchObject({ code: 0 });
     expect(demo.stderr).toContain('using the goalkeeper already running');
     const result = JSON.parse(demo.stdout) as { goals: Array<{ healedInMs: number }> };
-    expect(result.goals).toHaveLength(6);
+    expect(result.goals).toHaveLength(7);
     expect(demo.stdout).not.toContain('\x1b[');
   } finally {
     up.kill('SIGINT'); // by handle
@@ -136,7 +142,7 @@ test('exits non-zero with the reason when the goals cannot be healed in time', a
   // No agent may be provisioned and none is assignable: healing is impossible by construction.
   const { code, output } = await runCli(['demo', '--timeout', '6'], embeddedEnv({ MAX_AUTO_PROVISIONED_AGENTS: '0' }), 90_000);
   expect(code).toBe(1);
-  expect(output).toMatch(/6 of 6 goals not healed within 6s/);
+  expect(output).toMatch(/7 of 7 goals not healed within 6s/);
   expect(output).toContain('NO_AGENTS_AVAILABLE');
   expect(existsSync(join(dataDir, 'pg', 'postmaster.pid'))).toBe(false);
 });
