@@ -58,7 +58,7 @@ test('heals the six goals of the 2025-09-04 incident and a goal with a stuck tas
   const links = output.match(/http:\/\/localhost:\d+\/namespaces\/default\/workflows\/goal-[0-9a-f-]{36}/g) ?? [];
   expect(new Set(links).size).toBe(7);
   // The final table: every task runnable again, with an agent the executor runs.
-  const finalRows = output.split('\n').filter((l) => l.startsWith('│') && l.includes('healthy'));
+  const finalRows = output.split('\n').filter((l) => l.startsWith('│') && l.includes(' healthy │'));
   expect(finalRows).toHaveLength(7);
   for (const row of finalRows) expect(row).toMatch(/pending .*\((available|active)\)/);
   // The stuck task was put back with another agent than the busy one it was stuck with.
