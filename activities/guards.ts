@@ -4,7 +4,7 @@
  * verdict on whether a retry can help.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { StoreError } from '../src/store/port';
+import { StoreError } from './store-port';
 import { isUuid } from '../workflows/uuid';
 
 export function requireUuid(label: string, value: unknown): string {

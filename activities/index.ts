@@ -18,8 +18,8 @@ import type {
   RetryTaskResult,
 } from '../workflows/types';
 import { agentRulesOf } from '../workflows/policy';
-import type { HealingStore } from '../src/store/port';
-import { forEachConcurrently } from '../src/concurrency';
+import type { HealingStore } from './store-port';
+import { forEachConcurrently } from './concurrency';
 import { requireUuid, storeCall } from './guards';
 
 /** Store calls a burst heal keeps in flight: each is its own short transaction, so a few at once

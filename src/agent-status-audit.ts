@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { Config } from './config';
-import type { HealingStore } from './store/port';
+import type { HealingStore } from '../activities/store-port';
 
 export interface AgentStatusAudit {
   /** Statuses agents hold that are neither assignable nor among the platform's known statuses. */

@@ -1,25 +1,3 @@
-/**
- * Runs `work` for every item, at most `limit` at a time, in the items' order; resolves when all
- * are done, or rejects with the first error (items already under way finish, no new ones start).
- * The one bounded-concurrency loop for the sweep, burst heals and the bench.
- */
-export async function forEachConcurrently<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed = false;
-  const lane = async () => {
-    while (!failed && next < items.length) {
-      const item = items[next++];
-      try {
-        await work(item);
-      } catch (err) {
-        failed = true;
-        throw err;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, lane));
-}
-
 /** `work`, or an error once `ms` have passed without an answer (a late rejection of `work` is
  * handled by the race, never unhandled). */
 export async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {

@@ -17,8 +17,8 @@ import type { FleetCheckTotals } from '../workflows/fleet-check';
 import { MAX_BURST_HEAL_GOALS } from '../workflows/messages';
 import type { BurstHealOptions } from './burst-heal-queue';
 import { MAX_RECONCILE_BATCH_SIZE } from './config';
-import { forEachConcurrently } from './concurrency';
-import type { CareCriteria, CareReason, HealingStore } from './store/port';
+import { forEachConcurrently } from '../activities/concurrency';
+import type { CareCriteria, CareReason, HealingStore } from '../activities/store-port';
 import { healOnEvent, startGoal, type GoalTarget } from './temporal/goal-client';
 
 export interface FleetCheckOptions {

@@ -10,7 +10,7 @@ import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { textTable } from './table';
 import { withTimeout } from './concurrency';
-import type { HealingStore } from './store/port';
+import type { HealingStore } from '../activities/store-port';
 import { GoalHealthKey, goalWorkflowId } from '../workflows/messages';
 
 export interface GoalHealthRow {

@@ -14,7 +14,7 @@
  * claim-namespace --force`) hands the namespace over.
  */
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, type Client } from '@temporalio/client';
-import type { DatabaseIdentity } from './store/mapping';
+import type { DatabaseIdentity } from '../activities/store-port';
 
 export const CLAIM_SCHEDULE_ID = 'goalkeeper-namespace-claim';
 /** Never started: the schedule is paused and has no times. Named so the UI says what it is. */

@@ -11,7 +11,7 @@
 import type { Client } from '@temporalio/client';
 import { textTable } from './table';
 import { goalListQuery } from './goal-list';
-import type { HealingStore, HealReportRow } from './store/port';
+import type { HealingStore, HealReportRow } from '../activities/store-port';
 import { GoalHealthKey, WorkspaceIdKey } from '../workflows/messages';
 import { isUuid } from '../workflows/uuid';
 

@@ -9,7 +9,7 @@
 import { backOff } from 'exponential-backoff';
 import type { Logger } from 'pino';
 import type { Config } from './config';
-import { StoreError, type HealingStore } from './store/port';
+import { StoreError, type HealingStore } from '../activities/store-port';
 import { temporalAddress } from './temporal/connection';
 
 export interface StartupWaitOptions {

@@ -3,7 +3,7 @@
  */
 import { ConfigError, type Config } from '../config';
 import { PgStore } from './pg-store';
-import type { HealingStore } from './port';
+import type { HealingStore } from '../../activities/store-port';
 
 export function createStore(config: Config): HealingStore {
   if (config.env.DATABASE_URL) return new PgStore(config.env.DATABASE_URL);

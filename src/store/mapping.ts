@@ -12,7 +12,7 @@ import type {
   RetryTaskResult,
   AgentRules,
 } from '../../workflows/types';
-import { StoreError, type ActiveGoalRef, type CareCriteria, type CareReason, type GoalsNeedingCarePage, type HealReportRow, type WorkspaceHealthRow } from './port';
+import { StoreError, type ActiveGoalRef, type CareCriteria, type CareReason, type DatabaseIdentity, type GoalsNeedingCarePage, type HealReportRow, type WorkspaceHealthRow } from '../../activities/store-port';
 
 type Json = Record<string, unknown>;
 
@@ -183,15 +183,6 @@ export const rpcName: Record<RpcFunction, string> = {
   instanceIdentity: 'goalkeeper_instance_id',
   healReport: 'goalkeeper_heal_report',
 };
-
-/** goalkeeper_instance_id(): what tells this database from any other, copies included. */
-export interface DatabaseIdentity {
-  instanceId: string;
-  /** The cluster's (pg_control_system()); null where the host refuses to say. */
-  systemIdentifier: string | null;
-  databaseOid: string;
-  databaseName: string;
-}
 
 export function toDatabaseIdentity(raw: unknown): DatabaseIdentity {
   const r = raw as Record<string, unknown> | null;

@@ -3,7 +3,7 @@
  */
 import { Pool, type PoolConfig } from 'pg';
 import { RpcStore } from './rpc-store';
-import { STATEMENT_TIMEOUT_MS, StoreError, isRetryableSqlState } from './port';
+import { STATEMENT_TIMEOUT_MS, StoreError, isRetryableSqlState } from '../../activities/store-port';
 import * as map from './mapping';
 
 export class PgStore extends RpcStore {

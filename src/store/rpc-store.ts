@@ -4,7 +4,7 @@
  * query, a PostgREST RPC) and how its failures are typed.
  */
 import type { AgentRules, RecordEventInput } from '../../workflows/types';
-import type { CareCriteria, HealingStore } from './port';
+import type { CareCriteria, HealingStore } from '../../activities/store-port';
 import * as map from './mapping';
 
 export abstract class RpcStore implements HealingStore {

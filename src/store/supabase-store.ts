@@ -4,7 +4,7 @@
  */
 import { createClient, type SupabaseClient } from '@supabase/supabase-js';
 import { RpcStore } from './rpc-store';
-import { STATEMENT_TIMEOUT_MS, StoreError, isRetryableSqlState, isSqlState } from './port';
+import { STATEMENT_TIMEOUT_MS, StoreError, isRetryableSqlState, isSqlState } from '../../activities/store-port';
 import * as map from './mapping';
 
 class RealtimeUnused {

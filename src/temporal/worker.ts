@@ -4,7 +4,7 @@
  */
 import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type HealingEvents } from '../../activities';
-import type { HealingStore } from '../store/port';
+import type { HealingStore } from '../../activities/store-port';
 import type { HealPolicy } from '../../workflows/types';
 import { processHealingEvents } from '../metrics';
 

@@ -2,7 +2,7 @@
  * forEachConcurrently: the one bounded-concurrency loop (sweep, burst heals, bench). Each item
  * waits on a promise the test resolves itself, so the test sees exactly what is in flight.
  */
-import { forEachConcurrently } from '../../src/concurrency';
+import { forEachConcurrently } from '../../activities/concurrency';
 
 function gate() {
   let open!: () => void;

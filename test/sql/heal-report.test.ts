@@ -7,7 +7,7 @@
 import { Client } from 'pg';
 import { migrate } from '../../src/store/migrate';
 import { PgStore } from '../../src/store/pg-store';
-import type { HealingStore, HealReportRow } from '../../src/store/port';
+import type { HealingStore, HealReportRow } from '../../activities/store-port';
 import { SupabaseStore } from '../../src/store/supabase-store';
 import { buildHealReport } from '../../src/report';
 import type { AgentRules } from '../../workflows/types';

@@ -3,7 +3,7 @@
  * (test/e2e/startup-wait.test.ts runs them in the real processes against late real servers.)
  */
 import pino from 'pino';
-import { StoreError } from '../../src/store/port';
+import { StoreError } from '../../activities/store-port';
 import { toStoreError } from '../../src/store/pg-store';
 import { StartupWaitError, isStoreUnreachable, isTemporalUnreachable, untilReachable } from '../../src/startup-wait';
 

@@ -16,7 +16,7 @@ import { careCriteriaOf, scheduledFleetCheck } from '../../src/fleet-check';
 import type { GoalTarget } from '../../src/temporal/goal-client';
 import { migrate } from '../../src/store/migrate';
 import { PgStore } from '../../src/store/pg-store';
-import { StoreError, isRetryableSqlState, type ActiveGoalRef, type HealingStore } from '../../src/store/port';
+import { StoreError, isRetryableSqlState, type ActiveGoalRef, type HealingStore } from '../../activities/store-port';
 import { SupabaseStore, isRetryableRestFailure } from '../../src/store/supabase-store';
 import { freePort } from '../../src/embedded/postgres';
 import type { AgentRules } from '../../workflows/types';

@@ -6,7 +6,7 @@ import { loadConfig } from '../../src/config';
 import { Pool } from 'pg';
 import { Client, Connection } from '@temporalio/client';
 import { startGoal, type GoalTarget } from '../../src/temporal/goal-client';
-import { forEachConcurrently } from '../../src/concurrency';
+import { forEachConcurrently } from '../../activities/concurrency';
 import type { HealPolicy } from '../../workflows/types';
 
 export interface Workspaces {

@@ -15,7 +15,7 @@ import type { Pool, PoolClient } from 'pg';
 import type { Config } from '../../src/config';
 import { FLEET_CHECK_HEAL_REASON, type FleetCheckTotals } from '../../src/fleet-check';
 import { PgStore } from '../../src/store/pg-store';
-import type { CareCriteria, CareReason } from '../../src/store/port';
+import type { CareCriteria, CareReason } from '../../activities/store-port';
 import { startGoal, type GoalTarget } from '../../src/temporal/goal-client';
 import { goalWorkflowId, statusQuery } from '../../workflows/messages';
 import { createTestDatabase, goalTasks, inTransaction, insertAgent, insertGoal, insertTask, insertWorkspace, type TestDatabase } from '../support/db';

@@ -1,6 +1,7 @@
 /**
  * The store port: every database effect goalkeeper has, each one call of an atomic, idempotent
- * SQL function (supabase/migrations). Two adapters implement it: pg (DATABASE_URL) and
+ * SQL function (supabase/migrations). It lives with the activities, which call it, so that
+ * dependencies point one way (src/store implements it): two adapters, pg (DATABASE_URL) and
  * supabase-js .rpc() (SUPABASE_URL + SUPABASE_SERVICE_ROLE_KEY).
  */
 import type {
@@ -11,8 +12,7 @@ import type {
   RecordEventResult,
   RequeueStuckTaskResult,
   RetryTaskResult,
-} from '../../workflows/types';
-import type { DatabaseIdentity } from './mapping';
+} from '../workflows/types';
 
 export interface ActiveGoalRef {
   id: string;
@@ -132,4 +132,13 @@ export function isSqlState(code: string | null | undefined): boolean {
 export function isRetryableSqlState(code: string | null | undefined): boolean {
   if (!code || !isSqlState(code)) return true; // not from Postgres: network, timeout
   return RETRYABLE_SQLSTATE_CLASSES.includes(code.slice(0, 2)) || RETRYABLE_SQLSTATES.includes(code);
+}
+
+/** goalkeeper_instance_id(): what tells this database from any other, copies included. */
+export interface DatabaseIdentity {
+  instanceId: string;
+  /** The cluster's (pg_control_system()); null where the host refuses to say. */
+  systemIdentifier: string | null;
+  databaseOid: string;
+  databaseName: string;
 }
