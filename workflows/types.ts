@@ -102,6 +102,31 @@ export interface RecordEventResult {
   created: boolean;
 }
 
+/** What goalkeeper_resolve_alert found: `found` false for a key no alert was recorded under;
+ * `resolved` true only for the call that set resolved_at. */
+export interface ResolveAlertResult {
+  found: boolean;
+  resolved: boolean;
+  resolvedAt: string | null;
+}
+
+/** A goal's heal episode, recorded when it ends (goalkeeper_record_heal_episode). */
+export interface HealEpisodeInput {
+  /** `${workflowId}/${firstExecutionRunId}/heal/<cycle it opened in>`: the same for every write. */
+  episodeKey: string;
+  workspaceId: string | null;
+  goalId: string;
+  /** The start of the first cycle that found a problem. */
+  seenAt: string;
+  /** The end of the first cycle that found the goal healthy again. */
+  healedAt: string;
+}
+
+export interface RecordHealEpisodeResult {
+  /** False when the key was recorded already (a retried or repeated write). */
+  created: boolean;
+}
+
 /** What every healing store call needs besides its subject: the worker's agent rules, and the
  * workflow it acts for. */
 export interface AgentRules {

@@ -10,6 +10,9 @@ import type {
   RecordEventResult,
   RetryTaskResult,
   AgentRules,
+  HealEpisodeInput,
+  RecordHealEpisodeResult,
+  ResolveAlertResult,
 } from '../../workflows/types';
 import { StoreError, type ActiveGoalRef, type CareCriteria, type CareReason, type GoalsNeedingCarePage, type WorkspaceHealthRow } from './port';
 
@@ -69,6 +72,14 @@ export function toRecordEvent(raw: Json): RecordEventResult {
   return { logId: String(raw.log_id), created: raw.created === true };
 }
 
+export function toResolveAlert(raw: Json): ResolveAlertResult {
+  return { found: raw.found === true, resolved: raw.resolved === true, resolvedAt: str(raw.resolved_at) };
+}
+
+export function toRecordHealEpisode(raw: Json): RecordHealEpisodeResult {
+  return { created: raw.created === true };
+}
+
 export function toActiveGoals(raw: unknown): ActiveGoalRef[] {
   return ((raw as Json[] | null) ?? []).map((g) => ({
     id: String(g.id),
@@ -126,6 +137,14 @@ export const rpcArgs = {
     p_workflow_id: e.workflowId,
     p_details: e.details ?? {},
   }),
+  resolveAlert: (idempotencyKey: string) => ({ p_idempotency_key: idempotencyKey }),
+  recordHealEpisode: (e: HealEpisodeInput) => ({
+    p_episode_key: e.episodeKey,
+    p_workspace_id: e.workspaceId,
+    p_goal_id: e.goalId,
+    p_seen_at: e.seenAt,
+    p_healed_at: e.healedAt,
+  }),
   listActiveGoals: (after: string | null, limit: number) => ({ p_after: after, p_limit: limit }),
   goalsNeedingCare: (after: string | null, limit: number, c: CareCriteria) => ({
     p_after: after,
@@ -148,6 +167,8 @@ export const rpcName: Record<RpcFunction, string> = {
   ensureTaskAgent: 'goalkeeper_ensure_task_agent',
   retryTask: 'goalkeeper_retry_task',
   recordEvent: 'goalkeeper_record_event',
+  resolveAlert: 'goalkeeper_resolve_alert',
+  recordHealEpisode: 'goalkeeper_record_heal_episode',
   listActiveGoals: 'goalkeeper_list_active_goals',
   goalsNeedingCare: 'goalkeeper_goals_needing_care',
   agentStatusCounts: 'goalkeeper_agent_status_counts',

@@ -7,8 +7,11 @@ import type {
   AgentRules,
   EnsureGoalTaskResult,
   EnsureTaskAgentResult,
+  HealEpisodeInput,
   RecordEventInput,
   RecordEventResult,
+  RecordHealEpisodeResult,
+  ResolveAlertResult,
   RetryTaskResult,
 } from '../../workflows/types';
 import type { DatabaseIdentity } from './mapping';
@@ -59,6 +62,10 @@ export interface HealingStore {
   /** requestKey makes the retry idempotent: the same key twice retries once. */
   retryTask(taskId: string, requestKey: string, rules: AgentRules): Promise<RetryTaskResult>;
   recordEvent(input: RecordEventInput): Promise<RecordEventResult>;
+  /** Marks the alert recorded under `idempotencyKey` resolved, once. */
+  resolveAlert(idempotencyKey: string): Promise<ResolveAlertResult>;
+  /** Records a heal episode that has ended, once per key. */
+  recordHealEpisode(input: HealEpisodeInput): Promise<RecordHealEpisodeResult>;
   /** Active goals with id greater than `after`, in id order: keyset pagination for the sweep. */
   listActiveGoals(after: string | null, limit: number): Promise<ActiveGoalRef[]>;
   /** One page of the fleet check: the active goals after `after` that need care, and why. */
