@@ -9,7 +9,6 @@ import { loggerFor, redactUrl, scrubSecrets } from './log';
 import { migrate } from './store/migrate';
 import { watchAgentStatuses } from './agent-status-audit';
 import { startObservability } from './observability';
-import { episodeSettleMs } from './metrics';
 import { createStore } from './store';
 import { connectClient, connectWorker, clientConnectionOptions } from './temporal/connection';
 import { ensureSearchAttributesOrWarn } from './temporal/search-attributes';
@@ -173,7 +172,7 @@ export async function runWorker(config: Config): Promise<void> {
   // First: a missing database is a configuration error, reported before anything is opened.
   const store = createStore(config);
   // Before any Temporal connection: the SDK runtime's metrics are fixed when it is created.
-  const metrics = await startObservability(config.env.METRICS_PORT, log, { settleMs: episodeSettleMs(config.policy), host: config.env.HTTP_HOST });
+  const metrics = await startObservability(config.env.METRICS_PORT, log, { host: config.env.HTTP_HOST });
   const wait = { waitSeconds: config.env.STARTUP_WAIT_SECONDS, log };
   // The start-up audit is the first database call, the client connection the first Temporal one:
   // each waits for its server (src/startup-wait.ts).

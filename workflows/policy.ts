@@ -51,5 +51,6 @@ export function policyProblem(p: unknown): string | null {
     const value = policy[key];
     if (typeof value !== 'number' || !Number.isInteger(value) || value < min) return `${key} must be an integer ≥ ${min}`;
   }
+  if (typeof policy.alertDelivery !== 'boolean') return 'alertDelivery must be true or false';
   return waitProblem(policy as HealPolicy);
 }

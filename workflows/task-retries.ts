@@ -94,6 +94,7 @@ async function retryFailedTask(cycle: Cycle, task: GoalTaskView, operatorHeal: b
       retries.total += 1;
       task.status = 'pending';
       task.agentId = r.agentId;
+      cycle.healed = true;
       actions.push(`retried task ${task.id} (attempt ${r.attempt ?? retries.total}) with agent ${r.agentId}`);
     } else if (r.outcome === 'no_agent') {
       stillFailed.push(task.id);

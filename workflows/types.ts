@@ -19,6 +19,9 @@ export interface HealPolicy {
   safetyRecheckHours: number;
   /** History events after which a run continues as new (the server may suggest it sooner). */
   maxHistoryEventsPerRun: number;
+  /** Whether alerts and their resolutions are delivered to a webhook (ALERT_WEBHOOK_URL is set on
+   * the worker). Only the fact: the URL is a secret and never enters a workflow or its history. */
+  alertDelivery: boolean;
 }
 
 /** Every health a goal workflow reports (its status query and the GoalHealth search attribute). */
@@ -133,6 +136,29 @@ export interface AgentRules {
   assignableStatuses: string[];
   maxAutoProvisionedAgents: number;
   workflowId: string | null;
+}
+
+/** One alert as its delivery carries it (workflows/alert-delivery.ts): the facts a human and a
+ * machine need, never where it goes (the worker's secret). */
+export interface AlertNotice {
+  /** The alert's idempotency key (its logs row's); its resolution's is this + `/resolved`. */
+  idempotencyKey: string;
+  issueType: IssueType | string;
+  severity: Severity;
+  goalId: string;
+  workspaceId: string | null;
+  taskId: string | null;
+  message: string;
+  raisedAt: string;
+  /** The goal workflow's id (the Web UI link, when TEMPORAL_UI_URL is set). */
+  workflowId: string;
+}
+
+/** One message to the alert webhook: the alert opening, or its resolution. */
+export interface AlertDeliveryCall {
+  notice: AlertNotice;
+  status: 'open' | 'resolved';
+  resolvedAt?: string | null;
 }
 
 /** A burst heal's input: goals whose first heal is done in bulk (workflows/burst-heal.ts). */

@@ -17,7 +17,6 @@ import { useColour } from '../colour';
 import { isPretty, loggerFor, redactUrl } from '../log';
 import { formatReadyBlock, type ReadyFacts } from '../ready-block';
 import { startObservability } from '../observability';
-import { episodeSettleMs } from '../metrics';
 import { runServices } from '../services';
 
 /** What stops `up` cleanly: Ctrl-C, `kill`, and the terminal closing (SIGHUP, which by default
@@ -112,7 +111,7 @@ export async function runUp(env: NodeJS.ProcessEnv = process.env): Promise<void>
   try {
     // The ready block names the metrics address, and the start-up steps go to debug: a person sees
     // one line now and the block once everything runs.
-    metrics = await startObservability(early.env.METRICS_PORT, log, { settleMs: episodeSettleMs(early.policy), quiet: true, host: early.env.HTTP_HOST });
+    metrics = await startObservability(early.env.METRICS_PORT, log, { quiet: true, host: early.env.HTTP_HOST });
     log.info(`starting (state in ${resolve(early.env.GOALKEEPER_DATA_DIR)})`);
     const stack = await startEmbeddedStack(env, { onStep: (m) => log.debug(m) }).catch(async (err: unknown) => {
       await closeMetrics();
