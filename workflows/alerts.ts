@@ -61,12 +61,13 @@ function episodeKey(episode: EndedHealEpisode): string {
  */
 export async function writeUnwrittenAlerts(cycle: Cycle): Promise<void> {
   const { state } = cycle;
-  for (const alert of state.unwrittenAlerts()) {
-    if (alert.failedInCycle === state.cycles) continue;
+  for (const alert of state.failedAlertWrites()) {
+    const failedIn = alert.failedInCycle;
+    if (failedIn === state.cycles) continue;
     const written = await writeAlert(cycle, alert);
     if (written) {
       // Not created: the failed write had committed after all (its answer was lost).
-      const how = written.created ? `written (cycle ${alert.failedInCycle} could not)` : `found written (cycle ${alert.failedInCycle}'s write had gone through)`;
+      const how = written.created ? `written (cycle ${failedIn} could not)` : `found written (cycle ${failedIn}'s write had gone through)`;
       cycle.actions.push(`${alertLabel(alert.issue, alert.taskId)} ${how}`);
     } else {
       alert.failedInCycle = state.cycles;
@@ -161,7 +162,7 @@ export async function recordCycleFacts(cycle: Cycle): Promise<void> {
       await resolveAlert.executeWithOptions({ summary: `resolve alert ${alert.issue}` }, [{ idempotencyKey: alert.writeKey }]);
     } catch (err) {
       log.error('could not record an alert resolution', { goalId: cycle.goalId, issue: alert.issue, error: activityCause(err) });
-      unrecorded.push(resolved);
+      unrecorded.push({ ...resolved, failedInCycle: state.cycles });
       continue;
     }
     cycle.actions.push(`${alertLabel(alert.issue, alert.taskId)} resolved`);
@@ -177,7 +178,7 @@ export async function recordCycleFacts(cycle: Cycle): Promise<void> {
       ]);
     } catch (err) {
       log.error('could not record a heal episode', { goalId: cycle.goalId, error: activityCause(err) });
-      still.push(episode);
+      still.push({ ...episode, failedInCycle: state.cycles });
     }
   }
   state.endedEpisodes = still;

@@ -38,6 +38,8 @@ export interface ResolvedAlert {
   alert: OpenAlert;
   /** When the cycle that closed it first acted on it, at its end (workflow time); null until then. */
   resolvedAt: string | null;
+  /** The last cycle whose recording of it failed; absent until one has. */
+  failedInCycle?: number;
 }
 
 /** A heal episode in progress: from the start of the first cycle that found a problem (took a
@@ -51,6 +53,8 @@ export interface OpenHealEpisode {
 /** A heal episode that ended (a cycle ended healthy) and is not yet recorded. */
 export interface EndedHealEpisode extends OpenHealEpisode {
   healedAt: string;
+  /** The last cycle whose recording of it failed; absent until one has. */
+  failedInCycle?: number;
 }
 
 export interface PublishedAttributes {
@@ -224,7 +228,7 @@ export class GoalState {
   nextWake(policy: HealPolicy): NextWake {
     const candidates: NextWake[] = [];
     const lastChecked = this.lastCycle ? Date.parse(this.lastCycle.finishedAt) : null;
-    if (lastChecked !== null && (this.stepFailures > 0 || this.unwrittenAlerts().length > 0 || this.hasUnrecordedFacts())) {
+    if (lastChecked !== null && (this.stepFailures > 0 || this.failedAlertWrites().length > 0 || this.hasUnrecordedFacts())) {
       candidates.push({ reason: 'try again what failed', at: new Date(lastChecked + policy.healthCheckIntervalSeconds * 1000).toISOString() });
     }
     if (this.tasksDoneSince !== null && !this.openAlerts.has('GOAL_STALLED')) {
@@ -267,9 +271,14 @@ export class GoalState {
     return this.openAlerts.get(key);
   }
 
-  /** The open alerts whose logs row is not written yet. */
+  /** The open alerts whose logs row is not written yet (being written, or failed to be). */
   unwrittenAlerts(): OpenAlert[] {
     return [...this.openAlerts.values()].filter((a) => !a.written);
+  }
+
+  /** The open alerts whose write failed: a later cycle writes them. */
+  failedAlertWrites(): OpenAlert[] {
+    return this.unwrittenAlerts().filter((a) => a.failedInCycle !== null);
   }
 
   /** Closes the goal-wide alert of `issue`. */
@@ -298,9 +307,10 @@ export class GoalState {
     if (alert.written) this.resolvedAlerts.push({ alert, resolvedAt: null });
   }
 
-  /** Whether facts of ended things (resolutions, heal episodes) wait to be recorded. */
+  /** Whether facts of ended things (resolutions, heal episodes) failed to be recorded: a later
+   * cycle records them. (Those not tried yet are the running cycle's, which records them at its end.) */
   hasUnrecordedFacts(): boolean {
-    return this.resolvedAlerts.length > 0 || this.endedEpisodes.length > 0;
+    return this.resolvedAlerts.some((r) => r.failedInCycle !== undefined) || this.endedEpisodes.some((e) => e.failedInCycle !== undefined);
   }
 
   /**
@@ -369,7 +379,7 @@ export class GoalState {
       lastCheckedAt: this.lastCycle?.finishedAt ?? null,
       nextWake: this.policy ? this.nextWake(this.policy) : { reason: 'the first cycle', at: null },
       openAlerts: [...this.openAlerts.keys()],
-      unwrittenAlerts: this.unwrittenAlerts().map((a) => alertKey(a.issue, a.taskId)),
+      unwrittenAlerts: this.failedAlertWrites().map((a) => alertKey(a.issue, a.taskId)),
       cycles: this.cycles,
       closedReason: this.closedReason,
       policy: this.policy,

@@ -181,6 +181,9 @@ describe('the alert lifecycle', () => {
       written: false,
       failedInCycle: null,
     });
+    // Being written: not yet a failed write (the status's "not in logs yet", a timer's reason).
+    expect(s.status().unwrittenAlerts).toEqual([]);
+    s.alert('NO_TASKS_FOR_GOAL')!.failedInCycle = 1;
     expect(s.status().unwrittenAlerts).toEqual(['NO_TASKS_FOR_GOAL']);
     s.alert('NO_TASKS_FOR_GOAL')!.written = true;
     expect(s.status().unwrittenAlerts).toEqual([]);
@@ -199,7 +202,6 @@ describe('the alert lifecycle', () => {
       ['NO_AGENTS_AVAILABLE', null, null],
       ['RETRIES_EXHAUSTED', 't1', null],
     ]);
-    expect(s.hasUnrecordedFacts()).toBe(true);
     // Closing what is not open produces nothing more.
     s.closeGoalAlert('NO_AGENTS_AVAILABLE');
     expect(s.resolvedAlerts).toHaveLength(2);
@@ -214,12 +216,17 @@ describe('the alert lifecycle', () => {
     expect(s.resolvedAlerts.map((r) => r.alert.issue)).toEqual(['GOAL_STALLED', 'HEAL_STEP_FAILED']);
   });
 
-  test('a resolution or an episode still to record wakes the goal one interval later', () => {
+  test('a resolution or an episode whose recording failed wakes the goal one interval later; one not tried yet does not', () => {
     const s = new GoalState(GOAL);
     s.finishCycle(cycle(1, '2026-12-06T00:00:00.000Z'), policy, 0.5);
     raise(s, 'GOAL_STALLED', null, true);
     s.closeGoalAlert('GOAL_STALLED');
+    expect(s.nextWake(policy).reason).toBe('safety recheck');
+    s.resolvedAlerts[0].failedInCycle = 1;
     expect(s.nextWake(policy)).toEqual({ reason: 'try again what failed', at: '2026-12-06T00:05:00.000Z' });
+    s.resolvedAlerts = [];
+    s.endedEpisodes = [{ cycle: 1, seenAt: '2026-12-06T00:00:00.000Z', healedAt: '2026-12-06T00:00:00.000Z', failedInCycle: 1 }];
+    expect(s.nextWake(policy).reason).toBe('try again what failed');
   });
 });
 
