@@ -12,7 +12,7 @@ import { startObservability } from './observability';
 import { createStore } from './store';
 import { connectClient, connectWorker, clientConnectionOptions } from './temporal/connection';
 import { ensureSearchAttributesOrWarn } from './temporal/search-attributes';
-import { createGoalkeeperWorker } from './temporal/worker';
+import { alertWebhookOf, createGoalkeeperWorker } from './temporal/worker';
 import { InvalidGoalIdError, assertGoalId, defaultHealWaitSeconds, goalStatus, healAndWait, healGoal } from './temporal/goal-client';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { createFleetCheckActivities } from '../activities/fleet-check';
@@ -29,6 +29,7 @@ import { register as registerUp } from './commands/up';
 import { register as registerDemo } from './commands/demo';
 import { register as registerEnv } from './commands/env';
 import { register as registerClaimNamespace } from './commands/claim-namespace';
+import { register as registerAlerts } from './commands/alerts';
 import { ensureNamespaceClaim } from './namespace-claim';
 import { parseTimeoutSeconds } from './commands/options';
 import { databaseName, isStoreUnreachable, isTemporalUnreachable, temporalName, untilReachable } from './startup-wait';
@@ -163,6 +164,7 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerEnv(program);
   registerClaimNamespace(program);
+  registerAlerts(program);
   return program;
 }
 
@@ -208,6 +210,7 @@ export async function runWorker(config: Config): Promise<void> {
     taskQueue: config.temporal.taskQueue,
     store,
     policy: config.policy,
+    alertWebhook: alertWebhookOf(config),
     extraActivities: createFleetCheckActivities({
       check: scheduledFleetCheck(store, { client, taskQueue: config.temporal.taskQueue }, { pageSize: config.env.RECONCILE_BATCH_SIZE, criteria: careCriteriaOf(config.policy) }),
     }),
