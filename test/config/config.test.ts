@@ -20,6 +20,7 @@ test('defaults are the documented ones', () => {
     maxAutoProvisionedAgents: 3,
     safetyRecheckHours: 24,
     maxHistoryEventsPerRun: 2000,
+    alertDelivery: false,
   });
   expect(config.warnings).toEqual([]);
   expect(config.temporal).toMatchObject({ namespace: 'default', taskQueue: 'goalkeeper', tls: undefined });
