@@ -20,13 +20,14 @@ import {
 import { alertDeliveryWorkflow, alertDeliveryWorkflowId, alertResolvedSignal } from './alert-delivery';
 import type { Cycle } from './cycle';
 import { alertKey, type EndedHealEpisode, type OpenAlert, type ResolvedAlert } from './goal-state';
+import { goalWorkflowId } from './messages';
 import { recordEvent, recordHealEpisode, resolveAlert } from './store-calls';
 import type { AlertNotice, IssueType, RecordEventResult, Severity } from './types';
 
 /** Raises an alert once while its condition lasts (keyed by issue and task), as a logs row. */
 export async function raiseAlert(cycle: Cycle, issue: IssueType, taskId: string | null, severity: Severity, text: string): Promise<void> {
   const { state } = cycle;
-  const writeKey = alertWriteKey(state.cycles, issue, taskId);
+  const writeKey = alertWriteKey(cycle.goalId, state.cycles, issue, taskId);
   if (!state.openAlert({ issue, taskId, severity, text, raisedAt: new Date().toISOString(), writeKey })) return;
   cycle.actions.push(alertLabel(issue, taskId));
   const alert = state.alert(alertKey(issue, taskId))!;
@@ -40,17 +41,17 @@ export async function raiseAlert(cycle: Cycle, issue: IssueType, taskId: string 
  * The idempotency key of one raising of an alert, the same for every write of it. An alert opens
  * at most once per cycle (it stays open until a cycle closes it), and cycles count on across
  * continue-as-new, whose runs share the first run's id; a goal reopened later is a new workflow
- * with a new first run, so its alerts are new rows.
+ * with a new first run, so its alerts are new rows. The workflow id is the goal's (goal-<id>),
+ * built from the goal id rather than read, so that a replay under another id (the replay tests')
+ * derives the same delivery workflow ids.
  */
-function alertWriteKey(cycleNumber: number, issue: IssueType, taskId: string | null): string {
-  const { workflowId, firstExecutionRunId } = workflowInfo();
-  return `${workflowId}/${firstExecutionRunId}/alert/${cycleNumber}/${alertKey(issue, taskId)}`;
+function alertWriteKey(goalId: string, cycleNumber: number, issue: IssueType, taskId: string | null): string {
+  return `${goalWorkflowId(goalId)}/${workflowInfo().firstExecutionRunId}/alert/${cycleNumber}/${alertKey(issue, taskId)}`;
 }
 
 /** A heal episode's key: like an alert's, by the cycle it opened in. */
-function episodeKey(episode: EndedHealEpisode): string {
-  const { workflowId, firstExecutionRunId } = workflowInfo();
-  return `${workflowId}/${firstExecutionRunId}/heal/${episode.cycle}`;
+function episodeKey(goalId: string, episode: EndedHealEpisode): string {
+  return `${goalWorkflowId(goalId)}/${workflowInfo().firstExecutionRunId}/heal/${episode.cycle}`;
 }
 
 /**
@@ -117,7 +118,7 @@ function noticeOf(cycle: Cycle, alert: OpenAlert): AlertNotice {
     taskId: alert.taskId,
     message: alert.text,
     raisedAt: alert.raisedAt,
-    workflowId: workflowInfo().workflowId,
+    workflowId: goalWorkflowId(cycle.goalId),
   };
 }
 
@@ -174,7 +175,7 @@ export async function recordCycleFacts(cycle: Cycle): Promise<void> {
   for (const episode of state.endedEpisodes) {
     try {
       await recordHealEpisode.executeWithOptions({ summary: 'record heal episode' }, [
-        { episodeKey: episodeKey(episode), workspaceId: state.goal?.workspaceId ?? null, goalId: cycle.goalId, seenAt: episode.seenAt, healedAt: episode.healedAt },
+        { episodeKey: episodeKey(cycle.goalId, episode), workspaceId: state.goal?.workspaceId ?? null, goalId: cycle.goalId, seenAt: episode.seenAt, healedAt: episode.healedAt },
       ]);
     } catch (err) {
       log.error('could not record a heal episode', { goalId: cycle.goalId, error: activityCause(err) });
