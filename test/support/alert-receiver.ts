@@ -1,7 +1,8 @@
 /**
  * A local alert webhook receiver (node:http on a free loopback port) standing in for Slack or
  * Mattermost: it records every POST (headers and JSON body) and answers from a script, e.g.
- * 500 twice and then 200. Its URL carries a random token in its path, like a Slack hook's, so a
+ * 500 twice and then 200; a 0 in the script holds that request unanswered (a receiver that hangs)
+ * until the client gives up or the receiver closes. Its URL carries a random token in its path, like a Slack hook's, so a
  * test can search histories and output for it.
  */
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
@@ -11,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 export interface ReceivedAlert {
   headers: IncomingHttpHeaders;
   body: Record<string, unknown>;
-  /** What the receiver answered. */
+  /** What the receiver answered (0: nothing, it held the request). */
   status: number;
 }
 
@@ -31,6 +32,7 @@ export async function startAlertReceiver(): Promise<AlertReceiver> {
   const token = randomBytes(16).toString('hex');
   const path = `/hooks/${token}`;
   const received: ReceivedAlert[] = [];
+  const held = new Set<import('node:http').ServerResponse>();
   let queue: number[] = [];
   let fallback = 200;
   const server: Server = createServer((req, res) => {
@@ -49,6 +51,11 @@ export async function startAlertReceiver(): Promise<AlertReceiver> {
         body = { unparsable: raw };
       }
       received.push({ headers: req.headers, body, status });
+      if (status === 0) {
+        held.add(res);
+        res.on('close', () => held.delete(res));
+        return;
+      }
       res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : status === 400 ? 'invalid_payload' : 'try later');
     });
   });
@@ -63,6 +70,10 @@ export async function startAlertReceiver(): Promise<AlertReceiver> {
       queue = [...statuses];
       fallback = then;
     },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const res of held) res.destroy();
+        server.close(() => resolve());
+      }),
   };
 }
