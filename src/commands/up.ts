@@ -128,8 +128,10 @@ export async function runUp(env: NodeJS.ProcessEnv = process.env): Promise<void>
       metricsUrl: metrics ? `http://localhost:${metrics.port}/metrics` : undefined,
     };
     const removeState = writeRunningStack(stack.config.env.GOALKEEPER_DATA_DIR, record);
+    // Alert messages link to the embedded Web UI unless TEMPORAL_UI_URL names another.
+    const config = { ...stack.config, alerts: { ...stack.config.alerts, temporalUiUrl: stack.config.alerts.temporalUiUrl ?? stack.uiUrl } };
     try {
-      await runServices(stack.config, { worker: true, listener: true, http: true, schedule: true }, {
+      await runServices(config, { worker: true, listener: true, http: true, schedule: true }, {
         log,
         signal,
         quietStartup: true,
