@@ -11,16 +11,20 @@ import type {
   BurstHealTotals,
   EnsureGoalTaskResult,
   EnsureTaskAgentResult,
+  HealEpisodeInput,
   HealPolicy,
   RecordEventCall,
   RecordEventResult,
+  RecordHealEpisodeResult,
   RequeueStuckTaskResult,
+  ResolveAlertResult,
   RetryTaskResult,
 } from '../workflows/types';
 import { agentRulesOf } from '../workflows/policy';
 import type { HealingStore } from './store-port';
 import { forEachConcurrently } from './concurrency';
 import { requireUuid, storeCall } from './guards';
+import { createAlertActivities, type AlertActivityDeps } from './alerts';
 
 /** Store calls a burst heal keeps in flight: each is its own short transaction, so a few at once
  * hide the round trips while leaving the pool to the goal workflows' own steps. */
@@ -35,9 +39,11 @@ export interface HealingEvents {
    * task put back). */
   onHealed?(kind: 'task_created' | 'agent_assigned' | 'task_retried' | 'task_requeued', goalId: string | null): void;
   onAlert?(issueType: string): void;
+  /** Called when a heal episode's row was created: the time to heal, the one definition of it. */
+  onHealEpisode?(seconds: number): void;
 }
 
-export interface ActivityDeps {
+export interface ActivityDeps extends AlertActivityDeps {
   store: HealingStore;
   events?: HealingEvents;
   /** The worker's healing settings, from its configuration: the one source of the policy. Every
@@ -55,9 +61,11 @@ function activityKey(): string {
   return `${workflowExecution?.workflowId ?? 'standalone'}/${workflowExecution?.runId ?? ''}/${activityId}`;
 }
 
-export function createActivities({ store, events = {}, policy }: ActivityDeps) {
+export function createActivities({ store, events = {}, policy, alertWebhook }: ActivityDeps) {
   const rules = () => agentRulesOf(policy, currentWorkflowId());
   return {
+    ...createAlertActivities({ alertWebhook }),
+
     /** This worker's healing settings. No I/O: the workflow asks at every cycle, and its
      * history keeps the answer for every replay. */
     async healingSettings(): Promise<HealPolicy> {
@@ -151,6 +159,29 @@ export function createActivities({ store, events = {}, policy }: ActivityDeps) {
       // only when no write of it completed, so a row found by its key is that alert's own earlier
       // write whose answer was lost (a crash, a dropped connection), which no completed write reported.
       if (input.kind === 'alert') events.onAlert?.(input.issueType);
+      return result;
+    },
+
+    /** Records that an alert is over (its goalkeeper_alerts row's resolved_at, set once). */
+    async resolveAlert(input: { idempotencyKey: string }): Promise<ResolveAlertResult> {
+      if (typeof input?.idempotencyKey !== 'string' || input.idempotencyKey === '') {
+        throw ApplicationFailure.nonRetryable('resolveAlert needs the idempotency key of the alert', 'InvalidInput');
+      }
+      return storeCall('resolve alert', () => store.resolveAlert(input.idempotencyKey));
+    },
+
+    /** Records a heal episode that ended, once per key; the one that creates its row reports the
+     * time to heal (the /metrics histogram), so a retried write is not counted twice. */
+    async recordHealEpisode(input: HealEpisodeInput): Promise<RecordHealEpisodeResult> {
+      requireUuid('goalId', input?.goalId);
+      if (input.workspaceId !== null) requireUuid('workspaceId', input.workspaceId);
+      const seenAt = Date.parse(input.seenAt);
+      const healedAt = Date.parse(input.healedAt);
+      if (typeof input.episodeKey !== 'string' || input.episodeKey === '' || Number.isNaN(seenAt) || Number.isNaN(healedAt)) {
+        throw ApplicationFailure.nonRetryable('a heal episode needs a key and ISO times seenAt and healedAt', 'InvalidInput');
+      }
+      const result = await storeCall('record heal episode', () => store.recordHealEpisode(input));
+      if (result.created) events.onHealEpisode?.((healedAt - seenAt) / 1000);
       return result;
     },
   };

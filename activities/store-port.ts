@@ -8,9 +8,12 @@ import type {
   AgentRules,
   EnsureGoalTaskResult,
   EnsureTaskAgentResult,
+  HealEpisodeInput,
   RecordEventInput,
   RecordEventResult,
+  RecordHealEpisodeResult,
   RequeueStuckTaskResult,
+  ResolveAlertResult,
   RetryTaskResult,
 } from '../workflows/types';
 
@@ -79,6 +82,10 @@ export interface HealingStore {
    * requestKey makes it idempotent, as for retryTask. */
   requeueStuckTask(taskId: string, requestKey: string, rules: AgentRules): Promise<RequeueStuckTaskResult>;
   recordEvent(input: RecordEventInput): Promise<RecordEventResult>;
+  /** Marks the alert recorded under `idempotencyKey` resolved, once. */
+  resolveAlert(idempotencyKey: string): Promise<ResolveAlertResult>;
+  /** Records a heal episode that has ended, once per key. */
+  recordHealEpisode(input: HealEpisodeInput): Promise<RecordHealEpisodeResult>;
   /** Active goals with id greater than `after`, in id order: keyset pagination for the sweep. */
   listActiveGoals(after: string | null, limit: number): Promise<ActiveGoalRef[]>;
   /** One page of the fleet check: the active goals after `after` that need care, and why. */

@@ -9,11 +9,10 @@ import { loggerFor, redactUrl, scrubSecrets } from './log';
 import { migrate } from './store/migrate';
 import { watchAgentStatuses } from './agent-status-audit';
 import { startObservability } from './observability';
-import { episodeSettleMs } from './metrics';
 import { createStore } from './store';
 import { connectClient, connectWorker, clientConnectionOptions } from './temporal/connection';
 import { ensureSearchAttributesOrWarn } from './temporal/search-attributes';
-import { createGoalkeeperWorker } from './temporal/worker';
+import { alertWebhookOf, createGoalkeeperWorker } from './temporal/worker';
 import { InvalidGoalIdError, assertGoalId, defaultHealWaitSeconds, goalStatus, healAndWait, healGoal } from './temporal/goal-client';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { createFleetCheckActivities } from '../activities/fleet-check';
@@ -31,6 +30,7 @@ import { register as registerUp } from './commands/up';
 import { register as registerDemo } from './commands/demo';
 import { register as registerEnv } from './commands/env';
 import { register as registerClaimNamespace } from './commands/claim-namespace';
+import { register as registerAlerts } from './commands/alerts';
 import { ensureNamespaceClaim } from './namespace-claim';
 import { parseTimeoutSeconds } from './commands/options';
 import { databaseName, isStoreUnreachable, isTemporalUnreachable, temporalName, untilReachable } from './startup-wait';
@@ -166,6 +166,7 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerEnv(program);
   registerClaimNamespace(program);
+  registerAlerts(program);
   return program;
 }
 
@@ -175,7 +176,7 @@ export async function runWorker(config: Config): Promise<void> {
   // First: a missing database is a configuration error, reported before anything is opened.
   const store = createStore(config);
   // Before any Temporal connection: the SDK runtime's metrics are fixed when it is created.
-  const metrics = await startObservability(config.env.METRICS_PORT, log, { settleMs: episodeSettleMs(config.policy), host: config.env.HTTP_HOST });
+  const metrics = await startObservability(config.env.METRICS_PORT, log, { host: config.env.HTTP_HOST });
   const wait = { waitSeconds: config.env.STARTUP_WAIT_SECONDS, log };
   // The start-up audit is the first database call, the client connection the first Temporal one:
   // each waits for its server (src/startup-wait.ts).
@@ -211,6 +212,7 @@ export async function runWorker(config: Config): Promise<void> {
     taskQueue: config.temporal.taskQueue,
     store,
     policy: config.policy,
+    alertWebhook: alertWebhookOf(config),
     extraActivities: createFleetCheckActivities({
       check: scheduledFleetCheck(store, { client, taskQueue: config.temporal.taskQueue }, { pageSize: config.env.RECONCILE_BATCH_SIZE, criteria: careCriteriaOf(config.policy) }),
     }),

@@ -207,6 +207,12 @@ const envSchema = z.object({
     value > 64 * 1024 * 1024 ? 'must be at most 67108864 (64 MiB)' : null,
   ),
   METRICS_PORT: listenPort('METRICS_PORT', 0),
+  /** A Slack or Mattermost incoming webhook (or any receiver of the same JSON) every alert and its
+   * resolution is POSTed to; unset: alerts reach only the logs table. A secret (src/log.ts). */
+  ALERT_WEBHOOK_URL: url('ALERT_WEBHOOK_URL', ['https:', 'http:']),
+  /** The Temporal Web UI's base URL (e.g. http://localhost:8233): alert messages link to the
+   * goal's workflow there. */
+  TEMPORAL_UI_URL: url('TEMPORAL_UI_URL', ['https:', 'http:']),
   LOG_LEVEL: logLevel,
   LOG_FORMAT: logFormat,
   // Worker tuning, defaults as measured (README, Performance). The SDK's own cache default grows
@@ -252,6 +258,9 @@ export interface Config {
     apiKey?: string;
     tls?: { certPath?: string; keyPath?: string; caPath?: string; serverName?: string };
   };
+  /** Where alerts go (ALERT_WEBHOOK_URL, a secret: only the worker's activity and `alerts test`
+   * read it) and the Web UI their messages link to (TEMPORAL_UI_URL). */
+  alerts: { webhookUrl?: string; temporalUiUrl?: string };
   /** Worker options from the WORKER_* settings and their measured defaults. */
   worker: { maxCachedWorkflows: number; maxConcurrentWorkflowTaskExecutions: number; maxConcurrentActivityTaskExecutions: number };
 }
@@ -321,7 +330,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       maxHistoryEventsPerRun: env.GOAL_HISTORY_EVENTS_PER_RUN,
       taskStuckAfterSeconds: env.TASK_STUCK_AFTER_SECONDS,
       agentMaxOpenTasks: env.AGENT_MAX_OPEN_TASKS ?? null,
+      alertDelivery: env.ALERT_WEBHOOK_URL !== undefined,
     },
+    alerts: { webhookUrl: env.ALERT_WEBHOOK_URL, temporalUiUrl: env.TEMPORAL_UI_URL },
     knownAgentStatuses: KNOWN_AGENT_STATUSES,
     temporal: {
       address: env.TEMPORAL_ADDRESS,

@@ -37,6 +37,8 @@ const SECRET_ENV = [
   'AUTHENTICATOR_PASSWORD',
   'PGPASSWORD',
   'JWT_SECRET',
+  // The webhook's URL is its credential (Slack's and Mattermost's carry the token in the path).
+  'ALERT_WEBHOOK_URL',
 ];
 // A short value is likely an ordinary word too ("postgres", "goalkeeper" as a dev password) and
 // would redact it from every line; such a password still loses its place in any connection string.

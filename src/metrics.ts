@@ -5,20 +5,15 @@
  * process-wide metrics once startMetrics has run, so the code that builds the worker need not
  * know metrics exist. Served by src/observability.ts.
  *
- * When is a goal "healed"? The activities see actions, not health, so a heal episode is a goal's
- * run of healing actions (task created, agent assigned, task retried) with no gap longer than
- * `settleMs`; it counts once in goals_healed, and time_to_heal spans its first to its last action
- * (0 for a one-step heal). A process built from the configuration sets settleMs from its policy
- * (episodeSettleMs: the longest retry backoff plus 5 s), so a failing task's whole retry series,
- * each retry one backoff after the last, is one episode, whatever it ends in (the
- * RETRIES_EXHAUSTED alerts count the ones that did not end well). 125 s otherwise: twice the
- * default first backoff plus 5 s.
+ * When is a goal "healed"? The goal workflow knows, and says so once: a heal episode runs from
+ * the start of the first cycle that found a problem to the end of the first cycle that found the
+ * goal healthy again, and is recorded as a row of goalkeeper_heal_episodes (workflows/alerts.ts).
+ * The worker whose activity creates that row counts it in goals_healed and observes its length in
+ * time_to_heal: the same time to heal the heal report reads from the table, one definition.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from 'pino';
 import type { HealingEvents } from '../activities';
-import { longestBackoffSeconds } from '../workflows/policy';
-import type { HealPolicy } from '../workflows/types';
 
 export type HealKind = Parameters<NonNullable<HealingEvents['onHealed']>>[0];
 
@@ -35,25 +30,16 @@ export interface GoalkeeperMetrics {
   onDispatchOverflow(): void;
   /** Where the dispatch queue gauge reads its depth from (the process's dispatcher). */
   watchDispatchQueue(depth: () => number): void;
-  /** Closes open episodes now (on shutdown, so a last heal is counted). */
-  flush(): void;
 }
 
-/** The gap that ends a heal episode under `policy`: its longest retry backoff (at least 60 s, one
- * default backoff, when it retries little or not at all) plus 5 s. */
-export function episodeSettleMs(policy: Pick<HealPolicy, 'retryBackoffSeconds' | 'maxTaskRetries'>): number {
-  return (Math.max(longestBackoffSeconds(policy), 60) + 5) * 1000;
-}
-
-export function createMetrics(options: { settleMs?: number; defaultMetrics?: boolean } = {}): GoalkeeperMetrics {
-  const settleMs = options.settleMs ?? 125_000;
+export function createMetrics(options: { defaultMetrics?: boolean } = {}): GoalkeeperMetrics {
   const registry = new Registry();
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'goalkeeper_' });
   const actions = new Counter({ name: 'goalkeeper_healing_actions_total', help: 'Healing actions taken, by kind', labelNames: ['kind'], registers: [registry] });
-  const healed = new Counter({ name: 'goalkeeper_goals_healed_total', help: 'Heal episodes completed (a goal brought back to a runnable task with an assignable agent)', registers: [registry] });
+  const healed = new Counter({ name: 'goalkeeper_goals_healed_total', help: 'Heal episodes ended (a goal found healthy again after a problem)', registers: [registry] });
   const timeToHeal = new Histogram({
     name: 'goalkeeper_time_to_heal_seconds',
-    help: "Seconds from a heal episode's first action to its last",
+    help: 'Seconds from the cycle that first saw a problem of a goal to the end of the cycle that found it healthy again',
     buckets: [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600],
     registers: [registry],
   });
@@ -93,32 +79,19 @@ export function createMetrics(options: { settleMs?: number; defaultMetrics?: boo
     },
   });
 
-  const episodes = new Map<string, { first: number; last: number; timer: NodeJS.Timeout }>();
-  const close = (goalId: string) => {
-    const episode = episodes.get(goalId);
-    if (!episode) return;
-    clearTimeout(episode.timer);
-    episodes.delete(goalId);
-    healed.inc();
-    timeToHeal.observe((episode.last - episode.first) / 1000);
-  };
-
   return {
     registry,
     events: {
-      onHealed(kind, goalId) {
+      onHealed(kind) {
         actions.inc({ kind });
         if (kind === 'task_retried') retries.inc();
-        if (!goalId) return;
-        const now = Date.now();
-        const episode = episodes.get(goalId);
-        if (episode) clearTimeout(episode.timer);
-        const timer = setTimeout(() => close(goalId), settleMs);
-        timer.unref(); // never keeps the process alive
-        episodes.set(goalId, { first: episode?.first ?? now, last: now, timer });
       },
       onAlert(issueType) {
         alerts.inc({ issue_type: issueType });
+      },
+      onHealEpisode(seconds) {
+        healed.inc();
+        timeToHeal.observe(seconds);
       },
     },
     onGoalStarted(eagerly) {
@@ -133,9 +106,6 @@ export function createMetrics(options: { settleMs?: number; defaultMetrics?: boo
     },
     watchDispatchQueue(depth) {
       queueDepth = depth;
-    },
-    flush() {
-      for (const goalId of [...episodes.keys()]) close(goalId);
     },
   };
 }
@@ -176,6 +146,9 @@ export function processHealingEvents(): Required<HealingEvents> {
     onAlert(issueType) {
       processLog?.warn({ issueType }, `WORKSPACE HEALTH ALERT: ${issueType}`);
       processMetrics?.events.onAlert(issueType);
+    },
+    onHealEpisode(seconds) {
+      processMetrics?.events.onHealEpisode(seconds);
     },
   };
 }

@@ -23,7 +23,6 @@ export interface MetricsServer {
 export interface MetricsServerOptions {
   /** The interface to bind: HTTP_HOST, the same as the HTTP server's (default 0.0.0.0). */
   host?: string;
-  settleMs?: number;
   /** The SDK runtime's Prometheus endpoint, appended to every scrape (see installRuntime). */
   runtimeMetricsUrl?: string;
 }
@@ -35,7 +34,7 @@ const RUNTIME_SCRAPE_TIMEOUT_MS = 2_000;
 /** Serves /metrics on `port` (0 picks a free one) and makes these the process's metrics. With
  * `runtimeMetricsUrl`, each scrape also carries the Temporal SDK runtime's metrics. */
 export async function startMetricsServer(port: number, options: MetricsServerOptions = {}): Promise<MetricsServer> {
-  const metrics = createMetrics({ settleMs: options.settleMs });
+  const metrics = createMetrics();
   const runtimeUp = options.runtimeMetricsUrl
     ? new Gauge({
         name: 'goalkeeper_runtime_metrics_up',
@@ -72,7 +71,6 @@ export async function startMetricsServer(port: number, options: MetricsServerOpt
     host: (app.server.address() as AddressInfo).address,
     metrics,
     async close() {
-      metrics.flush();
       releaseProcessMetrics(metrics);
       await app.close();
     },
@@ -121,11 +119,11 @@ export function installRuntime(log: Logger, options: { metricsBindAddress?: stri
  * `port` is not 0, one /metrics on it carrying goalkeeper's metrics and the SDK runtime's. The
  * runtime's exporter listens on a free loopback port that only this process scrapes.
  */
-export async function startObservability(port: number, log: Logger, options: { settleMs?: number; quiet?: boolean; host?: string } = {}): Promise<MetricsServer | undefined> {
+export async function startObservability(port: number, log: Logger, options: { quiet?: boolean; host?: string } = {}): Promise<MetricsServer | undefined> {
   useProcessLog(log);
   const runtime = installRuntime(log, { metricsBindAddress: port === 0 ? undefined : `127.0.0.1:${await freePort()}` });
   if (port === 0) return undefined;
-  const server = await startMetricsServer(port, { host: options.host, runtimeMetricsUrl: runtime.metricsUrl, settleMs: options.settleMs });
+  const server = await startMetricsServer(port, { host: options.host, runtimeMetricsUrl: runtime.metricsUrl });
   // quiet: the caller names the address itself (`goalkeeper up`'s ready block).
   (options.quiet ? log.debug : log.info).call(log, { metrics: `http://${options.host ?? '0.0.0.0'}:${server.port}/metrics`, sdkMetrics: runtime.metricsUrl ? 'included' : 'unavailable' }, 'serving Prometheus metrics');
   return server;

@@ -27,7 +27,7 @@ import { connectClient, connectWorker } from './temporal/connection';
 import { healBurst, type GoalTarget } from './temporal/goal-client';
 import { ensureFleetCheckSchedule } from './temporal/schedule';
 import { ensureSearchAttributesOrWarn } from './temporal/search-attributes';
-import { createGoalkeeperWorker } from './temporal/worker';
+import { alertWebhookOf, createGoalkeeperWorker } from './temporal/worker';
 import { GoalEventListener } from './triggers/listener';
 import { databaseName, isStoreUnreachable, isTemporalUnreachable, temporalName, untilReachable } from './startup-wait';
 
@@ -151,6 +151,7 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
         taskQueue: config.temporal.taskQueue,
         store,
         policy: config.policy,
+        alertWebhook: alertWebhookOf(config),
         extraActivities: createFleetCheckActivities({ check: scheduledFleetCheck(store, target, fleetCheck) }),
         options: { ...config.worker, ...opts.workerOptions },
       });

@@ -12,4 +12,7 @@ export interface Cycle {
   readonly policy: HealPolicy;
   /** What the cycle did, in order: the status query's and the summary's lines. */
   readonly actions: string[];
+  /** Whether the cycle took a heal action (created a task, gave one an agent, retried one): such
+   * a cycle opens a heal episode even if it ends healthy (GoalState.finishCycle). */
+  healed: boolean;
 }

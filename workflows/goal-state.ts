@@ -1,24 +1,60 @@
 /**
  * The goal workflow's state in one small class: what it knows of the goal, the retry budget of
- * each task, the alerts it has open, the heals waiting, and when it should wake next. Pure data
- * and decisions, no Temporal calls: continueAsNew carries a snapshot, and the unit tests
- * (test/workflows/goal-state.test.ts) check its rules without a server.
+ * each task, the alerts it has open (and those it found over), its heal episode, the heals
+ * waiting, and when it should wake next. Pure data and decisions, no Temporal calls:
+ * continueAsNew carries a snapshot, and the unit tests (test/workflows/goal-state.test.ts) check
+ * its rules without a server.
  */
 import type { CycleSummary, GoalStatus, HealRequest, NextWake, TaskRetryState } from './messages';
 import type { GoalHealth, GoalView, HealPolicy, IssueType, Severity } from './types';
 
-/** An alert that is open but whose logs row, where the platform reads alerts, failed to be
- * written: a later cycle writes it, under the same key, while the alert stays open. */
-export interface UnwrittenAlert {
+/**
+ * One open alert, raised once while its condition lasts: what it says, when it was raised, and
+ * whether its logs row (where the platform reads alerts) is written yet. One whose write failed
+ * stays open and unwritten, and a later cycle writes it under the same key.
+ */
+export interface OpenAlert {
   issue: IssueType;
   taskId: string | null;
   severity: Severity;
   text: string;
-  /** The cycle whose write failed: the next cycles try again, not that one. */
-  cycle: number;
-  /** The idempotency key of the failed write: a write that committed before its activity failed
-   * is then found by the later one, not written twice. */
+  /** When the cycle raised it (workflow time). */
+  raisedAt: string;
+  /** The idempotency key of its logs row, its goalkeeper_alerts row and its delivery: the same for
+   * every write of it, so a write that committed before its activity failed is found, not repeated. */
   writeKey: string;
+  written: boolean;
+  /** The last cycle whose write of it failed: the next cycles try again, not that one. */
+  failedInCycle: number | null;
+}
+
+/** What raising an alert gives: everything but its write's outcome. */
+export type RaisedAlert = Omit<OpenAlert, 'written' | 'failedInCycle'>;
+
+/** An alert a cycle found over, once it had been written (an alert never written told nobody, so
+ * its end is nobody's news): the cycle records its resolution, and delivers it, at its end. One
+ * whose recording failed stays here for the next cycle. */
+export interface ResolvedAlert {
+  alert: OpenAlert;
+  /** When the cycle that closed it first acted on it, at its end (workflow time); null until then. */
+  resolvedAt: string | null;
+  /** The last cycle whose recording of it failed; absent until one has. */
+  failedInCycle?: number;
+}
+
+/** A heal episode in progress: from the start of the first cycle that found a problem (took a
+ * heal action, or ended not healthy). */
+export interface OpenHealEpisode {
+  /** The cycle it opened in: its key's last part. */
+  cycle: number;
+  seenAt: string;
+}
+
+/** A heal episode that ended (a cycle ended healthy) and is not yet recorded. */
+export interface EndedHealEpisode extends OpenHealEpisode {
+  healedAt: string;
+  /** The last cycle whose recording of it failed; absent until one has. */
+  failedInCycle?: number;
 }
 
 export interface PublishedAttributes {
@@ -33,13 +69,15 @@ export interface GoalStateSnapshot {
   taskId: string | null;
   agentId: string | null;
   retries: Record<string, TaskRetryState>;
-  openAlerts: string[];
+  openAlerts: OpenAlert[];
+  resolvedAlerts: ResolvedAlert[];
+  healEpisode: OpenHealEpisode | null;
+  endedEpisodes: EndedHealEpisode[];
   cycles: number;
   lastCycle: CycleSummary | null;
   pendingHeals: HealRequest[];
   publishedAttributes: PublishedAttributes | null;
   tasksDoneSince: string | null;
-  unwrittenAlerts: UnwrittenAlert[];
   stepFailures: number;
   safetyRecheckAt: string | null;
   policy: HealPolicy | null;
@@ -47,8 +85,6 @@ export interface GoalStateSnapshot {
 
 /** An alert's key among the open ones: its issue, and the task it is about when it is about one. */
 export const alertKey = (issue: IssueType, taskId: string | null): string => (taskId ? `${issue}:${taskId}` : issue);
-/** The issue of an alert key. */
-export const issueOf = (key: string): IssueType => key.split(':')[0] as IssueType;
 
 /** Open alerts of these issues mean the goal lacks a task or an agent: degraded. */
 const DEGRADING_ISSUES: ReadonlySet<IssueType> = new Set(['NO_TASKS_FOR_GOAL', 'NO_AGENTS_AVAILABLE', 'TASK_WITHOUT_AGENT']);
@@ -69,14 +105,20 @@ export class GoalState {
   taskId: string | null;
   agentId: string | null;
   retries: Record<string, TaskRetryState>;
-  openAlerts: Set<string>;
+  /** The open alerts, by alertKey (issue, and task when about one), in the order raised. */
+  openAlerts: Map<string, OpenAlert>;
+  /** Alerts found over whose resolution is still to be recorded and delivered (ResolvedAlert). */
+  resolvedAlerts: ResolvedAlert[];
+  /** The heal episode in progress, if a problem has been seen and the goal not yet found healthy. */
+  healEpisode: OpenHealEpisode | null;
+  /** Ended heal episodes still to be recorded (a failed write is tried again by a later cycle). */
+  endedEpisodes: EndedHealEpisode[];
   cycles: number;
   lastCycle: CycleSummary | null;
   pendingHeals: HealRequest[];
   publishedAttributes: PublishedAttributes | null;
   /** ISO time a cycle first found the goal active with every task completed; null otherwise. */
   tasksDoneSince: string | null;
-  unwrittenAlerts: UnwrittenAlert[];
   /** Heal steps that failed for good in the last cycle (HEAL_STEP_FAILED closes after a cycle with none). */
   stepFailures: number;
   /** When the resting goal checks itself if nothing wakes it before (null: never). */
@@ -97,13 +139,15 @@ export class GoalState {
     this.taskId = snapshot?.taskId ?? null;
     this.agentId = snapshot?.agentId ?? null;
     this.retries = snapshot?.retries ?? {};
-    this.openAlerts = new Set(snapshot?.openAlerts ?? []);
+    this.openAlerts = new Map((snapshot?.openAlerts ?? []).map((a) => [alertKey(a.issue, a.taskId), a]));
+    this.resolvedAlerts = snapshot?.resolvedAlerts ?? [];
+    this.healEpisode = snapshot?.healEpisode ?? null;
+    this.endedEpisodes = snapshot?.endedEpisodes ?? [];
     this.cycles = snapshot?.cycles ?? 0;
     this.lastCycle = snapshot?.lastCycle ?? null;
     this.pendingHeals = snapshot?.pendingHeals ?? [];
     this.publishedAttributes = snapshot?.publishedAttributes ?? null;
     this.tasksDoneSince = snapshot?.tasksDoneSince ?? null;
-    this.unwrittenAlerts = snapshot?.unwrittenAlerts ?? [];
     this.stepFailures = snapshot?.stepFailures ?? 0;
     this.safetyRecheckAt = snapshot?.safetyRecheckAt ?? null;
     this.policy = snapshot?.policy ?? null;
@@ -162,9 +206,11 @@ export class GoalState {
     return taken;
   }
 
-  /** A cycle has ended: it is the last one, the goal has checked itself, and the safety recheck
-   * moves on. `jitter` is a number in [0, 1) from the workflow's deterministic random. */
-  finishCycle(summary: CycleSummary, policy: HealPolicy, jitter: number): void {
+  /** A cycle has ended: it is the last one, the goal has checked itself, its heal episode moves
+   * on (healEpisodeAfter), and the safety recheck moves on. `jitter` is a number in [0, 1) from
+   * the workflow's deterministic random; `healed`: the cycle took a heal action. */
+  finishCycle(summary: CycleSummary, policy: HealPolicy, jitter: number, healed = false): void {
+    this.healEpisodeAfter(summary, healed);
     this.lastCycle = summary;
     this.health = summary.health;
     const awaited = this.awaited.get(summary.number);
@@ -182,7 +228,7 @@ export class GoalState {
   nextWake(policy: HealPolicy): NextWake {
     const candidates: NextWake[] = [];
     const lastChecked = this.lastCycle ? Date.parse(this.lastCycle.finishedAt) : null;
-    if (lastChecked !== null && (this.stepFailures > 0 || this.unwrittenAlerts.length > 0)) {
+    if (lastChecked !== null && (this.stepFailures > 0 || this.failedAlertWrites().length > 0 || this.hasUnrecordedFacts())) {
       candidates.push({ reason: 'try again what failed', at: new Date(lastChecked + policy.healthCheckIntervalSeconds * 1000).toISOString() });
     }
     if (this.tasksDoneSince !== null && !this.openAlerts.has('GOAL_STALLED')) {
@@ -213,22 +259,77 @@ export class GoalState {
   }
 
   /** Opens an alert; true when it was not open yet (so the caller raises it once, not every cycle). */
-  openAlert(issue: IssueType, taskId: string | null): boolean {
-    const key = alertKey(issue, taskId);
+  openAlert(raised: RaisedAlert): boolean {
+    const key = alertKey(raised.issue, raised.taskId);
     if (this.openAlerts.has(key)) return false;
-    this.openAlerts.add(key);
+    this.openAlerts.set(key, { ...raised, written: false, failedInCycle: null });
     return true;
+  }
+
+  /** The open alert under `key`, if any. */
+  alert(key: string): OpenAlert | undefined {
+    return this.openAlerts.get(key);
+  }
+
+  /** The open alerts whose logs row is not written yet (being written, or failed to be). */
+  unwrittenAlerts(): OpenAlert[] {
+    return [...this.openAlerts.values()].filter((a) => !a.written);
+  }
+
+  /** The open alerts whose write failed: a later cycle writes them. */
+  failedAlertWrites(): OpenAlert[] {
+    return this.unwrittenAlerts().filter((a) => a.failedInCycle !== null);
   }
 
   /** Closes the goal-wide alert of `issue`. */
   closeGoalAlert(issue: IssueType): void {
-    this.openAlerts.delete(issue);
+    this.closeAlert(issue);
   }
 
   /** Closes the alerts of `issue` about tasks, except those about `stillOpenFor`. */
   closeTaskAlerts(issue: IssueType, stillOpenFor: readonly string[] = []): void {
-    for (const key of [...this.openAlerts]) {
-      if (key.startsWith(`${issue}:`) && !stillOpenFor.includes(key.slice(issue.length + 1))) this.openAlerts.delete(key);
+    for (const [key, alert] of [...this.openAlerts]) {
+      if (alert.issue === issue && alert.taskId !== null && !stillOpenFor.includes(alert.taskId)) this.closeAlert(key);
+    }
+  }
+
+  /** Closes every open alert (the goal closed: none of its conditions can last). */
+  closeAllAlerts(): void {
+    for (const key of [...this.openAlerts.keys()]) this.closeAlert(key);
+  }
+
+  /** Closes one alert: a written one becomes a resolution the cycle acts on at its end; an
+   * unwritten one just ends (nobody heard of it). */
+  private closeAlert(key: string): void {
+    const alert = this.openAlerts.get(key);
+    if (!alert) return;
+    this.openAlerts.delete(key);
+    if (alert.written) this.resolvedAlerts.push({ alert, resolvedAt: null });
+  }
+
+  /** Whether facts of ended things (resolutions, heal episodes) failed to be recorded: a later
+   * cycle records them. (Those not tried yet are the running cycle's, which records them at its end.) */
+  hasUnrecordedFacts(): boolean {
+    return this.resolvedAlerts.some((r) => r.failedInCycle !== undefined) || this.endedEpisodes.some((e) => e.failedInCycle !== undefined);
+  }
+
+  /**
+   * The heal episode after a cycle: one opens at the start of the first cycle that found a
+   * problem (took a heal action, or ended not healthy), and ends at the end of the first cycle
+   * (that one or a later one) that ends healthy, becoming a fact to record. A goal that closes
+   * mid-episode was never healed: its episode is dropped.
+   */
+  private healEpisodeAfter(summary: CycleSummary, healed: boolean): void {
+    if (summary.health === 'closed') {
+      this.healEpisode = null;
+      return;
+    }
+    if (this.healEpisode === null && (healed || summary.health !== 'healthy')) {
+      this.healEpisode = { cycle: summary.number, seenAt: summary.startedAt };
+    }
+    if (this.healEpisode !== null && summary.health === 'healthy') {
+      this.endedEpisodes.push({ ...this.healEpisode, healedAt: summary.finishedAt });
+      this.healEpisode = null;
     }
   }
 
@@ -236,7 +337,7 @@ export class GoalState {
    * missing agent or task is degraded; a failed task being retried is healing; else healthy. */
   computeHealth(failedTaskIds: readonly string[]): GoalHealth {
     if (this.closedReason) return 'closed';
-    const issues = [...this.openAlerts].map(issueOf);
+    const issues = [...this.openAlerts.values()].map((a) => a.issue);
     if (Object.values(this.retries).some((r) => r.exhausted) || issues.some((i) => HUMAN_ISSUES.has(i))) return 'needs_intervention';
     if (issues.some((i) => DEGRADING_ISSUES.has(i))) return 'degraded';
     if (failedTaskIds.length > 0) return 'healing';
@@ -250,13 +351,15 @@ export class GoalState {
       taskId: this.taskId,
       agentId: this.agentId,
       retries: this.retries,
-      openAlerts: [...this.openAlerts],
+      openAlerts: [...this.openAlerts.values()],
+      resolvedAlerts: this.resolvedAlerts,
+      healEpisode: this.healEpisode,
+      endedEpisodes: this.endedEpisodes,
       cycles: this.cycles,
       lastCycle: this.lastCycle,
       pendingHeals: this.pendingHeals,
       publishedAttributes: this.publishedAttributes,
       tasksDoneSince: this.tasksDoneSince,
-      unwrittenAlerts: this.unwrittenAlerts,
       stepFailures: this.stepFailures,
       safetyRecheckAt: this.safetyRecheckAt,
       policy: this.policy,
@@ -275,8 +378,8 @@ export class GoalState {
       lastCycle: this.lastCycle,
       lastCheckedAt: this.lastCycle?.finishedAt ?? null,
       nextWake: this.policy ? this.nextWake(this.policy) : { reason: 'the first cycle', at: null },
-      openAlerts: [...this.openAlerts],
-      unwrittenAlerts: this.unwrittenAlerts.map((a) => alertKey(a.issue, a.taskId)),
+      openAlerts: [...this.openAlerts.keys()],
+      unwrittenAlerts: this.failedAlertWrites().map((a) => alertKey(a.issue, a.taskId)),
       cycles: this.cycles,
       closedReason: this.closedReason,
       policy: this.policy,

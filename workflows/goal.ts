@@ -21,7 +21,7 @@
  * the workflow API and the history.
  */
 import { ApplicationFailure, allHandlersFinished, condition, continueAsNew, log, setHandler, workflowInfo } from '@temporalio/workflow';
-import { raiseAlert, stepFailed, writeUnwrittenAlerts } from './alerts';
+import { raiseAlert, recordCycleFacts, stepFailed, writeUnwrittenAlerts } from './alerts';
 import type { Cycle } from './cycle';
 import { GoalState, type GoalStateSnapshot } from './goal-state';
 import { sleepUnlessInterrupted } from './interruptible-sleep';
@@ -124,13 +124,16 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
     const requests = state.startCycle();
     const startedAt = new Date().toISOString();
     const policy = await readSettings();
-    const cycle: Cycle = { goalId, state, policy, actions: [] };
+    const cycle: Cycle = { goalId, state, policy, actions: [], healed: false };
     const wokenBy = [...requests.map((r) => `${r.origin} heal: ${r.reason}`), ...timersDue];
-    const finish = (closed: boolean, failedTaskIds: string[] = [], unread = false): boolean => {
+    const finish = async (closed: boolean, failedTaskIds: string[] = [], unread = false): Promise<boolean> => {
       // A goal that could not even be read is degraded, whatever the last cycle found.
       const health = unread ? 'degraded' : state.computeHealth(failedTaskIds);
       const summary = { number: state.cycles, startedAt, finishedAt: new Date().toISOString(), wokenBy, actions: cycle.actions, health };
-      state.finishCycle(summary, policy, Math.random());
+      state.finishCycle(summary, policy, Math.random(), cycle.healed);
+      // Resolutions and an ended heal episode are recorded now; not by a cycle that could not
+      // read the goal (the database is away: a later cycle records them).
+      if (!unread) await recordCycleFacts(cycle);
       publishSearchAttributes(state);
       return closed;
     };
@@ -147,9 +150,14 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
     if (ensured.outcome === 'closed') {
       state.closedReason = ensured.reason ?? 'closed';
       cycle.actions.push(`goal closed (${state.closedReason}); workflow ends`);
+      // Nothing about a closed goal can still be wrong: its alerts are over.
+      state.closeAllAlerts();
       return finish(true);
     }
-    if (ensured.outcome === 'created') cycle.actions.push(`created task ${ensured.createdTaskId}`);
+    if (ensured.outcome === 'created') {
+      cycle.healed = true;
+      cycle.actions.push(`created task ${ensured.createdTaskId}`);
+    }
     if (ensured.outcome === 'no_agent') {
       cycle.actions.push('goal has no task and no agent could be found or provisioned');
       await raiseAlert(cycle, 'NO_TASKS_FOR_GOAL', null, 'critical', 'goal has no task: no assignable agent to give one');
@@ -162,8 +170,6 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
     // retried at once (task-retries.ts).
     const failedWithoutAgent = ensured.tasks.filter((t) => t.status === 'failed' && !hasAssignableAgent(t, policy)).map((t) => t.id);
 
-    const neededCare = ensured.tasks.filter((t) => t.status === 'failed' || t.needsAgent || t.stuck);
-
     // 2. Every task in play has an assignable agent.
     let agentShortage = ensured.outcome === 'no_agent';
     let agentStepFailed = false;
@@ -175,6 +181,7 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
         if (r.outcome === 'assigned') {
           task.agentId = r.agentId;
           task.needsAgent = false;
+          cycle.healed = true;
           cycle.actions.push(`assigned agent ${r.agentId} to task ${task.id}${r.provisioned ? ' (provisioned)' : ''}`);
         } else if (r.outcome === 'no_agent') {
           agentShortage = true;
@@ -208,7 +215,7 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
 
     // A goal with more tasks in play than one cycle reads: when this cycle healed some, the next
     // cycle comes at once and reads the ones left out (those needing care are read first).
-    if (ensured.moreTasks && neededCare.some((t) => t.status !== 'failed' && !t.needsAgent && !t.stuck)) {
+    if (ensured.moreTasks && cycle.healed) {
       state.requestHeal({ reason: 'more tasks in play than one cycle reads', origin: 'event' }, policy.maxTaskRetries);
     }
 

@@ -2,3 +2,4 @@
 export { goalWorkflow } from './goal';
 export { fleetCheckWorkflow } from './fleet-check';
 export { burstHealWorkflow } from './burst-heal';
+export { alertDeliveryWorkflow } from './alert-delivery';

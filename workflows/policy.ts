@@ -62,5 +62,6 @@ export function policyProblem(p: unknown): string | null {
   if (limit !== null && (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1)) {
     return 'agentMaxOpenTasks must be an integer ≥ 1, or null for no limit';
   }
+  if (typeof policy.alertDelivery !== 'boolean') return 'alertDelivery must be true or false';
   return waitProblem(policy as HealPolicy);
 }

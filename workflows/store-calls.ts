@@ -30,7 +30,10 @@ const local = proxyLocalActivities<GoalActivities>({
 // scheduled/started/completed events in the history operators read. The per-cycle steps are here
 // too, for the rare re-run of a step the worker cancelled (see runStep).
 const remote = proxyActivities<GoalActivities>(STORE_CALL_OPTIONS);
-export const { retryTasks, requeueStuckTask, recordEvent } = remote;
+// An alert's resolution and a heal episode are recorded at a cycle's end, once per alert or heal:
+// ordinary activities too. (As local ones, a worker dropping the workflow from its cache would
+// cancel them, and the recording would wait for a later cycle's timer.)
+export const { retryTasks, requeueStuckTask, recordEvent, resolveAlert, recordHealEpisode } = remote;
 // The worker's healing settings: no I/O behind it, so a short timeout and a few attempts; a
 // local activity, so one marker in the history, which keeps the answer for every replay.
 export const { healingSettings } = proxyLocalActivities<GoalActivities>({

@@ -151,6 +151,7 @@ async function settleRetry(cycle: Cycle, { task, retries }: DueRetry, r: RetryTa
     retries.total += 1;
     task.status = 'pending';
     task.agentId = r.agentId;
+    cycle.healed = true;
     actions.push(`retried task ${task.id} (attempt ${r.attempt ?? retries.total}) with agent ${r.agentId}`);
   } else if (r.outcome === 'no_agent') {
     stillFailed.push(task.id);
@@ -197,6 +198,7 @@ export async function requeueStuckTasks(cycle: Cycle, tasks: GoalTaskView[], ope
         task.status = 'pending';
         task.stuck = false;
         task.agentId = r.agentId;
+        cycle.healed = true;
         actions.push(`put back stuck task ${task.id} (attempt ${r.attempt ?? retries.total}) with agent ${r.agentId}`);
       } else if (r.outcome === 'no_agent') {
         stillStuck.push(task.id);

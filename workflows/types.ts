@@ -25,6 +25,9 @@ export interface HealPolicy {
   /** Open (pending/in_progress) tasks an agent may hold before it is no longer picked
    * (AGENT_MAX_OPEN_TASKS); null: no limit. */
   agentMaxOpenTasks: number | null;
+  /** Whether alerts and their resolutions are delivered to a webhook (ALERT_WEBHOOK_URL is set on
+   * the worker). Only the fact: the URL is a secret and never enters a workflow or its history. */
+  alertDelivery: boolean;
 }
 
 /** Every health a goal workflow reports (its status query and the GoalHealth search attribute). */
@@ -124,6 +127,31 @@ export interface RecordEventResult {
   created: boolean;
 }
 
+/** What goalkeeper_resolve_alert found: `found` false for a key no alert was recorded under;
+ * `resolved` true only for the call that set resolved_at. */
+export interface ResolveAlertResult {
+  found: boolean;
+  resolved: boolean;
+  resolvedAt: string | null;
+}
+
+/** A goal's heal episode, recorded when it ends (goalkeeper_record_heal_episode). */
+export interface HealEpisodeInput {
+  /** `${workflowId}/${firstExecutionRunId}/heal/<cycle it opened in>`: the same for every write. */
+  episodeKey: string;
+  workspaceId: string | null;
+  goalId: string;
+  /** The start of the first cycle that found a problem. */
+  seenAt: string;
+  /** The end of the first cycle that found the goal healthy again. */
+  healedAt: string;
+}
+
+export interface RecordHealEpisodeResult {
+  /** False when the key was recorded already (a retried or repeated write). */
+  created: boolean;
+}
+
 /** What every healing store call needs besides its subject: the worker's agent rules, and the
  * workflow it acts for. */
 export interface AgentRules {
@@ -135,6 +163,29 @@ export interface AgentRules {
   /** TASK_STUCK_AFTER_SECONDS, for the tasks' `stuck` flag and the requeue's look again; absent:
    * no task is judged stuck. */
   taskStuckAfterSeconds?: number | null;
+}
+
+/** One alert as its delivery carries it (workflows/alert-delivery.ts): the facts a human and a
+ * machine need, never where it goes (the worker's secret). */
+export interface AlertNotice {
+  /** The alert's idempotency key (its logs row's); its resolution's is this + `/resolved`. */
+  idempotencyKey: string;
+  issueType: IssueType | string;
+  severity: Severity;
+  goalId: string;
+  workspaceId: string | null;
+  taskId: string | null;
+  message: string;
+  raisedAt: string;
+  /** The goal workflow's id (the Web UI link, when TEMPORAL_UI_URL is set). */
+  workflowId: string;
+}
+
+/** One message to the alert webhook: the alert opening, or its resolution. */
+export interface AlertDeliveryCall {
+  notice: AlertNotice;
+  status: 'open' | 'resolved';
+  resolvedAt?: string | null;
 }
 
 /** A burst heal's input: goals whose first heal is done in bulk (workflows/burst-heal.ts). */

@@ -3,7 +3,6 @@ import type { Command } from 'commander';
 import { loadCommandConfig } from '../command-config';
 import { loggerFor } from '../log';
 import { startObservability } from '../observability';
-import { episodeSettleMs } from '../metrics';
 import { runServices } from '../services';
 
 export function register(program: Command): void {
@@ -18,7 +17,7 @@ export function register(program: Command): void {
       const config = loadCommandConfig();
       const log = loggerFor(config.env);
       // Before any Temporal connection: the SDK runtime's metrics are fixed when it is created.
-      const metrics = await startObservability(config.env.METRICS_PORT, log, { settleMs: episodeSettleMs(config.policy), host: config.env.HTTP_HOST });
+      const metrics = await startObservability(config.env.METRICS_PORT, log, { host: config.env.HTTP_HOST });
       try {
         await runServices(config, { worker: opts.worker, listener: opts.listener, http: opts.http, schedule: opts.schedule }, { log });
       } finally {

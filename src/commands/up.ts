@@ -17,7 +17,6 @@ import { useColour } from '../colour';
 import { isPretty, loggerFor, redactUrl } from '../log';
 import { formatReadyBlock, type ReadyFacts } from '../ready-block';
 import { startObservability } from '../observability';
-import { episodeSettleMs } from '../metrics';
 import { runServices } from '../services';
 
 /** What stops `up` cleanly: Ctrl-C, `kill`, and the terminal closing (SIGHUP, which by default
@@ -112,7 +111,7 @@ export async function runUp(env: NodeJS.ProcessEnv = process.env): Promise<void>
   try {
     // The ready block names the metrics address, and the start-up steps go to debug: a person sees
     // one line now and the block once everything runs.
-    metrics = await startObservability(early.env.METRICS_PORT, log, { settleMs: episodeSettleMs(early.policy), quiet: true, host: early.env.HTTP_HOST });
+    metrics = await startObservability(early.env.METRICS_PORT, log, { quiet: true, host: early.env.HTTP_HOST });
     log.info(`starting (state in ${resolve(early.env.GOALKEEPER_DATA_DIR)})`);
     const stack = await startEmbeddedStack(env, { onStep: (m) => log.debug(m) }).catch(async (err: unknown) => {
       await closeMetrics();
@@ -129,8 +128,10 @@ export async function runUp(env: NodeJS.ProcessEnv = process.env): Promise<void>
       metricsUrl: metrics ? `http://localhost:${metrics.port}/metrics` : undefined,
     };
     const removeState = writeRunningStack(stack.config.env.GOALKEEPER_DATA_DIR, record);
+    // Alert messages link to the embedded Web UI unless TEMPORAL_UI_URL names another.
+    const config = { ...stack.config, alerts: { ...stack.config.alerts, temporalUiUrl: stack.config.alerts.temporalUiUrl ?? stack.uiUrl } };
     try {
-      await runServices(stack.config, { worker: true, listener: true, http: true, schedule: true }, {
+      await runServices(config, { worker: true, listener: true, http: true, schedule: true }, {
         log,
         signal,
         quietStartup: true,

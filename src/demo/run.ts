@@ -13,7 +13,7 @@ import { buildHealReport, formatHealReport } from '../report';
 import { useColour } from '../colour';
 import { createStore } from '../store';
 import { clientConnectionOptions, connectWorker } from '../temporal/connection';
-import { createGoalkeeperWorker } from '../temporal/worker';
+import { alertWebhookOf, createGoalkeeperWorker } from '../temporal/worker';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { goalStatus, healGoal } from '../temporal/goal-client';
 import type { GoalStatus } from '../../workflows/messages';
@@ -115,7 +115,7 @@ export async function runDemo(env: NodeJS.ProcessEnv = process.env, options: Dem
       quietSdkLogs();
       const store = createStore(config);
       const connection = await connectWorker(config);
-      const worker = await createGoalkeeperWorker({ connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, store, policy: config.policy });
+      const worker = await createGoalkeeperWorker({ connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, store, policy: config.policy, alertWebhook: alertWebhookOf(config) });
       const runPromise = worker.run();
       cleanups.push(async () => {
         worker.shutdown();

@@ -11,6 +11,9 @@ import type {
   RequeueStuckTaskResult,
   RetryTaskResult,
   AgentRules,
+  HealEpisodeInput,
+  RecordHealEpisodeResult,
+  ResolveAlertResult,
 } from '../../workflows/types';
 import { StoreError, type ActiveGoalRef, type CareCriteria, type CareReason, type DatabaseIdentity, type GoalsNeedingCarePage, type HealReportRow, type WorkspaceHealthRow } from '../../activities/store-port';
 
@@ -79,6 +82,14 @@ export function toRequeueStuckTask(raw: Json): RequeueStuckTaskResult {
 
 export function toRecordEvent(raw: Json): RecordEventResult {
   return { logId: String(raw.log_id), created: raw.created === true };
+}
+
+export function toResolveAlert(raw: Json): ResolveAlertResult {
+  return { found: raw.found === true, resolved: raw.resolved === true, resolvedAt: str(raw.resolved_at) };
+}
+
+export function toRecordHealEpisode(raw: Json): RecordHealEpisodeResult {
+  return { created: raw.created === true };
 }
 
 export function toActiveGoals(raw: unknown): ActiveGoalRef[] {
@@ -151,6 +162,14 @@ export const rpcArgs = {
     p_workflow_id: e.workflowId,
     p_details: e.details ?? {},
   }),
+  resolveAlert: (idempotencyKey: string) => ({ p_idempotency_key: idempotencyKey }),
+  recordHealEpisode: (e: HealEpisodeInput) => ({
+    p_episode_key: e.episodeKey,
+    p_workspace_id: e.workspaceId,
+    p_goal_id: e.goalId,
+    p_seen_at: e.seenAt,
+    p_healed_at: e.healedAt,
+  }),
   listActiveGoals: (after: string | null, limit: number) => ({ p_after: after, p_limit: limit }),
   goalsNeedingCare: (after: string | null, limit: number, c: CareCriteria) => ({
     p_after: after,
@@ -176,6 +195,8 @@ export const rpcName: Record<RpcFunction, string> = {
   retryTask: 'goalkeeper_retry_task',
   requeueStuckTask: 'goalkeeper_requeue_stuck_task',
   recordEvent: 'goalkeeper_record_event',
+  resolveAlert: 'goalkeeper_resolve_alert',
+  recordHealEpisode: 'goalkeeper_record_heal_episode',
   listActiveGoals: 'goalkeeper_list_active_goals',
   goalsNeedingCare: 'goalkeeper_goals_needing_care',
   agentStatusCounts: 'goalkeeper_agent_status_counts',

@@ -3,7 +3,7 @@
  * arguments, its answer mapped the same way. An adapter only says how a call travels (a pg
  * query, a PostgREST RPC) and how its failures are typed.
  */
-import type { AgentRules, RecordEventInput } from '../../workflows/types';
+import type { AgentRules, HealEpisodeInput, RecordEventInput } from '../../workflows/types';
 import type { CareCriteria, HealingStore } from '../../activities/store-port';
 import * as map from './mapping';
 
@@ -33,6 +33,14 @@ export abstract class RpcStore implements HealingStore {
 
   async recordEvent(input: RecordEventInput) {
     return map.toRecordEvent((await this.call('recordEvent', map.rpcArgs.recordEvent(input))) as never);
+  }
+
+  async resolveAlert(idempotencyKey: string) {
+    return map.toResolveAlert((await this.call('resolveAlert', map.rpcArgs.resolveAlert(idempotencyKey))) as never);
+  }
+
+  async recordHealEpisode(input: HealEpisodeInput) {
+    return map.toRecordHealEpisode((await this.call('recordHealEpisode', map.rpcArgs.recordHealEpisode(input))) as never);
   }
 
   async listActiveGoals(after: string | null, limit: number) {

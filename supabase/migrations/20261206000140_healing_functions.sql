@@ -313,7 +313,66 @@ begin
   v_log := goalkeeper_write_log(p_workspace_id, p_kind, p_issue_type, p_text, p_severity,
                                 p_goal_id, p_task_id, p_workflow_id, p_details);
   update goalkeeper_log_keys set log_id = v_log where idempotency_key = p_idempotency_key;
+  -- An alert is also recorded as a fact the heal report counts (goalkeeper_alerts), in the same
+  -- transaction as its logs row: one exists exactly when the other does.
+  if p_kind = 'alert' then
+    insert into goalkeeper_alerts (idempotency_key, issue_type, severity, workspace_id, goal_id, task_id)
+    values (p_idempotency_key, p_issue_type, p_severity, p_workspace_id, p_goal_id, p_task_id)
+    on conflict (idempotency_key) do nothing;
+  end if;
   return jsonb_build_object('log_id', v_log, 'created', true);
+end $$;
+
+-- Records that a cycle found an alert over: sets its resolved_at once (a repeated call, or one
+-- for a resolution already recorded, leaves the first time). Returns {found, resolved, resolved_at}:
+-- found false for a key goalkeeper never recorded an alert under (its logs row was never written,
+-- so nobody heard of it); resolved true only for the call that set it.
+create or replace function goalkeeper_resolve_alert(p_idempotency_key text)
+returns jsonb language plpgsql as $$
+declare
+  v_at timestamptz;
+  v_set boolean := false;
+begin
+  if p_idempotency_key is null or length(p_idempotency_key) = 0 then
+    raise exception 'idempotency key must not be empty' using errcode = '22023';
+  end if;
+  update goalkeeper_alerts set resolved_at = now()
+   where idempotency_key = p_idempotency_key and resolved_at is null
+  returning resolved_at into v_at;
+  v_set := found;
+  if not v_set then
+    select resolved_at into v_at from goalkeeper_alerts where idempotency_key = p_idempotency_key;
+    if not found then
+      return jsonb_build_object('found', false, 'resolved', false, 'resolved_at', null);
+    end if;
+  end if;
+  return jsonb_build_object('found', true, 'resolved', v_set, 'resolved_at', v_at);
+end $$;
+
+-- Records a goal's heal episode once it has ended, once per key (the goal workflow's, stable
+-- across its retries and runs): from the moment goalkeeper saw a problem to the moment a cycle
+-- found the goal healthy. Returns {created}: false when the key was recorded already (the first
+-- record's times stay).
+create or replace function goalkeeper_record_heal_episode(
+  p_episode_key text, p_workspace_id uuid, p_goal_id uuid, p_seen_at timestamptz, p_healed_at timestamptz
+) returns jsonb language plpgsql as $$
+declare v_key text;
+begin
+  if p_episode_key is null or length(p_episode_key) = 0 then
+    raise exception 'episode key must not be empty' using errcode = '22023';
+  end if;
+  if p_goal_id is null then
+    raise exception 'a heal episode needs its goal id' using errcode = '22023';
+  end if;
+  if p_seen_at is null or p_healed_at is null or p_healed_at < p_seen_at then
+    raise exception 'a heal episode must end (healed_at %) no earlier than it began (seen_at %)', p_healed_at, p_seen_at
+      using errcode = '22023';
+  end if;
+  insert into goalkeeper_heal_episodes (episode_key, workspace_id, goal_id, seen_at, healed_at)
+  values (p_episode_key, p_workspace_id, p_goal_id, p_seen_at, p_healed_at)
+  on conflict (episode_key) do nothing
+  returning episode_key into v_key;
+  return jsonb_build_object('created', v_key is not null);
 end $$;
 
 -- Reports, once, a task whose goal_id names a goal of another workspace: an alert

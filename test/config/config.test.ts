@@ -22,6 +22,7 @@ test('defaults are the documented ones', () => {
     maxHistoryEventsPerRun: 2000,
     taskStuckAfterSeconds: 7200,
     agentMaxOpenTasks: null,
+    alertDelivery: false,
   });
   expect(config.warnings).toEqual([]);
   expect(config.temporal).toMatchObject({ namespace: 'default', taskQueue: 'goalkeeper', tls: undefined });

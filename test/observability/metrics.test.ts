@@ -24,8 +24,7 @@ beforeAll(async () => {
   const runtime = installRuntime(quiet, { metricsBindAddress: `127.0.0.1:${await freePort()}` });
   expect(runtime.installed).toBe(true);
   runtimeMetricsUrl = runtime.metricsUrl;
-  // A short settle so the test need not wait.
-  metrics = await startMetricsServer(0, { host: '127.0.0.1', settleMs: 300, runtimeMetricsUrl });
+  metrics = await startMetricsServer(0, { host: '127.0.0.1', runtimeMetricsUrl });
   harness = await startWorkflowHarness(db.url);
 });
 afterAll(async () => {
@@ -69,6 +68,10 @@ test('a healed goal shows in goals healed, time to heal, healing actions and ret
   const text = await scrapeUntil('goalkeeper_goals_healed_total', 1);
   expect(value(text, 'goalkeeper_goals_healed_total')).toBe(1);
   expect(value(text, 'goalkeeper_time_to_heal_seconds_count')).toBe(1);
+  // The histogram's time to heal is the recorded episode's: one definition.
+  const { rows } = await db.pool.query('select extract(epoch from healed_at - seen_at)::float8 as s from goalkeeper_heal_episodes where goal_id = $1', [goal]);
+  expect(rows).toHaveLength(1);
+  expect(value(text, 'goalkeeper_time_to_heal_seconds_sum')).toBeCloseTo(rows[0].s, 3);
   expect(value(text, 'goalkeeper_healing_actions_total{kind="agent_assigned"}')).toBe(1);
   expect(value(text, 'goalkeeper_healing_actions_total{kind="task_retried"}')).toBe(1);
   expect(value(text, 'goalkeeper_task_retries_total')).toBe(1);

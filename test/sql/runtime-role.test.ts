@@ -11,7 +11,7 @@ import { createTestDatabase, insertAgent, insertGoal, insertTask, insertWorkspac
 
 const rules = { assignableStatuses: ['available', 'active'], maxAutoProvisionedAgents: 3, workflowId: null };
 const PLATFORM_TABLES = ['workspaces', 'workspace_goals', 'agents', 'tasks', 'logs'];
-const GOALKEEPER_TABLES = ['goalkeeper_task_attempts', 'goalkeeper_log_keys', 'goalkeeper_provisioned_agents', 'goalkeeper_schema_migrations'];
+const GOALKEEPER_TABLES = ['goalkeeper_task_attempts', 'goalkeeper_log_keys', 'goalkeeper_provisioned_agents', 'goalkeeper_schema_migrations', 'goalkeeper_alerts', 'goalkeeper_heal_episodes'];
 
 /** Every function the service calls (src/store/mapping.ts's rpcName, plus the reconcile count). */
 const ENTRY_POINTS: Array<[string, string]> = [
@@ -20,6 +20,8 @@ const ENTRY_POINTS: Array<[string, string]> = [
   ['goalkeeper_retry_task', `gen_random_uuid(), 'k', array['active'], 1, null`],
   ['goalkeeper_requeue_stuck_task', `gen_random_uuid(), 'k', array['active'], 1, 7200, null`],
   ['goalkeeper_record_event', `'runtime-probe-' || gen_random_uuid(), 'alert', null, null, null, 'PROBE', 'info', 'probe', null`],
+  ['goalkeeper_resolve_alert', `'runtime-probe-none'`],
+  ['goalkeeper_record_heal_episode', `'runtime-probe-' || gen_random_uuid(), null, gen_random_uuid(), now(), now()`],
   ['goalkeeper_list_active_goals', 'null, 1'],
   ['goalkeeper_count_active_goals', ''],
   ['goalkeeper_agent_status_counts', ''],
@@ -75,7 +77,7 @@ describe('the runtime login', () => {
   test.each([...PLATFORM_TABLES, ...GOALKEEPER_TABLES])('can neither read nor write %s', async (table) => {
     const ws = await insertWorkspace(db.pool);
     await expect(asRuntime(`select * from ${table} limit 1`)).rejects.toMatchObject({ code: '42501' });
-    const column: Record<string, string> = { goalkeeper_task_attempts: 'retried_at', goalkeeper_log_keys: 'created_at', goalkeeper_provisioned_agents: 'created_at', goalkeeper_schema_migrations: 'applied_at' };
+    const column: Record<string, string> = { goalkeeper_task_attempts: 'retried_at', goalkeeper_log_keys: 'created_at', goalkeeper_provisioned_agents: 'created_at', goalkeeper_schema_migrations: 'applied_at', goalkeeper_alerts: 'resolved_at', goalkeeper_heal_episodes: 'healed_at' };
     await expect(asRuntime(`update ${table} set ${column[table] ?? 'updated_at'} = now()`)).rejects.toMatchObject({ code: '42501' });
     await expect(asRuntime(`delete from ${table}`)).rejects.toMatchObject({ code: '42501' });
     const insert: Record<string, string> = {
@@ -88,6 +90,8 @@ describe('the runtime login', () => {
       goalkeeper_log_keys: `insert into goalkeeper_log_keys (idempotency_key, log_id) values ('x', gen_random_uuid())`,
       goalkeeper_provisioned_agents: `insert into goalkeeper_provisioned_agents (agent_id, workspace_id) values (gen_random_uuid(), '${ws}')`,
       goalkeeper_schema_migrations: `insert into goalkeeper_schema_migrations (version, name, checksum) values ('0', 'x', 'x')`,
+      goalkeeper_alerts: `insert into goalkeeper_alerts (idempotency_key, issue_type, severity) values ('x', 'X', 'info')`,
+      goalkeeper_heal_episodes: `insert into goalkeeper_heal_episodes (episode_key, goal_id, seen_at, healed_at) values ('x', gen_random_uuid(), now(), now())`,
     };
     await expect(asRuntime(insert[table])).rejects.toMatchObject({ code: '42501' });
   });

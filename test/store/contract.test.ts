@@ -163,6 +163,24 @@ describe.each(adapters)('store contract: %s adapter', (kind, make, makeUnreachab
     expect(again).toEqual({ logId: first.logId, created: false });
     const { rows } = await db.pool.query(`select type, message from logs where metadata->>'goal_id' = $1`, [goal]);
     expect(rows).toEqual([{ type: 'system', message: 'WORKSPACE HEALTH ALERT: NO_AGENTS_AVAILABLE' }]);
+    // Its resolution is recorded once; a key never recorded is reported, not invented.
+    const resolved = await store.resolveAlert(event.idempotencyKey);
+    expect(resolved).toEqual({ found: true, resolved: true, resolvedAt: expect.any(String) });
+    expect(Number.isNaN(Date.parse(resolved.resolvedAt!))).toBe(false);
+    expect(await store.resolveAlert(event.idempotencyKey)).toEqual({ ...resolved, resolved: false });
+    expect(await store.resolveAlert(`${event.idempotencyKey}-never`)).toEqual({ found: false, resolved: false, resolvedAt: null });
+  });
+
+  test('records a heal episode once per key', async () => {
+    const ws = await insertWorkspace(db.pool);
+    const goal = await insertGoal(db.pool, ws);
+    const episode = { episodeKey: `contract-${kind}-${goal}/heal/1`, workspaceId: ws, goalId: goal, seenAt: '2026-12-06T10:00:00.000Z', healedAt: '2026-12-06T10:00:05.000Z' };
+    expect(await store.recordHealEpisode(episode)).toEqual({ created: true });
+    expect(await store.recordHealEpisode(episode)).toEqual({ created: false });
+    await expect(store.recordHealEpisode({ ...episode, episodeKey: `${episode.episodeKey}-bad`, healedAt: '2026-12-06T09:00:00.000Z' })).rejects.toMatchObject({
+      retryable: false,
+      message: expect.stringContaining('no earlier than it began'),
+    });
   });
 
   test('pages through active goals in id order, without closed ones', async () => {

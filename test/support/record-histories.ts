@@ -11,7 +11,8 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { startEmbeddedPostgres } from '../../src/embedded/postgres';
 import { goalWorkflowId } from '../../workflows/messages';
 import { createTestDatabase, insertAgent, insertGoal, insertTask, insertWorkspace, RECORD_EVENT_ARGS, withFunctionMissing, withRecordEventAnswerLost, type TestDatabase } from './db';
-import { startWorkflowHarness, testPolicy, unstickyWorker, type WorkflowHarness } from './workflow-env';
+import { harnessWorker, startWorkflowHarness, testPolicy, unstickyWorker, type WorkflowHarness } from './workflow-env';
+import { startAlertReceiver } from './alert-receiver';
 import { healAndWait } from '../../src/temporal/goal-client';
 import { closeAndReopenMidRead, healsWhileStepWaits } from './goal-lock';
 import { Dispatcher } from '../../src/dispatch';
@@ -353,7 +354,36 @@ const healWaitedBeforeContinueAsNew: Scenario = async (h, db) => {
   return { goalId: goal, runId };
 };
 
+/** Alert delivery on: a goal that cannot get a task raises two alerts, each written and handed
+ * to its delivery workflow (the receiver fails the first POST); an agent joins, the heal closes
+ * both, and their resolutions are recorded and signalled to the deliveries; the goal completes. */
+const alertDeliveredThenResolved: Scenario = async (h, db) => {
+  const receiver = await startAlertReceiver();
+  receiver.script([500]);
+  const taskQueue = `${h.taskQueue}-alerts`;
+  const worker = await harnessWorker(h, taskQueue, { policy: testPolicy({ alertDelivery: true, maxAutoProvisionedAgents: 0 }), alertWebhook: { url: receiver.url } });
+  try {
+    return await worker.runUntil(async () => {
+      const ws = await insertWorkspace(db.pool, 'alert-delivery');
+      const goal = await insertGoal(db.pool, ws);
+      const handle = await h.env.client.workflow.start('goalWorkflow', { taskQueue, workflowId: goalWorkflowId(goal), args: [{ goalId: goal }] });
+      const messages = (status: string) => receiver.accepted().filter((r) => r.body.goal_id === goal && r.body.status === status).length;
+      await h.eventually(async () => messages('open') >= 2, 'both alerts delivered');
+      await insertAgent(db.pool, ws);
+      await h.heal(goal, 'an agent joined', { origin: 'event' });
+      await h.eventually(async () => messages('resolved') >= 2, 'both resolutions delivered');
+      await db.pool.query(`update workspace_goals set status = 'completed' where id = $1`, [goal]);
+      await h.heal(goal, 'goal_closed (notify)', { origin: 'event' });
+      await handle.result();
+      return { goalId: goal, runId: handle.firstExecutionRunId };
+    });
+  } finally {
+    await receiver.close();
+  }
+};
+
 export const SCENARIOS: Record<string, Scenario> = {
+  'alert-delivered-then-resolved': alertDeliveredThenResolved,
   'heal-waited-before-continue-as-new': healWaitedBeforeContinueAsNew,
   'safety-recheck-finds-drift': safetyRecheckFindsDrift,
   'operator-heal-after-flood': operatorHealAfterFlood,

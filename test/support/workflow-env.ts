@@ -152,7 +152,7 @@ export async function unstickyWorker(h: WorkflowHarness, taskQueue: string, poli
 export async function harnessWorker(
   h: WorkflowHarness,
   taskQueue: string,
-  deps: Partial<Pick<GoalkeeperWorkerDeps, 'events' | 'policy' | 'options'>> = {},
+  deps: Partial<Pick<GoalkeeperWorkerDeps, 'events' | 'policy' | 'options' | 'alertWebhook'>> = {},
 ): Promise<Worker> {
   return createGoalkeeperWorker({
     policy: testPolicy(),

@@ -5,7 +5,7 @@
  */
 import { GoalState, MAX_PENDING_HEALS } from '../../workflows/goal-state';
 import type { CycleSummary } from '../../workflows/messages';
-import type { HealPolicy } from '../../workflows/types';
+import type { HealPolicy, IssueType } from '../../workflows/types';
 
 const GOAL = '5777992a-0000-4000-8000-000000000001';
 const policy: HealPolicy = {
@@ -18,6 +18,14 @@ const policy: HealPolicy = {
   maxHistoryEventsPerRun: 2000,
   taskStuckAfterSeconds: 7200,
   agentMaxOpenTasks: null,
+  alertDelivery: false,
+};
+
+/** Opens an alert as a cycle raises it (its key as alerts.ts would give it, for test 7). */
+const raise = (s: GoalState, issue: IssueType, taskId: string | null, written = false): boolean => {
+  const opened = s.openAlert({ issue, taskId, severity: 'critical', text: `${issue} text`, raisedAt: '2026-12-06T00:00:00.000Z', writeKey: `goal/run/alert/${s.cycles}/${issue}${taskId ? `:${taskId}` : ''}` });
+  if (opened && written) s.alert(taskId ? `${issue}:${taskId}` : issue)!.written = true;
+  return opened;
 };
 
 const cycle = (number: number, finishedAt: string, health: CycleSummary['health'] = 'healthy'): CycleSummary => ({
@@ -99,25 +107,25 @@ describe('the heal queue', () => {
 describe('alerts and health', () => {
   test('an alert opens once; goal-wide and task alerts close separately', () => {
     const s = new GoalState(GOAL);
-    expect(s.openAlert('NO_AGENTS_AVAILABLE', null)).toBe(true);
-    expect(s.openAlert('NO_AGENTS_AVAILABLE', null)).toBe(false);
-    s.openAlert('NO_AGENTS_AVAILABLE', 't1');
-    s.openAlert('NO_AGENTS_AVAILABLE', 't2');
+    expect(raise(s, 'NO_AGENTS_AVAILABLE', null)).toBe(true);
+    expect(raise(s, 'NO_AGENTS_AVAILABLE', null)).toBe(false);
+    raise(s, 'NO_AGENTS_AVAILABLE', 't1');
+    raise(s, 'NO_AGENTS_AVAILABLE', 't2');
     s.closeTaskAlerts('NO_AGENTS_AVAILABLE', ['t2']);
-    expect([...s.openAlerts]).toEqual(['NO_AGENTS_AVAILABLE', 'NO_AGENTS_AVAILABLE:t2']);
+    expect([...s.openAlerts.keys()]).toEqual(['NO_AGENTS_AVAILABLE', 'NO_AGENTS_AVAILABLE:t2']);
     s.closeGoalAlert('NO_AGENTS_AVAILABLE');
-    expect([...s.openAlerts]).toEqual(['NO_AGENTS_AVAILABLE:t2']);
+    expect([...s.openAlerts.keys()]).toEqual(['NO_AGENTS_AVAILABLE:t2']);
   });
 
   test('health comes from typed state: a spent budget or a stall needs a human, a missing agent or task is degraded, a retry is healing', () => {
     const s = new GoalState(GOAL);
     expect(s.computeHealth([])).toBe('healthy');
     expect(s.computeHealth(['t'])).toBe('healing');
-    s.openAlert('HEAL_STEP_FAILED', null);
+    raise(s, 'HEAL_STEP_FAILED', null);
     expect(s.computeHealth([])).toBe('healthy');
-    s.openAlert('NO_TASKS_FOR_GOAL', null);
+    raise(s, 'NO_TASKS_FOR_GOAL', null);
     expect(s.computeHealth([])).toBe('degraded');
-    s.openAlert('GOAL_STALLED', null);
+    raise(s, 'GOAL_STALLED', null);
     expect(s.computeHealth([])).toBe('needs_intervention');
     const t = new GoalState(GOAL);
     t.retries = { x: { used: 3, total: 3, exhausted: true } };
@@ -155,16 +163,135 @@ describe('what wakes a resting goal', () => {
     s.tasksDoneSince = at(-200_000);
     expect(s.nextWake(policy)).toEqual({ reason: 'stall window ends', at: at(100_000) });
     // Once GOAL_STALLED is open the window has no timer: the goal waits for a human or an event.
-    s.openAlert('GOAL_STALLED', null);
+    raise(s, 'GOAL_STALLED', null, true);
     expect(s.nextWake(policy).reason).toBe('safety recheck');
   });
+});
+
+describe('the alert lifecycle', () => {
+  test('an open alert is a typed record, unwritten until its write succeeds', () => {
+    const s = new GoalState(GOAL);
+    s.startCycle();
+    raise(s, 'NO_TASKS_FOR_GOAL', null);
+    expect(s.alert('NO_TASKS_FOR_GOAL')).toEqual({
+      issue: 'NO_TASKS_FOR_GOAL',
+      taskId: null,
+      severity: 'critical',
+      text: 'NO_TASKS_FOR_GOAL text',
+      raisedAt: '2026-12-06T00:00:00.000Z',
+      writeKey: 'goal/run/alert/1/NO_TASKS_FOR_GOAL',
+      written: false,
+      failedInCycle: null,
+    });
+    // Being written: not yet a failed write (the status's "not in logs yet", a timer's reason).
+    expect(s.status().unwrittenAlerts).toEqual([]);
+    s.alert('NO_TASKS_FOR_GOAL')!.failedInCycle = 1;
+    expect(s.status().unwrittenAlerts).toEqual(['NO_TASKS_FOR_GOAL']);
+    s.alert('NO_TASKS_FOR_GOAL')!.written = true;
+    expect(s.status().unwrittenAlerts).toEqual([]);
+    expect(s.status().openAlerts).toEqual(['NO_TASKS_FOR_GOAL']);
+  });
+
+  test('closing a written alert is a resolution fact; closing an unwritten one is not (nobody heard of it)', () => {
+    const s = new GoalState(GOAL);
+    raise(s, 'NO_AGENTS_AVAILABLE', null, true);
+    raise(s, 'RETRIES_EXHAUSTED', 't1', true);
+    raise(s, 'RETRIES_EXHAUSTED', 't2', false);
+    s.closeGoalAlert('NO_AGENTS_AVAILABLE');
+    s.closeTaskAlerts('RETRIES_EXHAUSTED');
+    expect(s.openAlerts.size).toBe(0);
+    expect(s.resolvedAlerts.map((r) => [r.alert.issue, r.alert.taskId, r.resolvedAt])).toEqual([
+      ['NO_AGENTS_AVAILABLE', null, null],
+      ['RETRIES_EXHAUSTED', 't1', null],
+    ]);
+    // Closing what is not open produces nothing more.
+    s.closeGoalAlert('NO_AGENTS_AVAILABLE');
+    expect(s.resolvedAlerts).toHaveLength(2);
+  });
+
+  test('a closed goal closes every alert', () => {
+    const s = new GoalState(GOAL);
+    raise(s, 'GOAL_STALLED', null, true);
+    raise(s, 'HEAL_STEP_FAILED', 't', true);
+    s.closeAllAlerts();
+    expect(s.openAlerts.size).toBe(0);
+    expect(s.resolvedAlerts.map((r) => r.alert.issue)).toEqual(['GOAL_STALLED', 'HEAL_STEP_FAILED']);
+  });
+
+  test('a resolution or an episode whose recording failed wakes the goal one interval later; one not tried yet does not', () => {
+    const s = new GoalState(GOAL);
+    s.finishCycle(cycle(1, '2026-12-06T00:00:00.000Z'), policy, 0.5);
+    raise(s, 'GOAL_STALLED', null, true);
+    s.closeGoalAlert('GOAL_STALLED');
+    expect(s.nextWake(policy).reason).toBe('safety recheck');
+    s.resolvedAlerts[0].failedInCycle = 1;
+    expect(s.nextWake(policy)).toEqual({ reason: 'try again what failed', at: '2026-12-06T00:05:00.000Z' });
+    s.resolvedAlerts = [];
+    s.endedEpisodes = [{ cycle: 1, seenAt: '2026-12-06T00:00:00.000Z', healedAt: '2026-12-06T00:00:00.000Z', failedInCycle: 1 }];
+    expect(s.nextWake(policy).reason).toBe('try again what failed');
+  });
+});
+
+describe('heal episodes', () => {
+  const span = (number: number, startedAt: string, finishedAt: string, health: CycleSummary['health']): CycleSummary => ({ number, startedAt, finishedAt, wokenBy: [], actions: [], health });
+
+  test('a cycle that heals and ends healthy is an episode of its own length', () => {
+    const s = new GoalState(GOAL);
+    s.finishCycle(span(1, '2026-12-06T00:00:00.000Z', '2026-12-06T00:00:00.250Z', 'healthy'), policy, 0.5, true);
+    expect(s.healEpisode).toBeNull();
+    expect(s.endedEpisodes).toEqual([{ cycle: 1, seenAt: '2026-12-06T00:00:00.000Z', healedAt: '2026-12-06T00:00:00.250Z' }]);
+  });
+
+  test('a healthy cycle with no heal action opens nothing', () => {
+    const s = new GoalState(GOAL);
+    s.finishCycle(span(1, '2026-12-06T00:00:00.000Z', '2026-12-06T00:00:01.000Z', 'healthy'), policy, 0.5, false);
+    expect(s.healEpisode).toBeNull();
+    expect(s.endedEpisodes).toEqual([]);
+  });
+
+  test('an episode opens at the start of the first unhealthy cycle and ends at the end of the first healthy one', () => {
+    const s = new GoalState(GOAL);
+    s.finishCycle(span(3, '2026-12-06T00:00:00.000Z', '2026-12-06T00:01:00.000Z', 'healing'), policy, 0.5, false);
+    s.finishCycle(span(4, '2026-12-06T00:02:00.000Z', '2026-12-06T00:03:00.000Z', 'degraded'), policy, 0.5, true);
+    expect(s.healEpisode).toEqual({ cycle: 3, seenAt: '2026-12-06T00:00:00.000Z' });
+    // Carried by continue-as-new.
+    const next = new GoalState(GOAL, JSON.parse(JSON.stringify(s.snapshot())));
+    next.finishCycle(span(5, '2026-12-06T00:04:00.000Z', '2026-12-06T00:04:30.000Z', 'healthy'), policy, 0.5, true);
+    expect(next.healEpisode).toBeNull();
+    expect(next.endedEpisodes).toEqual([{ cycle: 3, seenAt: '2026-12-06T00:00:00.000Z', healedAt: '2026-12-06T00:04:30.000Z' }]);
+  });
+
+  test('a goal that closes mid-episode was never healed: the episode is dropped', () => {
+    const s = new GoalState(GOAL);
+    s.finishCycle(span(1, '2026-12-06T00:00:00.000Z', '2026-12-06T00:01:00.000Z', 'needs_intervention'), policy, 0.5, false);
+    s.finishCycle(span(2, '2026-12-06T00:02:00.000Z', '2026-12-06T00:03:00.000Z', 'closed'), policy, 0.5, false);
+    expect(s.healEpisode).toBeNull();
+    expect(s.endedEpisodes).toEqual([]);
+  });
+});
+
+test('a snapshot restores the typed alerts, resolutions and episodes (what continue-as-new carries)', () => {
+  const s = new GoalState(GOAL);
+  raise(s, 'NO_AGENTS_AVAILABLE', 't', true);
+  raise(s, 'GOAL_STALLED', null, true);
+  raise(s, 'NO_TASKS_FOR_GOAL', null, false);
+  s.alert('NO_TASKS_FOR_GOAL')!.failedInCycle = 2;
+  s.closeGoalAlert('GOAL_STALLED');
+  s.finishCycle(cycle(2, '2026-12-06T00:00:00.000Z', 'degraded'), policy, 0.25);
+  const restored = new GoalState(GOAL, JSON.parse(JSON.stringify(s.snapshot())));
+  expect(restored.snapshot()).toEqual(s.snapshot());
+  expect(restored.alert('NO_AGENTS_AVAILABLE:t')).toEqual(s.alert('NO_AGENTS_AVAILABLE:t'));
+  expect(restored.unwrittenAlerts().map((a) => a.failedInCycle)).toEqual([2]);
+  expect(restored.resolvedAlerts.map((r) => r.alert.writeKey)).toEqual(['goal/run/alert/0/GOAL_STALLED']);
+  expect(restored.healEpisode).toEqual({ cycle: 2, seenAt: '2026-12-06T00:00:00.000Z' });
+  expect(restored.computeHealth([])).toBe('degraded');
 });
 
 test('a snapshot restores the same state (what continue-as-new carries)', () => {
   const s = new GoalState(GOAL);
   s.requestHeal({ reason: 'op', origin: 'operator' }, 3);
   s.retries = { t: { used: 1, total: 2, exhausted: false, retryDueAt: '2026-12-06T00:01:00.000Z' } };
-  s.openAlert('RETRIES_EXHAUSTED', 't');
+  raise(s, 'RETRIES_EXHAUSTED', 't');
   s.policy = policy;
   s.finishCycle(cycle(4, '2026-12-06T00:00:00.000Z', 'healing'), policy, 0.25);
   const restored = new GoalState(GOAL, JSON.parse(JSON.stringify(s.snapshot())));
