@@ -132,7 +132,8 @@ async function retryWhenDue(cycle: Cycle, dueAt: number, batch: DueRetry[], stil
   for (const { retries } of batch) delete retries.retryDueAt;
   let results: RetryTaskResult[];
   try {
-    results = await retryTasks.executeWithOptions({ summary: batch.length === 1 ? label(batch[0]) : `retry ${batch.length} failed tasks` }, [
+    const summary = batch.length === 1 ? `retry failed task ${batch[0].task.id} (${batch[0].retries.used + 1}/${policy.maxTaskRetries})` : `retry ${batch.length} failed tasks`;
+    results = await retryTasks.executeWithOptions({ summary }, [
       { goalId, taskIds: batch.map((d) => d.task.id) },
     ]);
   } catch (err) {
