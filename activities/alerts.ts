@@ -1,12 +1,12 @@
 /**
- * The alert webhook's activity: one POST of one message (src/alert-webhook.ts). The URL comes
+ * The alert webhook's activity: one POST of one message (activities/alert-webhook.ts). The URL comes
  * from the worker's configuration, injected here, never from the input, so it never enters a
  * workflow's history; no failure this throws carries it either. Retries (and their backoff, for
  * hours) are the calling workflow's retry policy (workflows/alert-delivery.ts).
  */
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { alertPayload, describeAnswer, postAlert, workflowUrl, WebhookUnreachable, type AlertWebhookTarget } from '../src/alert-webhook';
+import { alertPayload, describeAnswer, postAlert, workflowUrl, WebhookUnreachable, type AlertWebhookTarget } from './alert-webhook';
 import type { AlertDeliveryCall } from '../workflows/types';
 import { requireUuid } from './guards';
 

@@ -1,13 +1,13 @@
 /**
  * `goalkeeper alerts test`: sends one test message to ALERT_WEBHOOK_URL straight away, with the
- * same sender the worker's deliveries use (src/alert-webhook.ts), and says what the receiver
+ * same sender the worker's deliveries use (activities/alert-webhook.ts), and says what the receiver
  * answered: the way to check a Slack or Mattermost hook before an incident does. Never prints
  * the URL (it is the hook's credential). Exit 0 when the receiver took it, 1 when it refused or
  * could not be reached, 2 when no URL is configured.
  */
 import type { Command } from 'commander';
 import { randomUUID } from 'node:crypto';
-import { alertPayload, describeAnswer, postAlert, workflowUrl, WebhookUnreachable } from '../alert-webhook';
+import { alertPayload, describeAnswer, postAlert, workflowUrl, WebhookUnreachable } from '../../activities/alert-webhook';
 import { ConfigError, loadConfig } from '../config';
 import type { AlertNotice } from '../../workflows/types';
 

@@ -7,7 +7,7 @@ import { createActivities, type HealingEvents } from '../../activities';
 import type { HealingStore } from '../../activities/store-port';
 import type { HealPolicy } from '../../workflows/types';
 import { processHealingEvents } from '../metrics';
-import type { AlertWebhookTarget } from '../alert-webhook';
+import type { AlertWebhookTarget } from '../../activities/alert-webhook';
 import type { Config } from '../config';
 
 /** The workflow sources: workflows/index.ts under ts-jest, dist/workflows/index.js when built. */

@@ -2,7 +2,7 @@
  * The alert webhook's JSON, without a server: one readable line in `text` whatever the tenant's
  * text holds, the facts for machines, the resolution's own key, and no URL in any text passed on.
  */
-import { alertPayload, messageKey, withoutUrl, workflowUrl } from '../../src/alert-webhook';
+import { alertPayload, messageKey, withoutUrl, workflowUrl } from '../../activities/alert-webhook';
 import type { AlertNotice } from '../../workflows/types';
 
 const notice: AlertNotice = {
