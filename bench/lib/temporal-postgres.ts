@@ -107,10 +107,12 @@ export async function startPostgresTemporal(): Promise<PostgresTemporal> {
     setUpSchema(binaries.sqlTool, db, 'temporal_visibility', 'postgresql/v12/visibility');
 
     const names = ['FRONTEND', 'FRONTEND_MEMBERSHIP', 'FRONTEND_HTTP', 'HISTORY', 'HISTORY_MEMBERSHIP', 'MATCHING', 'MATCHING_MEMBERSHIP', 'WORKER', 'WORKER_MEMBERSHIP', 'METRICS'] as const;
+    const pickPorts = async () => Object.fromEntries(await Promise.all(names.map(async (n) => [n, await freePort()] as const))) as Record<(typeof names)[number], number>;
+    let ports = await pickPorts();
+    let started = false;
     let launches = 0;
-    /** One launch on fresh ports: ready (the frontend answers), or why the process exited first. */
+    /** One launch: ready (the frontend answers), or why the process exited first. */
     const launch = async (): Promise<{ ready: true } | ExitedWhileStarting> => {
-      const ports = Object.fromEntries(await Promise.all(names.map(async (n) => [n, await freePort()] as const))) as Record<(typeof names)[number], number>;
       address = `127.0.0.1:${ports.FRONTEND}`;
       metricsPort = ports.METRICS;
       logFile = join(workDir, `server-${++launches}.log`);
@@ -142,7 +144,16 @@ export async function startPostgresTemporal(): Promise<PostgresTemporal> {
         { timeoutMs: 120_000, intervalMs: 500 },
       );
     };
-    const start = () => startWithRetries('the Temporal server', launch);
+    /** A restart keeps its ports: the server's membership table and cluster metadata name them.
+     * A first start that failed (another process took a port between pick and bind) moves. */
+    const start = async () => {
+      await startWithRetries('the Temporal server', launch, {
+        beforeRetry: async () => {
+          if (!started) ports = await pickPorts();
+        },
+      });
+      started = true;
+    };
     const stopServer = async () => {
       if (child) await stopChildProcess(child, 'SIGTERM', [{ afterMs: 20_000, signal: 'SIGKILL' }]);
     };
