@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
-import { freePort } from '../../src/embedded/postgres';
+import { createServer } from 'node:net';
 import { hasExited, startWithRetries, stopChildProcess, type ExitedWhileStarting } from '../../src/embedded/child-start';
 import { ensureSearchAttributes } from '../../src/temporal/search-attributes';
 import { GOAL_SEARCH_ATTRIBUTES } from '../../workflows/messages';
@@ -92,7 +92,8 @@ function setUpSchema(sqlTool: string, db: { port: number; user: string; password
 export async function startPostgresTemporal(): Promise<PostgresTemporal> {
   const binaries = temporalServerBinaries();
   const versionRun = spawnSync(binaries.server, ['--version'], { encoding: 'utf8' });
-  const version = (versionRun.stdout || '').trim();
+  // It prints "temporal version 1.32.2".
+  const version = /\d+\.\d+\.\d+\S*/.exec(versionRun.stdout ?? '')?.[0] ?? 'unknown';
 
   const pg: PgServer = await startPostgres();
   const pgUrl = new URL(pg.url);
@@ -107,7 +108,11 @@ export async function startPostgresTemporal(): Promise<PostgresTemporal> {
     setUpSchema(binaries.sqlTool, db, 'temporal_visibility', 'postgresql/v12/visibility');
 
     const names = ['FRONTEND', 'FRONTEND_MEMBERSHIP', 'FRONTEND_HTTP', 'HISTORY', 'HISTORY_MEMBERSHIP', 'MATCHING', 'MATCHING_MEMBERSHIP', 'WORKER', 'WORKER_MEMBERSHIP', 'METRICS'] as const;
-    const pickPorts = async () => Object.fromEntries(await Promise.all(names.map(async (n) => [n, await freePort()] as const))) as Record<(typeof names)[number], number>;
+    const pickPorts = async () => {
+      const picked: Record<string, number> = {};
+      for (const n of names) picked[n] = await freePortBelowEphemeral(new Set(Object.values(picked)));
+      return picked as Record<(typeof names)[number], number>;
+    };
     let ports = await pickPorts();
     let started = false;
     let launches = 0;
@@ -228,6 +233,26 @@ async function readyForGoals(address: string): Promise<void> {
   } finally {
     await connection.close();
   }
+}
+
+/**
+ * A free loopback port in 20000–32767. The server keeps each host's membership port in a
+ * smallint column (cluster_membership.rpc_port), so a port from the kernel's ephemeral range
+ * (32768 and up, where port 0 lands) stops it at start-up with "out of range for type smallint".
+ */
+async function freePortBelowEphemeral(taken: Set<number>): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_768);
+    if (taken.has(port)) continue;
+    const free = await new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.unref();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error('no free loopback port in 20000-32767 after 200 tries');
 }
 
 /** The end of the server's log, for an error message. */

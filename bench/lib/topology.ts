@@ -39,7 +39,7 @@ export async function startTopology(topology: Topology): Promise<TemporalTopolog
   const server = await startPostgresTemporal();
   return {
     address: server.address,
-    describe: { topology, server: `temporal-server ${server.version}`, persistence: 'PostgreSQL (own cluster), SQL visibility', historyShards: HISTORY_SHARDS },
+    describe: { topology, server: `temporal-server v${server.version}`, persistence: 'PostgreSQL (own cluster), SQL visibility', historyShards: HISTORY_SHARDS },
     roots: server.roots,
     xactCommits: server.xactCommits,
     stop: () => server.stop(),
