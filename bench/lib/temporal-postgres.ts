@@ -27,7 +27,7 @@ export const HISTORY_SHARDS = 4;
 const NAMESPACE = 'default';
 
 export const BUILD_HINT = [
-  'Build them once (Go fetches the toolchain the module asks for; about 10 minutes on 2 cores):',
+  'Build them once (Go fetches the toolchain the module asks for; about 5 minutes on 2 cores):',
   `  GOTOOLCHAIN=go1.27.3 GOBIN=/work/tools/bin go install go.temporal.io/server/cmd/server@${TEMPORAL_SERVER_VERSION} go.temporal.io/server/cmd/tools/sql@${TEMPORAL_SERVER_VERSION}`,
   '  export TEMPORAL_SERVER_PATH=/work/tools/bin/server TEMPORAL_SQL_TOOL_PATH=/work/tools/bin/sql',
   '(docs/performance.md, "Reproduce")',

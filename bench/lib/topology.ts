@@ -4,6 +4,7 @@
  * SQL visibility (bench/lib/temporal-postgres.ts). Both give an address, the process trees whose
  * CPU is Temporal's, and a stop.
  */
+import { InvalidArgumentError } from 'commander';
 import { startDevServer } from '../../test/support/servers';
 import { HISTORY_SHARDS, startPostgresTemporal } from './temporal-postgres';
 
@@ -12,7 +13,8 @@ export type Topology = (typeof TOPOLOGIES)[number];
 
 export function parseTopology(value: string): Topology {
   if ((TOPOLOGIES as readonly string[]).includes(value)) return value as Topology;
-  throw new Error(`--topology must be one of ${TOPOLOGIES.join(', ')}; got "${value}"`);
+  // commander prints this one line (no stack) and exits.
+  throw new InvalidArgumentError(`must be one of ${TOPOLOGIES.join(', ')}; got "${value}"`);
 }
 
 export interface TemporalTopology {
