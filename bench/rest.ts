@@ -10,27 +10,33 @@
  * scan over the same goals (what goalkeeper's fleet check replaces), and drift written with the
  * triggers off (session_replication_role = replica), healed by the fleet check alone.
  *
- *   npm run build && node dist/bench/rest.js [--goals 10000] [--window 300] [--sample 50] [--tag s20]
+ * `--topology postgres` runs the same scenario on a real Temporal server with PostgreSQL
+ * persistence and SQL visibility (bench/lib/temporal-postgres.ts; the Go binaries are built
+ * outside CI, see docs/performance.md "Reproduce"); its Postgres cluster counts as Temporal's.
+ *
+ *   npm run build && node dist/bench/rest.js [--topology dev|postgres] [--goals 10000] [--window 300] [--sample 50] [--tag s21]
  */
 import { Command } from 'commander';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { Pool } from 'pg';
 import { countHealed, insertGoals, seedWorkspaces, summarize, temporalClient, xactCommits } from '../test/support/fleet-fixtures';
-import { REPO_ROOT, createDatabase, startDevServer, startPostgres, waitFor, workerEnv } from '../test/support/servers';
+import { REPO_ROOT, createDatabase, startPostgres, waitFor, workerEnv } from '../test/support/servers';
 import { cpuSnapshot } from './lib/cpu-profile';
 import { historyEvents } from '../test/support/history-events';
 import { billableActions, workflowTasks } from './lib/actions';
 import { machine, printTable, writeResult } from './lib/report';
+import { parseTopology, startTopology, type Topology } from './lib/topology';
 
 const o = new Command()
+  .option('--topology <name>', 'Temporal to run on: dev (start-dev, SQLite) or postgres (temporal-server, PostgreSQL persistence and SQL visibility)', parseTopology, 'dev' as Topology)
   .option('--goals <n>', 'healthy goals at rest', (v) => Number(v), 10_000)
   .option('--window <s>', 'seconds measured at rest (≥ 120; the default holds one fleet check)', (v) => Number(v), 300)
   .option('--sample <n>', 'goal histories read to count events and Actions', (v) => Number(v), 50)
   .option('--drift <n>', 'tasks failed and agents retired with the triggers off', (v) => Number(v), 20)
   .option('--tag <tag>', 'result file suffix', 'latest')
   .parse()
-  .opts<{ goals: number; window: number; sample: number; drift: number; tag: string }>();
+  .opts<{ topology: Topology; goals: number; window: number; sample: number; drift: number; tag: string }>();
 
 const INTERVAL_S = 300; // the shipped GOAL_TASK_HEALTH_CHECK_INTERVAL
 const SAFETY_HOURS = 24; // the shipped GOAL_SAFETY_RECHECK_HOURS
@@ -44,17 +50,20 @@ const SEED_SCAN = `select g.id from workspace_goals g
 
 async function main() {
   const pg = await startPostgres();
-  const dev = await startDevServer();
+  const temporal = await startTopology(o.topology).catch(async (err) => {
+    await pg.stop();
+    throw err;
+  });
   const dbUrl = await createDatabase(pg.url);
   const pool = new Pool({ connectionString: dbUrl, max: 4 });
   const workspaces = await seedWorkspaces(pool, Math.max(20, Math.round(o.goals / 20)));
-  const client = await temporalClient(dev.address);
-  const env = { ...workerEnv(dbUrl, dev.address), HTTP_PORT: '0', LOG_FORMAT: 'json', LOG_LEVEL: 'info' };
+  const client = await temporalClient(temporal.address);
+  const env = { ...workerEnv(dbUrl, temporal.address), HTTP_PORT: '0', LOG_FORMAT: 'json', LOG_LEVEL: 'info' };
   const stack = spawn(process.execPath, ['--max-old-space-size=1024', join(REPO_ROOT, 'bin', 'goalkeeper.js'), 'start'], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   stack.stdout!.on('data', (d) => (out = (out + String(d)).slice(-50_000)));
   stack.stderr!.on('data', (d) => (out = (out + String(d)).slice(-50_000)));
-  const roots = () => ({ temporal: dev.pid(), postgres: pg.pid(), goalkeeper: stack.pid });
+  const roots = () => ({ ...temporal.roots(), postgres: pg.pid(), goalkeeper: stack.pid });
   try {
     await waitFor('goalkeeper start', () => {
       if (stack.exitCode !== null) throw new Error(`goalkeeper start exited: ${out.slice(-2000)}`);
@@ -66,16 +75,20 @@ async function main() {
       await sleep(11_000); // backends flush their statistics within 10 s
       const c0 = cpuSnapshot(roots());
       const x0 = await xactCommits(pool);
+      const tx0 = await temporal.xactCommits?.();
       const t0 = Date.now();
       await sleep(o.window * 1000);
       const seconds = (Date.now() - t0) / 1000;
       const c1 = cpuSnapshot(roots());
       await sleep(11_000);
       const x1 = await xactCommits(pool);
+      const tx1 = await temporal.xactCommits?.();
       const cores = Object.fromEntries(Object.keys(c1).map((k) => [k, Number(((c1[k] - (c0[k] ?? 0)) / seconds).toFixed(4))]));
       const total = Object.values(cores).reduce((a, b) => a + b, 0);
       // Less the bench's own statistics queries (two, each a transaction).
-      return { seconds, coresByProcess: cores, cores: Number(total.toFixed(4)), transactionsPerSecond: Number(((x1 - x0 - 2) / (seconds + 11)).toFixed(3)) };
+      // Temporal's own databases, where it has them (the postgres topology): not in the figure above.
+      const temporalTransactionsPerSecond = tx0 === undefined || tx1 === undefined ? undefined : Number(((tx1 - tx0) / (seconds + 11)).toFixed(3));
+      return { seconds, coresByProcess: cores, cores: Number(total.toFixed(4)), transactionsPerSecond: Number(((x1 - x0 - 2) / (seconds + 11)).toFixed(3)), temporalTransactionsPerSecond };
     };
 
     // The stack's own start-up (bundling, JIT, the first fleet check) settles before anything is measured.
@@ -162,6 +175,7 @@ async function main() {
 
     const result = {
       machine: machine(),
+      ...temporal.describe,
       goals: o.goals,
       settings: { GOAL_TASK_HEALTH_CHECK_INTERVAL: INTERVAL_S, GOAL_SAFETY_RECHECK_HOURS: SAFETY_HOURS },
       healedAllMs: healedMs,
@@ -169,6 +183,10 @@ async function main() {
       loaded,
       addedCores: Number((loaded.cores - empty.cores).toFixed(4)),
       addedTransactionsPerSecond: Number((loaded.transactionsPerSecond - empty.transactionsPerSecond).toFixed(3)),
+      addedTemporalTransactionsPerSecond:
+        loaded.temporalTransactionsPerSecond === undefined || empty.temporalTransactionsPerSecond === undefined
+          ? undefined
+          : Number((loaded.temporalTransactionsPerSecond - empty.temporalTransactionsPerSecond).toFixed(3)),
       sampledGoals: sample.length,
       historyEventsGainedAtRest: summarize(gained.map((g) => g.length)),
       workflowTasksAtRest: summarize(gainedTasks),
@@ -184,9 +202,10 @@ async function main() {
         goals100k: Math.round(actionsPerGoalPerDay.p50 * 30 * 100_000),
       },
     };
-    printTable(`rest (${o.goals} healthy goals, ${Math.round(loaded.seconds)} s)`, [
+    printTable(`rest (${o.topology}, ${o.goals} healthy goals, ${Math.round(loaded.seconds)} s)`, [
       ['added cores at rest', result.addedCores],
       ['added transactions/s', result.addedTransactionsPerSecond],
+      ...(result.addedTemporalTransactionsPerSecond === undefined ? [] : [['added transactions/s in Temporal\'s databases', result.addedTemporalTransactionsPerSecond] as [string, unknown]]),
       ['history events gained at rest (p50/max)', `${result.historyEventsGainedAtRest.p50}/${result.historyEventsGainedAtRest.max}`],
       ['billable Actions per healthy goal per day (p50)', actionsPerGoalPerDay.p50],
       ['seed poller scan (ms)', result.seedPollerScanMs],
@@ -200,7 +219,7 @@ async function main() {
     await new Promise((r) => (stack.exitCode !== null ? r(undefined) : stack.once('exit', r)));
     await client.connection.close();
     await pool.end();
-    await dev.stop();
+    await temporal.stop();
     await pg.stop();
   }
 }
