@@ -14,6 +14,17 @@ export function requireUuid(label: string, value: unknown): string {
   return value;
 }
 
+/** An array of 1 to `max` UUIDs under `label`, or a non-retryable failure naming what was wrong. */
+export function requireUuids(label: string, value: unknown, max: number): string[] {
+  if (!Array.isArray(value) || value.length === 0 || value.length > max) {
+    throw ApplicationFailure.nonRetryable(
+      `${label} must be an array of 1 to ${max} ids, got ${Array.isArray(value) ? value.length : JSON.stringify(value)}`,
+      'InvalidInput',
+    );
+  }
+  return value.map((id, i) => requireUuid(`${label}[${i}]`, id));
+}
+
 /** Runs a store call, turning a non-retryable StoreError into a non-retryable ApplicationFailure
  * (so Temporal stops retrying input the database will always refuse). */
 export async function storeCall<T>(what: string, call: () => Promise<T>): Promise<T> {

@@ -23,7 +23,7 @@ import type {
 import { agentRulesOf } from '../workflows/policy';
 import type { HealingStore } from './store-port';
 import { forEachConcurrently } from './concurrency';
-import { requireUuid, storeCall } from './guards';
+import { requireUuid, requireUuids, storeCall } from './guards';
 import { createAlertActivities, type AlertActivityDeps } from './alerts';
 
 /** Store calls a burst heal keeps in flight: each is its own short transaction, so a few at once
@@ -91,14 +91,7 @@ export function createActivities({ store, events = {}, policy, alertWebhook }: A
      * failure never holds the others. A retryable failure fails the batch and its retry runs it
      * again: the goals already healed answer `exists`. */
     async ensureGoalTasks(input: BurstHealInput): Promise<BurstHealTotals> {
-      const ids: unknown = input?.goalIds;
-      if (!Array.isArray(ids) || ids.length === 0 || ids.length > MAX_BURST_HEAL_GOALS) {
-        throw ApplicationFailure.nonRetryable(
-          `goalIds must be an array of 1 to ${MAX_BURST_HEAL_GOALS} goal ids, got ${Array.isArray(ids) ? ids.length : JSON.stringify(ids)}`,
-          'InvalidInput',
-        );
-      }
-      const goalIds = ids.map((id, i) => requireUuid(`goalIds[${i}]`, id));
+      const goalIds = requireUuids('goalIds', input?.goalIds, MAX_BURST_HEAL_GOALS);
       const agentRules = rules();
       const totals: BurstHealTotals = { goals: goalIds.length, created: 0, exists: 0, closed: 0, noAgent: 0 };
       await forEachConcurrently(goalIds, BURST_HEAL_CONCURRENCY, async (goalId) => {
@@ -120,14 +113,7 @@ export function createActivities({ store, events = {}, policy, alertWebhook }: A
      * Idempotent: each task's retry is keyed by this activity's identity (stable across its
      * retries) and the task, so a retry of the activity finds the tasks it already retried. */
     async retryTasks(input: { goalId: string; taskIds: string[] }): Promise<RetryTaskResult[]> {
-      const ids: unknown = input?.taskIds;
-      if (!Array.isArray(ids) || ids.length === 0 || ids.length > MAX_TASKS_PER_RETRY) {
-        throw ApplicationFailure.nonRetryable(
-          `taskIds must be an array of 1 to ${MAX_TASKS_PER_RETRY} task ids, got ${Array.isArray(ids) ? ids.length : JSON.stringify(ids)}`,
-          'InvalidInput',
-        );
-      }
-      const taskIds = ids.map((id, i) => requireUuid(`taskIds[${i}]`, id));
+      const taskIds = requireUuids('taskIds', input?.taskIds, MAX_TASKS_PER_RETRY);
       const agentRules = rules();
       const key = activityKey();
       const results: RetryTaskResult[] = [];

@@ -9,9 +9,9 @@
  * that only watches), the dispatch queue's peak, this process's peak RSS (sampled every 100 ms),
  * and how long until every goal had a heal and until no task was failed any more.
  *
- * A heal cycle reads at most 50 of a goal's tasks (goalkeeper_ensure_goal_task), so with more
- * failed tasks per goal the rest are retried by the goal's next cycle: this run sets
- * GOAL_TASK_HEALTH_CHECK_INTERVAL (default 30 s here) so that comes within the run.
+ * A heal cycle reads at most 50 of a goal's tasks (goalkeeper_goal_task_window), so with more
+ * failed tasks per goal the rest are retried by the cycle that follows at once. The tasks a cycle
+ * finds failed together back off on one timer and are retried by one activity.
  *
  *   npm run build && node --max-old-space-size=512 dist/bench/flood.js [goals=1000] [tasks per goal=100] [RSS bound MB=768] [check interval s=30] [budget for the rest, s=600]
  */

@@ -116,39 +116,24 @@ export function toGoalsNeedingCare(raw: unknown): GoalsNeedingCarePage {
   };
 }
 
+/** The agent rules every healing function takes, as its named arguments. */
+const agentRuleArgs = (r: AgentRules) => ({
+  p_assignable_statuses: r.assignableStatuses,
+  p_max_provisioned: r.maxAutoProvisionedAgents,
+  p_workflow_id: r.workflowId,
+  p_max_open_tasks: r.agentMaxOpenTasks ?? null,
+});
+
 /** Named arguments of each SQL function, shared so both adapters call them identically. */
 export const rpcArgs = {
-  ensureGoalTask: (goalId: string, r: AgentRules) => ({
-    p_goal_id: goalId,
-    p_assignable_statuses: r.assignableStatuses,
-    p_max_provisioned: r.maxAutoProvisionedAgents,
-    p_workflow_id: r.workflowId,
-    p_max_open_tasks: r.agentMaxOpenTasks ?? null,
-    p_stuck_seconds: r.taskStuckAfterSeconds ?? null,
-  }),
-  ensureTaskAgent: (taskId: string, r: AgentRules) => ({
-    p_task_id: taskId,
-    p_assignable_statuses: r.assignableStatuses,
-    p_max_provisioned: r.maxAutoProvisionedAgents,
-    p_workflow_id: r.workflowId,
-    p_max_open_tasks: r.agentMaxOpenTasks ?? null,
-  }),
-  retryTask: (taskId: string, requestKey: string, r: AgentRules) => ({
-    p_task_id: taskId,
-    p_request_key: requestKey,
-    p_assignable_statuses: r.assignableStatuses,
-    p_max_provisioned: r.maxAutoProvisionedAgents,
-    p_workflow_id: r.workflowId,
-    p_max_open_tasks: r.agentMaxOpenTasks ?? null,
-  }),
+  ensureGoalTask: (goalId: string, r: AgentRules) => ({ p_goal_id: goalId, ...agentRuleArgs(r), p_stuck_seconds: r.taskStuckAfterSeconds ?? null }),
+  ensureTaskAgent: (taskId: string, r: AgentRules) => ({ p_task_id: taskId, ...agentRuleArgs(r) }),
+  retryTask: (taskId: string, requestKey: string, r: AgentRules) => ({ p_task_id: taskId, p_request_key: requestKey, ...agentRuleArgs(r) }),
   requeueStuckTask: (taskId: string, requestKey: string, r: AgentRules) => ({
     p_task_id: taskId,
     p_request_key: requestKey,
-    p_assignable_statuses: r.assignableStatuses,
-    p_max_provisioned: r.maxAutoProvisionedAgents,
+    ...agentRuleArgs(r),
     p_stuck_seconds: r.taskStuckAfterSeconds ?? null,
-    p_workflow_id: r.workflowId,
-    p_max_open_tasks: r.agentMaxOpenTasks ?? null,
   }),
   recordEvent: (e: RecordEventInput) => ({
     p_idempotency_key: e.idempotencyKey,

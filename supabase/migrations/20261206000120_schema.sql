@@ -152,26 +152,4 @@ create table if not exists goalkeeper_heal_episodes (
   healed_at timestamptz not null check (healed_at >= seen_at)
 );
 
--- Every alert goalkeeper raised, and when a cycle found it over: what the heal report counts
--- (alerts opened and resolved, by type). Keyed like its logs row, by the alert's idempotency key.
-create table if not exists goalkeeper_alerts (
-  idempotency_key text primary key,
-  issue_type text not null,
-  severity text not null,
-  workspace_id uuid,
-  goal_id uuid,
-  task_id uuid,
-  raised_at timestamptz not null default now(),
-  resolved_at timestamptz
-);
-
--- Every heal episode of a goal, written when it ends: from the cycle that first saw a problem to
--- the cycle that found the goal healthy again (the report's and /metrics' time to heal).
-create table if not exists goalkeeper_heal_episodes (
-  episode_key text primary key,
-  workspace_id uuid,
-  goal_id uuid not null,
-  seen_at timestamptz not null,
-  healed_at timestamptz not null check (healed_at >= seen_at)
-);
 select goalkeeper_restrict_access();

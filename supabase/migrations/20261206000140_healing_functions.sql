@@ -558,6 +558,22 @@ begin
                             'provisioned', v_acquired->'provisioned');
 end $$;
 
+-- Records one attempt on a task (a failed task retried, a stuck one put back: one budget for
+-- both) under p_request_key, and returns its number. Called with the task's row lock held, so the
+-- next number cannot race another attempt on the same task; the callers look the key up first.
+create or replace function goalkeeper_record_task_attempt(
+  p_task_id uuid, p_request_key text, p_goal_id uuid, p_workflow_id text
+) returns int language plpgsql as $$
+declare v_attempt int;
+begin
+  select coalesce(max(attempt), 0) + 1 into v_attempt from goalkeeper_task_attempts where task_id = p_task_id;
+  insert into goalkeeper_task_attempts (task_id, attempt, request_key, goal_id, workflow_id)
+  values (p_task_id, v_attempt, p_request_key, p_goal_id, p_workflow_id);
+  return v_attempt;
+end $$;
+comment on function goalkeeper_record_task_attempt(uuid, text, uuid, text) is
+  'internal: records one attempt on a task (under its row lock) and returns its number';
+
 -- Puts a failed task back to pending with an assignable agent in one UPDATE, so that a production
 -- check_agent_assignment holds at every moment, and records the attempt (tasks has no retry
 -- counter). p_request_key is the idempotency key: the same request twice retries once.
@@ -618,10 +634,7 @@ begin
     end if;
   end if;
   update tasks set status = 'pending', agent_id = v_agent, updated_at = now() where id = t.task_id;
-  -- The task row lock is held, so max() cannot race another retry of the same task.
-  select coalesce(max(attempt), 0) + 1 into v_attempt from goalkeeper_task_attempts where task_id = t.task_id;
-  insert into goalkeeper_task_attempts (task_id, attempt, request_key, goal_id, workflow_id)
-  values (t.task_id, v_attempt, p_request_key, t.task_goal_id, p_workflow_id);
+  v_attempt := goalkeeper_record_task_attempt(t.task_id, p_request_key, t.task_goal_id, p_workflow_id);
   perform goalkeeper_write_log(t.task_workspace_id, 'healing', 'TASK_FAILED',
     'retried task ' || t.task_id || ' (attempt ' || v_attempt || ') with agent ' || v_agent, 'info',
     t.task_goal_id, t.task_id, p_workflow_id, jsonb_build_object('agent_id', v_agent, 'attempt', v_attempt));
@@ -684,10 +697,7 @@ begin
     return jsonb_build_object('outcome', 'no_agent', 'task_id', t.task_id, 'agent_id', t.task_agent_id);
   end if;
   update tasks set status = 'pending', agent_id = v_agent, updated_at = now() where id = t.task_id;
-  -- The task row lock is held, so max() cannot race another attempt on the same task.
-  select coalesce(max(attempt), 0) + 1 into v_attempt from goalkeeper_task_attempts where task_id = t.task_id;
-  insert into goalkeeper_task_attempts (task_id, attempt, request_key, goal_id, workflow_id)
-  values (t.task_id, v_attempt, p_request_key, t.task_goal_id, p_workflow_id);
+  v_attempt := goalkeeper_record_task_attempt(t.task_id, p_request_key, t.task_goal_id, p_workflow_id);
   perform goalkeeper_write_log(t.task_workspace_id, 'healing', 'TASK_STUCK',
     'requeued stuck task ' || t.task_id || ' (in progress since ' || v_updated_at || ', attempt ' || v_attempt
       || ') with agent ' || v_agent,
