@@ -51,12 +51,14 @@ export interface CareCriteria {
 }
 
 /** A workspace's health facts in one consistent read (goalkeeper_workspace_health): active goals
- * and whether each has a task in play, open tasks the executor will not run, failed tasks. */
+ * and whether each has a task in play, open tasks the executor will not run, failed tasks, stuck
+ * tasks (in progress and untouched past the threshold given; none without one). */
 export interface WorkspaceHealthRow {
   workspace_exists: boolean;
   goals: Array<{ id: string; metric_type: string; description: string | null; has_task: boolean }>;
   unassigned_tasks: Array<{ id: string; goal_id: string | null; status: string; agent_id: string | null; agent_status: string | null }>;
   failed_tasks: Array<{ id: string; goal_id: string | null; agent_id: string | null }>;
+  stuck_tasks: Array<{ id: string; goal_id: string | null; agent_id: string | null; updated_at: string }>;
 }
 
 /** One workspace's recorded heal figures over a window (goalkeeper_heal_report): what the heal
@@ -93,7 +95,7 @@ export interface HealingStore {
   /** How many agents hold each status, across workspaces. */
   agentStatusCounts(): Promise<Record<string, number>>;
   /** Read only: what `goalkeeper health` and GET /workspaces/:id/health report. */
-  workspaceHealth(workspaceId: string, assignableStatuses: string[]): Promise<WorkspaceHealthRow>;
+  workspaceHealth(workspaceId: string, assignableStatuses: string[], stuckSeconds?: number): Promise<WorkspaceHealthRow>;
   /** Read only: the heal report's recorded figures since `since`, per workspace (one, or all when
    * null) that has any; what `goalkeeper report` and GET /report show. */
   healReport(since: Date, workspaceId: string | null): Promise<HealReportRow[]>;

@@ -1,7 +1,9 @@
 /**
  * Workspace health, as the platform already scores it: 100, minus 10 per active goal without a
  * task, minus 5 per task the executor will not run for want of an assignable agent, minus 3 per
- * failed task, floored at 0. The database facts come from one SQL function (a consistent read)
+ * failed task, floored at 0. Stuck tasks (in progress, untouched past TASK_STUCK_AFTER_SECONDS) are
+ * listed beside them but do not change the score: the platform's formula has no term for them.
+ * The database facts come from one SQL function (a consistent read)
  * through the store, so a Supabase deployment gets them over .rpc() like a pg one;
  * each goal's workflow health comes from Temporal's visibility (the GoalHealth search attribute
  * the workflow keeps current), so no worker needs to be up to answer.
@@ -30,6 +32,9 @@ export interface WorkspaceHealthReport {
   goalsWithoutTasks: string[];
   unassignedTasks: Array<{ id: string; goalId: string | null; status: string; agentId: string | null; agentStatus: string | null }>;
   failedTasks: Array<{ id: string; goalId: string | null; agentId: string | null }>;
+  /** In progress and untouched for over `stuckAfterSeconds`: the fleet check puts them back. */
+  stuckTasks: Array<{ id: string; goalId: string | null; agentId: string | null; updatedAt: string }>;
+  stuckAfterSeconds: number;
 }
 
 export function healthScore(counts: { goalsWithoutTasks: number; unassignedTasks: number; failedTasks: number }): number {
@@ -55,9 +60,9 @@ export async function workspaceHealth(
   store: Pick<HealingStore, 'workspaceHealth'>,
   client: Client | null,
   workspaceId: string,
-  assignableStatuses: string[],
+  policy: { assignableStatuses: string[]; taskStuckAfterSeconds: number },
 ): Promise<WorkspaceHealthReport> {
-  const r = await store.workspaceHealth(workspaceId, assignableStatuses);
+  const r = await store.workspaceHealth(workspaceId, policy.assignableStatuses, policy.taskStuckAfterSeconds);
   const goals: GoalHealthRow[] = [];
   // A few at a time: a workspace with hundreds of goals must not open hundreds of calls at once.
   for (let i = 0; i < r.goals.length; i += 16) {
@@ -76,6 +81,7 @@ export async function workspaceHealth(
     agentStatus: t.agent_status,
   }));
   const failedTasks = r.failed_tasks.map((t) => ({ id: t.id, goalId: t.goal_id, agentId: t.agent_id }));
+  const stuckTasks = r.stuck_tasks.map((t) => ({ id: t.id, goalId: t.goal_id, agentId: t.agent_id, updatedAt: t.updated_at }));
   return {
     workspaceId,
     workspaceExists: r.workspace_exists,
@@ -84,6 +90,8 @@ export async function workspaceHealth(
     goalsWithoutTasks,
     unassignedTasks,
     failedTasks,
+    stuckTasks,
+    stuckAfterSeconds: policy.taskStuckAfterSeconds,
   };
 }
 
@@ -106,6 +114,11 @@ export function formatWorkspaceHealth(report: WorkspaceHealthReport, { colour = 
   if (report.failedTasks.length) {
     const t = textTable(['failed task', 'goal', 'agent'], { colour });
     for (const f of report.failedTasks) t.push([f.id, f.goalId ?? '-', f.agentId ?? '-']);
+    lines.push(t.toString());
+  }
+  if (report.stuckTasks.length) {
+    const t = textTable([`stuck task (in progress, untouched over ${report.stuckAfterSeconds}s)`, 'goal', 'agent', 'last update'], { colour });
+    for (const s of report.stuckTasks) t.push([s.id, s.goalId ?? '-', s.agentId ?? '-', s.updatedAt]);
     lines.push(t.toString());
   }
   return lines.join('\n');

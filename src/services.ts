@@ -206,7 +206,7 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
         bodyLimit: config.env.WEBHOOK_BODY_LIMIT_BYTES,
         log,
         health: () => componentStates({ workerEnabled: parts.worker, worker, listener, client, database }),
-        workspaceHealth: (id) => workspaceHealth(store, client, id, config.policy.assignableStatuses),
+        workspaceHealth: (id) => workspaceHealth(store, client, id, config.policy),
         goals: (filter) => listGoals(client, filter),
         report: (options) => buildHealReport(store, client, options),
       });

@@ -18,7 +18,7 @@ export function register(program: Command): void {
   program
     .command('health')
     .argument('<workspaceId>', 'the workspace (a UUID)', parseWorkspaceId)
-    .description("a workspace's health: goals without tasks, tasks without agents, failed tasks, each goal's workflow, the score")
+    .description("a workspace's health: goals without tasks, tasks without agents, failed and stuck tasks, each goal's workflow, the score")
     .option('--json', 'print JSON')
     .action(async (workspaceId: string, opts: { json?: boolean }) => {
       const config = loadCommandConfig();
@@ -28,7 +28,7 @@ export function register(program: Command): void {
       try {
         // Without Temporal the database facts still print; the workflow column says unknown.
         client = await connectClient(config).catch(() => null);
-        const report = await workspaceHealth(store, client, workspaceId, config.policy.assignableStatuses);
+        const report = await workspaceHealth(store, client, workspaceId, config.policy);
         console.log(opts.json ? JSON.stringify(report, null, 2) : formatWorkspaceHealth(report, { colour: useColour(process.stdout) }));
         if (!report.workspaceExists) process.exitCode = 1;
       } finally {

@@ -166,7 +166,11 @@ export const rpcArgs = {
     p_stuck_seconds: c.stuckSeconds ?? null,
   }),
   agentStatusCounts: () => ({}),
-  workspaceHealth: (workspaceId: string, assignableStatuses: string[]) => ({ p_workspace_id: workspaceId, p_assignable_statuses: assignableStatuses }),
+  workspaceHealth: (workspaceId: string, assignableStatuses: string[], stuckSeconds?: number) => ({
+    p_workspace_id: workspaceId,
+    p_assignable_statuses: assignableStatuses,
+    p_stuck_seconds: stuckSeconds ?? null,
+  }),
   instanceIdentity: () => ({}),
   healReport: (since: Date, workspaceId: string | null) => ({ p_since: since.toISOString(), p_workspace_id: workspaceId }),
 } as const;
@@ -203,10 +207,10 @@ export function toDatabaseIdentity(raw: unknown): DatabaseIdentity {
   };
 }
 
-/** The function always returns all four keys (empty lists as []); anything else is not ours. */
+/** The function always returns all five keys (empty lists as []); anything else is not ours. */
 export function toWorkspaceHealth(raw: unknown): WorkspaceHealthRow {
   const r = raw as Partial<WorkspaceHealthRow> | null;
-  if (!r || typeof r.workspace_exists !== 'boolean' || !Array.isArray(r.goals) || !Array.isArray(r.unassigned_tasks) || !Array.isArray(r.failed_tasks)) {
+  if (!r || typeof r.workspace_exists !== 'boolean' || !Array.isArray(r.goals) || !Array.isArray(r.unassigned_tasks) || !Array.isArray(r.failed_tasks) || !Array.isArray(r.stuck_tasks)) {
     throw new StoreError(`goalkeeper_workspace_health returned an unexpected shape: ${JSON.stringify(raw)?.slice(0, 200)}`, false, null);
   }
   return r as WorkspaceHealthRow;

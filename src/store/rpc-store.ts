@@ -55,8 +55,8 @@ export abstract class RpcStore implements HealingStore {
     return map.toStatusCounts(await this.call('agentStatusCounts', map.rpcArgs.agentStatusCounts()));
   }
 
-  async workspaceHealth(workspaceId: string, assignableStatuses: string[]) {
-    return map.toWorkspaceHealth(await this.call('workspaceHealth', map.rpcArgs.workspaceHealth(workspaceId, assignableStatuses)));
+  async workspaceHealth(workspaceId: string, assignableStatuses: string[], stuckSeconds?: number) {
+    return map.toWorkspaceHealth(await this.call('workspaceHealth', map.rpcArgs.workspaceHealth(workspaceId, assignableStatuses, stuckSeconds)));
   }
 
   async healReport(since: Date, workspaceId: string | null) {

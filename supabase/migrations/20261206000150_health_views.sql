@@ -3,16 +3,21 @@
 -- A workspace's own tasks and goals only, so a task whose goal is in another workspace is its own
 -- workspace's unassigned or failed task and never counts as that goal's task.
 
+-- The signature before stuck tasks were listed: dropped, so a call by name finds one function.
+drop function if exists goalkeeper_workspace_health(uuid, text[]);
+
 -- A workspace's health in one consistent read: active goals without a task in play, open tasks
--- the executor will not run (no agent, or an agent outside p_assignable_statuses), failed tasks
--- of active goals. The score is computed by the caller from these lists.
-create or replace function goalkeeper_workspace_health(p_workspace_id uuid, p_assignable_statuses text[])
-returns jsonb language sql stable as $$
+-- the executor will not run (no agent, or an agent outside p_assignable_statuses), failed tasks,
+-- and stuck tasks (goalkeeper_task_is_stuck under p_stuck_seconds; null: none is looked for).
+-- The score is computed by the caller from these lists.
+create or replace function goalkeeper_workspace_health(
+  p_workspace_id uuid, p_assignable_statuses text[], p_stuck_seconds int default null
+) returns jsonb language sql stable as $$
   with goals as (
     select g.id, g.metric_type, g.description, g.status from workspace_goals g
      where g.workspace_id = p_workspace_id and g.status = 'active'
   ), open_tasks as (
-    select t.id, t.goal_id, t.status, t.agent_id, a.status as agent_status
+    select t.id, t.goal_id, t.status, t.agent_id, a.status as agent_status, t.updated_at
       from tasks t left join agents a on a.id = t.agent_id
      where t.workspace_id = p_workspace_id
   )
@@ -31,7 +36,11 @@ returns jsonb language sql stable as $$
        and (t.agent_id is null or not (t.agent_status = any (p_assignable_statuses)))), '[]'::jsonb),
     'failed_tasks', coalesce((select jsonb_agg(jsonb_build_object(
         'id', t.id, 'goal_id', t.goal_id, 'agent_id', t.agent_id) order by t.id)
-      from open_tasks t where t.status = 'failed'), '[]'::jsonb))
+      from open_tasks t where t.status = 'failed'), '[]'::jsonb),
+    'stuck_tasks', coalesce((select jsonb_agg(jsonb_build_object(
+        'id', t.id, 'goal_id', t.goal_id, 'agent_id', t.agent_id, 'updated_at', t.updated_at) order by t.updated_at, t.id)
+      from open_tasks t
+     where goalkeeper_task_is_stuck(t.status, t.updated_at, p_stuck_seconds, now())), '[]'::jsonb))
 $$;
 
 -- How many goals the sweep will page through: for `goalkeeper reconcile`'s progress bar.

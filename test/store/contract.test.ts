@@ -260,7 +260,7 @@ describe.each(adapters)('store contract: %s adapter', (kind, make, makeUnreachab
     for (const n of Object.values(after)) expect(typeof n).toBe('number');
   });
 
-  test("reads a workspace's health: goals without a task, tasks the executor will not run, failed tasks", async () => {
+  test("reads a workspace's health: goals without a task, tasks the executor will not run, failed and stuck tasks", async () => {
     const ws = await insertWorkspace(db.pool);
     const ready = await insertAgent(db.pool, ws, { status: 'available' });
     const idle = await insertAgent(db.pool, ws, { status: 'idle' });
@@ -274,8 +274,11 @@ describe.each(adapters)('store contract: %s adapter', (kind, make, makeUnreachab
     const failedTask = await insertTask(db.pool, ws, failed, { status: 'failed', agentId: ready });
     await insertTask(db.pool, ws, healthy, { status: 'in_progress', agentId: ready });
     await insertTask(db.pool, ws, closed, { status: 'pending', agentId: ready });
+    // In progress on the healthy goal too, untouched for three hours: stuck past two.
+    const stuckTask = await insertTask(db.pool, ws, healthy, { status: 'in_progress', agentId: ready });
+    await db.pool.query(`update tasks set updated_at = now() - interval '3 hours' where id = $1`, [stuckTask]);
 
-    const health = await store.workspaceHealth(ws, rules.assignableStatuses);
+    const health = await store.workspaceHealth(ws, rules.assignableStatuses, 7200);
     expect(health.workspace_exists).toBe(true);
     expect(new Map(health.goals.map((g) => [g.id, g.has_task]))).toEqual(
       new Map([[withoutTask, false], [unassigned, true], [onIdleAgent, true], [failed, true], [healthy, true]]),
@@ -284,12 +287,17 @@ describe.each(adapters)('store contract: %s adapter', (kind, make, makeUnreachab
       [[unassignedTask, null], [idleTask, 'idle']].sort(),
     );
     expect(health.failed_tasks).toEqual([{ id: failedTask, goal_id: failed, agent_id: ready }]);
+    expect(health.stuck_tasks).toEqual([{ id: stuckTask, goal_id: healthy, agent_id: ready, updated_at: expect.any(String) }]);
+    expect(Date.now() - Date.parse(health.stuck_tasks[0].updated_at)).toBeGreaterThan(3 * 3600_000 - 60_000);
+    // Under a threshold past its age, or with none given, it is not stuck.
+    expect((await store.workspaceHealth(ws, rules.assignableStatuses, 4 * 3600)).stuck_tasks).toEqual([]);
     // The assignable statuses are the caller's: with idle among them, the idle agent's task is fine.
     const lenient = await store.workspaceHealth(ws, [...rules.assignableStatuses, 'idle']);
     expect(lenient.unassigned_tasks.map((t) => t.id)).toEqual([unassignedTask]);
+    expect(lenient.stuck_tasks).toEqual([]);
 
     const missing = await store.workspaceHealth('00000000-0000-4000-8000-00000000dead', rules.assignableStatuses);
-    expect(missing).toEqual({ workspace_exists: false, goals: [], unassigned_tasks: [], failed_tasks: [] });
+    expect(missing).toEqual({ workspace_exists: false, goals: [], unassigned_tasks: [], failed_tasks: [], stuck_tasks: [] });
   });
 
   test('input the database refuses is a non-retryable error, and reaches the workflow as one', async () => {
