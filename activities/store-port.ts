@@ -61,6 +61,15 @@ export interface WorkspaceHealthRow {
   stuck_tasks: Array<{ id: string; goal_id: string | null; agent_id: string | null; updated_at: string }>;
 }
 
+/** Rows goalkeeper_trim_records deleted, per table. */
+export interface RecordTrimTotals {
+  healActions: number;
+  alerts: number;
+  healEpisodes: number;
+  taskCompletions: number;
+  logKeys: number;
+}
+
 /** One workspace's recorded heal figures over a window (goalkeeper_heal_report): what the heal
  * report shows beside the goals by health. Durations in whole milliseconds; percentiles
  * interpolated (percentile_cont); null where the window holds nothing to measure. */
@@ -99,6 +108,9 @@ export interface HealingStore {
   /** Read only: the heal report's recorded figures since `since`, per workspace (one, or all when
    * null) that has any; what `goalkeeper report` and GET /report show. */
   healReport(since: Date, workspaceId: string | null): Promise<HealReportRow[]>;
+  /** Deletes at most `batch` rows older than `keepDays` days from each of goalkeeper's record
+   * tables (never an open alert, a retry budget or a provisioned agent); how many went from each. */
+  trimRecords(keepDays: number, batch: number): Promise<RecordTrimTotals>;
   /** This database's identity, for the Temporal namespace claim (src/namespace-claim.ts). */
   instanceIdentity(): Promise<DatabaseIdentity>;
   close(): Promise<void>;

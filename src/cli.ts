@@ -16,7 +16,7 @@ import { alertWebhookOf, createGoalkeeperWorker } from './temporal/worker';
 import { InvalidGoalIdError, assertGoalId, defaultHealWaitSeconds, goalStatus, healAndWait, healGoal } from './temporal/goal-client';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { createFleetCheckActivities } from '../activities/fleet-check';
-import { careCriteriaOf, scheduledFleetCheck } from './fleet-check';
+import { careCriteriaOf, scheduledFleetCheck, scheduledRecordTrim } from './fleet-check';
 import { ensureFleetCheckSchedule } from './temporal/schedule';
 import { register as registerStart } from './commands/start';
 import { register as registerSetup } from './commands/setup';
@@ -215,6 +215,7 @@ export async function runWorker(config: Config): Promise<void> {
     alertWebhook: alertWebhookOf(config),
     extraActivities: createFleetCheckActivities({
       check: scheduledFleetCheck(store, { client, taskQueue: config.temporal.taskQueue }, { pageSize: config.env.RECONCILE_BATCH_SIZE, criteria: careCriteriaOf(config.policy) }),
+      trim: scheduledRecordTrim(store, config.env.RECORD_RETENTION_DAYS),
     }),
     options: config.worker,
   });

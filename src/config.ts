@@ -176,6 +176,10 @@ const envSchema = z.object({
   GOAL_SAFETY_RECHECK_HOURS: nonNegativeInt('GOAL_SAFETY_RECHECK_HOURS', 24).superRefine((value, ctx) => {
     if (value * 3600 > MAX_WAIT_SECONDS) ctx.addIssue({ code: 'custom', message: `GOAL_SAFETY_RECHECK_HOURS must be at most ${MAX_WAIT_SECONDS / 3600} (a year), got "${value}"` });
   }),
+  /** Days goalkeeper keeps its own records (the heal report's tables, log idempotency keys); the
+   * fleet check's schedule trims older ones (supabase/migrations/…_record_retention.sql). 0: kept
+   * for ever. */
+  RECORD_RETENTION_DAYS: nonNegativeInt('RECORD_RETENTION_DAYS', 90),
   /** History events after which a goal's run continues as new (the server may suggest it sooner). */
   GOAL_HISTORY_EVENTS_PER_RUN: positiveInt('GOAL_HISTORY_EVENTS_PER_RUN', 2000, (value) => (value < 100 ? 'must be at least 100' : null)),
   /** The old name of GOAL_TASK_HEALTH_CHECK_INTERVAL (the fleet check's interval): read, with a

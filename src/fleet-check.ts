@@ -18,7 +18,7 @@ import { MAX_BURST_HEAL_GOALS } from '../workflows/messages';
 import type { BurstHealOptions } from './burst-heal-queue';
 import { MAX_RECONCILE_BATCH_SIZE } from './config';
 import { forEachConcurrently } from '../activities/concurrency';
-import type { CareCriteria, CareReason, HealingStore } from '../activities/store-port';
+import type { CareCriteria, CareReason, HealingStore, RecordTrimTotals } from '../activities/store-port';
 import { healOnEvent, startGoal, type GoalTarget } from './temporal/goal-client';
 
 export interface FleetCheckOptions {
@@ -177,6 +177,15 @@ export function careCriteriaOf(policy: { assignableStatuses: string[]; maxTaskRe
     intervalSeconds: policy.healthCheckIntervalSeconds,
     stuckSeconds: policy.taskStuckAfterSeconds,
   };
+}
+
+/** Rows per table one trim deletes at most: a backlog is worked off one interval at a time. */
+export const RECORD_TRIM_BATCH = 10_000;
+
+/** The schedule's record trim (activities/fleet-check.ts): nothing when records are kept for ever. */
+export function scheduledRecordTrim(store: HealingStore, keepDays: number) {
+  return (): Promise<RecordTrimTotals | null> =>
+    keepDays > 0 ? storeCall('record trim', () => store.trimRecords(keepDays, RECORD_TRIM_BATCH)) : Promise.resolve(null);
 }
 
 /**

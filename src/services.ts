@@ -21,7 +21,7 @@ import { loggerFor } from './log';
 import { ensureNamespaceClaim } from './namespace-claim';
 import { RecoverySweep } from './recovery-sweep';
 import { countBurstHeal, countDispatchOverflow, countGoalStart, watchDispatchQueue } from './metrics';
-import { careCriteriaOf, checkFleet, FLEET_CHECK_BULK_HEAL, scheduledFleetCheck, type FleetCheckOptions } from './fleet-check';
+import { careCriteriaOf, checkFleet, FLEET_CHECK_BULK_HEAL, scheduledFleetCheck, scheduledRecordTrim, type FleetCheckOptions } from './fleet-check';
 import { createStore } from './store';
 import { connectClient, connectWorker } from './temporal/connection';
 import { healBurst, type GoalTarget } from './temporal/goal-client';
@@ -152,7 +152,10 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
         store,
         policy: config.policy,
         alertWebhook: alertWebhookOf(config),
-        extraActivities: createFleetCheckActivities({ check: scheduledFleetCheck(store, target, fleetCheck) }),
+        extraActivities: createFleetCheckActivities({
+          check: scheduledFleetCheck(store, target, fleetCheck),
+          trim: scheduledRecordTrim(store, config.env.RECORD_RETENTION_DAYS),
+        }),
         options: { ...config.worker, ...opts.workerOptions },
       });
       worker = w;

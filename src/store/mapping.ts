@@ -15,7 +15,7 @@ import type {
   RecordHealEpisodeResult,
   ResolveAlertResult,
 } from '../../workflows/types';
-import { StoreError, type ActiveGoalRef, type CareCriteria, type CareReason, type DatabaseIdentity, type GoalsNeedingCarePage, type HealReportRow, type WorkspaceHealthRow } from '../../activities/store-port';
+import { StoreError, type ActiveGoalRef, type CareCriteria, type CareReason, type DatabaseIdentity, type GoalsNeedingCarePage, type HealReportRow, type RecordTrimTotals, type WorkspaceHealthRow } from '../../activities/store-port';
 
 type Json = Record<string, unknown>;
 
@@ -173,6 +173,7 @@ export const rpcArgs = {
   }),
   instanceIdentity: () => ({}),
   healReport: (since: Date, workspaceId: string | null) => ({ p_since: since.toISOString(), p_workspace_id: workspaceId }),
+  trimRecords: (keepDays: number, batch: number) => ({ p_keep_days: keepDays, p_batch: batch }),
 } as const;
 
 export type RpcFunction = keyof typeof rpcArgs;
@@ -192,6 +193,7 @@ export const rpcName: Record<RpcFunction, string> = {
   workspaceHealth: 'goalkeeper_workspace_health',
   instanceIdentity: 'goalkeeper_instance_id',
   healReport: 'goalkeeper_heal_report',
+  trimRecords: 'goalkeeper_trim_records',
 };
 
 export function toDatabaseIdentity(raw: unknown): DatabaseIdentity {
@@ -204,6 +206,22 @@ export function toDatabaseIdentity(raw: unknown): DatabaseIdentity {
     systemIdentifier: typeof r.system_identifier === 'string' ? r.system_identifier : null,
     databaseOid: r.database_oid,
     databaseName: r.database_name,
+  };
+}
+
+/** goalkeeper_trim_records' counts per table; bigint counts may arrive as numbers or numeric strings. */
+export function toRecordTrim(raw: unknown): RecordTrimTotals {
+  const r = raw as Record<string, unknown> | null;
+  const keys = ['heal_actions', 'alerts', 'heal_episodes', 'task_completions', 'log_keys'] as const;
+  if (!r || !keys.every((k) => Number.isInteger(Number(r[k])))) {
+    throw new StoreError(`goalkeeper_trim_records returned an unexpected shape: ${JSON.stringify(raw)?.slice(0, 200)}`, false, null);
+  }
+  return {
+    healActions: Number(r.heal_actions),
+    alerts: Number(r.alerts),
+    healEpisodes: Number(r.heal_episodes),
+    taskCompletions: Number(r.task_completions),
+    logKeys: Number(r.log_keys),
   };
 }
 

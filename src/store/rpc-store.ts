@@ -63,6 +63,10 @@ export abstract class RpcStore implements HealingStore {
     return map.toHealReport(await this.call('healReport', map.rpcArgs.healReport(since, workspaceId)));
   }
 
+  async trimRecords(keepDays: number, batch: number) {
+    return map.toRecordTrim(await this.call('trimRecords', map.rpcArgs.trimRecords(keepDays, batch)));
+  }
+
   async instanceIdentity() {
     return map.toDatabaseIdentity(await this.call('instanceIdentity', map.rpcArgs.instanceIdentity()));
   }

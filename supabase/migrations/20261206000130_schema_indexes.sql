@@ -36,3 +36,5 @@ create index concurrently if not exists goalkeeper_heal_episodes_healed_idx
   on goalkeeper_heal_episodes (healed_at);
 create index concurrently if not exists goalkeeper_task_completions_completed_idx
   on goalkeeper_task_completions (completed_at);
+-- Record retention (goalkeeper_trim_records) finds the oldest log keys by this.
+create index concurrently if not exists goalkeeper_log_keys_created_idx on goalkeeper_log_keys (created_at);

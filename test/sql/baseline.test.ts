@@ -92,8 +92,8 @@ describe('the baseline files', () => {
       for (const m of creates) expect({ file: f.name, concurrently: Boolean(m[2]), noTransaction: isNoTransaction(f) }).toEqual({ file: f.name, concurrently: true, noTransaction: true });
     }
     const indexFile = files.find(isNoTransaction)!;
-    // Five for the healing functions, five for the heal report's windows by time.
-    expect(splitStatements(indexFile.sql)).toHaveLength(10);
+    // Five for the healing functions, five for the heal report's windows by time, one for record retention.
+    expect(splitStatements(indexFile.sql)).toHaveLength(11);
   });
 
   test('sort after every version a database may have recorded before the baseline', () => {

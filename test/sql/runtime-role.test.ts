@@ -25,7 +25,8 @@ const ENTRY_POINTS: Array<[string, string]> = [
   ['goalkeeper_list_active_goals', 'null, 1'],
   ['goalkeeper_count_active_goals', ''],
   ['goalkeeper_agent_status_counts', ''],
-  ['goalkeeper_workspace_health', `gen_random_uuid(), array['active']`],
+  ['goalkeeper_workspace_health', `gen_random_uuid(), array['active'], 7200`],
+  ['goalkeeper_trim_records', '90, 1'],
 ];
 const INTERNAL: Array<[string, string]> = [
   ['goalkeeper_write_log', `null, 'alert', 'X', 't', 'info', null, null, null`],

@@ -12,7 +12,7 @@ import { Client } from 'pg';
 import { storeCall } from '../../activities/guards';
 import { createFleetCheckActivities } from '../../activities/fleet-check';
 import { loadConfig } from '../../src/config';
-import { careCriteriaOf, scheduledFleetCheck } from '../../src/fleet-check';
+import { careCriteriaOf, scheduledFleetCheck, scheduledRecordTrim } from '../../src/fleet-check';
 import type { GoalTarget } from '../../src/temporal/goal-client';
 import { migrate } from '../../src/store/migrate';
 import { PgStore } from '../../src/store/pg-store';
@@ -57,7 +57,10 @@ function unusedTarget(): GoalTarget {
 
 /** The fleet check's activity, as the worker builds it, over `store`. */
 function fleetCheckActivity(store: HealingStore) {
-  return createFleetCheckActivities({ check: scheduledFleetCheck(store, unusedTarget(), { pageSize: 1, criteria: careCriteriaOf(loadConfig({}).policy) }) });
+  return createFleetCheckActivities({
+    check: scheduledFleetCheck(store, unusedTarget(), { pageSize: 1, criteria: careCriteriaOf(loadConfig({}).policy) }),
+    trim: scheduledRecordTrim(store, 90),
+  });
 }
 
 async function storeError(promise: Promise<unknown>): Promise<StoreError> {
@@ -300,6 +303,58 @@ describe.each(adapters)('store contract: %s adapter', (kind, make, makeUnreachab
     expect(missing).toEqual({ workspace_exists: false, goals: [], unassigned_tasks: [], failed_tasks: [], stuck_tasks: [] });
   });
 
+  test('trims records past their retention, oldest first, a batch at a time, and never an open alert', async () => {
+    const ws = await insertWorkspace(db.pool);
+    const goal = await insertGoal(db.pool, ws);
+    const key = (what: string) => `contract-trim:${kind}:${what}:${randomUUID()}`;
+    const [oldest, old, recent] = ["now() - interval '101 days'", "now() - interval '100 days'", 'now()'];
+    const actions = await db.pool.query<{ id: string }>(
+      `insert into goalkeeper_heal_actions (kind, issue_type, workspace_id, goal_id, log_id, created_at)
+       values ('task_created', 'NO_TASKS_FOR_GOAL', $1, $2, gen_random_uuid(), ${old}),
+              ('task_created', 'NO_TASKS_FOR_GOAL', $1, $2, gen_random_uuid(), ${oldest}),
+              ('task_created', 'NO_TASKS_FOR_GOAL', $1, $2, gen_random_uuid(), ${recent}) returning id`,
+      [ws, goal],
+    );
+    const [openOld, resolvedOld, resolvedRecent] = [key('open'), key('resolved-old'), key('resolved-recent')];
+    await db.pool.query(
+      `insert into goalkeeper_alerts (idempotency_key, issue_type, severity, workspace_id, goal_id, raised_at, resolved_at)
+       values ($1, 'RETRIES_EXHAUSTED', 'critical', $4, $5, ${oldest}, null),
+              ($2, 'RETRIES_EXHAUSTED', 'critical', $4, $5, ${oldest}, ${old}),
+              ($3, 'RETRIES_EXHAUSTED', 'critical', $4, $5, ${oldest}, ${recent})`,
+      [openOld, resolvedOld, resolvedRecent, ws, goal],
+    );
+    await db.pool.query(
+      `insert into goalkeeper_heal_episodes (episode_key, workspace_id, goal_id, seen_at, healed_at)
+       values ($1, $3, $4, ${oldest}, ${old}), ($2, $3, $4, ${old}, ${recent})`,
+      [key('episode-old'), key('episode-recent'), ws, goal],
+    );
+    await db.pool.query(
+      `insert into goalkeeper_task_completions (task_id, workspace_id, role, created_at, completed_at)
+       values (gen_random_uuid(), $1, 'dev', ${oldest}, ${old}), (gen_random_uuid(), $1, 'dev', ${old}, ${recent})`,
+      [ws],
+    );
+    await db.pool.query(
+      `insert into goalkeeper_log_keys (idempotency_key, log_id, created_at) values ($1, gen_random_uuid(), ${old}), ($2, gen_random_uuid(), ${recent})`,
+      [key('log-old'), key('log-recent')],
+    );
+
+    const none = { healActions: 0, alerts: 0, healEpisodes: 0, taskCompletions: 0, logKeys: 0 };
+    expect(await store.trimRecords(30, 1)).toEqual({ healActions: 1, alerts: 1, healEpisodes: 1, taskCompletions: 1, logKeys: 1 });
+    // The oldest heal action went first; the next one goes with the next batch.
+    const left = await db.pool.query<{ id: string }>(`select id from goalkeeper_heal_actions where id = any($1::bigint[]) order by id`, [actions.rows.map((r) => r.id)]);
+    expect(left.rows.map((r) => r.id)).toEqual([actions.rows[0].id, actions.rows[2].id]);
+    expect(await store.trimRecords(30, 1000)).toEqual({ ...none, healActions: 1 });
+    expect(await store.trimRecords(30, 1000)).toEqual(none);
+    const alerts = await db.pool.query<{ idempotency_key: string }>(`select idempotency_key from goalkeeper_alerts where idempotency_key = any($1) order by 1`, [[openOld, resolvedOld, resolvedRecent]]);
+    expect(alerts.rows.map((r) => r.idempotency_key)).toEqual([openOld, resolvedRecent].sort());
+    // Refused input names its problem, and deletes nothing.
+    expect(await storeError(store.trimRecords(0, 10))).toMatchObject({ retryable: false, code: '22023', message: expect.stringContaining('record retention must be at least 1 day, got 0') });
+    expect(await storeError(store.trimRecords(30, 0))).toMatchObject({ retryable: false, code: '22023', message: expect.stringContaining('trim batch must be at least 1 row, got 0') });
+    // Kept for ever (RECORD_RETENTION_DAYS 0): the schedule's trim does not call the database.
+    await expect(scheduledRecordTrim(store, 0)()).resolves.toBeNull();
+    expect((await db.pool.query(`select count(*)::int as n from goalkeeper_heal_actions where id = any($1::bigint[])`, [actions.rows.map((r) => r.id)])).rows[0].n).toBe(1);
+  });
+
   test('input the database refuses is a non-retryable error, and reaches the workflow as one', async () => {
     const ws = await insertWorkspace(db.pool);
     const goal = await insertGoal(db.pool, ws);
@@ -348,6 +403,7 @@ describe.each(adapters)('store contract: %s adapter', (kind, make, makeUnreachab
       await expect(storeError(unreachable.goalsNeedingCare(null, 1, careCriteriaOf(loadConfig({}).policy)))).resolves.toMatchObject({ retryable: true });
       // The fleet check's activity types it the same way (it reads the goals before signalling any).
       await expect(fleetCheckActivity(unreachable).checkFleet()).rejects.toMatchObject({ nonRetryable: false, type: 'StoreUnavailable' });
+      await expect(fleetCheckActivity(unreachable).trimRecords()).rejects.toMatchObject({ nonRetryable: false, type: 'StoreUnavailable' });
     } finally {
       await unreachable.close();
     }
