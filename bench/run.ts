@@ -32,6 +32,8 @@ import { RESULTS_DIR, machine, printTable, writeResult } from './lib/report';
 import type { persistencePerUnit } from './lib/persistence-profile';
 import { DEV_SERVER_SEARCH_ATTRIBUTE_CACHE } from '../src/embedded/temporal';
 import { loadConfig } from '../src/config';
+import { forceClaim } from '../src/namespace-claim';
+import { PgStore } from '../src/store/pg-store';
 
 interface Options {
   scenarios: string;
@@ -157,6 +159,15 @@ async function stage(name: string, o: Options, pg: PgServer, temporal: TemporalT
   });
   // one-process: the worker process also runs the listener (as `goalkeeper start` does), so the
   // dispatcher's starts can be eager; services: the listener in a process of its own.
+  // Every scenario has a database of its own on the one Temporal server, and a namespace serves
+  // one database (src/namespace-claim.ts): hand it to this scenario's, as `goalkeeper
+  // claim-namespace --force` would, before its worker starts and checks the claim.
+  const identityStore = new PgStore(dbUrl);
+  try {
+    await forceClaim(client, await identityStore.instanceIdentity(), taskQueue);
+  } finally {
+    await identityStore.close();
+  }
   const oneProcess = withWorker && withServices && o.trigger === 'one-process';
   const worker = withWorker ? await spawnStageWorker(o, env, oneProcess) : undefined;
   let services: WorkerProcess | undefined;
