@@ -18,10 +18,14 @@ COPY activities ./activities
 RUN npx tsc -p tsconfig.json
 
 # The production dependencies alone, installed afresh (not pruned from the build's tree).
+# --omit=dev keeps the root's optionalDependencies: squawk, the SQL linter the tests run (25 MB,
+# optional only because it ships for Linux x64 alone), is removed by hand. Not --omit=optional:
+# @swc/core's native binary, which the worker compiles its workflow bundle with at start, is an
+# optional dependency too. (test/deploy/image.test.ts runs this line.)
 FROM node:24.19.0-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts && npm cache clean --force
+RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts && rm -rf node_modules/@squawk-cli && npm cache clean --force
 
 FROM node:24.19.0-bookworm-slim
 ENV NODE_ENV=production LOG_FORMAT=json GOALKEEPER_DATA_DIR=/tmp/goalkeeper

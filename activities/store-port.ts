@@ -113,6 +113,10 @@ export interface HealingStore {
   trimRecords(keepDays: number, batch: number): Promise<RecordTrimTotals>;
   /** This database's identity, for the Temporal namespace claim (src/namespace-claim.ts). */
   instanceIdentity(): Promise<DatabaseIdentity>;
+  /** Read only: whether the goal exists and is in this workspace. The webhook asks before it tells
+   * a goal of a task's change, as the NOTIFY trigger does: another workspace's task naming the
+   * goal is not the goal's. */
+  goalInWorkspace(goalId: string, workspaceId: string): Promise<boolean>;
   close(): Promise<void>;
 }
 

@@ -31,7 +31,7 @@ import { register as registerDemo } from './commands/demo';
 import { register as registerEnv } from './commands/env';
 import { register as registerClaimNamespace } from './commands/claim-namespace';
 import { register as registerAlerts } from './commands/alerts';
-import { ensureNamespaceClaim } from './namespace-claim';
+import { ensureServesDatabase } from './namespace-claim';
 import { parseTimeoutSeconds } from './commands/options';
 import { databaseName, isStoreUnreachable, isTemporalUnreachable, temporalName, untilReachable } from './startup-wait';
 
@@ -120,8 +120,13 @@ export function buildProgram(): Command {
     .action(async (goalId: string, opts: { wait?: boolean; reason: string; timeout?: number; json?: boolean }) => {
       assertGoalId(goalId);
       const config = loadCommandConfig();
-      const client = await connectClient(config);
+      // The database, for the namespace claim only: goal-<id> in another database's namespace is
+      // that database's goal.
+      const store = createStore(config);
+      let client: Client | undefined;
       try {
+        client = await connectClient(config);
+        await ensureServesDatabase(client, store, config.temporal);
         const target = { client, taskQueue: config.temporal.taskQueue };
         if (!opts.wait) {
           await healGoal(target, goalId, opts.reason);
@@ -132,7 +137,8 @@ export function buildProgram(): Command {
         const status = await healAndWait(target, goalId, opts.reason, { timeoutMs: timeoutSeconds * 1000 });
         console.log(opts.json ? JSON.stringify(status, null, 2) : formatStatus(status));
       } finally {
-        await client.connection.close();
+        await client?.connection.close();
+        await store.close();
       }
     });
 
@@ -197,7 +203,7 @@ export async function runWorker(config: Config): Promise<void> {
   // Kept open: the fleet check's activity signals goal workflows through it.
   const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
   // As `start`: a namespace that serves another database is a refusal (src/namespace-claim.ts).
-  await ensureNamespaceClaim(client, config.temporal.namespace, await store.instanceIdentity(), config.temporal.taskQueue);
+  await ensureServesDatabase(client, store, config.temporal);
   // Every deployment that runs a worker has the fleet check, even without `start` (no listener,
   // heals from a shell): a task failed by plain SQL is still retried within one interval.
   const intervalSeconds = config.policy.healthCheckIntervalSeconds;

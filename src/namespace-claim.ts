@@ -2,7 +2,8 @@
  * One Temporal namespace serves one database. Goal workflow ids are goal-<goal id>, so a second
  * database with the same goal ids (a staging clone, a restored dump) pointed at the same namespace
  * would signal and steer the first one's workflows, and each would "heal" the other's goals with
- * its own rows. At start-up (`goalkeeper start`, `worker`, `up`) goalkeeper reads its database's
+ * its own rows. At start-up (`goalkeeper start`, `worker`, `up`), and before `reconcile` or `heal`
+ * signals or starts a goal workflow, goalkeeper reads its database's
  * identity (goalkeeper_instance_id(): an instance uuid, the cluster's system identifier, the
  * database's oid; supabase/migrations/20261206000300_instance_identity.sql) and the namespace's
  * claim, and refuses to run, with one line naming both, when they differ.
@@ -14,7 +15,7 @@
  * claim-namespace --force`) hands the namespace over.
  */
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, type Client } from '@temporalio/client';
-import type { DatabaseIdentity } from '../activities/store-port';
+import type { DatabaseIdentity, HealingStore } from '../activities/store-port';
 
 export const CLAIM_SCHEDULE_ID = 'goalkeeper-namespace-claim';
 /** Never started: the schedule is paused and has no times. Named so the UI says what it is. */
@@ -123,6 +124,20 @@ export async function ensureNamespaceClaim(
   }
   if (!sameDatabase(claim, self)) throw new NamespaceClaimError(namespace, claim, self);
   return 'already_ours';
+}
+
+/**
+ * What a command that signals or starts goal workflows (`reconcile`, `heal`) runs before its first
+ * one: the namespace must serve this store's database, as for `start`. Claims an unclaimed
+ * namespace (the command is about to act in it for this database); throws NamespaceClaimError on
+ * another database's claim.
+ */
+export async function ensureServesDatabase(
+  client: Client,
+  store: Pick<HealingStore, 'instanceIdentity'>,
+  temporal: { namespace: string; taskQueue: string },
+): Promise<ClaimOutcome> {
+  return ensureNamespaceClaim(client, temporal.namespace, await store.instanceIdentity(), temporal.taskQueue);
 }
 
 /** `goalkeeper claim-namespace --force`: the namespace serves this database from now on. Returns

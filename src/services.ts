@@ -208,6 +208,7 @@ export async function runServices(config: Config, parts: ServiceParts, opts: Ser
         operatorToken: config.env.OPERATOR_TOKEN,
         bodyLimit: config.env.WEBHOOK_BODY_LIMIT_BYTES,
         log,
+        goalInWorkspace: (goalId, workspaceId) => store.goalInWorkspace(goalId, workspaceId),
         health: () => componentStates({ workerEnabled: parts.worker, worker, listener, client, database }),
         workspaceHealth: (id) => workspaceHealth(store, client, id, config.policy),
         goals: (filter) => listGoals(client, filter),

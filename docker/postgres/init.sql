@@ -16,8 +16,11 @@ grant anon, authenticated, service_role to authenticator;
 -- hand the platform's tables (tasks, agents, logs) to anyone who can reach it. They keep schema
 -- usage only, which grants nothing by itself.
 grant usage on schema public to anon, authenticated, service_role;
--- service_role is what goalkeeper's Supabase adapter calls as: the healing functions run with its
--- rights (security invoker), so it needs the tables the migrations create.
+-- service_role is what goalkeeper's Supabase adapter calls as. goalkeeper does not need these
+-- table rights: its functions run as their owner (SECURITY DEFINER, goalkeeper_owner), and
+-- service_role needs only EXECUTE, which the migrations grant. They are here because a Supabase
+-- project gives service_role every right on the tables it creates (and BYPASSRLS, above), and this
+-- database is to behave as one does.
 alter default privileges in schema public grant all on tables to service_role;
 alter default privileges in schema public grant all on sequences to service_role;
 alter default privileges in schema public grant execute on functions to service_role;

@@ -3,6 +3,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { MAX_RECONCILE_BATCH_SIZE, reconcileBatchSizeProblem } from '../config';
 import { loadCommandConfig } from '../command-config';
 import { careCriteriaOf, checkFleet } from '../fleet-check';
+import { ensureServesDatabase } from '../namespace-claim';
 import { createStore } from '../store';
 import { connectClient } from '../temporal/connection';
 import { healBurst, type GoalTarget } from '../temporal/goal-client';
@@ -26,6 +27,9 @@ export function register(program: Command): void {
       const store = createStore(config);
       const client = await connectClient(config);
       try {
+        // Another database's namespace holds its goals' workflows under the same ids: refused
+        // before anything is signalled or started.
+        await ensureServesDatabase(client, store, config.temporal);
         const target: GoalTarget = { client, taskQueue: config.temporal.taskQueue };
         // Goals without a task, once BURST_HEAL_THRESHOLD of them are found, are healed in bulk
         // before they are signalled (burst heals, run by the worker).

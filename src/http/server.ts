@@ -18,7 +18,7 @@ import type { WorkspaceHealthReport } from '../health';
 import { DEFAULT_REPORT_SINCE, parseSince, type HealReportResult } from '../report';
 import type { GoalHealth } from '../../workflows/types';
 import { HEALTHZ_CACHE_MS, HealthCache, type ComponentStates } from './healthz';
-import { WebhookPayloadError, toGoalEvent } from './webhook';
+import { WebhookPayloadError, toGoalEvent, type MappedChange } from './webhook';
 import { isUuid } from '../../workflows/uuid';
 
 export type { ComponentState } from './healthz';
@@ -33,6 +33,9 @@ export interface HttpDeps {
   healthCacheMs?: number;
   /** Bytes; larger webhook bodies get 413. */
   bodyLimit?: number;
+  /** Whether a goal is in a workspace (HealingStore.goalInWorkspace): asked before a task's change
+   * is told to its goal. Unset: task changes are refused with 503, never told unchecked. */
+  goalInWorkspace?: (goalId: string, workspaceId: string) => Promise<boolean>;
   /** Each component's current state for /healthz (called at most once per cache window). */
   health: () => Promise<ComponentStates>;
   workspaceHealth?: (workspaceId: string) => Promise<WorkspaceHealthReport>;
@@ -41,6 +44,19 @@ export interface HttpDeps {
   /** The heal report (GET /report): goals by health from visibility, heal figures from the store. */
   report?: (options: { since: Date; workspaceId?: string }) => Promise<HealReportResult>;
   log?: Logger;
+}
+
+/** What a webhook call that could not be delivered is answered: what failed and what covers it,
+ * never the driver's or the SDK's text (host names, auth failures), which goes to the log. */
+export const WEBHOOK_TEMPORAL_FAILED = 'could not reach Temporal; the fleet check will heal this goal';
+export const WEBHOOK_CHECK_FAILED = "could not reach the database to check the task's workspace; the fleet check will heal this goal";
+
+/** An error's message with its causes': the SDK's "Failed to start Workflow" says what was tried,
+ * its cause (UNAVAILABLE, connect ECONNREFUSED host:port) why it failed. For the log only. */
+function failureText(err: unknown): string {
+  const parts: string[] = [];
+  for (let e = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth += 1) parts.push(e.message);
+  return parts.length ? parts.join(': ') : String(err);
 }
 
 /** WEBHOOK_BODY_LIMIT_BYTES's default: a Supabase UPDATE payload holds the row twice. */
@@ -111,20 +127,37 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
       } catch {
         return reply.code(400).send({ error: 'invalid_json', message: 'the body is not JSON' });
       }
-      let mapped: ReturnType<typeof toGoalEvent>;
+      let mapped: MappedChange;
       try {
         mapped = toGoalEvent(body);
       } catch (err) {
         if (err instanceof WebhookPayloadError) return reply.code(400).send({ error: err.problem, message: err.message });
         throw err;
       }
-      if (!mapped.event) return reply.code(202).send({ accepted: true, action: 'none', reason: mapped.ignored });
+      const { event, taskWorkspaceId } = mapped;
+      if (!event) return reply.code(202).send({ accepted: true, action: 'none', reason: mapped.ignored });
+      // 503s make Supabase's webhook (pg_net) log a failure; the fleet check reads the tables and
+      // heals the goal whatever became of its event.
+      if (taskWorkspaceId !== undefined) {
+        if (!deps.goalInWorkspace) {
+          return reply.code(503).send({ error: 'unavailable', message: "task changes need a database to check the task's workspace (DATABASE_URL or SUPABASE_URL)" });
+        }
+        let ours: boolean;
+        try {
+          ours = await deps.goalInWorkspace(event.goalId, taskWorkspaceId);
+        } catch (err) {
+          deps.log?.warn({ goalId: event.goalId, kind: event.kind, err: failureText(err) }, 'webhook: workspace check failed');
+          return reply.code(503).send({ error: 'check_failed', message: WEBHOOK_CHECK_FAILED });
+        }
+        // As the NOTIFY trigger: another workspace's task naming this goal wakes no goal workflow.
+        if (!ours) return reply.code(202).send({ accepted: true, action: 'none', reason: "the task's workspace is not its goal's" });
+      }
       try {
-        const outcome = await deps.dispatcher.dispatch(mapped.event);
-        return reply.code(202).send({ accepted: true, action: outcome, goalId: mapped.event.goalId, kind: mapped.event.kind });
+        const outcome = await deps.dispatcher.dispatch(event);
+        return reply.code(202).send({ accepted: true, action: outcome, goalId: event.goalId, kind: event.kind });
       } catch (err) {
-        // Temporal unreachable: 503 makes Supabase's webhook (pg_net) log a failure; the sweep covers it.
-        return reply.code(503).send({ error: 'dispatch_failed', message: (err as Error).message });
+        deps.log?.warn({ goalId: event.goalId, kind: event.kind, err: failureText(err) }, 'webhook: event not delivered to Temporal');
+        return reply.code(503).send({ error: 'dispatch_failed', message: WEBHOOK_TEMPORAL_FAILED });
       }
     },
   );

@@ -1,7 +1,9 @@
 /**
  * Supabase Database Webhook payloads → goal events: the same rules as the NOTIFY triggers
- * (supabase/migrations/20261124000500_change_triggers.sql), for deployments that reach
- * goalkeeper over HTTP instead of a direct Postgres connection.
+ * (supabase/migrations/20261206000160_triggers.sql), for deployments that reach goalkeeper over
+ * HTTP instead of a direct Postgres connection. The trigger's one rule that needs the goal's row
+ * (a task is announced only when its workspace is its goal's) is left to the caller, which asks
+ * the database (goalkeeper_goal_in_workspace) with the workspace this returns.
  */
 import type { GoalEvent, GoalEventKind } from '../dispatch';
 import { isUuid } from '../../workflows/uuid';
@@ -44,9 +46,18 @@ function requireId(row: Row, field: string, where: string): string {
   return value;
 }
 
+export interface MappedChange {
+  event: GoalEvent | null;
+  /** Why the change needs nothing (event null). */
+  ignored?: string;
+  /** A task's change: its workspace. The event is the goal's only if the goal is in this
+   * workspace, which the caller asks the database (the NOTIFY trigger's rule). */
+  taskWorkspaceId?: string;
+}
+
 /** Returns the event to dispatch, or null with why when the change needs nothing. Throws
  * WebhookPayloadError when the payload is not a webhook payload goalkeeper serves. */
-export function toGoalEvent(body: unknown): { event: GoalEvent | null; ignored?: string } {
+export function toGoalEvent(body: unknown): MappedChange {
   if (!isRow(body)) throw new WebhookPayloadError('not_an_object', 'the body must be a JSON object');
   const { type, table, schema } = body;
   if (type !== 'INSERT' && type !== 'UPDATE' && type !== 'DELETE') {
@@ -96,14 +107,15 @@ export function toGoalEvent(body: unknown): { event: GoalEvent | null; ignored?:
   if (!('goal_id' in row)) throw new WebhookPayloadError('missing_id', 'record.goal_id is missing (null is fine for tasks of no goal)');
   if (row.goal_id === null) return { event: null, ignored: 'task has no goal' };
   const goalId = requireId(row, 'goal_id', 'record');
+  const workspaceId = requireId(row, 'workspace_id', 'record');
   // A record that leaves status out means the column's default, pending.
   const status = statusOf(row, 'record') ?? (row.status === null ? null : 'pending');
   const oldStatus = old ? statusOf(old, 'old_record') : undefined;
-  if (status === 'failed' && (type === 'INSERT' || oldStatus !== 'failed')) return event(goalId, 'task_failed', taskId);
+  if (status === 'failed' && (type === 'INSERT' || oldStatus !== 'failed')) return { ...event(goalId, 'task_failed', taskId), taskWorkspaceId: workspaceId };
   // As the trigger: a task the healing functions would give an agent, that just became one (an
   // update without old_record cannot tell, and a heal is harmless).
   const needsAgent = (r: Row, s: string | null | undefined) => r.agent_id == null && s != null && AGENT_NEEDING_STATUSES.includes(s);
   const becameOne = type === 'INSERT' || !old || !needsAgent(old, oldStatus) || old.goal_id !== row.goal_id;
-  if (needsAgent(row, status) && becameOne) return event(goalId, 'task_without_agent', taskId);
+  if (needsAgent(row, status) && becameOne) return { ...event(goalId, 'task_without_agent', taskId), taskWorkspaceId: workspaceId };
   return { event: null, ignored: 'task change needs no healing' };
 }

@@ -172,6 +172,7 @@ export const rpcArgs = {
     p_stuck_seconds: stuckSeconds ?? null,
   }),
   instanceIdentity: () => ({}),
+  goalInWorkspace: (goalId: string, workspaceId: string) => ({ p_goal_id: goalId, p_workspace_id: workspaceId }),
   healReport: (since: Date, workspaceId: string | null) => ({ p_since: since.toISOString(), p_workspace_id: workspaceId }),
   trimRecords: (keepDays: number, batch: number) => ({ p_keep_days: keepDays, p_batch: batch }),
 } as const;
@@ -192,9 +193,18 @@ export const rpcName: Record<RpcFunction, string> = {
   agentStatusCounts: 'goalkeeper_agent_status_counts',
   workspaceHealth: 'goalkeeper_workspace_health',
   instanceIdentity: 'goalkeeper_instance_id',
+  goalInWorkspace: 'goalkeeper_goal_in_workspace',
   healReport: 'goalkeeper_heal_report',
   trimRecords: 'goalkeeper_trim_records',
 };
+
+/** A function that answers true or false; anything else (null included) is not ours. */
+export function toBoolean(fn: RpcFunction, raw: unknown): boolean {
+  if (typeof raw !== 'boolean') {
+    throw new StoreError(`${rpcName[fn]} returned ${JSON.stringify(raw)?.slice(0, 200)}, not true or false`, false, null);
+  }
+  return raw;
+}
 
 export function toDatabaseIdentity(raw: unknown): DatabaseIdentity {
   const r = raw as Record<string, unknown> | null;

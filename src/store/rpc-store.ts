@@ -67,6 +67,10 @@ export abstract class RpcStore implements HealingStore {
     return map.toRecordTrim(await this.call('trimRecords', map.rpcArgs.trimRecords(keepDays, batch)));
   }
 
+  async goalInWorkspace(goalId: string, workspaceId: string) {
+    return map.toBoolean('goalInWorkspace', await this.call('goalInWorkspace', map.rpcArgs.goalInWorkspace(goalId, workspaceId)));
+  }
+
   async instanceIdentity() {
     return map.toDatabaseIdentity(await this.call('instanceIdentity', map.rpcArgs.instanceIdentity()));
   }

@@ -2,11 +2,15 @@
  * POST /webhooks/supabase, /healthz, workspace health and the goal list over real HTTP, with runServices on a real
  * Temporal dev server and a real Postgres. The listener is off, so the webhook is the only path.
  */
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Config } from '../../src/config';
 import { Dispatcher } from '../../src/dispatch';
-import { buildHttpServer } from '../../src/http/server';
+import { freePort } from '../../src/embedded/postgres';
+import { WEBHOOK_CHECK_FAILED, WEBHOOK_TEMPORAL_FAILED, buildHttpServer } from '../../src/http/server';
+import { createLogger } from '../../src/log';
 import { careCriteriaOf, checkFleet } from '../../src/fleet-check';
 import { PgStore } from '../../src/store/pg-store';
 import { goalWorkflowId } from '../../workflows/messages';
@@ -155,6 +159,84 @@ test('a task failing, reported by webhook, is retried through a heal signal', as
     const { rows: attempts } = await db.pool.query('select 1 from goalkeeper_task_attempts where task_id = $1', [task.id]);
     return attempts.length === 1;
   }, 'the task to be retried');
+});
+
+test("another workspace's task naming a goal is not told to that goal, as the NOTIFY trigger stays silent; the goal's own task is", async () => {
+  const [ours, theirs] = [await insertWorkspace(db.pool), await insertWorkspace(db.pool)];
+  await insertAgent(db.pool, ours);
+  const goal = await insertGoal(db.pool, ours);
+  expect((await post(goalInsert(await goalRow(goal)))).status).toBe(202);
+  await healedTasks(goal);
+  const handle = env.client.workflow.getHandle(goalWorkflowId(goal));
+  const heals = async () => (await handle.fetchHistory()).events?.filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'heal').length ?? 0;
+  const taskChange = (record: Record<string, unknown>, old: Record<string, unknown> | null = null) =>
+    post({ type: old ? 'UPDATE' : 'INSERT', table: 'tasks', schema: 'public', record, old_record: old });
+  const notOurs = { status: 202, body: { accepted: true, action: 'none', reason: "the task's workspace is not its goal's" } };
+
+  // The other workspace's task names our goal: it fails, then is put back without an agent.
+  const stray = await insertTask(db.pool, theirs, goal, { status: 'failed' });
+  const { rows } = await db.pool.query('select * from tasks where id = $1', [stray]);
+  const failed = await taskChange(rows[0]);
+  expect({ status: failed.status, body: await failed.json() }).toEqual(notOurs);
+  const unassigned = await taskChange({ ...rows[0], status: 'pending', agent_id: null }, rows[0]);
+  expect({ status: unassigned.status, body: await unassigned.json() }).toEqual(notOurs);
+  // A record naming a goal no workspace has starts no workflow for it.
+  const ghost = randomUUID();
+  const unknown = await taskChange({ ...rows[0], id: randomUUID(), goal_id: ghost });
+  expect({ status: unknown.status, body: await unknown.json() }).toEqual(notOurs);
+  await expect(env.client.workflow.getHandle(goalWorkflowId(ghost)).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+  // A 202 comes after the signal is in the history, so none was sent.
+  expect(await heals()).toBe(0);
+
+  // The same change of the goal's own task reaches it.
+  const own = await insertTask(db.pool, ours, goal, { status: 'failed' });
+  const ownRow = (await db.pool.query('select * from tasks where id = $1', [own])).rows[0];
+  const res = await taskChange(ownRow);
+  expect({ status: res.status, body: await res.json() }).toEqual({ status: 202, body: { accepted: true, action: 'signalled', goalId: goal, kind: 'task_failed' } });
+  expect(await heals()).toBe(1);
+});
+
+test('Temporal or the database unreachable: 503 with a fixed message saying what failed and what covers it; the detail goes to the log', async () => {
+  const lines: Array<Record<string, unknown>> = [];
+  const log = createLogger('warn', new Writable({ write: (chunk, _enc, done) => (lines.push(JSON.parse(String(chunk))), done()) }), 'json');
+  const [temporalPort, pgPort] = [await freePort(), await freePort()];
+  // No retry interceptor: the SDK's default retries UNAVAILABLE for about 20 s before failing.
+  const connection = Connection.lazy({ address: `127.0.0.1:${temporalPort}`, interceptors: [] });
+  const store = new PgStore(`postgres://goalkeeper:unused@127.0.0.1:${pgPort}/none`);
+  const app = buildHttpServer({
+    dispatcher: new Dispatcher({ client: new Client({ connection }), taskQueue: 'nowhere' }, { dedupeMs: 0 }),
+    webhookSecret: SECRET,
+    goalInWorkspace: (goalId, workspaceId) => store.goalInWorkspace(goalId, workspaceId),
+    health: async () => ({}),
+    log,
+  });
+  try {
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}/webhooks/supabase`;
+    const send = async (body: object) => {
+      const res = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${SECRET}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      return { status: res.status, body: await res.json() };
+    };
+    const goal = randomUUID();
+    expect(await send(goalInsert({ id: goal, status: 'active' }))).toEqual({ status: 503, body: { error: 'dispatch_failed', message: WEBHOOK_TEMPORAL_FAILED } });
+    expect(WEBHOOK_TEMPORAL_FAILED).toBe('could not reach Temporal; the fleet check will heal this goal');
+    const task = { id: randomUUID(), workspace_id: randomUUID(), goal_id: goal, status: 'failed', agent_id: null };
+    expect(await send({ type: 'INSERT', table: 'tasks', schema: 'public', record: task, old_record: null })).toEqual({
+      status: 503,
+      body: { error: 'check_failed', message: WEBHOOK_CHECK_FAILED },
+    });
+    // The operator's log has what the caller was not told: which server, and why.
+    expect(lines.find((l) => l.msg === 'webhook: event not delivered to Temporal')).toMatchObject({
+      goalId: goal,
+      kind: 'goal_created',
+      err: expect.stringContaining(`127.0.0.1:${temporalPort}`),
+    });
+    expect(lines.find((l) => l.msg === 'webhook: workspace check failed')).toMatchObject({ goalId: goal, kind: 'task_failed', err: expect.stringContaining('ECONNREFUSED') });
+  } finally {
+    await app.close();
+    await store.close();
+    await connection.close();
+  }
 });
 
 test('with no WEBHOOK_SECRET the route refuses every call and says why', async () => {

@@ -1,7 +1,8 @@
 /**
  * One Temporal namespace serves one database: two real databases (and a clone of one) against one
  * real Temporal dev server. The first to start claims the namespace; another database, or a copy
- * of the first, is refused with one line naming both; a namespace of its own works; `goalkeeper
+ * of the first, is refused with one line naming both (by `start`, `worker`, `reconcile` and `heal`
+ * alike, before any goal workflow is signalled or started); a namespace of its own works; `goalkeeper
  * claim-namespace --force` hands a namespace over; two databases claiming at once get one claim.
  */
 import { randomUUID } from 'node:crypto';
@@ -88,6 +89,33 @@ test('`goalkeeper start` on a namespace that serves another database exits with 
   const worker = await cli(['worker'], b.url, namespace);
   expect(worker.code).toBe(1);
   expect(worker.stderr).toContain(`already serves database ${(await identityOf(a.url)).instanceId}`);
+}, 120_000);
+
+test('`goalkeeper reconcile` and `heal` on a namespace that serves another database exit with that one line, having signalled and started nothing', async () => {
+  const namespace = await newNamespace();
+  const ia = await identityOf(a.url);
+  expect(await ensureNamespaceClaim(clientFor(namespace), namespace, ia, 'q')).toBe('claimed');
+  // A goal without a task: reconcile would start its workflow, and so would heal.
+  const goal = await insertGoal(b.pool, await insertWorkspace(b.pool));
+  for (const args of [['reconcile'], ['heal', goal], ['heal', goal, '--wait', '--timeout', '5']]) {
+    const result = await cli(args, b.url, namespace);
+    expect({ args, code: result.code, stdout: result.stdout, stderr: result.stderr.trim().split('\n') }).toEqual({
+      args,
+      code: 1,
+      stdout: '',
+      stderr: [expect.stringMatching(new RegExp(`^goalkeeper: Temporal namespace "${namespace}" already serves database ${ia.instanceId} .*claim-namespace --force\`\\.$`))],
+    });
+  }
+  await expect(clientFor(namespace).workflow.getHandle(goalWorkflowId(goal)).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+  // The database the namespace serves passes the same check.
+  const owner = await cli(['reconcile'], a.url, namespace);
+  expect({ code: owner.code, stderr: owner.stderr }).toEqual({ code: 0, stderr: '' });
+  expect(owner.stdout).toMatch(/^goals checked: /);
+  // On an unclaimed namespace, heal claims it for its database, as start would, then signals.
+  const own = await newNamespace();
+  const healed = await cli(['heal', goal], b.url, own);
+  expect({ code: healed.code, stdout: healed.stdout.trim() }).toEqual({ code: 0, stdout: `heal signalled to goal-${goal}` });
+  expect((await readClaim(clientFor(own)))?.instanceId).toBe((await identityOf(b.url)).instanceId);
 }, 120_000);
 
 test('a clone of the claiming database (same instance row, another database) is refused and told it is a copy', async () => {

@@ -27,6 +27,7 @@ const ENTRY_POINTS: Array<[string, string]> = [
   ['goalkeeper_agent_status_counts', ''],
   ['goalkeeper_workspace_health', `gen_random_uuid(), array['active'], 7200`],
   ['goalkeeper_trim_records', '90, 1'],
+  ['goalkeeper_goal_in_workspace', 'gen_random_uuid(), gen_random_uuid()'],
 ];
 const INTERNAL: Array<[string, string]> = [
   ['goalkeeper_write_log', `null, 'alert', 'X', 't', 'info', null, null, null`],

@@ -355,6 +355,15 @@ describe.each(adapters)('store contract: %s adapter', (kind, make, makeUnreachab
     expect((await db.pool.query(`select count(*)::int as n from goalkeeper_heal_actions where id = any($1::bigint[])`, [actions.rows.map((r) => r.id)])).rows[0].n).toBe(1);
   });
 
+  test("tells whether a goal is in a workspace: the webhook's check before a task's change reaches its goal", async () => {
+    const [ws, other] = [await insertWorkspace(db.pool), await insertWorkspace(db.pool)];
+    const goal = await insertGoal(db.pool, ws);
+    expect(await store.goalInWorkspace(goal, ws)).toBe(true);
+    expect(await store.goalInWorkspace(goal, other)).toBe(false);
+    expect(await store.goalInWorkspace('00000000-0000-4000-8000-00000000beef', ws)).toBe(false);
+    expect(await storeError(store.goalInWorkspace('not-a-uuid', ws))).toMatchObject({ retryable: false, code: '22P02' });
+  });
+
   test('input the database refuses is a non-retryable error, and reaches the workflow as one', async () => {
     const ws = await insertWorkspace(db.pool);
     const goal = await insertGoal(db.pool, ws);
