@@ -2,7 +2,8 @@
  * The one way every command finds what it talks to. Where the environment names neither a
  * database (DATABASE_URL, SUPABASE_URL) nor Temporal (TEMPORAL_ADDRESS), a running `goalkeeper up`
  * (`npm start`) on the same GOALKEEPER_DATA_DIR supplies what it serves embedded: its record,
- * up.json, names its Postgres URL and dev server address (not always the default ports). Where the
+ * up.json, names its Postgres URL and dev server address (not always the default ports), and the
+ * dev server's Web UI, which alert messages link to unless TEMPORAL_UI_URL names another. Where the
  * environment names either, the stack is not consulted: half of one stack and half of another
  * would send heals to a worker that writes to another database.
  */
@@ -28,6 +29,7 @@ export function resolveCommandConfig(env: NodeJS.ProcessEnv = process.env): Reso
   const temporal = Boolean(running.temporalAddress);
   if (database) filled.DATABASE_URL = running.databaseUrl;
   if (temporal) filled.TEMPORAL_ADDRESS = running.temporalAddress;
+  if (temporal && running.uiUrl && !base.env.TEMPORAL_UI_URL) filled.TEMPORAL_UI_URL = running.uiUrl;
   if (!database && !temporal) return none;
   return { config: loadConfig(filled), running, fromRunningStack: { database, temporal } };
 }
