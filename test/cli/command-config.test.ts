@@ -4,14 +4,17 @@
  * database or Temporal itself. Real `goalkeeper` processes against a real Postgres; this test
  * process stands in for the live `up` (the record names its pid).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { Client } from '@temporalio/client';
 import { resolveCommandConfig } from '../../src/command-config';
 import { freePort } from '../../src/embedded/postgres';
 import { writeRunningStack } from '../../src/embedded/stack';
 import { readClaim } from '../../src/namespace-claim';
+import { createStore } from '../../src/store';
 import { PgStore } from '../../src/store/pg-store';
 import { startAlertReceiver } from '../support/alert-receiver';
 import { runCli } from '../support/cli';
@@ -139,4 +142,52 @@ test('`goalkeeper claim-namespace` claims the running stack\'s namespace for the
     rmSync(stackDir, { recursive: true, force: true });
     await temporal.teardown();
   }
+});
+
+test('from a subdirectory of the project a command finds the stack under the project\'s .goalkeeper, and says where it looked when none runs', async () => {
+  // A copy of the built project (hard links, as postgres-start.test.ts makes one), so its default
+  // .goalkeeper is this test's own and not the checkout's, where a real `npm start` may run.
+  const scratch = realpathSync(mkdtempSync(join(tmpdir(), 'gk-command-config-')));
+  try {
+    const root = resolve(__dirname, '..', '..');
+    const project = join(scratch, 'goalkeeper');
+    mkdirSync(join(project, 'src'), { recursive: true });
+    await promisify(execFile)('cp', ['-al', ...['package.json', 'bin', 'dist', 'node_modules'].map((f) => join(root, f)), project]);
+    const fromSrc = { bin: join(project, 'bin', 'goalkeeper.js'), cwd: join(project, 'src') };
+    const defaults = { GOALKEEPER_DATA_DIR: undefined };
+    const workspaceId = await insertWorkspace(db.pool);
+
+    const none = await runCli(['health', workspaceId], defaults, 90_000, fromSrc);
+    expect(none.code).toBe(2);
+    expect(none.stderr.trim().split('\n')).toEqual([
+      'goalkeeper: no database configured: set DATABASE_URL (Postgres) or SUPABASE_URL with SUPABASE_SERVICE_ROLE_KEY; ' +
+        `no goalkeeper up is running on ${join(project, '.goalkeeper')} (start one with npm start, or set GOALKEEPER_DATA_DIR to its data directory)`,
+    ]);
+
+    mkdirSync(join(project, '.goalkeeper'));
+    writeRunningStack(join(project, '.goalkeeper'), { pid: process.pid, databaseUrl: db.url, temporalAddress });
+    const found = await runCli(['health', workspaceId], defaults, 90_000, fromSrc);
+    expect(found.stderr).toBe('');
+    expect(found.code).toBe(0);
+    expect(found.stdout).toContain(`workspace ${workspaceId}`);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+});
+
+test('a running stack that serves no database of its own, or one not looked for, is named in the error', () => {
+  const externalDb = mkdtempSync(join(tmpdir(), 'gk-command-config-'));
+  try {
+    // An `up` given DATABASE_URL: only its dev server is embedded.
+    writeRunningStack(externalDb, { pid: process.pid, temporalAddress });
+    const resolved = resolveCommandConfig({ GOALKEEPER_DATA_DIR: externalDb });
+    expect(resolved.fromRunningStack).toEqual({ database: false, temporal: true });
+    expect(() => createStore(resolved.config)).toThrow(
+      `no database configured: set DATABASE_URL (Postgres) or SUPABASE_URL with SUPABASE_SERVICE_ROLE_KEY; the goalkeeper up running on ${externalDb} (pid ${process.pid}) uses the database its environment names, not an embedded one`,
+    );
+  } finally {
+    rmSync(externalDb, { recursive: true, force: true });
+  }
+  const temporalOnly = resolveCommandConfig({ GOALKEEPER_DATA_DIR: dataDir, TEMPORAL_ADDRESS: temporalAddress });
+  expect(() => createStore(temporalOnly.config)).toThrow(/; a running goalkeeper up is not looked for while TEMPORAL_ADDRESS is set$/);
 });
