@@ -36,7 +36,9 @@ import { parseTimeoutSeconds } from './commands/options';
 import { databaseName, isStoreUnreachable, isTemporalUnreachable, temporalName, untilReachable } from './startup-wait';
 
 function requireDatabaseUrl(config: Config): string {
-  if (!config.env.DATABASE_URL) throw new ConfigError(['DATABASE_URL must be set (postgres://user:pass@host:port/db)']);
+  if (!config.env.DATABASE_URL) {
+    throw new ConfigError([`DATABASE_URL must be set (postgres://user:pass@host:port/db)${config.databaseLookup ? `; ${config.databaseLookup}` : ''}`]);
+  }
   return config.env.DATABASE_URL;
 }
 

@@ -2,9 +2,11 @@
  * Configuration: the environment, parsed once, validated, typed. A bad value stops the program
  * with a message that names the variable and what it expects (see ConfigError).
  */
+import { join } from 'node:path';
 import { z } from 'zod';
 import { MAX_WAIT_SECONDS, longestBackoffSeconds } from '../workflows/policy';
 import type { HealPolicy } from '../workflows/types';
+import { projectRoot } from './project-root';
 
 export type { HealPolicy };
 
@@ -228,7 +230,9 @@ const envSchema = z.object({
   /** Unset → half the cache (defaultWorkflowTaskSlots). */
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: positiveInt('WORKER_MAX_CONCURRENT_WORKFLOW_TASKS', undefined),
   WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt('WORKER_MAX_CONCURRENT_ACTIVITIES', 200),
-  GOALKEEPER_DATA_DIR: optionalText.transform((v) => v ?? '.goalkeeper'),
+  /** Unset → <project>/.goalkeeper, as the tools dir: a command run from a subdirectory of the
+   * checkout finds the running `npm start` (its up.json) there. A value set is taken as given. */
+  GOALKEEPER_DATA_DIR: optionalText.transform((v) => v ?? join(projectRoot(), '.goalkeeper')),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -267,11 +271,15 @@ export interface Config {
   alerts: { webhookUrl?: string; temporalUiUrl?: string };
   /** Worker options from the WORKER_* settings and their measured defaults. */
   worker: { maxCachedWorkflows: number; maxConcurrentWorkflowTaskExecutions: number; maxConcurrentActivityTaskExecutions: number };
+  /** Where a command looked for a running `npm start` and what it found, when that left it
+   * without a database (src/command-config.ts): the error that says so names it. */
+  databaseLookup?: string;
 }
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
-    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    // One problem is one line (it names its variable); several are listed under a heading.
+    super(problems.length === 1 ? problems[0] : `invalid configuration:\n  - ${problems.join('\n  - ')}`);
     this.name = 'ConfigError';
   }
 }

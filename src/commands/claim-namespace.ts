@@ -5,7 +5,7 @@
  * databases on one namespace steer each other's goal workflows.
  */
 import type { Command } from 'commander';
-import { loadConfig } from '../config';
+import { loadCommandConfig } from '../command-config';
 import { ensureNamespaceClaim, forceClaim, readClaim, sameDatabase } from '../namespace-claim';
 import { createStore } from '../store';
 import { connectClient } from '../temporal/connection';
@@ -16,7 +16,7 @@ export function register(program: Command): void {
     .description('claim TEMPORAL_NAMESPACE for this database (the first start does it too); --force takes it over from another database')
     .option('--force', 'replace the claim of another database (only once that database no longer uses this namespace)')
     .action(async (opts: { force?: boolean }) => {
-      const config = loadConfig();
+      const config = loadCommandConfig();
       const store = createStore(config);
       const client = await connectClient(config);
       try {

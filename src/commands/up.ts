@@ -122,7 +122,6 @@ export async function runUp(env: NodeJS.ProcessEnv = process.env): Promise<void>
       databaseUrl: stack.embedded.postgres ? stack.config.env.DATABASE_URL : undefined,
       temporalAddress: stack.embedded.temporal ? stack.config.env.TEMPORAL_ADDRESS : undefined,
       uiUrl: stack.uiUrl,
-      retryBackoffSeconds: stack.config.policy.retryBackoffSeconds,
       postgresPid: stack.pids.postgres,
       temporalPid: stack.pids.temporal,
       metricsUrl: metrics ? `http://localhost:${metrics.port}/metrics` : undefined,

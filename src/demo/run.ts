@@ -2,6 +2,8 @@
  * `goalkeeper demo`: seeds the 2025-09-04 incident and shows each goal heal live. Uses a running
  * `goalkeeper up` when there is one (its worker heals), else starts the embedded default and its own
  * worker. Resolves once every goal is healed; rejects with the reason if not within the deadline.
+ * It runs on the configured policy, its own or the running `up`'s: the incident's tasks failed for
+ * want of an agent, which goal workflows retry at once whatever TASK_RETRY_BACKOFF_SECONDS says.
  */
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -34,12 +36,6 @@ export interface DemoResult {
   uiUrl?: string;
 }
 
-/** The demo's policy: the configured one, with a short retry backoff unless one was set, so the
- * incident heals in seconds rather than minutes. */
-export function demoEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  return { ...env, TASK_RETRY_BACKOFF_SECONDS: env.TASK_RETRY_BACKOFF_SECONDS || '1' };
-}
-
 /**
  * The demo's own worker would log through the SDK's default logger at INFO: webpack's whole report
  * on the workflow bundle and every state change, between the demo's lines. Warnings still show.
@@ -70,26 +66,20 @@ async function printReport(config: Config, client: Client, workspaceId: string, 
 
 export async function runDemo(env: NodeJS.ProcessEnv = process.env, options: DemoOptions = {}): Promise<DemoResult> {
   const out = options.out ?? process.stdout;
-  let timeoutMs = options.timeoutMs ?? 60_000;
+  const timeoutMs = options.timeoutMs ?? 60_000;
   const say = (line: string) => out.write(`${line}\n`);
   // A running `goalkeeper up` owns the embedded data directory: use its servers and worker, found
   // the way every command finds them.
-  const resolved = resolveCommandConfig(demoEnv(env));
+  const resolved = resolveCommandConfig(env);
   const running = resolved.running;
   let stack: EmbeddedStack | undefined;
-  let env2 = demoEnv(env);
+  let env2 = env;
   let uiUrl: string | undefined;
   const attached = resolved.fromRunningStack.database && resolved.fromRunningStack.temporal;
   if (running?.databaseUrl && running.temporalAddress && attached) {
     say(`using the goalkeeper already running (pid ${running.pid})`);
     env2 = { ...env2, DATABASE_URL: running.databaseUrl, TEMPORAL_ADDRESS: running.temporalAddress };
     uiUrl = running.uiUrl;
-    // Its change listener may start the new goals before the demo does, under its own policy: allow
-    // for one of its retry backoffs.
-    if (running.retryBackoffSeconds) {
-      timeoutMs += running.retryBackoffSeconds * 1000;
-      say(`its TASK_RETRY_BACKOFF_SECONDS is ${running.retryBackoffSeconds}: goals it starts wait that long before their retry`);
-    }
   } else {
     stack = await startEmbeddedStack(env2, { onStep: say, preferredPorts: options.preferredPorts });
     env2 = { ...env2, DATABASE_URL: stack.config.env.DATABASE_URL, TEMPORAL_ADDRESS: stack.config.env.TEMPORAL_ADDRESS };

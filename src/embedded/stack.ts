@@ -36,8 +36,6 @@ export interface RunningStackInfo {
   databaseUrl?: string;
   temporalAddress?: string;
   uiUrl?: string;
-  /** Its TASK_RETRY_BACKOFF_SECONDS: goals it starts itself wait that long before a retry. */
-  retryBackoffSeconds?: number;
   /** The embedded servers' process ids, when they are ours. */
   postgresPid?: number;
   temporalPid?: number;

@@ -15,9 +15,10 @@
  * without python) answers the same way.
  */
 import { execFile } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
-import { delimiter, dirname, join, resolve } from 'node:path';
+import { accessSync, constants, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { delimiter, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { projectRoot } from '../project-root';
 
 const run = promisify(execFile);
 
@@ -49,14 +50,6 @@ export class TemporalBinariesUnavailable extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'TemporalBinariesUnavailable';
-  }
-}
-
-/** The directory holding goalkeeper's package.json: the same from src/ (ts-jest) and dist/src/. */
-function projectRoot(): string {
-  for (let dir = __dirname; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    if (dirname(dir) === dir) return process.cwd();
   }
 }
 

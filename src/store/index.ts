@@ -13,6 +13,8 @@ export function createStore(config: Config): HealingStore {
     const { SupabaseStore } = require('./supabase-store') as typeof import('./supabase-store');
     return new SupabaseStore(config.env.SUPABASE_URL, config.env.SUPABASE_SERVICE_ROLE_KEY);
   }
-  // A missing setting, like any other bad setting: ConfigError (exit 2) naming the variables.
-  throw new ConfigError(['no database configured: set DATABASE_URL (Postgres) or SUPABASE_URL with SUPABASE_SERVICE_ROLE_KEY']);
+  // A missing setting, like any other bad setting: ConfigError (exit 2) naming the variables, and
+  // where a command looked for a running `npm start`'s database.
+  const lookup = config.databaseLookup ? `; ${config.databaseLookup}` : '';
+  throw new ConfigError([`no database configured: set DATABASE_URL (Postgres) or SUPABASE_URL with SUPABASE_SERVICE_ROLE_KEY${lookup}`]);
 }

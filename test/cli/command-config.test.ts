@@ -4,14 +4,25 @@
  * database or Temporal itself. Real `goalkeeper` processes against a real Postgres; this test
  * process stands in for the live `up` (the record names its pid).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { Client } from '@temporalio/client';
 import { resolveCommandConfig } from '../../src/command-config';
 import { freePort } from '../../src/embedded/postgres';
 import { writeRunningStack } from '../../src/embedded/stack';
+import { readClaim } from '../../src/namespace-claim';
+import { createStore } from '../../src/store';
+import { PgStore } from '../../src/store/pg-store';
+import { startAlertReceiver } from '../support/alert-receiver';
 import { runCli } from '../support/cli';
 import { createTestDatabase, insertGoal, insertWorkspace, type TestDatabase } from '../support/db';
+import { startDevServer } from '../support/services-env';
+
+/** The running stack's Web UI: not the default port, so a link to it cannot come from elsewhere. */
+const UI_URL = 'http://localhost:18233';
 
 let db: TestDatabase;
 let dataDir: string;
@@ -23,7 +34,7 @@ beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'gk-command-config-'));
   // A Temporal address where nothing listens: `health` reports the database facts without it.
   temporalAddress = `127.0.0.1:${await freePort()}`;
-  removeRecord = writeRunningStack(dataDir, { pid: process.pid, databaseUrl: db.url, temporalAddress, uiUrl: 'http://localhost:8233' });
+  removeRecord = writeRunningStack(dataDir, { pid: process.pid, databaseUrl: db.url, temporalAddress, uiUrl: UI_URL });
 });
 
 afterAll(async () => {
@@ -37,6 +48,10 @@ test('with nothing set, the running stack supplies the database and Temporal', (
   expect(resolved.fromRunningStack).toEqual({ database: true, temporal: true });
   expect(resolved.config.env.DATABASE_URL).toBe(db.url);
   expect(resolved.config.env.TEMPORAL_ADDRESS).toBe(temporalAddress);
+  // Alert messages link to its Web UI, unless TEMPORAL_UI_URL names another.
+  expect(resolved.config.alerts.temporalUiUrl).toBe(UI_URL);
+  const named = resolveCommandConfig({ GOALKEEPER_DATA_DIR: dataDir, TEMPORAL_UI_URL: 'https://temporal.example.com' });
+  expect(named.config.alerts.temporalUiUrl).toBe('https://temporal.example.com');
 });
 
 test('a database or Temporal named by the environment keeps the stack out entirely', () => {
@@ -93,4 +108,86 @@ test('`goalkeeper env` prints the running stack\'s connection string, and says w
   } finally {
     rmSync(empty, { recursive: true, force: true });
   }
+});
+
+test('`goalkeeper alerts test` links its message to the running stack\'s Web UI', async () => {
+  const receiver = await startAlertReceiver();
+  try {
+    receiver.script([200]);
+    const r = await runCli(['alerts', 'test'], { GOALKEEPER_DATA_DIR: dataDir, ALERT_WEBHOOK_URL: receiver.url });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(receiver.received).toHaveLength(1);
+    expect(receiver.received[0].body.workflow_url).toMatch(new RegExp(`^${UI_URL}/namespaces/default/workflows/goal-`));
+  } finally {
+    await receiver.close();
+  }
+});
+
+test('`goalkeeper claim-namespace` claims the running stack\'s namespace for the running stack\'s database', async () => {
+  // This record names a real dev server: the claim is written there.
+  const temporal = await startDevServer();
+  const stackDir = mkdtempSync(join(tmpdir(), 'gk-command-config-'));
+  const remove = writeRunningStack(stackDir, { pid: process.pid, databaseUrl: db.url, temporalAddress: temporal.address });
+  const store = new PgStore(db.url);
+  try {
+    const self = await store.instanceIdentity();
+    const r = await runCli(['claim-namespace'], { GOALKEEPER_DATA_DIR: stackDir });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(r.stdout.trim()).toBe(`namespace "default" serves database ${self.instanceId} (claimed now)`);
+    const claim = await readClaim(new Client({ connection: temporal.connection, namespace: 'default' }));
+    expect(claim?.instanceId).toBe(self.instanceId);
+  } finally {
+    await store.close();
+    remove();
+    rmSync(stackDir, { recursive: true, force: true });
+    await temporal.teardown();
+  }
+});
+
+test('from a subdirectory of the project a command finds the stack under the project\'s .goalkeeper, and says where it looked when none runs', async () => {
+  // A copy of the built project (hard links, as postgres-start.test.ts makes one), so its default
+  // .goalkeeper is this test's own and not the checkout's, where a real `npm start` may run.
+  const scratch = realpathSync(mkdtempSync(join(tmpdir(), 'gk-command-config-')));
+  try {
+    const root = resolve(__dirname, '..', '..');
+    const project = join(scratch, 'goalkeeper');
+    mkdirSync(join(project, 'src'), { recursive: true });
+    await promisify(execFile)('cp', ['-al', ...['package.json', 'bin', 'dist', 'node_modules'].map((f) => join(root, f)), project]);
+    const fromSrc = { bin: join(project, 'bin', 'goalkeeper.js'), cwd: join(project, 'src') };
+    const defaults = { GOALKEEPER_DATA_DIR: undefined };
+    const workspaceId = await insertWorkspace(db.pool);
+
+    const none = await runCli(['health', workspaceId], defaults, 90_000, fromSrc);
+    expect(none.code).toBe(2);
+    expect(none.stderr.trim().split('\n')).toEqual([
+      'goalkeeper: no database configured: set DATABASE_URL (Postgres) or SUPABASE_URL with SUPABASE_SERVICE_ROLE_KEY; ' +
+        `no goalkeeper up is running on ${join(project, '.goalkeeper')} (start one with npm start, or set GOALKEEPER_DATA_DIR to its data directory)`,
+    ]);
+
+    mkdirSync(join(project, '.goalkeeper'));
+    writeRunningStack(join(project, '.goalkeeper'), { pid: process.pid, databaseUrl: db.url, temporalAddress });
+    const found = await runCli(['health', workspaceId], defaults, 90_000, fromSrc);
+    expect(found.stderr).toBe('');
+    expect(found.code).toBe(0);
+    expect(found.stdout).toContain(`workspace ${workspaceId}`);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+});
+
+test('a running stack that serves no database of its own, or one not looked for, is named in the error', () => {
+  const externalDb = mkdtempSync(join(tmpdir(), 'gk-command-config-'));
+  try {
+    // An `up` given DATABASE_URL: only its dev server is embedded.
+    writeRunningStack(externalDb, { pid: process.pid, temporalAddress });
+    const resolved = resolveCommandConfig({ GOALKEEPER_DATA_DIR: externalDb });
+    expect(resolved.fromRunningStack).toEqual({ database: false, temporal: true });
+    expect(() => createStore(resolved.config)).toThrow(
+      `no database configured: set DATABASE_URL (Postgres) or SUPABASE_URL with SUPABASE_SERVICE_ROLE_KEY; the goalkeeper up running on ${externalDb} (pid ${process.pid}) uses the database its environment names, not an embedded one`,
+    );
+  } finally {
+    rmSync(externalDb, { recursive: true, force: true });
+  }
+  const temporalOnly = resolveCommandConfig({ GOALKEEPER_DATA_DIR: dataDir, TEMPORAL_ADDRESS: temporalAddress });
+  expect(() => createStore(temporalOnly.config)).toThrow(/; a running goalkeeper up is not looked for while TEMPORAL_ADDRESS is set$/);
 });

@@ -2,6 +2,7 @@
  * Configuration: defaults, and a bad value refused with a message naming the variable and what it
  * expects.
  */
+import { join } from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import { parseTimeoutSeconds } from '../../src/commands/options';
 import { parseBatchSize } from '../../src/commands/reconcile';
@@ -191,4 +192,14 @@ test('a TLS file that cannot be read stops the connection with the setting named
   const config = loadConfig({ TEMPORAL_ADDRESS: 'temporal.example:7233', TEMPORAL_TLS_CA_PATH: '/nonexistent/ca.pem' });
   expect(() => clientConnectionOptions(config)).toThrow(ConfigError);
   expect(() => clientConnectionOptions(config)).toThrow('TEMPORAL_TLS_CA_PATH must name a readable file, got "/nonexistent/ca.pem" (ENOENT)');
+});
+
+test('GOALKEEPER_DATA_DIR defaults to .goalkeeper in the project, not the current directory; a value set is kept', () => {
+  expect(loadConfig({}).env.GOALKEEPER_DATA_DIR).toBe(join(__dirname, '..', '..', '.goalkeeper'));
+  expect(loadConfig({ GOALKEEPER_DATA_DIR: 'state' }).env.GOALKEEPER_DATA_DIR).toBe('state');
+});
+
+test('one problem is one line; several are listed under a heading', () => {
+  expect(() => loadConfig({ HTTP_PORT: 'y' })).toThrow(/^HTTP_PORT must be a whole number ≥ 0, got "y"$/);
+  expect(() => loadConfig({ MAX_TASK_RETRIES: 'x', HTTP_PORT: 'y' })).toThrow(/^invalid configuration:\n {2}- MAX_TASK_RETRIES.*\n {2}- HTTP_PORT/);
 });

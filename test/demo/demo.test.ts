@@ -50,8 +50,12 @@ function runCli(
   });
 }
 
+/** Well under the default TASK_RETRY_BACKOFF_SECONDS (60): a demo that waited out a retry backoff
+ * fails. The incident's tasks failed for want of an agent, and such tasks are retried at once. */
+const HEAL_TIMEOUT_SECONDS = '30';
+
 test('heals the six goals of the 2025-09-04 incident and a goal with a stuck task, prints the heal report, exits 0 and stops what it started', async () => {
-  const { code, output } = await runCli(['demo'], embeddedEnv(), 110_000);
+  const { code, output } = await runCli(['demo', '--timeout', HEAL_TIMEOUT_SECONDS], embeddedEnv(), 110_000);
   expect({ code, tail: output.slice(-3000) }).toMatchObject({ code: 0 });
   expect(output).toContain('seeded the 2025-09-04 incident');
   expect(output).toContain('all 7 goals healed');
@@ -82,7 +86,7 @@ test('heals the six goals of the 2025-09-04 incident and a goal with a stuck tas
 let demoLinks: string[] = [];
 async function linksOfADemo(): Promise<string[]> {
   if (demoLinks.length) return demoLinks;
-  const { code, output } = await runCli(['demo'], embeddedEnv(), 110_000);
+  const { code, output } = await runCli(['demo', '--timeout', HEAL_TIMEOUT_SECONDS], embeddedEnv(), 110_000);
   expect(code).toBe(0);
   demoLinks = output.match(/http:\/\/localhost:\d+\/namespaces\/default\/workflows\/goal-[0-9a-f-]{36}/g) ?? [];
   return demoLinks;
@@ -93,8 +97,8 @@ test("after the demo, `npm start` on the same data serves its goals' links; `dem
   expect(new Set(links).size).toBe(7);
   const up = spawn(process.execPath, [join(root, 'bin', 'goalkeeper.js'), 'up'], {
     cwd: root,
-    // A short retry backoff, as the demo's own stack has: the goals it starts retry at once.
-    env: { ...embeddedEnv({ LOG_FORMAT: 'json', HTTP_PORT: '0' }), TASK_RETRY_BACKOFF_SECONDS: '1' },
+    // The default retry backoff (embeddedEnv unsets TASK_RETRY_BACKOFF_SECONDS): its worker heals.
+    env: embeddedEnv({ LOG_FORMAT: 'json', HTTP_PORT: '0' }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let upOutput = '';
@@ -118,19 +122,30 @@ test("after the demo, `npm start` on the same data serves its goals' links; `dem
       expect(api.status).toBe(200);
     }
 
-    // Attached to the running stack (its worker heals), JSON on stdout alone.
-    const demo = await new Promise<{ code: number | null; stdout: string; stderr: string }>((done) => {
-      const child = spawn(process.execPath, [join(root, 'bin', 'goalkeeper.js'), 'demo', '--json'], { cwd: root, env: embeddedEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    // Attached to the running stack (its worker heals, on its default backoff), JSON on stdout alone.
+    const demo = await new Promise<{ code: number | null; stdout: string; stderr: string }>((done, fail) => {
+      const args = [join(root, 'bin', 'goalkeeper.js'), 'demo', '--json', '--timeout', HEAL_TIMEOUT_SECONDS];
+      const child = spawn(process.execPath, args, { cwd: root, env: embeddedEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (c) => (stdout += c));
       child.stderr.on('data', (c) => (stderr += c));
-      child.on('exit', (code) => done({ code, stdout, stderr }));
+      // Its own --timeout should end it first; this catches a demo that ignores it.
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL'); // by handle
+        fail(new Error(`the attached demo still ran after 45 s:\n${stderr}`));
+      }, 45_000);
+      child.on('exit', (code) => {
+        clearTimeout(timer);
+        done({ code, stdout, stderr });
+      });
     });
     expect({ code: demo.code, stderr: demo.stderr.slice(-2000) }).toMatchObject({ code: 0 });
     expect(demo.stderr).toContain('using the goalkeeper already running');
+    expect(demo.stderr).not.toContain('TASK_RETRY_BACKOFF_SECONDS');
     const result = JSON.parse(demo.stdout) as { goals: Array<{ healedInMs: number }> };
     expect(result.goals).toHaveLength(7);
+    expect(Math.max(...result.goals.map((g) => g.healedInMs))).toBeLessThan(Number(HEAL_TIMEOUT_SECONDS) * 1000);
     expect(demo.stdout).not.toContain('\x1b[');
   } finally {
     up.kill('SIGINT'); // by handle

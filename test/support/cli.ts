@@ -12,9 +12,11 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 90_000): Promise<CliResult> {
+/** `where`: another copy's bin/goalkeeper.js, and the directory to run it in. A variable set to
+ * undefined in `env` is left out of the child's environment. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 90_000, where: { bin?: string; cwd?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...cleanEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [where.bin ?? BIN, ...args], { cwd: where.cwd, env: { ...cleanEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c) => (stdout += c));
