@@ -136,8 +136,9 @@ interface HealEntry {
 
 export class Dispatcher {
   private readonly recent = new Map<string, { at: number; result: Promise<DispatchOutcome> }>();
-  /** Each goal's latest lifecycle event within the dedupe window (insertion order = age). */
-  private readonly lastLifecycle = new Map<string, { at: number; kind: GoalEventKind }>();
+  /** Each goal's latest lifecycle event within the dedupe window (insertion order = age), with
+   * the description a start brought (see describedRecently). */
+  private readonly lastLifecycle = new Map<string, { at: number; kind: GoalEventKind; description?: string }>();
   private readonly dedupeMs: number;
   private readonly maxInFlight: number;
   private inFlight = 0;
@@ -243,6 +244,8 @@ export class Dispatcher {
       return 'deduplicated';
     }
     if (this.full()) return this.overflowed(event);
+    const described = event.description ?? this.describedRecently(event.goalId);
+    if (described !== undefined) event = { ...event, description: described };
     const entry: HealEntry = { sent: false, result: Promise.resolve('signalled'), followUp: null };
     const after = current?.result;
     entry.result = this.track(
@@ -391,8 +394,19 @@ export class Dispatcher {
     if (!LIFECYCLE_KINDS.has(event.kind) || this.dedupeMs === 0) return false;
     const previous = this.lastLifecycle.get(event.goalId);
     this.lastLifecycle.delete(event.goalId); // re-inserted last: the map stays in age order
-    this.lastLifecycle.set(event.goalId, { at: now, kind: event.kind });
+    this.lastLifecycle.set(event.goalId, { at: now, kind: event.kind, description: event.description });
     return previous !== undefined && previous.kind !== event.kind;
+  }
+
+  /**
+   * The description the goal's latest start event brought, within the dedupe window. A goal
+   * inserted with its tasks in one transaction sends its start and their heals at once, and a
+   * heal's signal-with-start may reach Temporal first and start the workflow: with the goal's
+   * description as its summary all the same.
+   */
+  private describedRecently(goalId: string): string | undefined {
+    const last = this.lastLifecycle.get(goalId);
+    return last && START_KINDS.has(last.kind) && last.at >= this.clock() - this.dedupeMs ? last.description : undefined;
   }
 
   private forgetOlderThan(cutoff: number): void {
