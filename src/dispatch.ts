@@ -44,6 +44,9 @@ export interface GoalEvent {
   kind: GoalEventKind;
   taskId?: string | null;
   source: EventSource;
+  /** The goal's description, one bounded line (goal-summary.ts summaryDescription), when the
+   * event carries it (a goal inserted or reopened): the summary of a workflow this starts. */
+  description?: string;
 }
 
 /** not_running: a goal_closed event for a goal with no running workflow, so nothing to do. */
@@ -74,6 +77,11 @@ const HEAL_KINDS: ReadonlySet<GoalEventKind> = new Set(['task_failed', 'task_wit
  * per goal (one waiting, one follow-up), so this covers 5,000 goals changing at once; the memory
  * it bounds is a few hundred bytes a call. */
 export const DEFAULT_DISPATCH_QUEUE_LIMIT = 10_000;
+
+/** An event as logs show it: ids and kind, never the goal's description (tenant text). */
+function loggable({ description: _description, ...event }: GoalEvent): Omit<GoalEvent, 'description'> {
+  return event;
+}
 
 export function isGoalEventKind(value: unknown): value is GoalEventKind {
   return typeof value === 'string' && (GOAL_EVENT_KINDS as readonly string[]).includes(value);
@@ -128,8 +136,9 @@ interface HealEntry {
 
 export class Dispatcher {
   private readonly recent = new Map<string, { at: number; result: Promise<DispatchOutcome> }>();
-  /** Each goal's latest lifecycle event within the dedupe window (insertion order = age). */
-  private readonly lastLifecycle = new Map<string, { at: number; kind: GoalEventKind }>();
+  /** Each goal's latest lifecycle event within the dedupe window (insertion order = age), with
+   * the description a start brought (see describedRecently). */
+  private readonly lastLifecycle = new Map<string, { at: number; kind: GoalEventKind; description?: string }>();
   private readonly dedupeMs: number;
   private readonly maxInFlight: number;
   private inFlight = 0;
@@ -235,6 +244,8 @@ export class Dispatcher {
       return 'deduplicated';
     }
     if (this.full()) return this.overflowed(event);
+    const described = event.description ?? this.describedRecently(event.goalId);
+    if (described !== undefined) event = { ...event, description: described };
     const entry: HealEntry = { sent: false, result: Promise.resolve('signalled'), followUp: null };
     const after = current?.result;
     entry.result = this.track(
@@ -336,17 +347,17 @@ export class Dispatcher {
     onSlot?.();
     try {
       if (START_KINDS.has(event.kind)) {
-        const { started, eagerly } = await startGoal(this.target, event.goalId);
+        const { started, eagerly } = await startGoal(this.target, event.goalId, event.description);
         this.counts[started ? 'started' : 'alreadyRunning'] += 1;
         if (eagerly) this.counts.startedEagerly += 1;
         if (started) this.options.onStarted?.(eagerly);
-        this.options.log?.debug({ ...event, started, eagerly }, 'goal workflow start requested');
+        this.options.log?.debug({ ...loggable(event), started, eagerly }, 'goal workflow start requested');
         if (started || !REOPEN_KINDS.has(event.kind)) return started ? 'started' : 'already_running';
         // A reopened goal whose workflow still runs: that run may be the one ending because its
         // last cycle found the goal closed, and a start that finds it running does nothing. A
         // heal makes it look again (signal-with-start: should it have ended meanwhile, this
         // starts the next run).
-        await healOnEvent(this.target, event.goalId, `${event.kind} (${event.source}): the run may be ending`, 'start-if-missing');
+        await healOnEvent(this.target, event.goalId, `${event.kind} (${event.source}): the run may be ending`, 'start-if-missing', event.description);
         this.counts.signalled += 1;
         return 'signalled';
       }
@@ -357,18 +368,18 @@ export class Dispatcher {
         } catch (err) {
           if (!(err instanceof WorkflowNotFoundError)) throw err;
           this.counts.notRunning += 1;
-          this.options.log?.debug(event, 'goal closed with no running workflow: nothing to do');
+          this.options.log?.debug(loggable(event), 'goal closed with no running workflow: nothing to do');
           return 'not_running';
         }
       } else {
-        await healOnEvent(this.target, event.goalId, reason, 'start-if-missing');
+        await healOnEvent(this.target, event.goalId, reason, 'start-if-missing', event.description);
       }
       this.counts.signalled += 1;
-      this.options.log?.debug(event, 'goal workflow signalled to heal');
+      this.options.log?.debug(loggable(event), 'goal workflow signalled to heal');
       return 'signalled';
     } catch (err) {
       this.counts.failed += 1;
-      this.options.log?.warn({ ...event, err: (err as Error).message }, 'dispatch failed');
+      this.options.log?.warn({ ...loggable(event), err: (err as Error).message }, 'dispatch failed');
       throw err;
     } finally {
       const next = this.waiting.shift();
@@ -383,8 +394,19 @@ export class Dispatcher {
     if (!LIFECYCLE_KINDS.has(event.kind) || this.dedupeMs === 0) return false;
     const previous = this.lastLifecycle.get(event.goalId);
     this.lastLifecycle.delete(event.goalId); // re-inserted last: the map stays in age order
-    this.lastLifecycle.set(event.goalId, { at: now, kind: event.kind });
+    this.lastLifecycle.set(event.goalId, { at: now, kind: event.kind, description: event.description });
     return previous !== undefined && previous.kind !== event.kind;
+  }
+
+  /**
+   * The description the goal's latest start event brought, within the dedupe window. A goal
+   * inserted with its tasks in one transaction sends its start and their heals at once, and a
+   * heal's signal-with-start may reach Temporal first and start the workflow: with the goal's
+   * description as its summary all the same.
+   */
+  private describedRecently(goalId: string): string | undefined {
+    const last = this.lastLifecycle.get(goalId);
+    return last && START_KINDS.has(last.kind) && last.at >= this.clock() - this.dedupeMs ? last.description : undefined;
   }
 
   private forgetOlderThan(cutoff: number): void {

@@ -46,7 +46,11 @@ export async function alertDeliveryWorkflow({ notice }: AlertDeliveryInput): Pro
     resolution ??= { resolvedAt: typeof r?.resolvedAt === 'string' ? r.resolvedAt : null };
   });
   const open = await post(() => deliverAlert.executeWithOptions({ summary: `deliver ${notice.issueType} (open)` }, [{ notice, status: 'open' }]));
-  if (!(await condition(() => resolution !== null, RESOLUTION_WAIT))) return { open, resolved: false };
+  // The wait's timer is labelled in words in the Web UI, like the goal workflow's.
+  const resolvedInTime = await condition(() => resolution !== null, RESOLUTION_WAIT, {
+    summary: `wait up to ${RESOLUTION_WAIT} for ${notice.issueType} to be resolved, then deliver the resolution`,
+  });
+  if (!resolvedInTime) return { open, resolved: false };
   const resolvedAt = resolution!.resolvedAt;
   const resolved = await post(() => deliverAlert.executeWithOptions({ summary: `deliver ${notice.issueType} (resolved)` }, [{ notice, status: 'resolved', resolvedAt }]));
   return { open, resolved };

@@ -234,7 +234,7 @@ export async function goalWorkflow(input: GoalWorkflowInput): Promise<GoalWorkfl
 
   /** The worker's healing settings for this cycle: its configuration is their one source. */
   async function readSettings(): Promise<HealPolicy> {
-    const settings = await healingSettings();
+    const settings = await healingSettings.executeWithOptions({ summary: "read the worker's healing settings" }, []);
     const problem = policyProblem(settings);
     // Not the goal's fault: fail the workflow task, which Temporal retries until a worker with
     // usable settings runs it.

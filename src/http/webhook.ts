@@ -6,6 +6,7 @@
  * the database (goalkeeper_goal_in_workspace) with the workspace this returns.
  */
 import type { GoalEvent, GoalEventKind } from '../dispatch';
+import { summaryDescription } from '../temporal/goal-summary';
 import { isUuid } from '../../workflows/uuid';
 
 export class WebhookPayloadError extends Error {
@@ -74,9 +75,11 @@ export function toGoalEvent(body: unknown): MappedChange {
   const old = isRow(body.old_record) ? body.old_record : null;
   if (type !== 'DELETE' && !isRow(record)) throw new WebhookPayloadError('missing_record', `${type} payloads need a record object`);
   if (type === 'DELETE' && !old) throw new WebhookPayloadError('missing_record', 'DELETE payloads need an old_record object');
-  const event = (goalId: string, kind: GoalEventKind, taskId: string | null = null) => ({
-    event: { goalId, kind, taskId, source: 'webhook' as const },
-  });
+  const event = (goalId: string, kind: GoalEventKind, taskId: string | null = null) => {
+    // A goal inserted or reopened: its description labels a workflow this starts (goal-summary.ts).
+    const description = kind === 'goal_created' || kind === 'goal_reopened' ? summaryDescription((record as Row).description) : undefined;
+    return { event: { goalId, kind, taskId, source: 'webhook' as const, ...(description !== undefined ? { description } : {}) } };
+  };
 
   if (table === 'workspace_goals') {
     if (type === 'DELETE') return event(requireId(old!, 'id', 'old_record'), 'goal_closed');

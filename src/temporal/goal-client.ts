@@ -12,6 +12,7 @@ import type { goalWorkflow } from '../../workflows/goal';
 import type { BurstHealTotals, HealPolicy } from '../../workflows/types';
 import { longestBackoffSeconds } from '../../workflows/policy';
 import { isUuid } from '../../workflows/uuid';
+import { goalWorkflowSummary } from './goal-summary';
 
 /** Where goal workflows live. Starts and heals carry no healing settings: the worker's
  * configuration is their one source (workflows/types.ts HealPolicy). */
@@ -40,12 +41,15 @@ export function assertGoalId(goalId: string): void {
   if (!isUuid(goalId)) throw new InvalidGoalIdError(goalId);
 }
 
-function startOptions(target: GoalTarget, goalId: string) {
+/** `description`: the goal's, when the caller has it at hand; it becomes the workflow's summary
+ * (goal-summary.ts), which is fixed at start: a call that finds the workflow running changes
+ * nothing. Never read from the database just for this. */
+function startOptions(target: GoalTarget, goalId: string, description?: string | null) {
   return {
     taskQueue: target.taskQueue,
     workflowId: goalWorkflowId(goalId),
     args: [{ goalId }] as Parameters<typeof goalWorkflow>,
-    staticSummary: `keeps goal ${goalId} healthy`,
+    staticSummary: goalWorkflowSummary(goalId, description),
   };
 }
 
@@ -53,9 +57,13 @@ function startOptions(target: GoalTarget, goalId: string) {
  * history does not grow). Returns whether this call started it, and whether its first workflow
  * task came back in the answer for this process's worker (eager start). The SDK's start() hides
  * the server's `started` flag, so this one call goes to the service directly. */
-export async function startGoal(target: GoalTarget, goalId: string): Promise<{ started: boolean; eagerly: boolean; runId: string }> {
+export async function startGoal(
+  target: GoalTarget,
+  goalId: string,
+  description?: string | null,
+): Promise<{ started: boolean; eagerly: boolean; runId: string }> {
   assertGoalId(goalId);
-  const options = startOptions(target, goalId);
+  const options = startOptions(target, goalId, description);
   const response = await target.client.workflowService.startWorkflowExecution({
     namespace: target.client.options.namespace,
     identity: target.client.options.identity,
@@ -103,9 +111,9 @@ export async function healBurst(target: GoalTarget, goalIds: string[], whose = '
 }
 
 /** An operator's heal: signal-with-start (a goal with no running workflow gets one). */
-export async function healGoal(target: GoalTarget, goalId: string, reason: string): Promise<void> {
+export async function healGoal(target: GoalTarget, goalId: string, reason: string, description?: string | null): Promise<void> {
   assertGoalId(goalId);
-  await signalWithStartHeal(target, goalId, { reason, origin: 'operator' });
+  await signalWithStartHeal(target, goalId, { reason, origin: 'operator' }, description);
 }
 
 /**
@@ -113,21 +121,27 @@ export async function healGoal(target: GoalTarget, goalId: string, reason: strin
  * the fleet check found a goal needing care). `start-if-missing`: signal-with-start;
  * `running-only`: for events that make sense only to a workflow that exists (a goal closed: a
  * fresh run would just read the goal, find it closed and end), and throws WorkflowNotFoundError
- * when none runs.
+ * when none runs. `description` (the goal's, when the event carries it) labels a run this starts.
  */
-export async function healOnEvent(target: GoalTarget, goalId: string, reason: string, reach: 'start-if-missing' | 'running-only'): Promise<void> {
+export async function healOnEvent(
+  target: GoalTarget,
+  goalId: string,
+  reason: string,
+  reach: 'start-if-missing' | 'running-only',
+  description?: string | null,
+): Promise<void> {
   assertGoalId(goalId);
   const request: HealRequest = { reason, origin: 'event' };
   if (reach === 'running-only') {
     await target.client.workflow.getHandle(goalWorkflowId(goalId)).signal(healSignal, request);
     return;
   }
-  await signalWithStartHeal(target, goalId, request);
+  await signalWithStartHeal(target, goalId, request, description);
 }
 
 /** Signals `heal` to goal-<id>, starting it first if no run of it is running. */
-async function signalWithStartHeal(target: GoalTarget, goalId: string, request: HealRequest): Promise<void> {
-  await target.client.workflow.signalWithStart('goalWorkflow', { ...startOptions(target, goalId), signal: healSignal, signalArgs: [request] });
+async function signalWithStartHeal(target: GoalTarget, goalId: string, request: HealRequest, description?: string | null): Promise<void> {
+  await target.client.workflow.signalWithStart('goalWorkflow', { ...startOptions(target, goalId, description), signal: healSignal, signalArgs: [request] });
 }
 
 export async function goalStatus(client: Client, goalId: string): Promise<GoalStatus> {
@@ -149,10 +163,18 @@ export function defaultHealWaitSeconds(policy: Pick<HealPolicy, 'retryBackoffSec
  * none runs and answers once a cycle has served the heal, with the goal's status whose lastCycle
  * is that cycle. A retried update call is the same update (its id), so it queues one heal.
  */
-export async function healAndWait(target: GoalTarget, goalId: string, reason: string, { timeoutMs = 60_000 } = {}): Promise<GoalStatus> {
+export async function healAndWait(
+  target: GoalTarget,
+  goalId: string,
+  reason: string,
+  { timeoutMs = 60_000, description }: { timeoutMs?: number; description?: string | null } = {},
+): Promise<GoalStatus> {
   assertGoalId(goalId);
   const { client } = target;
-  const startWorkflowOperation = new WithStartWorkflowOperation('goalWorkflow', { ...startOptions(target, goalId), workflowIdConflictPolicy: 'USE_EXISTING' });
+  const startWorkflowOperation = new WithStartWorkflowOperation('goalWorkflow', {
+    ...startOptions(target, goalId, description),
+    workflowIdConflictPolicy: 'USE_EXISTING',
+  });
   let served;
   try {
     served = await client.connection.withDeadline(Date.now() + timeoutMs, () =>

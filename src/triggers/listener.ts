@@ -9,6 +9,7 @@ import { Client } from 'pg';
 import type { Logger } from 'pino';
 import { isGoalEventKind, type Dispatcher, type GoalEvent } from '../dispatch';
 import { isUuid } from '../../workflows/uuid';
+import { summaryDescription } from '../temporal/goal-summary';
 
 export const EVENTS_CHANNEL = 'goalkeeper_events';
 
@@ -30,7 +31,8 @@ export interface ListenerOptions {
   maxBackoffMs?: number;
 }
 
-/** Parses a NOTIFY payload; null for anything that is not a goal event (logged by the caller). */
+/** Parses a NOTIFY payload; null for anything that is not a goal event (logged by the caller). A
+ * goal inserted or reopened comes with the start of its description, kept as one bounded line. */
 export function parseNotification(payload: string | undefined): GoalEvent | null {
   if (!payload) return null;
   let body: unknown;
@@ -39,9 +41,10 @@ export function parseNotification(payload: string | undefined): GoalEvent | null
   } catch {
     return null;
   }
-  const { goal_id: goalId, kind, task_id: taskId } = (body ?? {}) as Record<string, unknown>;
+  const { goal_id: goalId, kind, task_id: taskId, description } = (body ?? {}) as Record<string, unknown>;
   if (!isUuid(goalId) || !isGoalEventKind(kind)) return null;
-  return { goalId, kind, taskId: isUuid(taskId) ? taskId : null, source: 'listener' };
+  const described = summaryDescription(description);
+  return { goalId, kind, taskId: isUuid(taskId) ? taskId : null, source: 'listener', ...(described !== undefined ? { description: described } : {}) };
 }
 
 /**

@@ -1,9 +1,12 @@
 -- Change triggers: tell goalkeeper, within the transaction's commit, that a goal needs its
--- workflow. One channel, a small JSON payload {goal_id, kind, task_id?}; the dispatcher decides
--- what to do. AFTER triggers that only NOTIFY (and, for a task naming another workspace's goal,
--- report it once): no row of the platform's tables is changed, and NOTIFY is transactional, so a
--- rolled-back write notifies nobody. The webhook path (src/http/webhook.ts) maps the same changes
--- the same way; test/triggers/notify.test.ts compares the two.
+-- workflow. One channel, a small JSON payload {goal_id, kind, task_id?, description?}; the
+-- dispatcher decides what to do. A goal inserted or reopened carries the first 200 characters of
+-- its description (JSON-escaped, at most 1,200 bytes: far under NOTIFY's 8,000), so a workflow
+-- started for it shows the description as its summary in the Web UI (src/temporal/goal-summary.ts
+-- cuts it to one line). AFTER triggers that only NOTIFY (and, for a task naming another
+-- workspace's goal, report it once): no row of the platform's tables is changed, and NOTIFY is
+-- transactional, so a rolled-back write notifies nobody. The webhook path (src/http/webhook.ts)
+-- maps the same changes the same way; test/triggers/notify.test.ts compares the two.
 --
 -- Kinds: goal_created (inserted active), goal_reopened (status became active), goal_closed
 -- (status left active, or deleted), task_failed (became failed), task_without_agent (became a task
@@ -34,7 +37,9 @@ begin
   else
     return null;
   end if;
-  perform pg_notify('goalkeeper_events', json_build_object('goal_id', new.id, 'kind', v_kind)::text);
+  perform pg_notify('goalkeeper_events', case when v_kind = 'goal_closed'
+    then json_build_object('goal_id', new.id, 'kind', v_kind)
+    else json_build_object('goal_id', new.id, 'kind', v_kind, 'description', left(new.description, 200)) end::text);
   return null;
 end $$;
 

@@ -23,8 +23,9 @@ import { prepareTemporalBinaries } from './temporal';
 
 export const HISTORIES_DIR = join(__dirname, '..', '..', '..', 'test', 'histories');
 
-/** Runs one story and returns the goal and the run whose history is recorded (the first). */
-type Scenario = (h: WorkflowHarness, db: TestDatabase) => Promise<{ goalId: string; runId: string }>;
+/** Runs one story and returns the goal and the run whose history is recorded (the first), and
+ * other workflows of the story whose histories are recorded too (history name → workflow id). */
+type Scenario = (h: WorkflowHarness, db: TestDatabase) => Promise<{ goalId: string; runId: string; also?: Record<string, string> }>;
 
 /** Ends a story as the platform would: the goal leaves `active`, its trigger's event reaches the
  * workflow, and the workflow ends with its summary. Returns the recorded goal and first run. */
@@ -375,7 +376,12 @@ const alertDeliveredThenResolved: Scenario = async (h, db) => {
       await db.pool.query(`update workspace_goals set status = 'completed' where id = $1`, [goal]);
       await h.heal(goal, 'goal_closed (notify)', { origin: 'event' });
       await handle.result();
-      return { goalId: goal, runId: handle.firstExecutionRunId };
+      // The first alert's delivery workflow too: its POSTs, its labelled wait and the resolution.
+      const history = await handle.fetchHistory();
+      const delivery = history.events?.find((e) => e.startChildWorkflowExecutionInitiatedEventAttributes)?.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId;
+      if (!delivery) throw new Error('no alert delivery workflow was started');
+      await h.env.client.workflow.getHandle(delivery).result();
+      return { goalId: goal, runId: handle.firstExecutionRunId, also: { 'alert-delivery-open-then-resolved': delivery } };
     });
   } finally {
     await receiver.close();
@@ -415,12 +421,16 @@ async function main() {
     const unknown = only.filter((name) => !(name in SCENARIOS));
     if (unknown.length) throw new Error(`unknown scenario(s) ${unknown.join(', ')}; known: ${Object.keys(SCENARIOS).join(', ')}`);
     for (const [name, scenario] of Object.entries(SCENARIOS).filter(([name]) => only.length === 0 || only.includes(name))) {
-      const { goalId, runId } = await scenario(h, db);
+      const { goalId, runId, also = {} } = await scenario(h, db);
       // The first run: for continue-as-new it ends in WorkflowExecutionContinuedAsNew.
-      const history = await h.env.client.workflow.getHandle(goalWorkflowId(goalId), runId).fetchHistory();
-      // Proto3 JSON, the format `temporal workflow show --output json` writes and historyFromJSON reads.
-      writeFileSync(join(HISTORIES_DIR, `${name}.json`), historyToJSON(history) + '\n');
-      console.log(`recorded ${name}: ${history.events?.length ?? 0} events`);
+      const recorded = [[name, h.env.client.workflow.getHandle(goalWorkflowId(goalId), runId)] as const];
+      for (const [file, id] of Object.entries(also)) recorded.push([file, h.env.client.workflow.getHandle(id)]);
+      for (const [file, handle] of recorded) {
+        const history = await handle.fetchHistory();
+        // Proto3 JSON, the format `temporal workflow show --output json` writes and historyFromJSON reads.
+        writeFileSync(join(HISTORIES_DIR, `${file}.json`), historyToJSON(history) + '\n');
+        console.log(`recorded ${file}: ${history.events?.length ?? 0} events`);
+      }
     }
   } finally {
     await h.close();

@@ -9,7 +9,7 @@ import { eventually } from '../support/services-env';
 
 let db: TestDatabase;
 let listener: Client;
-const received: Array<{ goal_id: string; kind: string; task_id?: string }> = [];
+const received: Array<{ goal_id: string; kind: string; task_id?: string; description?: string | null }> = [];
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -34,17 +34,27 @@ async function notified(change: () => Promise<unknown>) {
   return received.filter((r) => r.kind !== 'marker');
 }
 
-test('goal inserted active, reopened and closed notify; inserted closed or edited otherwise do not', async () => {
+test('goal inserted active, reopened and closed notify (a start with the description); inserted closed or edited otherwise do not', async () => {
   const ws = await insertWorkspace(db.pool);
   let goal = '';
-  expect(await notified(async () => (goal = await insertGoal(db.pool, ws)))).toEqual([{ goal_id: goal, kind: 'goal_created' }]);
+  expect(await notified(async () => (goal = await insertGoal(db.pool, ws, { description: 'ship the thing' })))).toEqual([
+    { goal_id: goal, kind: 'goal_created', description: 'ship the thing' },
+  ]);
   expect(await notified(() => insertGoal(db.pool, ws, { status: 'completed' }))).toEqual([]);
   expect(await notified(() => db.pool.query(`update workspace_goals set current_value = 5, updated_at = now() where id = $1`, [goal]))).toEqual([]);
   expect(await notified(() => db.pool.query(`update workspace_goals set status = 'completed' where id = $1`, [goal]))).toEqual([
     { goal_id: goal, kind: 'goal_closed' },
   ]);
   expect(await notified(() => db.pool.query(`update workspace_goals set status = 'active' where id = $1`, [goal]))).toEqual([
-    { goal_id: goal, kind: 'goal_reopened' },
+    { goal_id: goal, kind: 'goal_reopened', description: 'ship the thing' },
+  ]);
+  // The payload carries the description's first 200 characters (the listener cuts it to one line).
+  let long = '';
+  const notes = await notified(async () => (long = await insertGoal(db.pool, ws, { description: `${'é'.repeat(150)}${'x'.repeat(5000)}` })));
+  expect(notes).toEqual([{ goal_id: long, kind: 'goal_created', description: `${'é'.repeat(150)}${'x'.repeat(50)}` }]);
+  let bare = '';
+  expect(await notified(async () => (bare = (await db.pool.query(`insert into workspace_goals (workspace_id, metric_type, target_value) values ($1, 'deliverables', 1) returning id`, [ws])).rows[0].id))).toEqual([
+    { goal_id: bare, kind: 'goal_created', description: null },
   ]);
   expect(await notified(() => db.pool.query(`delete from workspace_goals where id = $1`, [goal]))).toEqual([{ goal_id: goal, kind: 'goal_closed' }]);
 });

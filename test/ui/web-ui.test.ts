@@ -1,7 +1,11 @@
 /**
  * The Web UI tells a goal's story: a real headless Chromium (Debian's, driven by playwright-core)
- * opens a healed goal's workflow page in the dev server's UI and finds the workflow id, the goal's
- * search attributes and its heal steps by their summaries. Saves test/artifacts/goal-workflow.png.
+ * opens a healed goal's workflow page in the dev server's UI and finds the workflow id, its heal
+ * steps by their summaries, its summary (the goal's description) and current details (health,
+ * task, agent, the last cycle, what wakes it next), and the goal's search attributes and memo. The
+ * goal arrives as the platform writes it: inserted with its tasks in one transaction, its NOTIFYs
+ * carried by the real listener and dispatcher. Saves test/artifacts/goal-workflow.png,
+ * goal-event-history.png, goal-user-metadata.png and goal-search-attributes.png.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,11 +13,14 @@ import { join, resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Pool } from 'pg';
+import { Dispatcher } from '../../src/dispatch';
 import { startEmbeddedTemporal, type EmbeddedTemporalHandle } from '../../src/embedded/temporal';
 import { PgStore } from '../../src/store/pg-store';
 import { createGoalkeeperWorker } from '../../src/temporal/worker';
-import { goalStatus, healGoal } from '../../src/temporal/goal-client';
-import { createTestDatabase, insertAgent, insertGoal, insertTask, insertWorkspace, type TestDatabase } from '../support/db';
+import { goalStatus } from '../../src/temporal/goal-client';
+import { GoalEventListener } from '../../src/triggers/listener';
+import { createTestDatabase, inTransaction, insertAgent, insertGoal, insertTask, insertWorkspace, type TestDatabase } from '../support/db';
 import { quietRuntime, testPolicy, workflowBundle } from '../support/workflow-env';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -27,6 +34,7 @@ let nativeConnection: NativeConnection;
 let worker: Worker;
 let running: Promise<void>;
 let client: Client;
+let listener: GoalEventListener;
 let browser: BrowserContext;
 
 beforeAll(async () => {
@@ -48,6 +56,8 @@ beforeAll(async () => {
   });
   running = worker.run();
   client = new Client({ connection: await Connection.connect({ address: temporal.address }) });
+  listener = new GoalEventListener({ databaseUrl: db.url, dispatcher: new Dispatcher({ client, taskQueue: 'goalkeeper-ui-test' }), sweep: async () => undefined });
+  await listener.start();
   browser = await chromium.launchPersistentContext(join(tmp, 'chromium-profile'), {
     executablePath: CHROMIUM,
     headless: true,
@@ -58,6 +68,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
+  await listener?.stop();
   await client?.connection.close();
   worker?.shutdown();
   await running;
@@ -68,44 +79,86 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-/** Waits for text on the page, polling with a deadline (the UI loads history asynchronously). */
+/** Waits for text on the page, polling with a deadline (the UI loads history asynchronously).
+ * The first visible match: a timer cut short at once has a label the timeline may hide. */
 async function expectText(page: Page, text: string | RegExp, timeoutMs = 30_000): Promise<void> {
-  await page.getByText(text).first().waitFor({ state: 'visible', timeout: timeoutMs });
+  await page.getByText(text).filter({ visible: true }).first().waitFor({ state: 'visible', timeout: timeoutMs });
 }
 
-test("a healed goal's page shows its workflow, search attributes and heal steps", async () => {
+/** Waits for text in any of the page's frames: the UI renders a summary's and the current
+ * details' Markdown in sandboxed iframes of their own. */
+async function expectTextInAnyFrame(page: Page, text: string | RegExp, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    for (const frame of page.frames()) {
+      if (await frame.getByText(text).first().isVisible().catch(() => false)) return;
+    }
+    if (Date.now() > deadline) throw new Error(`${String(text)} not shown in any frame within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+test("a healed goal's page shows its summary, current details, heal steps, search attributes and memo", async () => {
   const ws = await insertWorkspace(db.pool, 'UI workspace');
   await insertAgent(db.pool, ws, { status: 'offline' });
   const agent = await insertAgent(db.pool, ws, { status: 'available' });
-  const goal = await insertGoal(db.pool, ws, { metricType: 'deliverables', description: 'Publish the onboarding guide' });
-  // A task that failed while an agent worked on it (retried after a backoff: a timer with its
-  // summary), and one with no agent (given one by ensureTaskAgent).
-  await insertTask(db.pool, ws, goal, { status: 'failed', agentId: agent });
-  await insertTask(db.pool, ws, goal, { status: 'pending' });
-  await healGoal({ client, taskQueue: 'goalkeeper-ui-test' }, goal, 'ui test');
+  const description = 'Publish the onboarding guide';
+  // The goal and its tasks in one transaction, as the platform writes them: a task that failed
+  // while an agent worked on it (retried after a backoff: a timer with its summary), and one with
+  // no agent (given one by ensureTaskAgent). Their NOTIFYs arrive together, and whichever call
+  // reaches Temporal first starts the workflow, with the description as its summary.
+  const { goal, failed } = await inTransaction(db.pool, async (tx) => {
+    const q = tx as unknown as Pool;
+    const goal = await insertGoal(q, ws, { metricType: 'deliverables', description });
+    const failed = await insertTask(q, ws, goal, { status: 'failed', agentId: agent });
+    await insertTask(q, ws, goal, { status: 'pending' });
+    return { goal, failed };
+  });
   const deadline = Date.now() + 60_000;
-  while ((await goalStatus(client, goal).catch(() => undefined))?.health !== 'healthy') {
-    if (Date.now() > deadline) throw new Error('goal not healed within 60 s');
+  for (;;) {
+    const s = await goalStatus(client, goal).catch(() => undefined);
+    if (s?.health === 'healthy' && (s.retries[failed]?.total ?? 0) >= 1 && s.nextWake.reason === 'safety recheck') break;
+    if (Date.now() > deadline) throw new Error(`goal not healed within 60 s: ${JSON.stringify(s)}`);
     await new Promise((r) => setTimeout(r, 200));
   }
+  const status = await goalStatus(client, goal);
+  const workflowId = `goal-${goal}`;
+  expect(await (await client.workflow.getHandle(workflowId).describe()).staticSummary()).toBe(`goal: ${description}`);
 
   const page = await browser.newPage();
-  const workflowId = `goal-${goal}`;
   await page.goto(`${temporal.uiUrl}/namespaces/default/workflows/${workflowId}`, { waitUntil: 'domcontentloaded' });
   await expectText(page, workflowId);
 
-  // Heal steps. The two steps every cycle runs are local activities, shown by their names (the UI
-  // shows no summary on a local activity's marker); the backoff timer and the retry carry the
-  // summaries the workflow gives them.
+  // Heal steps. The steps every cycle runs are local activities, shown on the timeline by their
+  // names (their summaries are in the event history, below); the backoff timer and the retry carry
+  // the summaries the workflow gives them.
   await expectText(page, 'ensureGoalTask');
   await expectText(page, 'ensureTaskAgent');
-  await expectText(page, /back off 1s before retry 1\/3/);
+  // The task events' heal may cut the first backoff short: the wait then goes on as "…s left of
+  // the 1s backoff before retry 1/3", a timer of its own.
+  await expectText(page, /(back off 1s|of the 1s backoff) before retry 1\/3/);
   await expectText(page, /retry failed task .* \(1\/3\)/);
   // Healed, the goal rests: its one timer is the safety recheck's, labelled so.
   await expectText(page, 'rest until an event, or safety recheck');
 
   mkdirSync(artifacts, { recursive: true });
   await page.screenshot({ path: join(artifacts, 'goal-workflow.png'), fullPage: true });
+
+  // The event history shows each local activity's summary in words.
+  await page.getByRole('link', { name: /Event History/ }).or(page.getByRole('tab', { name: /Event History/ })).first().click();
+  await expectText(page, 'make sure the goal has a task');
+  await expectText(page, "read the worker's healing settings");
+  await expectText(page, /give task .* an assignable agent/);
+  await page.screenshot({ path: join(artifacts, 'goal-event-history.png'), fullPage: true });
+
+  // User metadata: the summary is the goal's description; the current details (asked of the
+  // running workflow) say how it is, its task and agent, and what wakes it next.
+  await page.getByRole('link', { name: 'User Metadata' }).or(page.getByRole('tab', { name: 'User Metadata' })).first().click();
+  await expectTextInAnyFrame(page, `goal: ${description}`);
+  await expectTextInAnyFrame(page, /health:\s*healthy/);
+  await expectTextInAnyFrame(page, `task: ${status.taskId}; agent: ${status.agentId}`);
+  await expectTextInAnyFrame(page, /wakes next on: safety recheck at /);
+  await page.screenshot({ path: join(artifacts, 'goal-user-metadata.png'), fullPage: true });
 
   // Search attributes: how operators list one workspace's goals, or the ones needing intervention.
   await page.getByRole('link', { name: 'Search Attributes' }).or(page.getByRole('tab', { name: 'Search Attributes' })).first().click();
