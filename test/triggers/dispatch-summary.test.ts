@@ -2,52 +2,54 @@
  * The dispatcher hands a goal's description to the call that starts its workflow: a goal's start
  * carries the description its event brought, and so does a task event's signal-with-start that
  * comes right after it (a goal inserted with its tasks in one transaction: whichever call reaches
- * Temporal first starts the workflow). A stand-in Temporal client records the calls' summaries.
+ * Temporal first starts the workflow). On a real dev server, read back from each workflow's
+ * description; no worker runs, so the workflows only wait to be picked up.
  */
-import type { Client } from '@temporalio/client';
-import { defaultPayloadConverter } from '@temporalio/common';
+import { randomUUID } from 'node:crypto';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Dispatcher } from '../../src/dispatch';
 import { goalWorkflowSummary } from '../../src/temporal/goal-summary';
+import { goalWorkflowId } from '../../workflows/messages';
+import { startDevServer } from '../support/services-env';
 
-const GOAL = '6f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b';
-const OTHER = '0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d';
+let env: TestWorkflowEnvironment;
+beforeAll(async () => {
+  env = await startDevServer();
+});
+afterAll(async () => {
+  await env?.teardown();
+});
 
-function recordingTarget() {
-  const summaries: Array<{ call: string; workflowId: string; summary: string }> = [];
-  const client = {
-    options: { namespace: 'default', identity: 'test' },
-    workflowService: {
-      startWorkflowExecution: async (request: { workflowId: string; userMetadata: { summary: Parameters<typeof defaultPayloadConverter.fromPayload>[0] } }) => {
-        summaries.push({ call: 'start', workflowId: request.workflowId, summary: defaultPayloadConverter.fromPayload(request.userMetadata.summary) });
-        return { started: true, runId: 'r' };
-      },
-    },
-    workflow: {
-      signalWithStart: async (_type: string, options: { workflowId: string; staticSummary: string }) => {
-        summaries.push({ call: 'signalWithStart', workflowId: options.workflowId, summary: options.staticSummary });
-      },
-    },
-  } as unknown as Client;
-  return { target: { client, taskQueue: 'q' }, summaries };
+async function summaryOf(goalId: string): Promise<string | undefined> {
+  return (await env.client.workflow.getHandle(goalWorkflowId(goalId)).describe()).staticSummary();
 }
 
 test("a goal's start, and a task event's signal-with-start just after it, carry the goal's description", async () => {
   let now = 1_000;
-  const { target, summaries } = recordingTarget();
-  const dispatcher = new Dispatcher(target, { clock: () => now });
-  await Promise.all([
-    dispatcher.dispatch({ goalId: GOAL, kind: 'goal_created', source: 'listener', description: 'Publish the onboarding guide' }),
-    dispatcher.dispatch({ goalId: GOAL, kind: 'task_failed', taskId: OTHER, source: 'listener' }),
-  ]);
-  expect(summaries).toEqual([
-    { call: 'start', workflowId: `goal-${GOAL}`, summary: 'goal: Publish the onboarding guide' },
-    { call: 'signalWithStart', workflowId: `goal-${GOAL}`, summary: 'goal: Publish the onboarding guide' },
-  ]);
+  const dispatcher = new Dispatcher({ client: env.client, taskQueue: `summary-${randomUUID()}` }, { clock: () => now });
+  const [goal, taskFirst, later, other] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
 
-  // Past the dedupe window, or for another goal, a task event knows no description.
-  summaries.length = 0;
+  // The goal's own event and a task event together: one of the two calls starts the workflow,
+  // and either way it carries the description.
+  await Promise.all([
+    dispatcher.dispatch({ goalId: goal, kind: 'goal_created', source: 'listener', description: 'Publish the onboarding guide' }),
+    dispatcher.dispatch({ goalId: goal, kind: 'task_failed', taskId: randomUUID(), source: 'listener' }),
+  ]);
+  expect(await summaryOf(goal)).toBe('goal: Publish the onboarding guide');
+
+  // The task event reaches Temporal first, right after the goal's event was seen.
+  await dispatcher.dispatch({ goalId: taskFirst, kind: 'goal_created', source: 'webhook', description: 'Close the quarter\nwith a review' });
+  await env.client.workflow.getHandle(goalWorkflowId(taskFirst)).terminate('the test starts it again from a task event');
+  await dispatcher.dispatch({ goalId: taskFirst, kind: 'task_without_agent', taskId: randomUUID(), source: 'listener' });
+  const restarted = await env.client.workflow.getHandle(goalWorkflowId(taskFirst)).describe();
+  expect(restarted.status.name).toBe('RUNNING');
+  expect(await restarted.staticSummary()).toBe('goal: Close the quarter with a review');
+
+  // Past the dedupe window, or for a goal whose own event never came, a task event knows no
+  // description: the workflow it starts names the goal instead.
+  await dispatcher.dispatch({ goalId: later, kind: 'goal_created', source: 'listener' });
   now += 5_000;
-  await dispatcher.dispatch({ goalId: GOAL, kind: 'task_without_agent', taskId: OTHER, source: 'listener' });
-  await dispatcher.dispatch({ goalId: OTHER, kind: 'task_failed', source: 'webhook' });
-  expect(summaries.map((s) => s.summary)).toEqual([goalWorkflowSummary(GOAL), goalWorkflowSummary(OTHER)]);
+  await dispatcher.dispatch({ goalId: other, kind: 'task_failed', taskId: randomUUID(), source: 'webhook' });
+  expect(await summaryOf(later)).toBe(goalWorkflowSummary(later));
+  expect(await summaryOf(other)).toBe(goalWorkflowSummary(other));
 });
