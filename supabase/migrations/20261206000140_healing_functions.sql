@@ -11,7 +11,7 @@
 -- reported once, in A's workspace (goalkeeper_report_task_goal_mismatch).
 --
 -- Every function here runs as SECURITY DEFINER owned by goalkeeper_owner with a fixed search_path
--- (set by goalkeeper_restrict_access, 20261206000110_grants.sql, at this file's end), except the two
+-- (set by goalkeeper_restrict_access, 20261206000110_grants.sql, at this file's end), except the five
 -- pure expressions commented 'internal, inlined:', which the planner inlines into their callers.
 -- Those commented 'internal' are not callable by the service, only from inside the others.
 -- On a database migrated by goalkeeper 0.1 every function here already exists under the same name
@@ -433,6 +433,8 @@ returns jsonb language sql stable as $$
          order by created_at, id), '[]'::jsonb)
   from kept
 $$;
+comment on function goalkeeper_goal_tasks(uuid, text[], int) is
+  'internal: a goal''s tasks in play, answered by goalkeeper_ensure_goal_task';
 
 -- Makes sure an active goal has a task. Outcomes: closed (goal missing or not active), exists,
 -- created (one task written together with its agent), no_agent (no agent could be found or
