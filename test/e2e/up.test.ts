@@ -219,7 +219,7 @@ async function expectServicesAsServiceLogin(info: RunningStackInfo): Promise<voi
     expect(sessions.map((r) => r.usename)).toEqual(['goalkeeper_service']);
     const { rows: login } = await admin.query(
       `select r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolbypassrls,
-              array(select g.rolname from pg_auth_members m join pg_roles g on g.oid = m.roleid where m.member = r.oid order by 1) as holds
+              array(select g.rolname::text from pg_auth_members m join pg_roles g on g.oid = m.roleid where m.member = r.oid order by 1) as holds
          from pg_roles r where r.rolname = 'goalkeeper_service'`,
     );
     expect(login).toEqual([{ rolsuper: false, rolcreaterole: false, rolcreatedb: false, rolbypassrls: false, holds: ['goalkeeper_runtime'] }]);
