@@ -4,7 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ConfigError, type Config } from './config';
-import { loadCommandConfig } from './command-config';
+import { loadCommandConfig, resolveCommandConfig } from './command-config';
 import { loggerFor, redactUrl, scrubSecrets } from './log';
 import { migrate } from './store/migrate';
 import { watchAgentStatuses } from './agent-status-audit';
@@ -89,8 +89,10 @@ export function buildProgram(): Command {
     .command('migrate')
     .description('apply supabase/migrations to DATABASE_URL (additive; running it again changes nothing)')
     .action(async () => {
-      const config = loadCommandConfig();
-      const report = await migrate(requireDatabaseUrl(config));
+      // A running stack's DATABASE_URL is its services' login, which cannot migrate: its admin can.
+      const { config, running, fromRunningStack } = resolveCommandConfig();
+      const admin = fromRunningStack.database ? running?.adminDatabaseUrl : undefined;
+      const report = await migrate(admin ?? requireDatabaseUrl(config));
       console.log(
         `applied ${report.applied.length} migration(s)${report.applied.length ? `: ${report.applied.join(', ')}` : ''}; ` +
           `${report.alreadyApplied.length} already applied`,

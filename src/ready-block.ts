@@ -5,7 +5,8 @@
  */
 export interface ReadyFacts {
   uiUrl?: string;
-  /** The connection string (the embedded one in full: it is local, and people need it). */
+  /** The connection string (the embedded admin's in full: it is local, and people need it for
+   * their own SQL; the services themselves connect as a login holding only goalkeeper_runtime). */
   database: { url: string; embedded: boolean; dataPath?: string };
   temporal: { address: string; embedded: boolean; namespace: string };
   webhookUrl?: string;

@@ -1,7 +1,8 @@
 /**
  * `goalkeeper env`: the settings the other commands resolve to (src/command-config.ts), as shell
- * assignments (`eval "$(npx goalkeeper env)"` points psql or another tool at the running stack) or
- * JSON. The embedded stack's connection string is printed whole: it is local and that is what
+ * assignments (`eval "$(npx goalkeeper env)"` points the commands at the running stack) or JSON.
+ * A running stack's DATABASE_URL is its services' login (goalkeeper_runtime only: goalkeeper's
+ * functions, no table); its admin URL, for psql and migrate, is printed beside it. The embedded stack's connection string is printed whole: it is local and that is what
  * people need; one from the environment keeps its password to itself.
  */
 import type { Command } from 'commander';
@@ -14,6 +15,9 @@ export interface EnvReport {
   source: 'running goalkeeper up' | 'environment';
   pid?: number;
   DATABASE_URL?: string;
+  /** The running stack's embedded admin URL (migrate, psql), beside DATABASE_URL (its services'
+   * login, which may call goalkeeper's functions and read no table). */
+  adminDatabaseUrl?: string;
   SUPABASE_URL?: string;
   TEMPORAL_ADDRESS: string;
   TEMPORAL_NAMESPACE: string;
@@ -36,6 +40,7 @@ export function envReport(env: NodeJS.ProcessEnv = process.env): EnvReport {
     source: fromStack ? 'running goalkeeper up' : 'environment',
     pid: running?.pid,
     DATABASE_URL: fromRunningStack.database ? config.env.DATABASE_URL : redactUrl(config.env.DATABASE_URL),
+    adminDatabaseUrl: fromRunningStack.database ? running?.adminDatabaseUrl : undefined,
     SUPABASE_URL: config.env.SUPABASE_URL,
     TEMPORAL_ADDRESS: temporalAddress(config),
     TEMPORAL_NAMESPACE: config.temporal.namespace,
@@ -54,6 +59,7 @@ export function formatEnv(report: EnvReport): string {
     const value = report[key];
     if (value) lines.push(`${key}=${shellWord(value)}`);
   }
+  if (report.adminDatabaseUrl) lines.push(`# admin, for migrate and your own SQL (DATABASE_URL reads no table): ${report.adminDatabaseUrl}`);
   if (report.uiUrl) lines.push(`# Temporal Web UI: ${report.uiUrl}`);
   if (report.webhookUrl) lines.push(`# webhook: ${report.webhookUrl}`);
   if (report.metricsUrl) lines.push(`# metrics: ${report.metricsUrl}`);

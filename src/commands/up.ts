@@ -120,6 +120,7 @@ export async function runUp(env: NodeJS.ProcessEnv = process.env): Promise<void>
     const record: RunningStackInfo = {
       pid: process.pid,
       databaseUrl: stack.embedded.postgres ? stack.config.env.DATABASE_URL : undefined,
+      adminDatabaseUrl: stack.adminDatabaseUrl,
       temporalAddress: stack.embedded.temporal ? stack.config.env.TEMPORAL_ADDRESS : undefined,
       uiUrl: stack.uiUrl,
       postgresPid: stack.pids.postgres,
@@ -140,9 +141,8 @@ export async function runUp(env: NodeJS.ProcessEnv = process.env): Promise<void>
           const facts: ReadyFacts = {
             uiUrl: stack.uiUrl,
             database: {
-              url: stack.embedded.postgres
-                ? stack.config.env.DATABASE_URL!
-                : (redactUrl(stack.config.env.DATABASE_URL) ?? stack.config.env.SUPABASE_URL ?? '-'),
+              // The embedded admin's, for people's own SQL (the services use the service login's).
+              url: stack.adminDatabaseUrl ?? redactUrl(stack.config.env.DATABASE_URL) ?? stack.config.env.SUPABASE_URL ?? '-',
               embedded: stack.embedded.postgres,
               dataPath: stack.dataPaths.postgres,
             },

@@ -75,19 +75,24 @@ export async function runDemo(env: NodeJS.ProcessEnv = process.env, options: Dem
   let stack: EmbeddedStack | undefined;
   let env2 = env;
   let uiUrl: string | undefined;
+  // The incident is seeded and its rows read as an admin: the services' embedded login holds only
+  // goalkeeper_runtime and reads no table. A DATABASE_URL of the environment is used as it is.
+  let adminUrl: string | undefined;
   const attached = resolved.fromRunningStack.database && resolved.fromRunningStack.temporal;
   if (running?.databaseUrl && running.temporalAddress && attached) {
     say(`using the goalkeeper already running (pid ${running.pid})`);
     env2 = { ...env2, DATABASE_URL: running.databaseUrl, TEMPORAL_ADDRESS: running.temporalAddress };
+    adminUrl = running.adminDatabaseUrl;
     uiUrl = running.uiUrl;
   } else {
     stack = await startEmbeddedStack(env2, { onStep: say, preferredPorts: options.preferredPorts });
     env2 = { ...env2, DATABASE_URL: stack.config.env.DATABASE_URL, TEMPORAL_ADDRESS: stack.config.env.TEMPORAL_ADDRESS };
+    adminUrl = stack.adminDatabaseUrl;
     uiUrl = stack.uiUrl;
   }
   const config = loadConfig(env2);
-  const databaseUrl = config.env.DATABASE_URL;
-  if (!databaseUrl) throw new Error('the demo seeds through DATABASE_URL; set it (a Supabase project gives one under Database settings)');
+  const seedUrl = adminUrl ?? config.env.DATABASE_URL;
+  if (!seedUrl) throw new Error('the demo seeds through DATABASE_URL; set it (a Supabase project gives one under Database settings)');
 
   const cleanups: Array<() => Promise<unknown>> = [];
   // Ctrl-C stops watching at once (the SDK stops the demo's worker on it too) and cleans up,
@@ -120,7 +125,7 @@ export async function runDemo(env: NodeJS.ProcessEnv = process.env, options: Dem
     const seededAt = new Date();
     // Untouched for an hour past the stuck threshold: stuck, under this worker's setting.
     const stuckFor = config.policy.taskStuckAfterSeconds + 3600;
-    const incident: SeededIncident = await seedIncident(databaseUrl, stuckFor);
+    const incident: SeededIncident = await seedIncident(seedUrl, stuckFor);
     say(`seeded the 2025-09-04 incident: workspace ${incident.workspaceId}, ${incident.goals.length - 1} goals whose tasks failed with no agent`);
     say(`agents: idle, offline, created — none the executor would run (assignable: ${config.policy.assignableStatuses.join(', ')})`);
     say(`and one goal whose task has been in progress, untouched, for ${(stuckFor / 3600).toFixed(0)} h: stuck (TASK_STUCK_AFTER_SECONDS ${config.policy.taskStuckAfterSeconds})`);
@@ -137,7 +142,7 @@ export async function runDemo(env: NodeJS.ProcessEnv = process.env, options: Dem
     const statuses = new Map<string, GoalStatus>();
     const table = new LiveTable(out);
     const rowsNow = async (): Promise<DemoRow[]> => {
-      const db = await readGoalRows(databaseUrl, incident.workspaceId);
+      const db = await readGoalRows(seedUrl, incident.workspaceId);
       await Promise.all(
         incident.goals.map(async (g) => {
           const status = await goalStatus(client, g.id).catch(() => undefined); // not started yet

@@ -13,12 +13,18 @@ import { migrate } from '../store/migrate';
 import { clientConnectionOptions } from '../temporal/connection';
 import { ensureSearchAttributes } from '../temporal/search-attributes';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './postgres';
+import { ensureServiceLogin, SERVICE_LOGIN } from './service-login';
 import { portOr, startEmbeddedTemporal, type EmbeddedTemporalHandle } from './temporal';
 import { GOAL_SEARCH_ATTRIBUTES } from '../../workflows/messages';
 
 export interface EmbeddedStack {
-  /** The configuration with the embedded parts filled in (DATABASE_URL, TEMPORAL_ADDRESS). */
+  /** The configuration with the embedded parts filled in (DATABASE_URL, TEMPORAL_ADDRESS). An
+   * embedded DATABASE_URL is the service login's, which holds only goalkeeper_runtime
+   * (./service-login.ts): what the services connect as. */
   config: Config;
+  /** The embedded Postgres's admin URL, when it is ours: it migrated; for seeding and for people's
+   * own SQL (the ready block prints it), never for the services. */
+  adminDatabaseUrl?: string;
   /** The Web UI, when the dev server is ours. */
   uiUrl?: string;
   embedded: { postgres: boolean; temporal: boolean };
@@ -33,7 +39,10 @@ export interface EmbeddedStack {
 /** Written while `up` runs, so `goalkeeper demo` can use that stack instead of starting another. */
 export interface RunningStackInfo {
   pid: number;
+  /** What the services connect as (the embedded service login), and what commands use. */
   databaseUrl?: string;
+  /** The embedded Postgres's admin: for `goalkeeper migrate`, the demo's seeding and people's SQL. */
+  adminDatabaseUrl?: string;
   temporalAddress?: string;
   uiUrl?: string;
   /** The embedded servers' process ids, when they are ours. */
@@ -118,7 +127,10 @@ export async function startEmbeddedStack(
       step(`embedded Postgres on 127.0.0.1:${pg.port} (data in ${pg.dataDir})`);
       const report = await migrate(pg.url);
       step(`migrations: ${report.applied.length} applied, ${report.alreadyApplied.length} already applied`);
-      filled.DATABASE_URL = pg.url;
+      // The services connect as a login holding only goalkeeper_runtime, as a deployment's does;
+      // the admin URL stays with migrate and with people.
+      filled.DATABASE_URL = await ensureServiceLogin(pg.url);
+      step(`services connect as ${SERVICE_LOGIN} (goalkeeper_runtime only)`);
     }
     if (!base.env.TEMPORAL_ADDRESS) {
       // The embedded dev server speaks plain gRPC with no auth: credentials meant for a secured
@@ -159,6 +171,7 @@ export async function startEmbeddedStack(
     }
     return {
       config,
+      adminDatabaseUrl: pg?.url,
       uiUrl: temporal?.uiUrl,
       embedded: { postgres: Boolean(pg), temporal: Boolean(temporal) },
       pids: { postgres: pg?.pid, temporal: temporal?.pid },

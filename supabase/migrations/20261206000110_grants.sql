@@ -16,15 +16,21 @@
 -- runtime role) when it returns trigger or its comment starts with 'internal:' or 'internal,
 -- inlined:'; every other goalkeeper_* function in the schema is one the service calls.
 -- 'internal, inlined:' marks a pure SQL expression (no table read, IMMUTABLE) that the planner
--- inlines into its callers: SECURITY DEFINER or a SET search_path would stop that (measured: 100
+-- inlines into its callers. There are five (goalkeeper_seniority_rank, goalkeeper_task_needs_agent,
+-- goalkeeper_task_is_stuck, goalkeeper_goal_task_window, goalkeeper_heal_kind), the only goalkeeper
+-- functions without a fixed search_path (test/sql/runtime-role.test.ts names them):
+-- SECURITY DEFINER or a SET search_path would stop the inlining (measured: 100
 -- goalkeeper_ensure_task_agent calls over 200 agents took 115 ms instead of 40, the sweep's page of
 -- 5000 goals 60 ms instead of 36), and neither protects anything there: inlined, its body is
 -- planned inside the calling SECURITY DEFINER function, under that function's fixed search_path.
 --
 -- It runs as the migrating admin (not SECURITY DEFINER: it creates roles and changes owners), and
--- only the admin may call it: EXECUTE is revoked from everyone else.
+-- only the admin may call it: EXECUTE is revoked from everyone else. Its search_path is fixed to
+-- the one this file is migrated under (`from current`), so current_schema() below names the schema
+-- goalkeeper was migrated into whatever search_path the session that calls it later has: a call
+-- under another path would otherwise lock down, and grant, another schema's objects.
 create or replace function goalkeeper_restrict_access() returns void
-language plpgsql as $$
+language plpgsql set search_path from current as $$
 declare
   v_schema text := current_schema();
   fn record;

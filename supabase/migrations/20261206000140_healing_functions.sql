@@ -11,7 +11,7 @@
 -- reported once, in A's workspace (goalkeeper_report_task_goal_mismatch).
 --
 -- Every function here runs as SECURITY DEFINER owned by goalkeeper_owner with a fixed search_path
--- (set by goalkeeper_restrict_access, 20261206000110_grants.sql, at this file's end), except the two
+-- (set by goalkeeper_restrict_access, 20261206000110_grants.sql, at this file's end), except the five
 -- pure expressions commented 'internal, inlined:', which the planner inlines into their callers.
 -- Those commented 'internal' are not callable by the service, only from inside the others.
 -- On a database migrated by goalkeeper 0.1 every function here already exists under the same name
@@ -433,6 +433,8 @@ returns jsonb language sql stable as $$
          order by created_at, id), '[]'::jsonb)
   from kept
 $$;
+comment on function goalkeeper_goal_tasks(uuid, text[], int) is
+  'internal: a goal''s tasks in play, answered by goalkeeper_ensure_goal_task';
 
 -- Makes sure an active goal has a task. Outcomes: closed (goal missing or not active), exists,
 -- created (one task written together with its agent), no_agent (no agent could be found or
@@ -458,8 +460,17 @@ begin
     return jsonb_build_object('outcome', 'closed', 'reason', 'goal_not_found', 'goal', null,
                               'tasks', '[]'::jsonb);
   end if;
+  -- The goal's text as the workflow needs it, bounded: this answer is an activity result and then
+  -- workflow state (carried by every continue-as-new) and its memo, and Temporal refuses a payload
+  -- over its limit (a multi-megabyte description would wedge the goal's workflow). Cut as
+  -- workflows/visibility.ts cuts what it shows (MAX_MEMO_TEXT_CHARS 1000, MAX_KEYWORD_CHARS 200,
+  -- an ellipsis in the last place), so the memo shows the same text either way. The rows keep
+  -- their text whole; the task written below takes the goal's full description.
   v_goal := jsonb_build_object('id', g.goal_id, 'workspace_id', g.workspace_id, 'status', g.status,
-                               'metric_type', g.metric_type, 'description', g.description);
+                               'metric_type', case when length(g.metric_type) > 200
+                                                   then left(g.metric_type, 199) || '…' else g.metric_type end,
+                               'description', case when length(g.description) > 1000
+                                                   then left(g.description, 999) || '…' else g.description end);
   -- Tasks of other workspaces naming this goal (written before the change trigger existed, or
   -- while it could not report): reported once each, and left out of everything below.
   for m in

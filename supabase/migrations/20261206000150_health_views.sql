@@ -43,11 +43,10 @@ create or replace function goalkeeper_workspace_health(
      where goalkeeper_task_is_stuck(t.status, t.updated_at, p_stuck_seconds, now())), '[]'::jsonb))
 $$;
 
--- How many goals the sweep will page through: for `goalkeeper reconcile`'s progress bar.
-create or replace function goalkeeper_count_active_goals() returns bigint
-language sql stable as $$
-  select count(*) from workspace_goals where status = 'active'
-$$;
+-- goalkeeper_count_active_goals (goalkeeper 0.1: `goalkeeper reconcile`'s progress bar) is called
+-- by nothing now, and a function the service does not call must not be callable by it: dropped, so
+-- a database migrated before loses it too.
+drop function if exists goalkeeper_count_active_goals();
 
 -- Agent statuses in use and how many agents hold each, so goalkeeper can warn about a status its
 -- configuration does not know (the seed incident began with components disagreeing on statuses).

@@ -34,7 +34,8 @@ beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'gk-command-config-'));
   // A Temporal address where nothing listens: `health` reports the database facts without it.
   temporalAddress = `127.0.0.1:${await freePort()}`;
-  removeRecord = writeRunningStack(dataDir, { pid: process.pid, databaseUrl: db.url, temporalAddress, uiUrl: UI_URL });
+  // As `up` records it: its services' login (goalkeeper_runtime only) and its admin.
+  removeRecord = writeRunningStack(dataDir, { pid: process.pid, databaseUrl: db.url, adminDatabaseUrl: db.adminUrl, temporalAddress, uiUrl: UI_URL });
 });
 
 afterAll(async () => {
@@ -94,9 +95,10 @@ test('`goalkeeper env` prints the running stack\'s connection string, and says w
   const found = await runCli(['env'], { GOALKEEPER_DATA_DIR: dataDir });
   expect(found.code).toBe(0);
   expect(found.stdout).toContain(`DATABASE_URL=${db.url}`);
+  expect(found.stdout).toContain(`# admin, for migrate and your own SQL (DATABASE_URL reads no table): ${db.adminUrl}`);
   expect(found.stdout).toContain(`TEMPORAL_ADDRESS=${temporalAddress}`);
   const json = JSON.parse((await runCli(['env', '--json'], { GOALKEEPER_DATA_DIR: dataDir })).stdout);
-  expect(json).toMatchObject({ source: 'running goalkeeper up', pid: process.pid, DATABASE_URL: db.url, TEMPORAL_ADDRESS: temporalAddress });
+  expect(json).toMatchObject({ source: 'running goalkeeper up', pid: process.pid, DATABASE_URL: db.url, adminDatabaseUrl: db.adminUrl, TEMPORAL_ADDRESS: temporalAddress });
 
   const empty = mkdtempSync(join(tmpdir(), 'gk-command-config-'));
   try {
@@ -190,4 +192,10 @@ test('a running stack that serves no database of its own, or one not looked for,
   }
   const temporalOnly = resolveCommandConfig({ GOALKEEPER_DATA_DIR: dataDir, TEMPORAL_ADDRESS: temporalAddress });
   expect(() => createStore(temporalOnly.config)).toThrow(/; a running goalkeeper up is not looked for while TEMPORAL_ADDRESS is set$/);
+});
+
+test('`goalkeeper migrate` on the running stack migrates as its admin: the services\' login could not', async () => {
+  const r = await runCli(['migrate'], { GOALKEEPER_DATA_DIR: dataDir });
+  expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+  expect(r.stdout).toMatch(/^applied 0 migration\(s\); \d+ already applied/);
 });

@@ -58,6 +58,9 @@ test('heals the six goals of the 2025-09-04 incident and a goal with a stuck tas
   const { code, output } = await runCli(['demo', '--timeout', HEAL_TIMEOUT_SECONDS], embeddedEnv(), 110_000);
   expect({ code, tail: output.slice(-3000) }).toMatchObject({ code: 0 });
   expect(output).toContain('seeded the 2025-09-04 incident');
+  // Its worker ran as the login holding only goalkeeper_runtime (test/e2e/up.test.ts shows what
+  // that login can and cannot do); the seeding, as the admin.
+  expect(output).toContain('services connect as goalkeeper_service (goalkeeper_runtime only)');
   expect(output).toContain('all 7 goals healed');
   const links = output.match(/http:\/\/localhost:\d+\/namespaces\/default\/workflows\/goal-[0-9a-f-]{36}/g) ?? [];
   expect(new Set(links).size).toBe(7);

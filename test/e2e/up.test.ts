@@ -14,7 +14,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { Pool } from 'pg';
+import { Client as PgClient, Pool } from 'pg';
 import { waitFor } from '../support/servers';
 import { freePort } from '../../src/embedded/postgres';
 import type { RunningStackInfo } from '../../src/embedded/stack';
@@ -191,7 +191,7 @@ async function goalRun(address: string, goalId: string) {
 
 /** The same database (the goal and its one task are there) and the same workflow run, resumed. */
 async function expectResumed(info: RunningStackInfo, goal: string, runId: string): Promise<void> {
-  const pool = new Pool({ connectionString: info.databaseUrl });
+  const pool = new Pool({ connectionString: info.adminDatabaseUrl });
   try {
     expect(await goalTasks(pool, goal)).toHaveLength(1);
   } finally {
@@ -201,9 +201,43 @@ async function expectResumed(info: RunningStackInfo, goal: string, runId: string
   expect({ status: run.status.name, runId: run.runId }).toEqual({ status: 'RUNNING', runId });
 }
 
+/**
+ * Every connection the running stack holds to its database is the service login's, which holds
+ * goalkeeper_runtime and nothing else, and cannot read a platform table itself; the admin URL up.json
+ * records (and the ready block prints) is another login.
+ */
+async function expectServicesAsServiceLogin(info: RunningStackInfo): Promise<void> {
+  expect(new URL(info.databaseUrl!).username).toBe('goalkeeper_service');
+  expect(new URL(info.adminDatabaseUrl!).username).toBe('postgres');
+  const admin = new PgClient({ connectionString: info.adminDatabaseUrl });
+  await admin.connect();
+  try {
+    const { rows: sessions } = await admin.query(
+      `select distinct usename from pg_stat_activity
+        where backend_type = 'client backend' and pid <> pg_backend_pid()`,
+    );
+    expect(sessions.map((r) => r.usename)).toEqual(['goalkeeper_service']);
+    const { rows: login } = await admin.query(
+      `select r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolbypassrls,
+              array(select g.rolname::text from pg_auth_members m join pg_roles g on g.oid = m.roleid where m.member = r.oid order by 1) as holds
+         from pg_roles r where r.rolname = 'goalkeeper_service'`,
+    );
+    expect(login).toEqual([{ rolsuper: false, rolcreaterole: false, rolcreatedb: false, rolbypassrls: false, holds: ['goalkeeper_runtime'] }]);
+  } finally {
+    await admin.end();
+  }
+  const service = new PgClient({ connectionString: info.databaseUrl });
+  await service.connect();
+  try {
+    await expect(service.query('select id from tasks limit 1')).rejects.toMatchObject({ code: '42501' });
+  } finally {
+    await service.end();
+  }
+}
+
 /** A goal inserted by plain SQL into the running stack heals: its one task, on the one agent. */
 async function healGoal(info: RunningStackInfo): Promise<{ goal: string; runId: string }> {
-  const pool = new Pool({ connectionString: info.databaseUrl });
+  const pool = new Pool({ connectionString: info.adminDatabaseUrl });
   try {
     const ws = await insertWorkspace(pool);
     const agent = await insertAgent(pool, ws, { status: 'available' });
@@ -234,6 +268,7 @@ async function healedGoal(): Promise<{ goal: string; runId: string }> {
 test('npm start heals a goal inserted by plain SQL, stops every server on Ctrl-C (SIGINT to its process group), and resumes on the next start', async () => {
   const first = await startUp();
   healed = await healGoal(first.info);
+  await expectServicesAsServiceLogin(first.info);
 
   await expectCleanStop(first, 'SIGINT');
 
@@ -247,11 +282,16 @@ test('closing the terminal (SIGHUP to its process group) stops every server as C
   const { goal, runId } = await healedGoal();
   const running = await startUp();
   await expectResumed(running.info, goal, runId);
+  // Someone gives the service login more than it should hold: the next start puts it back.
+  const admin = new PgClient({ connectionString: running.info.adminDatabaseUrl });
+  await admin.connect();
+  await admin.query('alter role goalkeeper_service superuser; grant pg_read_all_data to goalkeeper_service').finally(() => admin.end());
   await expectCleanStop(running, 'SIGHUP');
 
   // Nothing left holding the data directory: the next start gets the same state.
   const next = await startUp();
   await expectResumed(next.info, goal, runId);
+  await expectServicesAsServiceLogin(next.info);
   await expectCleanStop(next, 'SIGTERM');
 });
 
@@ -295,7 +335,9 @@ test('in a terminal, the first screen is one line and the ready block, then a li
   const blockAt = screen.findIndex((line) => line.startsWith('goalkeeper is up.'));
   expect(screen.slice(0, blockAt)).toEqual([expect.stringMatching(/INFO: starting \(state in .*\)$/)]);
   const block = screen.slice(blockAt).join('\n');
-  expect(block).toContain(`Database         ${info.databaseUrl}`);
+  // The admin's URL, for people's own SQL; the services connect as the service login.
+  expect(block).toContain(`Database         ${info.adminDatabaseUrl}`);
+  expect(block).not.toContain('goalkeeper_service');
   expect(block).toContain(`Temporal Web UI  ${info.uiUrl}/namespaces/default/workflows`);
   expect(block).toContain(`Webhook          ${info.webhookUrl}`);
   expect(block).toContain('npm run demo');

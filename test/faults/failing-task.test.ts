@@ -8,6 +8,7 @@ import { insertGoal, startGoals, countHealed } from '../support/fleet-fixtures';
 import { goalWorkflowId, healSignal, statusQuery } from '../../workflows/messages';
 import { eventTypesPerCycle, eventsOverEndedCycles, historyEvents, waitCyclesEnded, type HistoryEvent } from '../support/history-events';
 import { startServices, startStack, waitFor, type Stack } from './support/stack';
+import { RUNTIME_LOGIN } from '../support/db';
 
 const MAX_RETRIES = 3;
 let stack: Stack;
@@ -30,6 +31,8 @@ test('always-failing task: 3 retries, one alert, workflow alive; at rest no flee
   const goalId = await insertGoal(stack.pool, stack.workspaces.ids[0]);
   await startGoals(stack.target, [goalId]);
   await waitFor('goal healed', async () => (await countHealed(stack.pool, [goalId])) === 1, { timeoutMs: 60_000 });
+  // The worker and `start` (its listener) healed it as the login holding only goalkeeper_runtime.
+  expect(await stack.serviceLogins()).toEqual([RUNTIME_LOGIN]);
   // The executor: every time the task is back to pending, it runs and fails.
   let failures = 0;
   let executing = true;

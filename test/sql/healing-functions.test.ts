@@ -56,6 +56,31 @@ describe('goalkeeper_ensure_goal_task', () => {
     expect(second.tasks.map((t) => t.id)).toEqual([tasks[0].id]);
   });
 
+  test("answers the goal's text bounded as the workflow shows it (1,000 and 200 characters), and changes nothing stored", async () => {
+    const ws = await insertWorkspace(db.pool);
+    await insertAgent(db.pool, ws, { status: 'available' });
+    // A megabyte of description (non-ASCII first: the cut counts characters, not bytes).
+    const description = `ü${'x'.repeat(1024 * 1024 - 1)}`;
+    const metricType = 'm'.repeat(300);
+    const huge = await insertGoal(db.pool, ws, { description, metricType });
+    const result = await store.ensureGoalTask(huge, rules);
+    expect(result.outcome).toBe('created');
+    expect(result.goal).toMatchObject({ description: `ü${'x'.repeat(998)}…`, metricType: `${'m'.repeat(199)}…` });
+    expect(result.goal!.description).toHaveLength(1000);
+    expect(result.goal!.metricType).toHaveLength(200);
+    const { rows } = await db.pool.query(
+      `select length(g.description) as goal_description, length(g.metric_type) as goal_metric,
+              length(t.description) as task_description, length(t.metric_type) as task_metric
+         from workspace_goals g join tasks t on t.goal_id = g.id where g.id = $1`,
+      [huge],
+    );
+    expect(rows).toEqual([{ goal_description: 1024 * 1024, goal_metric: 300, task_description: 1024 * 1024, task_metric: 300 }]);
+
+    // At the bound exactly, the text comes whole.
+    const atBound = await insertGoal(db.pool, ws, { description: 'd'.repeat(1000), metricType: 'k'.repeat(200) });
+    expect((await store.ensureGoalTask(atBound, rules)).goal).toMatchObject({ description: 'd'.repeat(1000), metricType: 'k'.repeat(200) });
+  });
+
   test('twenty concurrent callers create exactly one task', async () => {
     const ws = await insertWorkspace(db.pool);
     await insertAgent(db.pool, ws);

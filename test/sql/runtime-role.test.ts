@@ -6,6 +6,7 @@
  */
 import { Client } from 'pg';
 import { migrate, readMigrations } from '../../src/store/migrate';
+import { rpcName } from '../../src/store/mapping';
 import { PgStore } from '../../src/store/pg-store';
 import { createTestDatabase, insertAgent, insertGoal, insertTask, insertWorkspace, RUNTIME_LOGIN, type TestDatabase } from '../support/db';
 
@@ -13,7 +14,7 @@ const rules = { assignableStatuses: ['available', 'active'], maxAutoProvisionedA
 const PLATFORM_TABLES = ['workspaces', 'workspace_goals', 'agents', 'tasks', 'logs'];
 const GOALKEEPER_TABLES = ['goalkeeper_task_attempts', 'goalkeeper_log_keys', 'goalkeeper_provisioned_agents', 'goalkeeper_schema_migrations', 'goalkeeper_alerts', 'goalkeeper_heal_episodes'];
 
-/** Every function the service calls (src/store/mapping.ts's rpcName, plus the reconcile count). */
+/** Every function the service calls: src/store/mapping.ts's rpcName, and nothing else. */
 const ENTRY_POINTS: Array<[string, string]> = [
   ['goalkeeper_ensure_goal_task', `gen_random_uuid(), array['active'], 1, null`],
   ['goalkeeper_ensure_task_agent', `gen_random_uuid(), array['active'], 1, null`],
@@ -23,9 +24,11 @@ const ENTRY_POINTS: Array<[string, string]> = [
   ['goalkeeper_resolve_alert', `'runtime-probe-none'`],
   ['goalkeeper_record_heal_episode', `'runtime-probe-' || gen_random_uuid(), null, gen_random_uuid(), now(), now()`],
   ['goalkeeper_list_active_goals', 'null, 1'],
-  ['goalkeeper_count_active_goals', ''],
+  ['goalkeeper_goals_needing_care', `null, 1, array['active'], 3, 7200, 7200`],
   ['goalkeeper_agent_status_counts', ''],
   ['goalkeeper_workspace_health', `gen_random_uuid(), array['active'], 7200`],
+  ['goalkeeper_instance_id', ''],
+  ['goalkeeper_heal_report', `now(), null`],
   ['goalkeeper_trim_records', '90, 1'],
   ['goalkeeper_goal_in_workspace', 'gen_random_uuid(), gen_random_uuid()'],
 ];
@@ -40,6 +43,7 @@ const INTERNAL: Array<[string, string]> = [
   ['goalkeeper_lock_workspace_agents', 'gen_random_uuid()'],
   ['goalkeeper_seniority_rank', `'senior'`],
   ['goalkeeper_report_task_goal_mismatch', 'gen_random_uuid(), gen_random_uuid(), gen_random_uuid(), gen_random_uuid()'],
+  ['goalkeeper_goal_tasks', `gen_random_uuid(), array['active'], 7200`],
   ['goalkeeper_restrict_access', ''],
 ];
 
@@ -111,6 +115,17 @@ describe('the runtime login', () => {
     await expect(asRuntime(`select ${fn}(${args})`)).resolves.toHaveLength(1);
   });
 
+  test('can execute exactly the functions the service calls (rpcName), and no other goalkeeper function', async () => {
+    const { rows } = await db.pool.query(
+      `select p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+        where n.nspname = 'public' and p.proname like 'goalkeeper\\_%' and has_function_privilege('goalkeeper_runtime', p.oid, 'EXECUTE')
+        order by 1`,
+    );
+    const called = [...new Set(Object.values(rpcName))].sort();
+    expect(rows.map((r) => r.proname)).toEqual(called);
+    expect(ENTRY_POINTS.map(([fn]) => fn).sort()).toEqual(called);
+  });
+
   test.each(INTERNAL)('cannot execute the internal %s', async (fn, args) => {
     await expect(asRuntime(`select ${fn}(${args})`)).rejects.toMatchObject({ code: '42501' });
   });
@@ -165,6 +180,35 @@ describe('the functions and roles goalkeeper migrate maintains', () => {
     expect(inlined.map((r) => r.proname).sort()).toEqual(['goalkeeper_goal_task_window', 'goalkeeper_heal_kind', 'goalkeeper_seniority_rank', 'goalkeeper_task_is_stuck', 'goalkeeper_task_needs_agent']);
     for (const r of inlined) {
       expect(r).toEqual({ proname: r.proname, owner: 'goalkeeper_owner', prosecdef: false, proconfig: null, lanname: 'sql', provolatile: 'i', inlined: true });
+    }
+  });
+
+  test('goalkeeper_restrict_access has a fixed search_path: called under another one, it still locks down the schema it was migrated into', async () => {
+    const { rows } = await db.pool.query(
+      `select p.prosecdef, p.proconfig from pg_proc p where p.oid = 'public.goalkeeper_restrict_access()'::regprocedure`,
+    );
+    expect(rows[0].prosecdef).toBe(false); // it runs as the admin who calls it: it creates roles
+    expect(rows[0].proconfig).toEqual([expect.stringMatching(/^search_path=.*\bpublic\b/)]);
+    const admin = new Client({ connectionString: db.adminUrl });
+    await admin.connect();
+    const other = `gk_other_${Math.random().toString(16).slice(2, 10)}`;
+    try {
+      await admin.query(`create schema ${other}`);
+      await admin.query(`create function ${other}.goalkeeper_probe() returns int language sql as 'select 1'`);
+      // A function the next run must lock down, in the schema goalkeeper was migrated into.
+      await admin.query('grant execute on function public.goalkeeper_lock_goal(uuid) to goalkeeper_runtime');
+      await admin.query(`set search_path = ${other}, public`);
+      await admin.query('select public.goalkeeper_restrict_access()');
+      const { rows: after } = await admin.query(
+        `select has_function_privilege('goalkeeper_runtime', 'public.goalkeeper_lock_goal(uuid)', 'EXECUTE') as internal_callable,
+                has_schema_privilege('goalkeeper_owner', '${other}', 'CREATE') as other_schema_given,
+                (select proowner::regrole::text from pg_proc where oid = '${other}.goalkeeper_probe()'::regprocedure) as other_owner`,
+      );
+      expect(after[0]).toEqual({ internal_callable: false, other_schema_given: false, other_owner: expect.not.stringMatching(/^goalkeeper_owner$/) });
+    } finally {
+      await admin.query('reset search_path');
+      await admin.query(`drop schema if exists ${other} cascade`);
+      await admin.end();
     }
   });
 

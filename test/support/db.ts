@@ -30,7 +30,7 @@ const RUNTIME_PASSWORD = 'goalkeeper-test-login';
  * `goalkeeper migrate` creates and maintains; created here too (the same NOLOGIN role, nothing
  * granted on it) so that a suite that migrates later can still hand its url to services. Two suites
  * creating them at once: the loser sees duplicate_object or a unique violation, and they exist. */
-async function ensureRuntimeLogin(admin: Client): Promise<void> {
+export async function ensureRuntimeLogin(admin: Client): Promise<void> {
   await admin.query(`do $$
     begin
       begin create role goalkeeper_runtime nologin;

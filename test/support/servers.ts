@@ -14,6 +14,7 @@ import { Connection } from '@temporalio/client';
 import { freePort } from '../../src/embedded/postgres';
 import { exitReason, keepStderr, startWithRetries, type ExitedWhileStarting } from '../../src/embedded/child-start';
 import { migrate } from '../../src/store/migrate';
+import { ensureRuntimeLogin } from './db';
 import { ensureSearchAttributes } from '../../src/temporal/search-attributes';
 import { searchAttributeArgs } from '../../src/embedded/temporal';
 import { GOAL_SEARCH_ATTRIBUTES } from '../../workflows/messages';
@@ -221,11 +222,15 @@ create trigger bench_stamp_healed after insert or update of agent_id on tasks
   for each row execute function bench_stamp_healed();
 `;
 
+/** A new migrated database in the cluster at `adminUrl`; resolves to its admin URL. The cluster
+ * gets the runtime login too (test/support/db.ts), so a caller's services can connect as a login
+ * holding only goalkeeper_runtime: `runtimeUrlFor(url)`. */
 export async function createDatabase(adminUrl: string, options: { healedTable?: boolean } = {}): Promise<string> {
   const name = `gk_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
   const admin = new PgClient({ connectionString: adminUrl });
   await admin.connect();
   await admin.query(`create database ${name}`);
+  await ensureRuntimeLogin(admin);
   // Per-function call counts (pg_stat_user_functions), so a scenario can count goalkeeper's own
   // SQL calls rather than only transactions, which autovacuum and statistics also make.
   await admin.query(`alter database ${name} set track_functions = 'all'`);

@@ -654,6 +654,54 @@ test('a goal whose metric type changes has it in the memo and in GoalMetricType 
   expect((await handle.describe()).status.name).toBe('RUNNING');
 });
 
+/** Sizes in bytes of every payload in a history (activity inputs and results, memo, the input a
+ * continued run starts with, ...): the data Temporal limits. */
+function payloadSizes(value: unknown, found: number[] = []): number[] {
+  if (value instanceof Uint8Array) return found;
+  if (Array.isArray(value)) {
+    for (const v of value) payloadSizes(v, found);
+  } else if (value && typeof value === 'object') {
+    const o = value as Record<string, unknown>;
+    if (o.data instanceof Uint8Array && o.metadata && typeof o.metadata === 'object') found.push(o.data.length);
+    else for (const v of Object.values(o)) payloadSizes(v, found);
+  }
+  return found;
+}
+
+test('a goal with a megabyte of description heals, and its activity results, state, memo and continued run carry 1,000 characters of it', async () => {
+  const ws = await insertWorkspace(db.pool);
+  const agent = await insertAgent(db.pool, ws);
+  const description = 'd'.repeat(1024 * 1024);
+  const goal = await insertGoal(db.pool, ws, { description, metricType: 'm'.repeat(300) });
+  const bounded = `${'d'.repeat(999)}…`;
+  // A short history per run: the first cycle's run continues as new, carrying the goal's state.
+  const handle = await h.startGoal(goal, testPolicy({ maxHistoryEventsPerRun: 10 }));
+  const firstRun = handle.firstExecutionRunId;
+  const healed = await h.eventually(async () => {
+    if ((await h.env.client.workflow.getHandle(goalWorkflowId(goal)).describe()).runId === firstRun) return false;
+    const s = await h.status(goal);
+    return s.health === 'healthy' && s;
+  }, 'healthy, in a continued run');
+  const tasks = await goalTasks(db.pool, goal);
+  expect(tasks).toHaveLength(1);
+  expect(tasks[0]).toMatchObject({ agent_id: agent, status: 'pending' });
+  expect(tasks[0].description).toHaveLength(1024 * 1024); // the task takes the goal's text whole
+  expect(healed.description).toBe(bounded); // the state the continued run took over
+  // The memo the first run wrote (the time-skipping server does not carry a memo across a
+  // continue-as-new that names none).
+  const first = await h.env.client.workflow.getHandle(goalWorkflowId(goal), firstRun).describe();
+  expect(first.memo).toMatchObject({ goal: bounded, metricType: `${'m'.repeat(199)}…` });
+  expect((await handle.describe()).status.name).toBe('RUNNING');
+  // Not one payload of the first run, its ensure-goal-task result and the state it continued with
+  // among them, carries more than a few kilobytes: the megabyte stayed in the database.
+  const history = await h.env.client.workflow.getHandle(goalWorkflowId(goal), firstRun).fetchHistory();
+  const events = history.events ?? [];
+  expect(events.some((e) => e.workflowExecutionContinuedAsNewEventAttributes)).toBe(true);
+  const sizes = payloadSizes(events);
+  expect(sizes.length).toBeGreaterThan(3);
+  expect(Math.max(...sizes)).toBeLessThan(8 * 1024);
+});
+
 test('event heals coalesce: a flood of them while a cycle runs is one more cycle, and an operator heal among them is served with it', async () => {
   const ws = await insertWorkspace(db.pool);
   await insertAgent(db.pool, ws);

@@ -21,6 +21,7 @@ import {
   type WorkerProcess,
 } from '../../support/servers';
 import { checkInvariants, seedWorkspaces, temporalClient, type Workspaces } from '../../support/fleet-fixtures';
+import { runtimeUrlFor } from '../../support/db';
 import type { GoalTarget } from '../../../src/temporal/goal-client';
 import type { HealPolicy } from '../../../workflows/types';
 
@@ -30,7 +31,13 @@ export interface Stack {
   pg: PgServer;
   temporal: DevServer;
   dbUrl: string;
+  /** The admin's pool: seeding, and reading what goalkeeper wrote. */
   pool: Pool;
+  /** What the workers, `start` and the CLI connect as: the login holding only goalkeeper_runtime,
+   * as a deployment's does (test/support/db.ts's RUNTIME_LOGIN). */
+  runtimeUrl: string;
+  /** The logins of goalkeeper's own sessions now (application_name goalkeeper*). */
+  serviceLogins(): Promise<string[]>;
   client: Client;
   target: GoalTarget;
   workspaces: Workspaces;
@@ -68,18 +75,27 @@ export async function startStack(options: { workspaces?: number; policy?: Partia
   const pg = await startPostgres();
   const temporal = await startDevServer();
   const dbUrl = await createDatabase(pg.url);
+  const runtimeUrl = runtimeUrlFor(dbUrl);
   const pool = new Pool({ connectionString: dbUrl, max: 10 });
   pool.on('error', () => undefined);
   const workspaces = await seedWorkspaces(pool, options.workspaces ?? 20);
   const client = await temporalClient(temporal.address);
   // The workers, `start` and the CLI all run on these settings.
-  const env = workerEnv(dbUrl, temporal.address, { LOG_LEVEL: 'info', ...policyEnv({ maxAutoProvisionedAgents: CAP, ...options.policy }) });
+  const env = workerEnv(runtimeUrl, temporal.address, { LOG_LEVEL: 'info', ...policyEnv({ maxAutoProvisionedAgents: CAP, ...options.policy }) });
   const workers: WorkerProcess[] = [];
   const stack: Stack = {
     pg,
     temporal,
     dbUrl,
     pool,
+    runtimeUrl,
+    async serviceLogins() {
+      const { rows } = await pool.query(
+        `select distinct usename from pg_stat_activity
+          where datname = current_database() and application_name like 'goalkeeper%' order by 1`,
+      );
+      return rows.map((r) => r.usename);
+    },
     client,
     target: { client, taskQueue: 'goalkeeper' },
     workspaces,
