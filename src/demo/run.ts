@@ -136,7 +136,7 @@ export async function runDemo(env: NodeJS.ProcessEnv = process.env, options: Dem
 
     const startedAt = Date.now();
     const target = { client, taskQueue: config.temporal.taskQueue, policy: config.policy };
-    await Promise.all(incident.goals.map((g) => healGoal(target, g.id, 'demo: incident 2025-09-04')));
+    await Promise.all(incident.goals.map((g) => healGoal(target, g.id, 'demo: incident 2025-09-04', g.description)));
 
     const healedAt = new Map<string, number>();
     const statuses = new Map<string, GoalStatus>();
