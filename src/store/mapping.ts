@@ -62,22 +62,15 @@ export function toEnsureTaskAgent(raw: Json): EnsureTaskAgentResult {
   };
 }
 
-export function toRetryTask(raw: Json): RetryTaskResult {
+/** A retry's or a stuck task's put-back: both record one attempt against the task's budget and
+ * answer alike, each with its own outcomes. */
+export function toTaskAttempt<R extends RetryTaskResult | RequeueStuckTaskResult>(raw: Json): R {
   return {
-    outcome: raw.outcome as RetryTaskResult['outcome'],
+    outcome: raw.outcome as R['outcome'],
     taskId: String(raw.task_id),
     agentId: str(raw.agent_id),
     attempt: typeof raw.attempt === 'number' ? raw.attempt : null,
-  };
-}
-
-export function toRequeueStuckTask(raw: Json): RequeueStuckTaskResult {
-  return {
-    outcome: raw.outcome as RequeueStuckTaskResult['outcome'],
-    taskId: String(raw.task_id),
-    agentId: str(raw.agent_id),
-    attempt: typeof raw.attempt === 'number' ? raw.attempt : null,
-  };
+  } as R;
 }
 
 export function toRecordEvent(raw: Json): RecordEventResult {

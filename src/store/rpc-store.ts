@@ -3,7 +3,7 @@
  * arguments, its answer mapped the same way. An adapter only says how a call travels (a pg
  * query, a PostgREST RPC) and how its failures are typed.
  */
-import type { AgentRules, HealEpisodeInput, RecordEventInput } from '../../workflows/types';
+import type { AgentRules, HealEpisodeInput, RecordEventInput, RequeueStuckTaskResult, RetryTaskResult } from '../../workflows/types';
 import type { CareCriteria, HealingStore } from '../../activities/store-port';
 import * as map from './mapping';
 
@@ -24,11 +24,11 @@ export abstract class RpcStore implements HealingStore {
   }
 
   async retryTask(taskId: string, requestKey: string, rules: AgentRules) {
-    return map.toRetryTask((await this.call('retryTask', map.rpcArgs.retryTask(taskId, requestKey, rules))) as never);
+    return map.toTaskAttempt<RetryTaskResult>((await this.call('retryTask', map.rpcArgs.retryTask(taskId, requestKey, rules))) as never);
   }
 
   async requeueStuckTask(taskId: string, requestKey: string, rules: AgentRules) {
-    return map.toRequeueStuckTask((await this.call('requeueStuckTask', map.rpcArgs.requeueStuckTask(taskId, requestKey, rules))) as never);
+    return map.toTaskAttempt<RequeueStuckTaskResult>((await this.call('requeueStuckTask', map.rpcArgs.requeueStuckTask(taskId, requestKey, rules))) as never);
   }
 
   async recordEvent(input: RecordEventInput) {

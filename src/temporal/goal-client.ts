@@ -163,18 +163,10 @@ export function defaultHealWaitSeconds(policy: Pick<HealPolicy, 'retryBackoffSec
  * none runs and answers once a cycle has served the heal, with the goal's status whose lastCycle
  * is that cycle. A retried update call is the same update (its id), so it queues one heal.
  */
-export async function healAndWait(
-  target: GoalTarget,
-  goalId: string,
-  reason: string,
-  { timeoutMs = 60_000, description }: { timeoutMs?: number; description?: string | null } = {},
-): Promise<GoalStatus> {
+export async function healAndWait(target: GoalTarget, goalId: string, reason: string, { timeoutMs = 60_000 } = {}): Promise<GoalStatus> {
   assertGoalId(goalId);
   const { client } = target;
-  const startWorkflowOperation = new WithStartWorkflowOperation('goalWorkflow', {
-    ...startOptions(target, goalId, description),
-    workflowIdConflictPolicy: 'USE_EXISTING',
-  });
+  const startWorkflowOperation = new WithStartWorkflowOperation('goalWorkflow', { ...startOptions(target, goalId), workflowIdConflictPolicy: 'USE_EXISTING' });
   let served;
   try {
     served = await client.connection.withDeadline(Date.now() + timeoutMs, () =>

@@ -14,15 +14,15 @@
 -- Deletes, from each table, at most p_batch of its rows older than p_keep_days days (oldest
 -- first), and answers how many it deleted from each. Idempotent; concurrent callers delete
 -- disjoint rows (SKIP LOCKED). Refuses a retention under one day or a batch under one.
+-- The tables and what dates their rows: one list, one delete statement for all of them. An alert
+-- is dated by its resolution, so one still open (resolved_at null) is never older than the cutoff.
 create or replace function goalkeeper_trim_records(p_keep_days int, p_batch int)
 returns jsonb language plpgsql as $$
 declare
   v_cutoff timestamptz;
-  v_heal_actions bigint;
-  v_alerts bigint;
-  v_heal_episodes bigint;
-  v_task_completions bigint;
-  v_log_keys bigint;
+  v_counts jsonb := '{}'::jsonb;
+  v_deleted bigint;
+  r record;
 begin
   if p_keep_days is null or p_keep_days < 1 then
     raise exception 'record retention must be at least 1 day, got %', p_keep_days using errcode = '22023';
@@ -31,45 +31,22 @@ begin
     raise exception 'trim batch must be at least 1 row, got %', p_batch using errcode = '22023';
   end if;
   v_cutoff := now() - make_interval(days => p_keep_days);
-
-  with gone as (
-    delete from goalkeeper_heal_actions where id in (
-      select id from goalkeeper_heal_actions where created_at < v_cutoff
-       order by created_at limit p_batch for update skip locked)
-    returning 1)
-  select count(*) into v_heal_actions from gone;
-
-  with gone as (
-    delete from goalkeeper_alerts where idempotency_key in (
-      select idempotency_key from goalkeeper_alerts where resolved_at < v_cutoff
-       order by resolved_at limit p_batch for update skip locked)
-    returning 1)
-  select count(*) into v_alerts from gone;
-
-  with gone as (
-    delete from goalkeeper_heal_episodes where episode_key in (
-      select episode_key from goalkeeper_heal_episodes where healed_at < v_cutoff
-       order by healed_at limit p_batch for update skip locked)
-    returning 1)
-  select count(*) into v_heal_episodes from gone;
-
-  with gone as (
-    delete from goalkeeper_task_completions where task_id in (
-      select task_id from goalkeeper_task_completions where completed_at < v_cutoff
-       order by completed_at limit p_batch for update skip locked)
-    returning 1)
-  select count(*) into v_task_completions from gone;
-
-  with gone as (
-    delete from goalkeeper_log_keys where idempotency_key in (
-      select idempotency_key from goalkeeper_log_keys where created_at < v_cutoff
-       order by created_at limit p_batch for update skip locked)
-    returning 1)
-  select count(*) into v_log_keys from gone;
-
-  return jsonb_build_object(
-    'heal_actions', v_heal_actions, 'alerts', v_alerts, 'heal_episodes', v_heal_episodes,
-    'task_completions', v_task_completions, 'log_keys', v_log_keys);
+  for r in
+    select * from (values
+      ('heal_actions', 'goalkeeper_heal_actions', 'id', 'created_at'),
+      ('alerts', 'goalkeeper_alerts', 'idempotency_key', 'resolved_at'),
+      ('heal_episodes', 'goalkeeper_heal_episodes', 'episode_key', 'healed_at'),
+      ('task_completions', 'goalkeeper_task_completions', 'task_id', 'completed_at'),
+      ('log_keys', 'goalkeeper_log_keys', 'idempotency_key', 'created_at')
+    ) as t(name, tbl, key_col, dated_by)
+  loop
+    execute format(
+      'with gone as (delete from %1$I where %2$I in (select %2$I from %1$I where %3$I < $1 order by %3$I limit $2 for update skip locked) returning 1)
+       select count(*) from gone', r.tbl, r.key_col, r.dated_by)
+      into v_deleted using v_cutoff, p_batch;
+    v_counts := v_counts || jsonb_build_object(r.name, v_deleted);
+  end loop;
+  return v_counts;
 end $$;
 
 select goalkeeper_restrict_access();

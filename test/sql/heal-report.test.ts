@@ -5,14 +5,13 @@
  * the runtime login, supabase-js .rpc() through the PostgREST stand-in).
  */
 import { Client } from 'pg';
-import { migrate } from '../../src/store/migrate';
 import { PgStore } from '../../src/store/pg-store';
 import type { HealingStore, HealReportRow } from '../../activities/store-port';
 import { SupabaseStore } from '../../src/store/supabase-store';
 import { buildHealReport } from '../../src/report';
 import type { AgentRules } from '../../workflows/types';
-import { createTestDatabase, insertAgent, insertGoal, insertTask, insertWorkspace, type TestDatabase } from '../support/db';
-import { applySupabaseDefaultPrivileges, ensureSupabaseRoles, startPostgrestStandin, type PostgrestStandin } from '../support/postgrest-standin';
+import { insertAgent, insertGoal, insertTask, insertWorkspace, type TestDatabase } from '../support/db';
+import { startSupabaseTestDatabase, type PostgrestStandin } from '../support/postgrest-standin';
 
 const rules: AgentRules = { assignableStatuses: ['available', 'active'], maxAutoProvisionedAgents: 3, workflowId: 'heal-report' };
 
@@ -22,11 +21,7 @@ let pg: PgStore;
 let supabase: SupabaseStore;
 
 beforeAll(async () => {
-  await ensureSupabaseRoles(process.env.GK_TEST_PG_URL!);
-  db = await createTestDatabase({ migrate: false });
-  await applySupabaseDefaultPrivileges(db.adminUrl);
-  await migrate(db.adminUrl);
-  rest = await startPostgrestStandin(db.adminUrl);
+  ({ db, rest } = await startSupabaseTestDatabase());
   pg = new PgStore(db.url);
   supabase = new SupabaseStore(rest.url, rest.serviceRoleKey);
 });

@@ -14,20 +14,14 @@ import { createFleetCheckActivities } from '../../activities/fleet-check';
 import { loadConfig } from '../../src/config';
 import { careCriteriaOf, scheduledFleetCheck, scheduledRecordTrim } from '../../src/fleet-check';
 import type { GoalTarget } from '../../src/temporal/goal-client';
-import { migrate } from '../../src/store/migrate';
 import { PgStore } from '../../src/store/pg-store';
 import { StoreError, isRetryableSqlState, type ActiveGoalRef, type HealingStore } from '../../activities/store-port';
 import { SupabaseStore, isRetryableRestFailure } from '../../src/store/supabase-store';
 import { freePort } from '../../src/embedded/postgres';
 import type { AgentRules } from '../../workflows/types';
 import { runCli } from '../support/cli';
-import { createTestDatabase, goalTasks, insertAgent, insertGoal, insertTask, insertWorkspace, type TestDatabase } from '../support/db';
-import {
-  applySupabaseDefaultPrivileges,
-  ensureSupabaseRoles,
-  startPostgrestStandin,
-  type PostgrestStandin,
-} from '../support/postgrest-standin';
+import { goalTasks, insertAgent, insertGoal, insertTask, insertWorkspace, type TestDatabase } from '../support/db';
+import { startPostgrestStandin, startSupabaseTestDatabase, type PostgrestStandin } from '../support/postgrest-standin';
 
 const rules: AgentRules = { assignableStatuses: ['available', 'active'], maxAutoProvisionedAgents: 3, workflowId: 'contract' };
 
@@ -35,11 +29,7 @@ let db: TestDatabase;
 let rest: PostgrestStandin;
 
 beforeAll(async () => {
-  await ensureSupabaseRoles(process.env.GK_TEST_PG_URL!);
-  db = await createTestDatabase({ migrate: false });
-  await applySupabaseDefaultPrivileges(db.adminUrl);
-  await migrate(db.adminUrl);
-  rest = await startPostgrestStandin(db.adminUrl);
+  ({ db, rest } = await startSupabaseTestDatabase());
 });
 afterAll(async () => {
   await rest?.close();

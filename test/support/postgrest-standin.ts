@@ -21,6 +21,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { Client, Pool } from 'pg';
 import { freePort } from '../../src/embedded/postgres';
+import { migrate } from '../../src/store/migrate';
+import { createTestDatabase, type TestDatabase } from './db';
 
 export interface PostgrestStandin {
   /** The project URL to give supabase-js (it appends /rest/v1). */
@@ -351,4 +353,14 @@ export async function startPostgrestStandin(
       if (real) real.child.kill('SIGTERM'); // by handle (pid), never by name
     },
   };
+}
+
+/** A test database shaped as Supabase's (its API roles and default privileges, then goalkeeper's
+ * migrations) with the PostgREST stand-in in front of it: what the supabase adapter talks to. */
+export async function startSupabaseTestDatabase(): Promise<{ db: TestDatabase; rest: PostgrestStandin }> {
+  await ensureSupabaseRoles(process.env.GK_TEST_PG_URL!);
+  const db = await createTestDatabase({ migrate: false });
+  await applySupabaseDefaultPrivileges(db.adminUrl);
+  await migrate(db.adminUrl);
+  return { db, rest: await startPostgrestStandin(db.adminUrl) };
 }
